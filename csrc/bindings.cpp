@@ -1,0 +1,365 @@
+// pybind11 glue: NumPy arrays in and out, GIL released while kernels run.
+// Arguments arrive normalised by fastcnn/functional.py; everything is
+// checked again here so a direct call into _C cannot crash the interpreter.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ops/conv2d.h"
+#include "ops/cpu.h"
+#include "ops/pool2d.h"
+
+namespace py = pybind11;
+using namespace fastcnn;
+
+namespace {
+
+std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// The array as C-contiguous float32 or float64; anything else is a TypeError.
+void require_float(const py::array& a, const char* name) {
+  const bool f32 = a.dtype().is(py::dtype::of<float>());
+  const bool f64 = a.dtype().is(py::dtype::of<double>());
+  if (!f32 && !f64)
+    throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
+                         std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + " must be C-contiguous");
+}
+
+void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
+  if (!a.dtype().is(b.dtype()))
+    throw py::type_error(std::string(an) + " and " + bn + " must share a dtype, got " +
+                         std::string(py::str(a.dtype())) + " and " + std::string(py::str(b.dtype())));
+}
+
+bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+
+template <typename T>
+py::array_t<T> empty(const std::vector<int64_t>& shape) {
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  return py::array_t<T>(s);
+}
+
+template <typename T>
+const T* data(const py::array& a) { return static_cast<const T*>(a.data()); }
+template <typename T>
+T* mutable_data(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+
+// ------------------------------------------------------------- convolution
+
+template <typename T>
+py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
+                             const py::object& b) {
+  py::array out = empty<T>({p.batch, p.out_channels, p.out_h, p.out_w});
+  const T* bias = nullptr;
+  py::array bias_arr;
+  if (!b.is_none()) {
+    bias_arr = py::array::ensure(b);
+    if (!bias_arr || !bias_arr.dtype().is(x.dtype()) || bias_arr.ndim() != 1 ||
+        bias_arr.shape(0) != p.out_channels || !(bias_arr.flags() & py::array::c_style))
+      throw py::value_error("b must be a contiguous 1-D array of " + std::to_string(p.out_channels) +
+                            " values with x's dtype");
+    bias = data<T>(bias_arr);
+  }
+  T* o = mutable_data<T>(out);
+  {
+    py::gil_scoped_release release;
+    conv2d_forward<T>(p, data<T>(x), data<T>(w), bias, o);
+  }
+  return out;
+}
+
+Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int64_t sw,
+                         int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+                         int64_t groups) {
+  require_float(x, "x");
+  require_float(w, "w");
+  require_same_dtype(x, "x", w, "w");
+  return make_conv2d_params(shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups);
+}
+
+py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b,
+                            int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                            int64_t dh, int64_t dw, int64_t groups) {
+  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+  return is_f32(x) ? conv_forward_typed<float>(p, x, w, b) : conv_forward_typed<double>(p, x, w, b);
+}
+
+template <typename T>
+py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, const py::array& x,
+                              const py::array& w, bool need_dx, bool need_dw, bool need_db) {
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  py::array dx_a, dw_a, db_a;
+  if (need_dx) dx = dx_a = empty<T>({p.batch, p.in_channels, p.in_h, p.in_w});
+  if (need_dw) dw = dw_a = empty<T>({p.out_channels, p.in_per_group(), p.kernel_h, p.kernel_w});
+  if (need_db) db = db_a = empty<T>({p.out_channels});
+  T* dx_p = need_dx ? mutable_data<T>(dx_a) : nullptr;
+  T* dw_p = need_dw ? mutable_data<T>(dw_a) : nullptr;
+  T* db_p = need_db ? mutable_data<T>(db_a) : nullptr;
+  {
+    py::gil_scoped_release release;
+    if (dx_p) conv2d_backward_data<T>(p, data<T>(dout), data<T>(w), dx_p);
+    if (dw_p) conv2d_backward_weight<T>(p, data<T>(dout), data<T>(x), dw_p);
+    if (db_p) conv2d_backward_bias<T>(p, data<T>(dout), db_p);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py::array& w,
+                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                             int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
+                             bool need_db) {
+  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+  require_float(dout, "dout");
+  require_same_dtype(dout, "dout", x, "x");
+  const std::vector<int64_t> expected{p.batch, p.out_channels, p.out_h, p.out_w};
+  if (shape_of(dout) != expected)
+    throw py::value_error("dout must have the output shape (" + std::to_string(p.batch) + ", " +
+                          std::to_string(p.out_channels) + ", " + std::to_string(p.out_h) + ", " +
+                          std::to_string(p.out_w) + "), got " + shape_str(dout));
+  return is_f32(x) ? conv_backward_typed<float>(p, dout, x, w, need_dx, need_dw, need_db)
+                   : conv_backward_typed<double>(p, dout, x, w, need_dx, need_dw, need_db);
+}
+
+// ----------------------------------------------------------------- pooling
+
+PoolWindow pool_window(int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                       int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
+                       bool count_include_pad) {
+  PoolWindow win{in_h, in_w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad};
+  check_pool_window(win);
+  return win;
+}
+
+int64_t planes_of(const py::array& x, const char* name) {
+  if (x.ndim() != 4) throw py::value_error(std::string(name) + " must be 4-D (N, C, H, W), got shape " + shape_str(x));
+  return x.shape(0) * x.shape(1);
+}
+
+template <typename T>
+py::array max_forward_typed(const py::array& x, const PoolWindow& win, int64_t planes, int64_t* idx) {
+  py::array out = empty<T>({x.shape(0), x.shape(1), win.out_h, win.out_w});
+  T* o = mutable_data<T>(out);
+  {
+    py::gil_scoped_release release;
+    max_pool2d_forward<T>(win, planes, data<T>(x), o, idx);
+  }
+  return out;
+}
+
+py::tuple max_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
+                                bool want_indices) {
+  require_float(x, "x");
+  const int64_t planes = planes_of(x, "x");
+  const PoolWindow win = pool_window(x.shape(2), x.shape(3), kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, true);
+  py::object indices = py::none();
+  int64_t* idx = nullptr;
+  if (want_indices) {
+    py::array idx_a = empty<int64_t>({x.shape(0), x.shape(1), oh, ow});
+    idx = mutable_data<int64_t>(idx_a);
+    indices = idx_a;
+  }
+  py::array out = is_f32(x) ? max_forward_typed<float>(x, win, planes, idx)
+                            : max_forward_typed<double>(x, win, planes, idx);
+  return py::make_tuple(out, indices);
+}
+
+template <typename T>
+py::array max_pool_backward_typed(const py::array& dout, const py::array& indices, int64_t planes,
+                                  int64_t in_plane, int64_t out_plane, std::vector<int64_t> shape) {
+  py::array dx = empty<T>(shape);
+  T* d = mutable_data<T>(dx);
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = max_pool2d_backward<T>(planes, in_plane, out_plane, data<T>(dout), data<int64_t>(indices), d);
+  }
+  if (!ok) throw py::value_error("indices must lie in [0, H*W) of their input plane");
+  return dx;
+}
+
+py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices, int64_t in_h,
+                                 int64_t in_w) {
+  require_float(dout, "dout");
+  const int64_t planes = planes_of(dout, "dout");
+  if (!indices.dtype().is(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style) ||
+      shape_of(indices) != shape_of(dout))
+    throw py::value_error("indices must be a contiguous int64 array shaped like dout " + shape_str(dout));
+  if (in_h <= 0 || in_w <= 0) throw py::value_error("input size must be positive");
+  const std::vector<int64_t> shape{dout.shape(0), dout.shape(1), in_h, in_w};
+  const int64_t out_plane = dout.shape(2) * dout.shape(3);
+  return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, planes, in_h * in_w, out_plane, shape)
+                      : max_pool_backward_typed<double>(dout, indices, planes, in_h * in_w, out_plane, shape);
+}
+
+template <typename T>
+py::array avg_forward_typed(const py::array& x, const PoolWindow& win, int64_t planes) {
+  py::array out = empty<T>({x.shape(0), x.shape(1), win.out_h, win.out_w});
+  T* o = mutable_data<T>(out);
+  {
+    py::gil_scoped_release release;
+    avg_pool2d_forward<T>(win, planes, data<T>(x), o);
+  }
+  return out;
+}
+
+py::array avg_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
+                                bool count_include_pad) {
+  require_float(x, "x");
+  const int64_t planes = planes_of(x, "x");
+  const PoolWindow win = pool_window(x.shape(2), x.shape(3), kh, kw, sh, sw, pt, pb, pl, pr, oh, ow,
+                                     count_include_pad);
+  return is_f32(x) ? avg_forward_typed<float>(x, win, planes) : avg_forward_typed<double>(x, win, planes);
+}
+
+template <typename T>
+py::array avg_backward_typed(const py::array& dout, const PoolWindow& win, int64_t planes) {
+  py::array dx = empty<T>({dout.shape(0), dout.shape(1), win.in_h, win.in_w});
+  T* d = mutable_data<T>(dx);
+  {
+    py::gil_scoped_release release;
+    avg_pool2d_backward<T>(win, planes, data<T>(dout), d);
+  }
+  return dx;
+}
+
+py::array avg_pool2d_backward_py(const py::array& dout, int64_t in_h, int64_t in_w, int64_t kh,
+                                 int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
+                                 int64_t pl, int64_t pr, bool count_include_pad) {
+  require_float(dout, "dout");
+  const int64_t planes = planes_of(dout, "dout");
+  const PoolWindow win = pool_window(in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, dout.shape(2),
+                                     dout.shape(3), count_include_pad);
+  return is_f32(dout) ? avg_backward_typed<float>(dout, win, planes)
+                      : avg_backward_typed<double>(dout, win, planes);
+}
+
+// ---------------------------------------------------------- global pooling
+
+void require_rows(const py::array& x) {
+  require_float(x, "x");
+  if (x.ndim() != 2 || x.shape(0) <= 0 || x.shape(1) <= 0)
+    throw py::value_error("x must be 2-D (rows, size) with positive sizes, got " + shape_str(x));
+}
+
+template <typename T>
+py::array global_avg_typed(const py::array& x) {
+  py::array out = empty<T>({x.shape(0)});
+  T* o = mutable_data<T>(out);
+  {
+    py::gil_scoped_release release;
+    global_avg_pool_forward<T>(x.shape(0), x.shape(1), data<T>(x), o);
+  }
+  return out;
+}
+
+py::array global_avg_pool_forward_py(const py::array& x) {
+  require_rows(x);
+  return is_f32(x) ? global_avg_typed<float>(x) : global_avg_typed<double>(x);
+}
+
+template <typename T>
+py::array global_avg_backward_typed(const py::array& dout, int64_t size) {
+  py::array dx = empty<T>({dout.shape(0), size});
+  T* d = mutable_data<T>(dx);
+  {
+    py::gil_scoped_release release;
+    global_avg_pool_backward<T>(dout.shape(0), size, data<T>(dout), d);
+  }
+  return dx;
+}
+
+py::array global_avg_pool_backward_py(const py::array& dout, int64_t size) {
+  require_float(dout, "dout");
+  if (dout.ndim() != 1 || size <= 0) throw py::value_error("dout must be 1-D and size positive");
+  return is_f32(dout) ? global_avg_backward_typed<float>(dout, size)
+                      : global_avg_backward_typed<double>(dout, size);
+}
+
+template <typename T>
+py::tuple global_max_typed(const py::array& x) {
+  py::array out = empty<T>({x.shape(0)});
+  py::array idx = empty<int64_t>({x.shape(0)});
+  T* o = mutable_data<T>(out);
+  int64_t* i = mutable_data<int64_t>(idx);
+  {
+    py::gil_scoped_release release;
+    global_max_pool_forward<T>(x.shape(0), x.shape(1), data<T>(x), o, i);
+  }
+  return py::make_tuple(out, idx);
+}
+
+py::tuple global_max_pool_forward_py(const py::array& x) {
+  require_rows(x);
+  return is_f32(x) ? global_max_typed<float>(x) : global_max_typed<double>(x);
+}
+
+py::array global_max_pool_backward_py(const py::array& dout, const py::array& indices, int64_t size) {
+  require_float(dout, "dout");
+  if (dout.ndim() != 1 || size <= 0) throw py::value_error("dout must be 1-D and size positive");
+  if (!indices.dtype().is(py::dtype::of<int64_t>()) || indices.ndim() != 1 ||
+      indices.shape(0) != dout.shape(0) || !(indices.flags() & py::array::c_style))
+    throw py::value_error("indices must be a contiguous 1-D int64 array shaped like dout");
+  // One "plane" per row with a single output: the max-pool scatter.
+  const std::vector<int64_t> shape{dout.shape(0), size};
+  return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, dout.shape(0), size, 1, shape)
+                      : max_pool_backward_typed<double>(dout, indices, dout.shape(0), size, 1, shape);
+}
+
+py::dict cpu_info_py() {
+  py::dict d;
+  d["isa"] = active_kernels().isa;
+  d["supported_isas"] = supported_isas();
+  d["num_threads"] = num_threads();
+  d["cpu"] = cpu_model_name();
+  const CacheSizes& c = cache_sizes();
+  d["l1d_bytes"] = c.l1d;
+  d["l2_bytes"] = c.l2;
+  d["l3_bytes"] = c.l3;
+  const KernelTable& k = active_kernels();
+  d["gemm_tile_f32"] = py::make_tuple(k.f32.gemm_mr, k.f32.gemm_nr);
+  d["gemm_tile_f64"] = py::make_tuple(k.f64.gemm_mr, k.f64.gemm_nr);
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastcnn native kernels (see fastcnn.functional for the documented API)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::length_error& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    }
+  });
+  m.def("conv2d_forward", &conv2d_forward_py);
+  m.def("conv2d_backward", &conv2d_backward_py);
+  m.def("max_pool2d_forward", &max_pool2d_forward_py);
+  m.def("max_pool2d_backward", &max_pool2d_backward_py);
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_py);
+  m.def("avg_pool2d_backward", &avg_pool2d_backward_py);
+  m.def("global_avg_pool_forward", &global_avg_pool_forward_py);
+  m.def("global_avg_pool_backward", &global_avg_pool_backward_py);
+  m.def("global_max_pool_forward", &global_max_pool_forward_py);
+  m.def("global_max_pool_backward", &global_max_pool_backward_py);
+  m.def("set_num_threads", [](int n) { set_num_threads(n); });
+  m.def("get_num_threads", []() { return num_threads(); });
+  m.def("set_isa", [](const std::string& name) { set_isa(name); });
+  m.def("cpu_info", &cpu_info_py);
+}

@@ -1,0 +1,71 @@
+// Register-blocked GEMM microkernel: an MR x (NV * width) tile of C held in
+// vector registers for the whole k loop (BLIS's innermost loop).
+//
+// Per k step it loads NV vectors of the packed B micro-panel, broadcasts MR
+// scalars of the packed A micro-panel and issues MR * NV independent FMAs;
+// MR * NV accumulators hide the FMA latency. Fully unrolled over r and v so
+// the compiler keeps `acc` in registers.
+#pragma once
+#include <cstdint>
+
+#include "../simd.h"
+
+namespace fastcnn {
+
+template <class S, int MR, int NV>
+inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
+                             const typename S::T* __restrict b, typename S::T* __restrict c,
+                             int64_t ldc, int accumulate) {
+  using V = typename S::V;
+  constexpr int NR = NV * S::width;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * S::width);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const V ar = S::broadcast(a + r);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(ar, bv[v], acc[r][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    typename S::T* row = c + r * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      V out = acc[r][v];
+      if (accumulate) out = S::add(out, S::load(row + v * S::width));
+      S::store(row + v * S::width, out);
+    }
+  }
+}
+
+// Portable fallback: the same register tile as plain arrays; the compiler
+// vectorises the inner loop over NR with whatever the baseline ISA offers.
+template <typename T, int MR, int NR>
+inline void gemm_microkernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b,
+                                      T* __restrict c, int64_t ldc, int accumulate) {
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < MR; ++r) {
+      const T ar = a[r];
+      for (int j = 0; j < NR; ++j) acc[r][j] += ar * b[j];
+    }
+    a += MR;
+    b += NR;
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) c[r * ldc + j] = accumulate ? c[r * ldc + j] + acc[r][j] : acc[r][j];
+}
+
+}  // namespace fastcnn

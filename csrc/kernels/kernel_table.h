@@ -1,0 +1,66 @@
+// The per-ISA kernel table: every SIMD-specific function the operators call.
+//
+// Operators (csrc/ops/) are compiled once for baseline x86-64; each ISA's
+// kernels are compiled in their own translation units with their own flags
+// and reached only through this table, so a wheel built anywhere runs on any
+// x86-64 CPU and picks the widest path at run time.
+#pragma once
+#include <cstdint>
+
+namespace fastcnn {
+
+// C[MR x NR] (+)= A_panel[kc x MR] * B_panel[kc x NR].
+// a: kc groups of MR values (column k of the A micro-panel), b: kc groups of
+// NR values; c: row-major with row stride ldc. accumulate=0 overwrites C.
+template <typename T>
+using GemmMicrokernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                 int accumulate);
+
+// Window geometry of one pooling op on one (H, W) plane.
+struct PoolWindow {
+  int64_t in_h, in_w, out_h, out_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w;
+  int64_t pad_top, pad_bottom, pad_left, pad_right;
+  bool count_include_pad;
+};
+
+// Pooling kernels work on one plane; forward ones on output rows [row_begin, row_end).
+template <typename T>
+struct PoolKernels {
+  void (*max_forward)(const PoolWindow&, const T* in, T* out, int64_t* indices,
+                      int64_t row_begin, int64_t row_end);
+  void (*avg_forward)(const PoolWindow&, const T* in, T* out, int64_t row_begin,
+                      int64_t row_end);
+  void (*avg_backward)(const PoolWindow&, const T* dout, T* din);
+  // Global reductions over `n` contiguous values.
+  T (*sum)(const T* x, int64_t n);
+  T (*max_with_index)(const T* x, int64_t n, int64_t* index);
+};
+
+template <typename T>
+struct Kernels {
+  int gemm_mr, gemm_nr;
+  GemmMicrokernel<T> gemm;
+  PoolKernels<T> pool;
+};
+
+struct KernelTable {
+  const char* isa;
+  Kernels<float> f32;
+  Kernels<double> f64;
+
+  template <typename T>
+  const Kernels<T>& get() const;
+};
+
+template <>
+inline const Kernels<float>& KernelTable::get<float>() const { return f32; }
+template <>
+inline const Kernels<double>& KernelTable::get<double>() const { return f64; }
+
+// Defined in kernels/table_<isa>.cpp, each compiled with that ISA's flags.
+const KernelTable& kernel_table_avx512();
+const KernelTable& kernel_table_avx2();
+const KernelTable& kernel_table_generic();
+
+}  // namespace fastcnn

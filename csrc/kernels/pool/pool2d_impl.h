@@ -1,0 +1,186 @@
+// Pooling loops over one (H, W) plane, written so the compiler vectorises
+// the inner loop over output columns with the ISA of the including file.
+//
+// Included by kernels/table_<isa>.cpp *inside* that ISA's namespace, so each
+// ISA gets its own copy of these templates (no cross-ISA symbol merging).
+// Needs <cstdint> and kernel_table.h (PoolWindow) included before.
+
+// Output columns whose whole window lies inside the input horizontally; only
+// those take the vectorised path, the few edge columns take the checked one.
+struct InteriorColumns {
+  int64_t begin, end;
+};
+
+inline InteriorColumns interior_columns(const PoolWindow& p) {
+  // ow*sw - pl >= 0  and  ow*sw - pl + kw <= W
+  int64_t begin = (p.pad_left + p.stride_w - 1) / p.stride_w;
+  int64_t last = p.in_w - p.kernel_w + p.pad_left;  // ow*sw <= last
+  int64_t end = last < 0 ? 0 : last / p.stride_w + 1;
+  if (end > p.out_w) end = p.out_w;
+  if (begin > end) begin = end;
+  return {begin, end};
+}
+
+inline int64_t clamp_index(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// NaN is the maximum and the first maximum wins (PyTorch's rule): a value
+// replaces the best so far if it is larger, or if it is the first NaN.
+template <typename T>
+inline bool replaces_max(T v, T best) {
+  return v > best || (v != v && best == best);
+}
+
+template <typename T, bool kWithIndex>
+void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
+                      int64_t* __restrict indices, int64_t row_begin, int64_t row_end) {
+  const InteriorColumns mid = interior_columns(p);
+  for (int64_t oh = row_begin; oh < row_end; ++oh) {
+    const int64_t h0 = oh * p.stride_h - p.pad_top;
+    const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
+    T* __restrict o = out + oh * p.out_w;
+    int64_t* __restrict idx = kWithIndex ? indices + oh * p.out_w : nullptr;
+
+    // Edge columns: windows clipped by the left/right border.
+    for (int64_t ow = 0; ow < p.out_w; ++ow) {
+      if (ow == mid.begin) ow = mid.end;
+      if (ow >= p.out_w) break;
+      const int64_t w0 = ow * p.stride_w - p.pad_left;
+      const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
+      T best = in[h_lo * p.in_w + w_lo];
+      int64_t best_i = h_lo * p.in_w + w_lo;
+      for (int64_t ih = h_lo; ih < h_hi; ++ih)
+        for (int64_t iw = w_lo; iw < w_hi; ++iw) {
+          const T v = in[ih * p.in_w + iw];
+          if (replaces_max(v, best)) { best = v; best_i = ih * p.in_w + iw; }
+        }
+      o[ow] = best;
+      if (kWithIndex) idx[ow] = best_i;
+    }
+
+    // Interior columns: running max over the window taps in row-major order,
+    // vectorised across output columns.
+    const int64_t sw = p.stride_w, base = -p.pad_left;
+    {
+      const T* row = in + h_lo * p.in_w + base;
+      for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
+        o[ow] = row[ow * sw];
+        if (kWithIndex) idx[ow] = h_lo * p.in_w + base + ow * sw;
+      }
+    }
+    for (int64_t ih = h_lo; ih < h_hi; ++ih) {
+      const T* row = in + ih * p.in_w + base;
+      for (int64_t j = (ih == h_lo ? 1 : 0); j < p.kernel_w; ++j) {
+        const int64_t offset = ih * p.in_w + base + j;
+        for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
+          const T v = row[ow * sw + j];
+          const bool take = replaces_max(v, o[ow]);
+          o[ow] = take ? v : o[ow];
+          if (kWithIndex) idx[ow] = take ? offset + ow * sw : idx[ow];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin,
+                 int64_t row_end) {
+  if (indices)
+    max_forward_rows<T, true>(p, in, out, indices, row_begin, row_end);
+  else
+    max_forward_rows<T, false>(p, in, out, nullptr, row_begin, row_end);
+}
+
+// PyTorch's divisor: the window clipped to the padded input when padding
+// counts, else to the input itself.
+inline int64_t avg_divisor(const PoolWindow& p, int64_t oh, int64_t ow) {
+  const int64_t h0 = oh * p.stride_h - p.pad_top, w0 = ow * p.stride_w - p.pad_left;
+  if (p.count_include_pad) {
+    const int64_t h1 = h0 + p.kernel_h < p.in_h + p.pad_bottom ? h0 + p.kernel_h : p.in_h + p.pad_bottom;
+    const int64_t w1 = w0 + p.kernel_w < p.in_w + p.pad_right ? w0 + p.kernel_w : p.in_w + p.pad_right;
+    return (h1 - h0) * (w1 - w0);
+  }
+  return (clamp_index(h0 + p.kernel_h, 0, p.in_h) - clamp_index(h0, 0, p.in_h)) *
+         (clamp_index(w0 + p.kernel_w, 0, p.in_w) - clamp_index(w0, 0, p.in_w));
+}
+
+template <typename T>
+void avg_forward(const PoolWindow& p, const T* __restrict in, T* __restrict out,
+                 int64_t row_begin, int64_t row_end) {
+  const InteriorColumns mid = interior_columns(p);
+  const int64_t sw = p.stride_w, base = -p.pad_left;
+  for (int64_t oh = row_begin; oh < row_end; ++oh) {
+    const int64_t h0 = oh * p.stride_h - p.pad_top;
+    const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
+    T* __restrict o = out + oh * p.out_w;
+    for (int64_t ow = 0; ow < p.out_w; ++ow) {
+      if (ow == mid.begin) ow = mid.end;
+      if (ow >= p.out_w) break;
+      const int64_t w0 = ow * sw - p.pad_left;
+      const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
+      T sum = 0;
+      for (int64_t ih = h_lo; ih < h_hi; ++ih)
+        for (int64_t iw = w_lo; iw < w_hi; ++iw) sum += in[ih * p.in_w + iw];
+      o[ow] = sum / static_cast<T>(avg_divisor(p, oh, ow));
+    }
+    for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] = 0;
+    for (int64_t ih = h_lo; ih < h_hi; ++ih) {
+      const T* row = in + ih * p.in_w + base;
+      for (int64_t j = 0; j < p.kernel_w; ++j)
+        for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] += row[ow * sw + j];
+    }
+    if (mid.begin < mid.end) {
+      // Interior columns share one divisor per output row.
+      const T scale = T(1) / static_cast<T>(avg_divisor(p, oh, mid.begin));
+      for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] *= scale;
+    }
+  }
+}
+
+template <typename T>
+void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
+  for (int64_t i = 0; i < p.in_h * p.in_w; ++i) din[i] = 0;
+  for (int64_t oh = 0; oh < p.out_h; ++oh) {
+    const int64_t h0 = oh * p.stride_h - p.pad_top;
+    const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
+    for (int64_t ow = 0; ow < p.out_w; ++ow) {
+      const int64_t w0 = ow * p.stride_w - p.pad_left;
+      const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
+      const T g = dout[oh * p.out_w + ow] / static_cast<T>(avg_divisor(p, oh, ow));
+      for (int64_t ih = h_lo; ih < h_hi; ++ih) {
+        T* row = din + ih * p.in_w;
+        for (int64_t iw = w_lo; iw < w_hi; ++iw) row[iw] += g;
+      }
+    }
+  }
+}
+
+// Sum with independent partial sums: vectorisable, and more accurate than
+// one running float total.
+template <typename T>
+T sum(const T* __restrict x, int64_t n) {
+  constexpr int kLanes = 32;
+  T part[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) part[j] += x[i + j];
+  T total = 0;
+  for (; i < n; ++i) total += x[i];
+  for (int j = 0; j < kLanes; ++j) total += part[j];
+  return total;
+}
+
+template <typename T>
+T max_with_index(const T* __restrict x, int64_t n, int64_t* index) {
+  T best = x[0];
+  int64_t best_i = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (replaces_max(x[i], best)) { best = x[i]; best_i = i; }
+  *index = best_i;
+  return best;
+}
+
+template <typename T>
+PoolKernels<T> pool_kernels() {
+  return {&max_forward<T>, &avg_forward<T>, &avg_backward<T>, &sum<T>, &max_with_index<T>};
+}

@@ -1,0 +1,24 @@
+// The avx2 kernel table. Compiled with the avx2 flags (see CMakeLists.txt).
+#include <cstdint>
+
+#include "kernel_table.h"
+
+namespace fastcnn {
+
+void gemm_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void gemm_f64_6x8_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate);
+
+namespace avx2 {
+#include "pool/pool2d_impl.h"
+}  // namespace avx2
+
+const KernelTable& kernel_table_avx2() {
+  static const KernelTable table{
+      "avx2",
+      {6, 16, &gemm_f32_6x16_avx2, avx2::pool_kernels<float>()},
+      {6, 8, &gemm_f64_6x8_avx2, avx2::pool_kernels<double>()},
+  };
+  return table;
+}
+
+}  // namespace fastcnn

@@ -1,0 +1,24 @@
+// The avx512 kernel table. Compiled with the avx512 flags (see CMakeLists.txt).
+#include <cstdint>
+
+#include "kernel_table.h"
+
+namespace fastcnn {
+
+void gemm_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void gemm_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate);
+
+namespace avx512 {
+#include "pool/pool2d_impl.h"
+}  // namespace avx512
+
+const KernelTable& kernel_table_avx512() {
+  static const KernelTable table{
+      "avx512",
+      {12, 32, &gemm_f32_12x32_avx512, avx512::pool_kernels<float>()},
+      {12, 16, &gemm_f64_12x16_avx512, avx512::pool_kernels<double>()},
+  };
+  return table;
+}
+
+}  // namespace fastcnn

@@ -1,0 +1,24 @@
+// The generic kernel table. Compiled with the generic flags (see CMakeLists.txt).
+#include <cstdint>
+
+#include "kernel_table.h"
+
+namespace fastcnn {
+
+void gemm_f32_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void gemm_f64_4x4_generic(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate);
+
+namespace generic {
+#include "pool/pool2d_impl.h"
+}  // namespace generic
+
+const KernelTable& kernel_table_generic() {
+  static const KernelTable table{
+      "generic",
+      {4, 8, &gemm_f32_4x8_generic, generic::pool_kernels<float>()},
+      {4, 4, &gemm_f64_4x4_generic, generic::pool_kernels<double>()},
+  };
+  return table;
+}
+
+}  // namespace fastcnn

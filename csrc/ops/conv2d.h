@@ -1,0 +1,39 @@
+// 2-D convolution operators (NCHW; 1-D convolutions run as H = 1).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace fastcnn {
+
+struct Conv2dParams {
+  int64_t batch, in_channels, in_h, in_w;
+  int64_t out_channels, kernel_h, kernel_w, out_h, out_w;
+  int64_t stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dilation_h, dilation_w, groups;
+
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t out_per_group() const { return out_channels / groups; }
+  int64_t gemm_k() const { return in_per_group() * kernel_h * kernel_w; }
+};
+
+// Validates shapes and arguments (std::invalid_argument naming the argument
+// and shapes) and computes the output size.
+Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
+                                const std::vector<int64_t>& w_shape, int64_t stride_h,
+                                int64_t stride_w, int64_t pad_top, int64_t pad_bottom,
+                                int64_t pad_left, int64_t pad_right, int64_t dilation_h,
+                                int64_t dilation_w, int64_t groups);
+
+template <typename T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+
+template <typename T>
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw);
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db);
+
+}  // namespace fastcnn

@@ -1,0 +1,167 @@
+// Convolution backward-data as a transposed implicit GEMM, without col2im.
+//
+// dx[ci, ih, iw] = sum over (co, kh, kw) of W[co, ci, kh, kw] * dout[co, oh, ow]
+// where ih = oh*stride - pad + kh*dilation. For a stride s, the input rows
+// split into s phases (ih = phase + s*i); within one phase exactly the taps
+// kh with (phase + pad - kh*dilation) divisible by s contribute, each reading
+// dout at row i + (phase + pad - kh*dilation)/s. So each (phase_h, phase_w)
+// is a stride-1 gather over dout with its own taps and a GEMM with the
+// matching slice of W^T: every dx element is written exactly once (no
+// scatter-add, no races), and no multiply-by-zero of a zero-upsampled dout.
+#include <vector>
+
+#include "conv2d.h"
+#include "cpu.h"
+#include "implicit_gemm.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace fastcnn {
+namespace {
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The taps of one kernel axis that reach input phase `phase`, and the dout
+// offset each reads from.
+struct PhaseTaps {
+  std::vector<int64_t> taps, offsets;
+  int64_t grid;  // inputs in this phase: phase, phase + s, ... < size
+};
+
+PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilation, int64_t kernel,
+                     int64_t size) {
+  PhaseTaps t;
+  for (int64_t kk = 0; kk < kernel; ++kk) {
+    const int64_t shift = phase + pad - kk * dilation;
+    if (shift % stride == 0) {
+      t.taps.push_back(kk);
+      t.offsets.push_back(floor_div(shift, stride));
+    }
+  }
+  t.grid = phase < size ? ceil_div(size - phase, stride) : 0;
+  return t;
+}
+
+template <typename T>
+struct Phase {
+  PhaseTaps h, w;
+  std::vector<int64_t> x_begin, x_end;
+  int64_t y0, x0;       // first input row / column of the phase
+  int64_t k;            // C_out/g * |taps_h| * |taps_w|
+  int64_t a_offset;     // into the packed A of all phases
+  GemmBlocking blk;
+  int64_t col_blocks;
+};
+
+}  // namespace
+
+template <typename T>
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
+  const int64_t panels = ceil_div(m, mr);
+  const int64_t khw = p.kernel_h * p.kernel_w;
+
+  // Phases, each with its taps and its slice of W^T packed as A.
+  std::vector<Phase<T>> phases;
+  int64_t a_total = 0, scratch_per_thread = 0;
+  for (int64_t ph = 0; ph < p.stride_h; ++ph)
+    for (int64_t pw = 0; pw < p.stride_w; ++pw) {
+      Phase<T> f;
+      f.h = phase_taps(ph, p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.in_h);
+      f.w = phase_taps(pw, p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.in_w);
+      if (f.h.grid == 0 || f.w.grid == 0) continue;
+      f.y0 = ph;
+      f.x0 = pw;
+      const int64_t tw = static_cast<int64_t>(f.w.taps.size());
+      f.x_begin.resize(tw);
+      f.x_end.resize(tw);
+      for (int64_t t = 0; t < tw; ++t)
+        valid_range(f.w.offsets[t], 1, p.out_w, f.w.grid, &f.x_begin[t], &f.x_end[t]);
+      f.k = c_out_g * static_cast<int64_t>(f.h.taps.size()) * tw;
+      f.a_offset = a_total;
+      a_total += groups * panels * mr * f.k;
+      f.blk = gemm_blocking(mr, nr, sizeof(T), f.k, f.h.grid * f.w.grid);
+      f.blk.nc = balanced_nc(f.blk.nc, f.h.grid * f.w.grid,
+                             p.batch * groups * p.stride_h * p.stride_w, nr);
+      f.col_blocks = ceil_div(f.h.grid * f.w.grid, f.blk.nc);
+      const int64_t need = GemmScratch<T>::elements(f.blk, mr, nr);
+      if (need > scratch_per_thread) scratch_per_thread = need;
+      phases.push_back(std::move(f));
+    }
+
+  Workspace<T> a_packed(a_total > 0 ? a_total : 1);
+  {
+    int64_t k_max = 0;
+    for (const Phase<T>& f : phases) k_max = f.k > k_max ? f.k : k_max;
+    Workspace<T> a_rows(m * (k_max > 0 ? k_max : 1));
+    for (const Phase<T>& f : phases) {
+      if (f.k == 0) continue;
+      for (int64_t g = 0; g < groups; ++g) {
+        // A[ci][(co, th, tw)] = W[g*C_out/g + co, ci, taps_h[th], taps_w[tw]]
+        T* row = a_rows.data();
+        for (int64_t ci = 0; ci < m; ++ci)
+          for (int64_t co = 0; co < c_out_g; ++co)
+            for (int64_t kh : f.h.taps)
+              for (int64_t kw : f.w.taps)
+                *row++ = w[((g * c_out_g + co) * m + ci) * khw + kh * p.kernel_w + kw];
+        pack_a_panels(a_rows.data(), f.k, m, f.k, mr,
+                      a_packed.data() + f.a_offset + g * panels * mr * f.k);
+      }
+    }
+  }
+
+  // Tasks: (image, group, phase, column block), flattened.
+  struct Task {
+    int64_t n, g, phase, block;
+  };
+  std::vector<Task> tasks;
+  for (int64_t n = 0; n < p.batch; ++n)
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t f = 0; f < static_cast<int64_t>(phases.size()); ++f)
+        for (int64_t b = 0; b < phases[f].col_blocks; ++b) tasks.push_back({n, g, f, b});
+  const int64_t splits = m_splits_for(static_cast<int64_t>(tasks.size()), panels);
+  const int64_t task_count = static_cast<int64_t>(tasks.size()) * splits;
+
+  Workspace<T> scratch(threads_for(task_count) * scratch_per_thread);
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
+
+  parallel_for(task_count, [&](int64_t begin, int64_t end, int thread) {
+    T* base = scratch.slot(thread, scratch_per_thread);
+    for (int64_t i = begin; i < end; ++i) {
+      const Task& t = tasks[i / splits];
+      const int64_t split = i % splits;
+      const Phase<T>& f = phases[t.phase];
+      ImplicitGemm<T> gemm;
+      gemm.a_packed = a_packed.data() + f.a_offset + t.g * panels * mr * f.k;
+      gemm.m = m;
+      gemm.k = f.k;
+      gemm.n = f.h.grid * f.w.grid;
+      gemm.b = GatherSpec<T>{dout + (t.n * p.out_channels + t.g * c_out_g) * out_plane,
+                             p.out_h, p.out_w,
+                             static_cast<int64_t>(f.h.taps.size()),
+                             static_cast<int64_t>(f.w.taps.size()),
+                             f.h.offsets.data(), f.w.offsets.data(), 1, 1, f.w.grid,
+                             f.x_begin.data(), f.x_end.data()};
+      gemm.c = dx + (t.n * p.in_channels + t.g * m) * in_plane;
+      gemm.c_row_stride = in_plane;
+      gemm.c_w = p.in_w;
+      gemm.y0 = f.y0;
+      gemm.x0 = f.x0;
+      gemm.step_y = p.stride_h;
+      gemm.step_x = p.stride_w;
+      gemm.bias = nullptr;
+      const int64_t p_begin = t.block * f.blk.nc;
+      const int64_t p_end = p_begin + f.blk.nc < gemm.n ? p_begin + f.blk.nc : gemm.n;
+      const int64_t panel_begin = panels * split / splits, panel_end = panels * (split + 1) / splits;
+      GemmScratch<T> s = GemmScratch<T>::carve(base, f.blk, mr, nr);
+      implicit_gemm_block(gemm, kern, f.blk, p_begin, p_end, panel_begin, panel_end, s);
+    }
+  });
+}
+
+template void conv2d_backward_data<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_backward_data<double>(const Conv2dParams&, const double*, const double*, double*);
+
+}  // namespace fastcnn

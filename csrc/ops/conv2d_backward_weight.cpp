@@ -1,0 +1,134 @@
+// Convolution backward-weight as GEMM over the batch:
+//
+//   dW[g]^T (K x C_out/g) = sum over images n of im2col(x[n, g]) (K x P) * dout[n, g]^T (P x C_out/g)
+//
+// The reduction runs over output positions P, in KC-long chunks. Each thread
+// accumulates into its own dW^T for a contiguous range of (image, group,
+// chunk) tasks; one final pass sums the threads' partials and transposes
+// into dW. The im2col rows are gathered chunk by chunk into A micro-panels
+// (never a whole column matrix), dout^T chunks are packed as B micro-panels.
+#include <vector>
+
+#include "conv2d.h"
+#include "cpu.h"
+#include "gemm_blocking.h"
+#include "../kernels/pack/im2col.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace fastcnn {
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const int64_t groups = p.groups, k = p.gemm_k(), c_out_g = p.out_per_group();
+  const int64_t columns = p.out_h * p.out_w;
+  const int64_t co_panels = ceil_div(c_out_g, nr), k_panels = ceil_div(k, mr);
+  const int64_t ldc = co_panels * nr;  // partial dW^T rows padded to whole B panels
+
+  std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w), x_begin(p.kernel_w),
+      x_end(p.kernel_w);
+  for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
+  for (int64_t j = 0; j < p.kernel_w; ++j) {
+    offset_w[j] = j * p.dilation_w - p.pad_left;
+    valid_range(offset_w[j], p.stride_w, p.in_w, p.out_w, &x_begin[j], &x_end[j]);
+  }
+
+  // kc here is the chunk of output positions reduced per task.
+  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), columns, ldc);
+  const int64_t chunk = blk.kc;
+  const int64_t chunks = ceil_div(columns, chunk);
+  const int64_t tasks = p.batch * groups * chunks;
+  const int threads = threads_for(tasks);
+
+  const int64_t partial_size = round_up(groups * k_panels * mr * ldc, 16);
+  const int64_t b_size = round_up(co_panels * nr * chunk, 16);
+  const int64_t a_size = round_up(mr * chunk, 16);
+  const int64_t row_size = round_up(chunk, 16);
+  const int64_t per_thread = partial_size + b_size + a_size + row_size;
+  Workspace<T> scratch(threads * per_thread);
+  scratch.zero();  // also covers slots of threads OpenMP might not start
+
+  parallel_for(tasks, [&](int64_t begin, int64_t end, int thread) {
+    T* partial = scratch.slot(thread, per_thread);
+    T* b_panels = partial + partial_size;
+    T* a_panel = b_panels + b_size;
+    T* row = a_panel + a_size;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t c = task % chunks, g = (task / chunks) % groups, n = task / chunks / groups;
+      const int64_t p0 = c * chunk, kc = columns - p0 < chunk ? columns - p0 : chunk;
+
+      // B = dout[n, g]^T rows p0..p0+kc: panel j holds channels j*nr .. j*nr+nr.
+      const T* d = dout + (n * p.out_channels + g * c_out_g) * columns + p0;
+      for (int64_t cp = 0; cp < co_panels; ++cp) {
+        T* dst = b_panels + cp * kc * nr;
+        for (int64_t lane = 0; lane < nr; ++lane) {
+          const int64_t co = cp * nr + lane;
+          if (co < c_out_g) {
+            const T* src = d + co * columns;
+            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = src[q];
+          } else {
+            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = 0;
+          }
+        }
+      }
+
+      const GatherSpec<T> gather{x + (n * p.in_channels + g * p.in_per_group()) * p.in_h * p.in_w,
+                                 p.in_h, p.in_w, p.kernel_h, p.kernel_w, offset_h.data(),
+                                 offset_w.data(), p.stride_h, p.stride_w, p.out_w,
+                                 x_begin.data(), x_end.data()};
+      T* dwt = partial + g * k_panels * mr * ldc;
+      for (int64_t kp = 0; kp < k_panels; ++kp) {
+        // A micro-panel: im2col rows kp*mr .. kp*mr+mr over positions p0..p0+kc.
+        for (int64_t r = 0; r < mr; ++r) {
+          const int64_t kk = kp * mr + r;
+          if (kk < k) {
+            gather_row(gather, kk, p0, kc, row);
+            for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = row[q];
+          } else {
+            for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = 0;
+          }
+        }
+        for (int64_t cp = 0; cp < co_panels; ++cp)
+          kern.gemm(kc, a_panel, b_panels + cp * kc * nr, dwt + kp * mr * ldc + cp * nr, ldc, 1);
+      }
+    }
+  });
+
+  // dW[g*C_out/g + co][kk] = sum over threads of partial[g][kk][co].
+  const int64_t rows = groups * c_out_g;
+  parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t g = r / c_out_g, co = r % c_out_g;
+      T* out = dw + r * k;
+      for (int64_t kk = 0; kk < k; ++kk) {
+        T total = 0;
+        for (int t = 0; t < threads; ++t)
+          total += scratch.slot(t, per_thread)[(g * k_panels * mr + kk) * ldc + co];
+        out[kk] = total;
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t columns = p.out_h * p.out_w;
+  parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
+    for (int64_t co = begin; co < end; ++co) {
+      T total = 0;
+      for (int64_t n = 0; n < p.batch; ++n)
+        total += kern.sum(dout + (n * p.out_channels + co) * columns, columns);
+      db[co] = total;
+    }
+  });
+}
+
+template void conv2d_backward_weight<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_backward_weight<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_backward_bias<float>(const Conv2dParams&, const float*, float*);
+template void conv2d_backward_bias<double>(const Conv2dParams&, const double*, double*);
+
+}  // namespace fastcnn

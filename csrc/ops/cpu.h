@@ -1,0 +1,31 @@
+// What CPU we run on, which kernel table is active, and how many threads to use.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../kernels/kernel_table.h"
+
+namespace fastcnn {
+
+struct CacheSizes {
+  int64_t l1d, l2, l3;  // bytes, per core for L1/L2
+};
+
+const CacheSizes& cache_sizes();
+
+// ISAs this CPU can run, widest first (always ends with "generic").
+std::vector<std::string> supported_isas();
+
+// The active table: FASTCNN_ISA if set (and supported), else the widest.
+const KernelTable& active_kernels();
+
+// Forces a path; throws std::invalid_argument for an unknown or unsupported one.
+void set_isa(const std::string& name);
+
+int num_threads();
+void set_num_threads(int n);
+
+std::string cpu_model_name();
+
+}  // namespace fastcnn

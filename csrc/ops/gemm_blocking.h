@@ -1,0 +1,50 @@
+// Cache blocking for the GEMM driver, derived from the detected caches
+// (BLIS's KC and NC): a KC-deep A micro-panel plus B micro-panel fill most of
+// L1, and the packed KC x NC block of B stays within half of L2.
+#pragma once
+#include <cstdint>
+
+#include "cpu.h"
+#include "workspace.h"
+
+namespace fastcnn {
+
+struct GemmBlocking {
+  int64_t kc;  // depth of one packed block
+  int64_t nc;  // columns of one packed block, a multiple of nr
+};
+
+inline GemmBlocking gemm_blocking(int mr, int nr, int64_t elem_size, int64_t k, int64_t n) {
+  const CacheSizes& cache = cache_sizes();
+  int64_t kc_max = cache.l1d * 3 / 4 / ((mr + nr) * elem_size) / 8 * 8;
+  kc_max = kc_max < 64 ? 64 : (kc_max > 1024 ? 1024 : kc_max);
+  const int64_t k_blocks = k > 0 ? ceil_div(k, kc_max) : 1;
+  const int64_t kc = k > 0 ? ceil_div(k, k_blocks) : 1;  // balanced, no tiny last block
+  int64_t nc = cache.l2 / 2 / (kc * elem_size) / nr * nr;
+  nc = nc < nr ? nr : (nc > 4096 ? 4096 : nc);
+  const int64_t n_round = round_up(n > 0 ? n : 1, nr);
+  if (nc > n_round) nc = n_round;
+  return {kc, nc};
+}
+
+// Splits of the M (output channel) panels when batch x groups x column
+// blocks alone would leave threads idle (batch-1 inference).
+inline int64_t m_splits_for(int64_t outer_tasks, int64_t panels) {
+  const int64_t threads = num_threads();
+  if (outer_tasks >= threads) return 1;
+  const int64_t want = ceil_div(threads, outer_tasks);
+  return want < panels ? want : panels;
+}
+
+// Column block size: the cache-derived nc, shrunk when there are too few
+// blocks to keep every thread busy.
+inline int64_t balanced_nc(int64_t nc, int64_t columns, int64_t images, int nr) {
+  const int64_t threads = num_threads();
+  const int64_t blocks = ceil_div(columns, nc) * images;
+  if (blocks >= 2 * threads) return nc;
+  const int64_t per_image = ceil_div(2 * threads, images);
+  const int64_t smaller = round_up(ceil_div(columns, per_image), nr);
+  return smaller < nc ? (smaller < nr ? nr : smaller) : nc;
+}
+
+}  // namespace fastcnn

@@ -1,0 +1,131 @@
+#include "pool2d.h"
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
+#include "cpu.h"
+#include "parallel.h"
+
+namespace fastcnn {
+
+void check_pool_window(const PoolWindow& w) {
+  if (w.in_h <= 0 || w.in_w <= 0) throw std::invalid_argument("x must have positive spatial size");
+  if (w.kernel_h <= 0 || w.kernel_w <= 0) throw std::invalid_argument("kernel_size must be positive");
+  if (w.stride_h <= 0 || w.stride_w <= 0) throw std::invalid_argument("stride must be positive");
+  if (w.pad_top < 0 || w.pad_bottom < 0 || w.pad_left < 0 || w.pad_right < 0)
+    throw std::invalid_argument("padding must be non-negative");
+  if (w.pad_top >= w.kernel_h || w.pad_bottom >= w.kernel_h || w.pad_left >= w.kernel_w ||
+      w.pad_right >= w.kernel_w)
+    throw std::invalid_argument("padding must be smaller than kernel_size");
+  if (w.out_h <= 0 || w.out_w <= 0) throw std::invalid_argument("pooled output size must be positive");
+  // Every window must start inside the padded input and overlap the input.
+  if ((w.out_h - 1) * w.stride_h - w.pad_top >= w.in_h ||
+      (w.out_w - 1) * w.stride_w - w.pad_left >= w.in_w)
+    throw std::invalid_argument("output size too large for the input and window: the last window "
+                                "would start past the input");
+}
+
+template <typename T>
+void max_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out, int64_t* indices) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
+  // Split planes into row bands only when there are too few planes to share.
+  const int64_t bands = planes >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
+  parallel_for(planes * bands, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t plane = t / bands, band = t % bands;
+      const int64_t r0 = w.out_h * band / bands, r1 = w.out_h * (band + 1) / bands;
+      kern.max_forward(w, x + plane * in_plane, out + plane * out_plane,
+                       indices ? indices + plane * out_plane : nullptr, r0, r1);
+    }
+  });
+}
+
+template <typename T>
+bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout,
+                         const int64_t* indices, T* dx) {
+  std::atomic<bool> ok{true};
+  parallel_for(planes, [&](int64_t begin, int64_t end, int) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      T* d = dx + plane * in_plane;
+      for (int64_t i = 0; i < in_plane; ++i) d[i] = 0;
+      const T* g = dout + plane * out_plane;
+      const int64_t* idx = indices + plane * out_plane;
+      for (int64_t i = 0; i < out_plane; ++i) {
+        const int64_t target = idx[i];
+        if (target < 0 || target >= in_plane) {
+          ok.store(false);
+          continue;
+        }
+        d[target] += g[i];
+      }
+    }
+  });
+  return ok.load();
+}
+
+template <typename T>
+void avg_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
+  const int64_t bands = planes >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
+  parallel_for(planes * bands, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t plane = t / bands, band = t % bands;
+      const int64_t r0 = w.out_h * band / bands, r1 = w.out_h * (band + 1) / bands;
+      kern.avg_forward(w, x + plane * in_plane, out + plane * out_plane, r0, r1);
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_backward(const PoolWindow& w, int64_t planes, const T* dout, T* dx) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
+  parallel_for(planes, [&](int64_t begin, int64_t end, int) {
+    for (int64_t plane = begin; plane < end; ++plane)
+      kern.avg_backward(w, dout + plane * out_plane, dx + plane * in_plane);
+  });
+}
+
+template <typename T>
+void global_avg_pool_forward(int64_t rows, int64_t size, const T* x, T* out) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) out[r] = kern.sum(x + r * size, size) / static_cast<T>(size);
+  });
+}
+
+template <typename T>
+void global_avg_pool_backward(int64_t rows, int64_t size, const T* dout, T* dx) {
+  parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T g = dout[r] / static_cast<T>(size);
+      T* d = dx + r * size;
+      for (int64_t i = 0; i < size; ++i) d[i] = g;
+    }
+  });
+}
+
+template <typename T>
+void global_max_pool_forward(int64_t rows, int64_t size, const T* x, T* out, int64_t* indices) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) out[r] = kern.max_with_index(x + r * size, size, indices + r);
+  });
+}
+
+#define FASTCNN_INSTANTIATE(T)                                                                  \
+  template void max_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*, int64_t*);      \
+  template bool max_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*); \
+  template void avg_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*);                \
+  template void avg_pool2d_backward<T>(const PoolWindow&, int64_t, const T*, T*);               \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                     \
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                    \
+  template void global_max_pool_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);
+FASTCNN_INSTANTIATE(float)
+FASTCNN_INSTANTIATE(double)
+#undef FASTCNN_INSTANTIATE
+
+}  // namespace fastcnn

@@ -1,0 +1,42 @@
+"""fastcnn: fast CPU convolution and pooling for NumPy, with a small model API.
+
+The heavy work runs in the native module `fastcnn._C` (C++, SIMD, OpenMP);
+`fastcnn.functional` takes and returns NumPy arrays; `fastcnn.reference`
+holds the pure-NumPy implementations every native op is tested against.
+"""
+from __future__ import annotations
+
+from . import _C
+from . import functional
+from .functional import conv_output_size
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n):
+    """Number of threads the native kernels use (default: OMP_NUM_THREADS, else all cores)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"num_threads must be a positive int, got {n!r}")
+    _C.set_num_threads(n)
+
+
+def get_num_threads():
+    """Number of threads the native kernels use."""
+    return _C.get_num_threads()
+
+
+def set_isa(name):
+    """Force the SIMD path: 'avx512', 'avx2' or 'generic' (must be supported by this CPU).
+
+    The environment variable FASTCNN_ISA does the same at import time.
+    """
+    _C.set_isa(str(name))
+
+
+def cpu_info():
+    """The SIMD path in use, the paths this CPU supports, threads and cache sizes."""
+    return dict(_C.cpu_info())
+
+
+__all__ = ["functional", "conv_output_size", "set_num_threads", "get_num_threads",
+           "set_isa", "cpu_info", "__version__"]

@@ -1,0 +1,373 @@
+"""Convolution and pooling on NumPy arrays, computed by the native core.
+
+Names and arguments follow `torch.nn.functional`. Layouts are channels-first:
+(N, C, H, W) for 2-D ops and (N, C, L) for 1-D ops; conv weights are
+(C_out, C_in / groups, KH, KW) or (C_out, C_in / groups, K).
+
+dtypes: float32 and float64 are computed natively. Any other real numeric
+dtype (ints, bool, float16, lists) is converted to float32 first. When two
+float arrays meet (x and w, dout and x) they must share one dtype, else
+TypeError. Non-contiguous and Fortran-ordered arrays are accepted (copied to
+C order). Outputs are new C-contiguous arrays of the input dtype.
+
+Padding forms (conv and pooling): an int; one int per spatial dim; explicit
+pairs per dim ((top, bottom), (left, right)) (for 1-D ops a pair is
+(left, right)); 'valid'; 'same' (Keras/TensorFlow rule for any stride:
+output = ceil(n / stride), the odd extra pad goes after).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _C
+from ._shapes import (check_elements, conv_output_size, padding_nd, pool_output_size,
+                      positive_tuple, same_float_dtype, spatial_dims, as_float_array)
+
+__all__ = [
+    "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_max_pool2d", "global_max_pool2d_backward",
+    "global_avg_pool1d", "global_avg_pool1d_backward",
+    "global_max_pool1d", "global_max_pool1d_backward",
+    "conv_output_size",
+]
+
+ALGORITHMS = ("auto", "gemm")
+
+
+# ----------------------------------------------------------------- convolution
+
+class _ConvGeometry:
+    """Checked shapes of one convolution, spatial dims padded to 2-D (H=1 for 1-D)."""
+
+    def __init__(self, x, w, stride, padding, dilation, groups, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if w.ndim != d + 2:
+            layout = "(C_out, C_in/groups, K)" if d == 1 else "(C_out, C_in/groups, KH, KW)"
+            raise ValueError(f"w must be {d + 2}-D {layout}, got shape {w.shape}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError(f"groups must be a positive int, got {groups!r}")
+        n, c_in = x.shape[:2]
+        c_out, c_in_g = w.shape[:2]
+        kernel = w.shape[2:]
+        if c_in % groups:
+            raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
+        if c_out % groups:
+            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
+        if c_in_g * groups != c_in:
+            raise ValueError(
+                f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
+                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
+        if any(k <= 0 for k in kernel) or c_out <= 0:
+            raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
+        if n <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have a positive batch and spatial size, got shape {x.shape}")
+        stride = positive_tuple(stride, d, "stride")
+        dilation = positive_tuple(dilation, d, "dilation")
+        pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
+        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
+                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
+        check_elements((n, c_out) + out_sizes, "output")
+        self.d = d
+        self.groups = int(groups)
+        self.out_shape = (n, c_out) + out_sizes
+        if d == 1:
+            stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+        self.args = (stride[0], stride[1], pads[0][0], pads[0][1], pads[1][0], pads[1][1],
+                     dilation[0], dilation[1], self.groups)
+
+    def as_2d(self, a):
+        return a[:, :, None, :] if self.d == 1 else a
+
+    def from_2d(self, a):
+        return a[:, :, 0, :] if (self.d == 1 and a is not None) else a
+
+
+def _contiguous(a):
+    return np.ascontiguousarray(a)
+
+
+def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm):
+    x, w = same_float_dtype(x=x, w=w)
+    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if b is not None:
+        b = np.asarray(b)
+        if b.dtype.kind not in "biuf":
+            raise TypeError(f"b must be a real numeric array, got dtype {b.dtype}")
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
+        b = _contiguous(b.astype(x.dtype, copy=False))
+    out = _C.conv2d_forward(_contiguous(geo.as_2d(x)), _contiguous(geo.as_2d(w)), b, *geo.args)
+    return geo.from_2d(out)
+
+
+def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
+    dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
+    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    if dout.shape != geo.out_shape:
+        raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
+                         f"w {w.shape}, got {dout.shape}")
+    if isinstance(needs, str):
+        needs = (needs,)
+    unknown = set(needs) - {"x", "w", "b"}
+    if unknown:
+        raise ValueError(f"needs must name some of 'x', 'w', 'b', got {needs!r}")
+    dx, dw, db = _C.conv2d_backward(_contiguous(geo.as_2d(dout)), _contiguous(geo.as_2d(x)),
+                                    _contiguous(geo.as_2d(w)), *geo.args,
+                                    "x" in needs, "w" in needs, "b" in needs)
+    return geo.from_2d(dx), geo.from_2d(dw), db
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+    """2-D cross-correlation (what deep learning calls convolution), NCHW.
+
+    Returns (N, C_out, H_out, W_out) with
+    H_out = floor((H + pad_top + pad_bottom - dilation*(KH-1) - 1) / stride) + 1.
+    """
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 2, algorithm)
+
+
+def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b")):
+    """Gradients of conv2d: (dx, dw, db); entries not in `needs` are None."""
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2)
+
+
+def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+    """1-D cross-correlation on (N, C, L) with weights (C_out, C_in/groups, K)."""
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 1, algorithm)
+
+
+def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b")):
+    """Gradients of conv1d: (dx, dw, db); entries not in `needs` are None."""
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1)
+
+
+# --------------------------------------------------------------------- pooling
+
+class _PoolGeometry:
+    """Checked window geometry of one pooling op, padded to 2-D for 1-D ops."""
+
+    def __init__(self, x, kernel_size, stride, padding, ceil_mode, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if x.shape[0] <= 0 or x.shape[1] <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+        kernel = positive_tuple(kernel_size, d, "kernel_size")
+        stride = kernel if stride is None else positive_tuple(stride, d, "stride")
+        explicit = not isinstance(padding, str)
+        pads = padding_nd(padding, in_sizes, kernel, stride, (1,) * d)
+        if explicit:
+            for (before, after), k in zip(pads, kernel):
+                if before > k // 2 or after > k // 2:
+                    raise ValueError(f"padding {padding!r} must be at most half of "
+                                     f"kernel_size {kernel_size!r}")
+        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
+                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
+        self.d = d
+        self.in_shape = x.shape
+        self.out_shape = x.shape[:2] + out_sizes
+        if d == 1:
+            kernel, stride, pads, out_sizes = (1,) + kernel, (1,) + stride, ((0, 0),) + pads, (1,) + out_sizes
+            self.in_hw = (1, in_sizes[0])
+        else:
+            self.in_hw = tuple(in_sizes)
+        self.window = (kernel[0], kernel[1], stride[0], stride[1],
+                       pads[0][0], pads[0][1], pads[1][0], pads[1][1])
+        self.out_hw = out_sizes
+
+    def as_2d(self, a):
+        return _contiguous(a[:, :, None, :] if self.d == 1 else a)
+
+    def from_2d(self, a):
+        return a[:, :, 0, :] if self.d == 1 else a
+
+    def check_dout(self, dout):
+        if dout.shape != self.out_shape:
+            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
+                             f"{self.in_shape}, got {dout.shape}")
+
+
+def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d):
+    x = as_float_array(x, "x")
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    out, idx = _C.max_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, bool(return_indices))
+    if return_indices:
+        return geo.from_2d(out), geo.from_2d(idx)
+    return geo.from_2d(out)
+
+
+def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(dout)
+    if indices is None:
+        _, indices = _C.max_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, True)
+    else:
+        indices = np.asarray(indices)
+        if indices.shape != dout.shape:
+            raise ValueError(f"indices must have dout's shape {dout.shape}, got {indices.shape}")
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
+        indices = geo.as_2d(indices.astype(np.int64, copy=False))
+    dx = _C.max_pool2d_backward(geo.as_2d(dout), indices, *geo.in_hw)
+    return geo.from_2d(dx)
+
+
+def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+    x = as_float_array(x, "x")
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    out = _C.avg_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, bool(count_include_pad))
+    return geo.from_2d(out)
+
+
+def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(dout)
+    dx = _C.avg_pool2d_backward(geo.as_2d(dout), *geo.in_hw, *geo.window, bool(count_include_pad))
+    return geo.from_2d(dx)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+    """Max over windows of (N, C, H, W); stride defaults to kernel_size.
+
+    NaN counts as the maximum (as in PyTorch). With return_indices, also
+    returns int64 indices into each flattened H*W input plane.
+    """
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 2)
+
+
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+    """Gradient of max_pool2d: each output's gradient goes to the first maximum
+    of its window. Pass the forward's `indices` to skip recomputing them."""
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of (N, C, H, W); padding counts in the divisor when
+    count_include_pad (PyTorch's rule, also under ceil_mode)."""
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool2d with respect to x."""
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+    """Max over windows of (N, C, L); indices index each length-L row."""
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 1)
+
+
+def max_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+    """Gradient of max_pool1d (first maximum on ties)."""
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of (N, C, L)."""
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool1d with respect to x."""
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+# -------------------------------------------------------------- global pooling
+
+def _planes(x, d):
+    """x as (N*C, spatial) rows, the layout the global reductions work on."""
+    spatial_dims(x, d, "x")
+    if x.size == 0:
+        raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+    return _contiguous(x).reshape(x.shape[0] * x.shape[1], -1)
+
+
+def _global_dout(dout, x, keepdims_shape):
+    n, c = x.shape[:2]
+    if dout.shape not in ((n, c), keepdims_shape):
+        raise ValueError(f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, "
+                         f"got {dout.shape}")
+    return _contiguous(dout).reshape(n * c)
+
+
+def _global_avg(x, keepdims, d):
+    x = as_float_array(x, "x")
+    out = _C.global_avg_pool_forward(_planes(x, d))
+    return out.reshape(x.shape[:2] + (1,) * d if keepdims else x.shape[:2])
+
+
+def _global_avg_backward(dout, x, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    rows = _planes(x, d)
+    dx = _C.global_avg_pool_backward(_global_dout(dout, x, x.shape[:2] + (1,) * d), rows.shape[1])
+    return dx.reshape(x.shape)
+
+
+def _global_max(x, keepdims, return_indices, d):
+    x = as_float_array(x, "x")
+    out, idx = _C.global_max_pool_forward(_planes(x, d))
+    shape = x.shape[:2] + (1,) * d if keepdims else x.shape[:2]
+    return (out.reshape(shape), idx.reshape(shape)) if return_indices else out.reshape(shape)
+
+
+def _global_max_backward(dout, x, indices, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    rows = _planes(x, d)
+    flat_dout = _global_dout(dout, x, x.shape[:2] + (1,) * d)
+    if indices is None:
+        _, indices = _C.global_max_pool_forward(rows)
+    else:
+        indices = np.asarray(indices)
+        if indices.size != flat_dout.size or indices.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
+                             f"got {indices.dtype} {indices.shape}")
+        indices = _contiguous(indices.astype(np.int64, copy=False)).reshape(-1)
+    dx = _C.global_max_pool_backward(flat_dout, indices, rows.shape[1])
+    return dx.reshape(x.shape)
+
+
+def global_avg_pool2d(x, keepdims=False):
+    """Mean over H and W: (N, C) (or (N, C, 1, 1) with keepdims)."""
+    return _global_avg(x, keepdims, 2)
+
+
+def global_avg_pool2d_backward(dout, x):
+    """Gradient of global_avg_pool2d; dout is (N, C) or (N, C, 1, 1)."""
+    return _global_avg_backward(dout, x, 2)
+
+
+def global_max_pool2d(x, keepdims=False, return_indices=False):
+    """Max over H and W: (N, C); indices into each flattened H*W plane."""
+    return _global_max(x, keepdims, return_indices, 2)
+
+
+def global_max_pool2d_backward(dout, x, indices=None):
+    """Gradient of global_max_pool2d (to the first maximum of each plane)."""
+    return _global_max_backward(dout, x, indices, 2)
+
+
+def global_avg_pool1d(x, keepdims=False):
+    """Mean over L: (N, C) (or (N, C, 1) with keepdims)."""
+    return _global_avg(x, keepdims, 1)
+
+
+def global_avg_pool1d_backward(dout, x):
+    """Gradient of global_avg_pool1d."""
+    return _global_avg_backward(dout, x, 1)
+
+
+def global_max_pool1d(x, keepdims=False, return_indices=False):
+    """Max over L: (N, C)."""
+    return _global_max(x, keepdims, return_indices, 1)
+
+
+def global_max_pool1d_backward(dout, x, indices=None):
+    """Gradient of global_max_pool1d."""
+    return _global_max_backward(dout, x, indices, 1)

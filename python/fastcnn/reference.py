@@ -1,0 +1,555 @@
+"""Pure NumPy implementations of every fastcnn op, forward and backward.
+
+Written to be read: this module is the oracle every native kernel is tested
+against and the NumPy baseline in the benchmarks. It never touches the native
+module; it shares only the argument normalisation in `fastcnn._shapes` with
+`fastcnn.functional`, so the two can disagree about arithmetic but never about
+what an argument means. Names and arguments are those of `fastcnn.functional`
+(which follows `torch.nn.functional`); conv forward has no `algorithm`.
+
+Conventions
+-----------
+* Layouts are channels-first: x is (N, C, H, W) for 2-D ops and (N, C, L) for
+  1-D ops; conv weights are (C_out, C_in/groups, KH, KW) or (C_out, C_in/groups, K).
+  Every 1-D op runs as the 2-D op with H = 1.
+* Convolution is cross-correlation (no kernel flip), as in deep learning:
+  out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * xp[n, g*Cg + c, y*sh + i*dh, x*sw + j*dw]
+  where xp is the zero-padded input and g the group of output channel o.
+* dtypes: float32 and float64 are kept and computed in; any other real numeric
+  dtype is converted to float32 (`_shapes.as_float_array`). Arrays that meet
+  (x and w, dout and x) must share one dtype. Outputs are new arrays.
+* Padding: an int; one int per spatial dim; explicit pairs ((top, bottom),
+  (left, right)) (for 1-D ops a pair is (left, right)); 'valid'; 'same'
+  (Keras/TensorFlow rule, any stride: output ceil(n / stride), the odd extra
+  pad after). Pooling pads given explicitly must be at most kernel_size // 2.
+* Pooling: stride defaults to kernel_size; output sizes follow PyTorch,
+  ceil_mode included (`_shapes.pool_output_size`). Padded positions never win
+  a max. Max: NaN counts as the maximum; ties go to the first maximum in
+  row-major window order, and so do several NaNs in one window (PyTorch's CPU
+  kernels pick the last NaN there; the value, NaN, is the same either way);
+  indices are int64 flat indices into each H*W input plane (into each
+  length-L row for 1-D ops). The backward pass sends each output's gradient
+  to that first maximum. Average: PyTorch's
+  divisor rule, see `_avg_divisor`.
+* Global pools reduce every spatial position to one value per (n, c):
+  (N, C) outputs, or (N, C, 1, 1) / (N, C, 1) with keepdims.
+
+im2col and col2im
+-----------------
+im2col turns a convolution into one matrix product: for every output position
+(n, y, x) it gathers the receptive field -- C_in/groups channels times KH*KW
+kernel taps -- into one row of a matrix `cols` of shape
+(N*OH*OW, Cg*KH*KW). Then out = cols @ w.reshape(C_out_g, -1).T per group.
+Here `cols` is first a zero-copy strided view (N, C, OH, OW, KH, KW) of the
+padded input (`sliding_window_view`); `np.tensordot` copies it into the matrix.
+The weight gradient is the same product the other way round:
+dw = dout^T @ cols. col2im is the adjoint of im2col: the column gradient
+dcols = dout @ w is scattered back onto the input, adding up where receptive
+fields overlap. We do it with one strided slice-add per kernel tap (i, j):
+all outputs' tap (i, j) read disjoint input positions, so each slice-add is
+a plain `+=`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._shapes import (as_float_array, check_elements, conv_output_size, padding_nd,
+                      pool_output_size, positive_tuple, same_float_dtype, spatial_dims)
+
+__all__ = [
+    "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_max_pool2d", "global_max_pool2d_backward",
+    "global_avg_pool1d", "global_avg_pool1d_backward",
+    "global_max_pool1d", "global_max_pool1d_backward",
+    "conv_output_size",
+]
+
+
+def _as_2d(a, d):
+    """A 1-D op's (N, C, L) array as (N, C, 1, L); 2-D arrays unchanged."""
+    return a[:, :, None, :] if d == 1 else a
+
+
+def _from_2d(a, d):
+    """Undo `_as_2d` on a result."""
+    return np.ascontiguousarray(a[:, :, 0, :]) if d == 1 else a
+
+
+# ----------------------------------------------------------------- convolution
+
+class _ConvGeometry:
+    """Checked shapes of one convolution (the same checks as functional's).
+
+    Exposes the 2-D view of the problem: kernel (KH, KW), stride (sh, sw),
+    dilation (dh, dw), pads ((top, bottom), (left, right)) and out_hw (OH, OW);
+    for 1-D ops H = KH = OH = 1 with no padding, stride or dilation along H.
+    """
+
+    def __init__(self, x, w, stride, padding, dilation, groups, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if w.ndim != d + 2:
+            layout = "(C_out, C_in/groups, K)" if d == 1 else "(C_out, C_in/groups, KH, KW)"
+            raise ValueError(f"w must be {d + 2}-D {layout}, got shape {w.shape}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError(f"groups must be a positive int, got {groups!r}")
+        n, c_in = x.shape[:2]
+        c_out, c_in_g = w.shape[:2]
+        kernel = tuple(w.shape[2:])
+        if c_in % groups:
+            raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
+        if c_out % groups:
+            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
+        if c_in_g * groups != c_in:
+            raise ValueError(
+                f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
+                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
+        if any(k <= 0 for k in kernel) or c_out <= 0:
+            raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
+        if n <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have a positive batch and spatial size, got shape {x.shape}")
+        stride = positive_tuple(stride, d, "stride")
+        dilation = positive_tuple(dilation, d, "dilation")
+        pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
+        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
+                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
+        check_elements((n, c_out) + out_sizes, "output")
+        self.d = d
+        self.groups = int(groups)
+        self.out_shape = (n, c_out) + out_sizes
+        if d == 1:
+            in_sizes, kernel, out_sizes = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + out_sizes
+            stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+        self.in_hw, self.kernel, self.out_hw = tuple(in_sizes), kernel, out_sizes
+        self.stride, self.dilation, self.pads = stride, dilation, pads
+
+
+def _im2col(xp, geo):
+    """Receptive fields of every output position, as a strided view.
+
+    xp is the zero-padded input (N, C, Hp, Wp); returns cols (N, C, OH, OW, KH, KW)
+    with cols[n, c, y, x, i, j] = xp[n, c, y*sh + i*dh, x*sw + j*dw]. No copy.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = geo.kernel, geo.stride, geo.dilation, geo.out_hw
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    windows = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
+    return windows[:, :, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, ::dh, ::dw]
+
+
+def _zero_pad(x2, pads):
+    return np.pad(x2, ((0, 0), (0, 0)) + tuple(pads))
+
+
+def _group_slices(geo, c_in, c_out):
+    """(input-channel slice, output-channel slice) of each group."""
+    cg, og = c_in // geo.groups, c_out // geo.groups
+    return [(slice(g * cg, (g + 1) * cg), slice(g * og, (g + 1) * og)) for g in range(geo.groups)]
+
+
+def _conv_forward(x, w, b, stride, padding, dilation, groups, d):
+    x, w = same_float_dtype(x=x, w=w)
+    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    if b is not None:
+        b = np.asarray(b)
+        if b.dtype.kind not in "biuf":
+            raise TypeError(f"b must be a real numeric array, got dtype {b.dtype}")
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
+        b = b.astype(x.dtype, copy=False)
+    x2, w2 = _as_2d(x, d), _as_2d(w, d)
+    cols = _im2col(_zero_pad(x2, geo.pads), geo)          # (N, C_in, OH, OW, KH, KW) view
+    out = np.empty((x.shape[0], w.shape[0]) + geo.out_hw, dtype=x.dtype)
+    for cin, cout in _group_slices(geo, x.shape[1], w.shape[0]):
+        # contract channels and taps: (N, OH, OW, C_out_g); tensordot builds the im2col matrix
+        prod = np.tensordot(cols[:, cin], w2[cout], axes=([1, 4, 5], [1, 2, 3]))
+        out[:, cout] = prod.transpose(0, 3, 1, 2)
+    if b is not None:
+        out += b[:, None, None]
+    return _from_2d(out, d)
+
+
+def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
+    dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
+    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    if dout.shape != geo.out_shape:
+        raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
+                         f"w {w.shape}, got {dout.shape}")
+    if isinstance(needs, str):
+        needs = (needs,)
+    unknown = set(needs) - {"x", "w", "b"}
+    if unknown:
+        raise ValueError(f"needs must name some of 'x', 'w', 'b', got {needs!r}")
+    dout2, x2, w2 = _as_2d(dout, d), _as_2d(x, d), _as_2d(w, d)
+    groups_ = _group_slices(geo, x.shape[1], w.shape[0])
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = geo.kernel, geo.stride, geo.dilation, geo.out_hw
+    (pt, pb), (pl, pr) = geo.pads
+    h, wd = geo.in_hw
+    dx = dw_ = db = None
+
+    if "b" in needs:
+        db = dout2.sum(axis=(0, 2, 3))
+
+    if "w" in needs:
+        # dw[o, c, i, j] = sum_{n,y,x} dout[n, o, y, x] * cols[n, c, y, x, i, j]
+        cols = _im2col(_zero_pad(x2, geo.pads), geo)
+        dw_ = np.empty(w2.shape, dtype=x.dtype)
+        for cin, cout in groups_:
+            dw_[cout] = np.tensordot(dout2[:, cout], cols[:, cin], axes=([0, 2, 3], [0, 2, 3]))
+        dw_ = _from_2d(dw_, d)
+
+    if "x" in needs:
+        # col2im: dcols[c, i, j, n, y, x] = sum_o w[o, c, i, j] * dout[n, o, y, x], then
+        # tap (i, j) of output (y, x) adds into padded input (y*sh + i*dh, x*sw + j*dw).
+        dxp = np.zeros(x2.shape[:2] + (h + pt + pb, wd + pl + pr), dtype=x.dtype)
+        for cin, cout in groups_:
+            dcols = np.tensordot(w2[cout], dout2[:, cout], axes=([0], [1]))
+            for i in range(kh):
+                for j in range(kw):
+                    rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+                    colsl = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
+                    dxp[:, cin, rows, colsl] += dcols[:, i, j].transpose(1, 0, 2, 3)
+        dx = _from_2d(np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + wd]), d)
+
+    return dx, dw_, db
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, NCHW: im2col view + one tensordot per group.
+
+    Returns (N, C_out, H_out, W_out) with
+    H_out = floor((H + pad_top + pad_bottom - dilation*(KH-1) - 1) / stride) + 1.
+    """
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 2)
+
+
+def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b")):
+    """Gradients of conv2d: (dx, dw, db); entries not in `needs` are None.
+
+    dx by col2im of dout @ w, dw by dout^T @ im2col(x), db = dout summed over N, H, W.
+    """
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2)
+
+
+def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation on (N, C, L) with weights (C_out, C_in/groups, K)."""
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 1)
+
+
+def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b")):
+    """Gradients of conv1d: (dx, dw, db); entries not in `needs` are None."""
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1)
+
+
+# --------------------------------------------------------------------- pooling
+
+class _PoolGeometry:
+    """Checked window geometry of one pooling op (the same checks as functional's).
+
+    Exposes the 2-D view: kernel (KH, KW), stride (sh, sw), pads
+    ((top, bottom), (left, right)), in_hw (H, W) and out_hw (OH, OW);
+    1-D ops have H = KH = OH = 1.
+    """
+
+    def __init__(self, x, kernel_size, stride, padding, ceil_mode, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if x.shape[0] <= 0 or x.shape[1] <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+        kernel = positive_tuple(kernel_size, d, "kernel_size")
+        stride = kernel if stride is None else positive_tuple(stride, d, "stride")
+        explicit = not isinstance(padding, str)
+        pads = padding_nd(padding, in_sizes, kernel, stride, (1,) * d)
+        if explicit:
+            for (before, after), k in zip(pads, kernel):
+                if before > k // 2 or after > k // 2:
+                    raise ValueError(f"padding {padding!r} must be at most half of "
+                                     f"kernel_size {kernel_size!r}")
+        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
+                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
+        self.d = d
+        self.in_shape = x.shape
+        self.out_shape = x.shape[:2] + out_sizes
+        if d == 1:
+            in_sizes, kernel, stride = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + stride
+            pads, out_sizes = ((0, 0),) + pads, (1,) + out_sizes
+        self.in_hw, self.kernel, self.stride = tuple(in_sizes), kernel, stride
+        self.pads, self.out_hw = pads, out_sizes
+
+    def check_dout(self, dout):
+        if dout.shape != self.out_shape:
+            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
+                             f"{self.in_shape}, got {dout.shape}")
+
+    def padded(self, x2, value):
+        """x2 padded with `value`: the given pads, and under ceil_mode enough more
+        after the input that the last window fits."""
+        extra = []
+        for n, k, s, o, (before, after) in zip(self.in_hw, self.kernel, self.stride,
+                                               self.out_hw, self.pads):
+            extra.append((before, max(after, (o - 1) * s + k - n - before)))
+        return np.pad(x2, ((0, 0), (0, 0)) + tuple(extra), constant_values=value)
+
+    def taps(self):
+        """(i, j, index) for every window tap in row-major order: padded[index]
+        is the (N, C, OH, OW) array of tap (i, j) of every window."""
+        (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_hw
+        for i in range(kh):
+            for j in range(kw):
+                yield i, j, (slice(None), slice(None),
+                             slice(i, i + (oh - 1) * sh + 1, sh), slice(j, j + (ow - 1) * sw + 1, sw))
+
+    def window_starts(self):
+        """First input row (OH, 1) and column (1, OW) of every window, before clipping."""
+        (sh, sw), (oh, ow) = self.stride, self.out_hw
+        (pt, _), (pl, _) = self.pads
+        return (np.arange(oh) * sh - pt)[:, None], (np.arange(ow) * sw - pl)[None, :]
+
+
+def _max_pool_2d(x2, geo):
+    """Running maximum over the window taps; returns (out, int64 indices)."""
+    h, w = geo.in_hw
+    xp = geo.padded(x2, -np.inf)              # -inf can never beat the running max
+    row0, col0 = geo.window_starts()
+    best = np.full(x2.shape[:2] + geo.out_hw, -np.inf, dtype=x2.dtype)
+    # start on the window's first in-bounds element: the answer for all -inf windows
+    idx = np.broadcast_to(np.maximum(row0, 0) * w + np.maximum(col0, 0), best.shape).astype(np.int64)
+    for i, j, tap in geo.taps():
+        val = xp[tap]
+        take = (val > best) | (np.isnan(val) & ~np.isnan(best))   # strict: ties keep the first
+        np.copyto(best, val, where=take)
+        np.copyto(idx, np.broadcast_to((row0 + i) * w + (col0 + j), idx.shape), where=take)
+    return best, idx
+
+
+def _scatter_to_planes(dout, indices, in_shape):
+    """dx with dout added at `indices` (flat into each input plane) of its plane."""
+    n, c = in_shape[:2]
+    plane = int(np.prod(in_shape[2:]))
+    indices = indices.reshape(n * c, -1)
+    if indices.size and (indices.min() < 0 or indices.max() >= plane):
+        raise ValueError(f"indices must lie in [0, {plane}) (the flattened input plane), got "
+                         f"values from {indices.min()} to {indices.max()}")
+    dx = np.zeros((n * c, plane), dtype=dout.dtype)
+    np.add.at(dx, (np.arange(n * c)[:, None], indices), dout.reshape(n * c, -1))
+    return dx.reshape(in_shape)
+
+
+def _avg_divisor(geo, count_include_pad, dtype):
+    """Divisor of every window, (OH, OW), PyTorch's rule.
+
+    Per dim: start = o*s - pad_before, end = min(start + k, n + pad_after),
+    pool = end - start (padding included, the ceil_mode overhang not); the
+    in-bounds count is min(end, n) - max(start, 0). count_include_pad divides
+    by pool_h * pool_w, else by count_h * count_w.
+    """
+    sizes = []
+    for n, k, s, o, (before, after) in zip(geo.in_hw, geo.kernel, geo.stride,
+                                           geo.out_hw, geo.pads):
+        start = np.arange(o) * s - before
+        end = np.minimum(start + k, n + after)
+        sizes.append(end - start if count_include_pad
+                     else np.minimum(end, n) - np.maximum(start, 0))
+    return (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
+
+
+def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d):
+    x = as_float_array(x, "x")
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    out, idx = _max_pool_2d(_as_2d(x, d), geo)
+    if return_indices:
+        return _from_2d(out, d), _from_2d(idx, d)
+    return _from_2d(out, d)
+
+
+def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(dout)
+    if indices is None:
+        _, indices = _max_pool_2d(_as_2d(x, d), geo)
+    else:
+        indices = np.asarray(indices)
+        if indices.shape != dout.shape:
+            raise ValueError(f"indices must have dout's shape {dout.shape}, got {indices.shape}")
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
+        indices = indices.astype(np.int64, copy=False)
+    return _scatter_to_planes(dout, indices, x.shape)
+
+
+def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+    x = as_float_array(x, "x")
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    xp = geo.padded(_as_2d(x, d), 0)
+    total = np.zeros(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    for _, _, tap in geo.taps():
+        total += xp[tap]
+    return _from_2d(total / _avg_divisor(geo, count_include_pad, x.dtype), d)
+
+
+def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(dout)
+    x2 = _as_2d(x, d)
+    share = _as_2d(dout, d) / _avg_divisor(geo, count_include_pad, x.dtype)
+    dxp = geo.padded(np.zeros_like(x2), 0)
+    for _, _, tap in geo.taps():
+        dxp[tap] += share
+    (pt, _), (pl, _) = geo.pads
+    h, w = geo.in_hw
+    return _from_2d(np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + w]), d)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+    """Max over windows of (N, C, H, W); stride defaults to kernel_size.
+
+    NaN counts as the maximum; ties go to the first maximum in row-major window
+    order. With return_indices, also returns int64 indices into each flattened
+    H*W input plane.
+    """
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 2)
+
+
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+    """Gradient of max_pool2d: each output's gradient goes to the first maximum
+    of its window (recomputed unless the forward's `indices` are given)."""
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of (N, C, H, W); padding counts in the divisor when
+    count_include_pad (PyTorch's rule, also under ceil_mode)."""
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool2d: dout / divisor spread over each window's in-bounds taps."""
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+    """Max over windows of (N, C, L); indices index each length-L row."""
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 1)
+
+
+def max_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+    """Gradient of max_pool1d (first maximum on ties)."""
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of (N, C, L)."""
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool1d with respect to x."""
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+# -------------------------------------------------------------- global pooling
+
+def _planes(x, d):
+    """x as (N*C, spatial) rows, one row per input plane."""
+    spatial_dims(x, d, "x")
+    if x.size == 0:
+        raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+    return x.reshape(x.shape[0] * x.shape[1], -1)
+
+
+def _global_dout(dout, x, d):
+    """dout, given as (N, C) or (N, C, 1[, 1]), as a flat (N*C,) vector."""
+    n, c = x.shape[:2]
+    keepdims_shape = (n, c) + (1,) * d
+    if dout.shape not in ((n, c), keepdims_shape):
+        raise ValueError(f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, "
+                         f"got {dout.shape}")
+    return dout.reshape(n * c)
+
+
+def _pooled_shape(x, keepdims, d):
+    return x.shape[:2] + (1,) * d if keepdims else x.shape[:2]
+
+
+def _global_avg(x, keepdims, d):
+    x = as_float_array(x, "x")
+    return _planes(x, d).mean(axis=1).reshape(_pooled_shape(x, keepdims, d))
+
+
+def _global_avg_backward(dout, x, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    rows = _planes(x, d)
+    share = _global_dout(dout, x, d) / rows.shape[1]
+    return np.repeat(share[:, None], rows.shape[1], axis=1).reshape(x.shape)
+
+
+def _global_max(x, keepdims, return_indices, d):
+    x = as_float_array(x, "x")
+    rows = _planes(x, d)
+    idx = np.argmax(rows, axis=1)             # first maximum; the first NaN if any
+    out = rows[np.arange(rows.shape[0]), idx]
+    shape = _pooled_shape(x, keepdims, d)
+    if return_indices:
+        return out.reshape(shape), idx.astype(np.int64).reshape(shape)
+    return out.reshape(shape)
+
+
+def _global_max_backward(dout, x, indices, d):
+    dout, x = same_float_dtype(dout=dout, x=x)
+    rows = _planes(x, d)
+    flat_dout = _global_dout(dout, x, d)
+    if indices is None:
+        indices = np.argmax(rows, axis=1)
+    else:
+        indices = np.asarray(indices)
+        if indices.size != flat_dout.size or indices.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
+                             f"got {indices.dtype} {indices.shape}")
+        indices = indices.astype(np.int64, copy=False)
+    return _scatter_to_planes(flat_dout, indices, x.shape)
+
+
+def global_avg_pool2d(x, keepdims=False):
+    """Mean over H and W: (N, C) (or (N, C, 1, 1) with keepdims)."""
+    return _global_avg(x, keepdims, 2)
+
+
+def global_avg_pool2d_backward(dout, x):
+    """Gradient of global_avg_pool2d; dout is (N, C) or (N, C, 1, 1)."""
+    return _global_avg_backward(dout, x, 2)
+
+
+def global_max_pool2d(x, keepdims=False, return_indices=False):
+    """Max over H and W: (N, C); indices into each flattened H*W plane
+    (first maximum, NaN counts as the maximum)."""
+    return _global_max(x, keepdims, return_indices, 2)
+
+
+def global_max_pool2d_backward(dout, x, indices=None):
+    """Gradient of global_max_pool2d (to the first maximum of each plane)."""
+    return _global_max_backward(dout, x, indices, 2)
+
+
+def global_avg_pool1d(x, keepdims=False):
+    """Mean over L: (N, C) (or (N, C, 1) with keepdims)."""
+    return _global_avg(x, keepdims, 1)
+
+
+def global_avg_pool1d_backward(dout, x):
+    """Gradient of global_avg_pool1d; dout is (N, C) or (N, C, 1)."""
+    return _global_avg_backward(dout, x, 1)
+
+
+def global_max_pool1d(x, keepdims=False, return_indices=False):
+    """Max over L: (N, C); indices into each length-L row."""
+    return _global_max(x, keepdims, return_indices, 1)
+
+
+def global_max_pool1d_backward(dout, x, indices=None):
+    """Gradient of global_max_pool1d (to the first maximum of each row)."""
+    return _global_max_backward(dout, x, indices, 1)

@@ -43,6 +43,8 @@ class ConvCase:
     stride: int = 1
     padding: int = 0
 
+    unit = "GFLOP/s"  # how `work` is rated (a class constant, not a field)
+
     @property
     def out_hw(self):
         return (conv_output_size(self.h, self.k, self.stride, self.padding),
@@ -60,8 +62,6 @@ class ConvCase:
     def backward_flops(self):
         """dx and dw each cost one forward; db is negligible."""
         return 2 * self.forward_flops()
-
-    unit = "GFLOP/s"
 
     def work(self, direction):
         """Flops of one call, the numerator of the GFLOP/s rate."""
@@ -97,6 +97,8 @@ class PoolCase:
     stride: int
     padding: int = 0
 
+    unit = "GB/s"  # how `work` is rated (a class constant, not a field)
+
     @property
     def out_hw(self):
         return (conv_output_size(self.h, self.k, self.stride, self.padding),
@@ -121,8 +123,6 @@ class PoolCase:
         n_in, n_out = self._sizes()
         index_bytes = BYTES_INDEX * n_out if self.kind == "max" else 0
         return BYTES_F32 * (n_out + n_in) + index_bytes
-
-    unit = "GB/s"
 
     def work(self, direction):
         """Bytes moved by one call, the numerator of the GB/s rate."""

@@ -362,4 +362,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", []() { return num_threads(); });
   m.def("set_isa", [](const std::string& name) { set_isa(name); });
   m.def("cpu_info", &cpu_info_py);
+  m.def("fma_peak_gflops", [](int threads) {
+    py::gil_scoped_release release;
+    return fma_peak_gflops(threads);
+  }, py::arg("threads") = 0, "Measured float32 FMA peak (GFLOP/s) of the active ISA.");
 }

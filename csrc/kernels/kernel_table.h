@@ -46,6 +46,8 @@ struct Kernels {
 
 struct KernelTable {
   const char* isa;
+  // Register-only FMA loop: flops done in `iterations` steps (see peak/fma_peak.h).
+  double (*fma_peak)(int64_t iterations, float* sink);
   Kernels<float> f32;
   Kernels<double> f64;
 

@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "kernel_table.h"
+#include "simd.h"
 
 namespace fastcnn {
 
@@ -10,11 +11,13 @@ void gemm_f64_6x8_avx2(int64_t kc, const double* a, const double* b, double* c, 
 
 namespace avx2 {
 #include "pool/pool2d_impl.h"
+#include "peak/fma_peak.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
   static const KernelTable table{
       "avx2",
+      &avx2::fma_peak_loop<avx2::F32>,
       {6, 16, &gemm_f32_6x16_avx2, avx2::pool_kernels<float>()},
       {6, 8, &gemm_f64_6x8_avx2, avx2::pool_kernels<double>()},
   };

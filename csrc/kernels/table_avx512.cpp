@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "kernel_table.h"
+#include "simd.h"
 
 namespace fastcnn {
 
@@ -10,11 +11,13 @@ void gemm_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double*
 
 namespace avx512 {
 #include "pool/pool2d_impl.h"
+#include "peak/fma_peak.h"
 }  // namespace avx512
 
 const KernelTable& kernel_table_avx512() {
   static const KernelTable table{
       "avx512",
+      &avx512::fma_peak_loop<avx512::F32>,
       {12, 32, &gemm_f32_12x32_avx512, avx512::pool_kernels<float>()},
       {12, 16, &gemm_f64_12x16_avx512, avx512::pool_kernels<double>()},
   };

@@ -124,10 +124,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   const int64_t splits = m_splits_for(static_cast<int64_t>(tasks.size()), panels);
   const int64_t task_count = static_cast<int64_t>(tasks.size()) * splits;
 
-  Workspace<T> scratch(threads_for(task_count) * scratch_per_thread);
+  const int threads = threads_for(task_count);
+  Workspace<T> scratch(threads * scratch_per_thread);
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
 
-  parallel_for(task_count, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(task_count, threads, [&](int64_t begin, int64_t end, int thread) {
     T* base = scratch.slot(thread, scratch_per_thread);
     for (int64_t i = begin; i < end; ++i) {
       const Task& t = tasks[i / splits];

@@ -50,7 +50,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   Workspace<T> scratch(threads * per_thread);
   scratch.zero();  // also covers slots of threads OpenMP might not start
 
-  parallel_for(tasks, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
     T* b_panels = partial + partial_size;
     T* a_panel = b_panels + b_size;

@@ -37,9 +37,10 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int64_t tasks = outer * splits;
 
   const int64_t per_thread = GemmScratch<T>::elements(blk, mr, nr);
-  Workspace<T> scratch(threads_for(tasks) * per_thread);
+  const int threads = threads_for(tasks);
+  Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(tasks, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
     GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), blk, mr, nr);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t split = task % splits, block = (task / splits) % col_blocks;

@@ -44,6 +44,11 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vecto
   if (dilation_h <= 0 || dilation_w <= 0) fail("dilation must be positive");
   if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0) fail("padding must be non-negative");
   if (groups <= 0) fail("groups must be positive");
+  // Bounds that keep every index product far from int64 overflow.
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  for (int64_t v : {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dilation_h,
+                    dilation_w, ws[2], ws[3]})
+    if (v > kLimit) fail("stride, padding, dilation and kernel size must be below 2**31");
   if (xs[1] % groups || ws[0] % groups)
     fail("groups=" + std::to_string(groups) + " must divide x's channels " + shape_str(xs) +
          " and w's output channels " + shape_str(ws));
@@ -70,6 +75,8 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vecto
   p.groups = groups;
   p.out_h = output_size("H", p.in_h, p.kernel_h, stride_h, pad_top, pad_bottom, dilation_h);
   p.out_w = output_size("W", p.in_w, p.kernel_w, stride_w, pad_left, pad_right, dilation_w);
+  const double out_elements = double(p.batch) * double(p.out_channels) * double(p.out_h) * double(p.out_w);
+  if (out_elements >= 4.0e18) fail("output of the convolution would have too many elements to index");
   return p;
 }
 

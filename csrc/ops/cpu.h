@@ -28,4 +28,7 @@ void set_num_threads(int n);
 
 std::string cpu_model_name();
 
+// Measured float32 FMA throughput of the active ISA on `threads` threads (0: all).
+double fma_peak_gflops(int threads);
+
 }  // namespace fastcnn

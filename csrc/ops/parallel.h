@@ -34,11 +34,13 @@ inline int threads_for(int64_t tasks) {
   return static_cast<int>(tasks < n ? (tasks < 1 ? 1 : tasks) : n);
 }
 
-// Calls fn(begin, end, thread) over [0, tasks) on threads_for(tasks) threads.
+// Calls fn(begin, end, thread) over [0, tasks) on at most `threads` threads,
+// thread < threads. Ops that size per-thread scratch first pass the count
+// they sized it for, so a concurrent set_num_threads cannot outgrow it.
 // fn must not throw.
 template <class Fn>
-void parallel_for(int64_t tasks, Fn&& fn) {
-  const int nt = threads_for(tasks);
+void parallel_for(int64_t tasks, int threads, Fn&& fn) {
+  const int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
   if (nt <= 1) {
     DenormalsAreZero guard;
     fn(int64_t{0}, tasks, 0);
@@ -51,6 +53,11 @@ void parallel_for(int64_t tasks, Fn&& fn) {
     const int64_t begin = tasks * t / n, end = tasks * (t + 1) / n;
     if (begin < end) fn(begin, end, static_cast<int>(t));
   }
+}
+
+template <class Fn>
+void parallel_for(int64_t tasks, Fn&& fn) {
+  parallel_for(tasks, threads_for(tasks), fn);
 }
 
 }  // namespace fastcnn

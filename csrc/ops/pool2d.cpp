@@ -18,7 +18,12 @@ void check_pool_window(const PoolWindow& w) {
   if (w.pad_top >= w.kernel_h || w.pad_bottom >= w.kernel_h || w.pad_left >= w.kernel_w ||
       w.pad_right >= w.kernel_w)
     throw std::invalid_argument("padding must be smaller than kernel_size");
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  for (int64_t v : {w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.out_h, w.out_w})
+    if (v > kLimit) throw std::invalid_argument("kernel_size, stride and output size must be below 2**31");
   if (w.out_h <= 0 || w.out_w <= 0) throw std::invalid_argument("pooled output size must be positive");
+  if (w.kernel_h > w.in_h + w.pad_top + w.pad_bottom || w.kernel_w > w.in_w + w.pad_left + w.pad_right)
+    throw std::invalid_argument("kernel_size is larger than the padded input");
   // Every window must start inside the padded input and overlap the input.
   if ((w.out_h - 1) * w.stride_h - w.pad_top >= w.in_h ||
       (w.out_w - 1) * w.stride_w - w.pad_left >= w.in_w)

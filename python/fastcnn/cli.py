@@ -1,0 +1,70 @@
+"""Command line: `fastcnn info`, `fastcnn bench` (also `python -m fastcnn ...`)."""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import fastcnn
+from . import functional as F
+from . import reference as R
+
+# (name, N, C_in, H, W, C_out, kernel, stride, padding): a few of bench/compare.py's cases.
+BENCH_CASES = [
+    ("mnist_c2", 64, 16, 14, 14, 32, 5, 1, 2),
+    ("cifar_c2", 32, 32, 15, 15, 64, 3, 1, 0),
+    ("res_3x3", 8, 64, 56, 56, 64, 3, 1, 1),
+]
+
+
+def _median_ms(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def cmd_info(args):
+    info = fastcnn.cpu_info()
+    print(f"fastcnn {fastcnn.__version__}")
+    for key, value in info.items():
+        print(f"  {key}: {value}")
+
+
+def cmd_bench(args):
+    if args.threads:
+        fastcnn.set_num_threads(args.threads)
+    print(f"threads={fastcnn.get_num_threads()} isa={fastcnn.cpu_info()['isa']} (float32; "
+          f"speedup = NumPy reference ms / fastcnn ms; full comparison: bench/compare.py)")
+    rng = np.random.default_rng(0)
+    for name, n, c, h, w, co, k, s, p in BENCH_CASES:
+        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+        wt = rng.standard_normal((co, c, k, k), dtype=np.float32)
+        out = F.conv2d(x, wt, None, s, p)
+        dout = rng.standard_normal(out.shape, dtype=np.float32)
+        gflop = 2 * n * co * out.shape[2] * out.shape[3] * c * k * k / 1e9
+        fwd = _median_ms(lambda: F.conv2d(x, wt, None, s, p), args.repeat)
+        bwd = _median_ms(lambda: F.conv2d_backward(dout, x, wt, s, p), args.repeat)
+        ref_fwd = _median_ms(lambda: R.conv2d(x, wt, None, s, p), 1)
+        ref_bwd = _median_ms(lambda: R.conv2d_backward(dout, x, wt, s, p), 1)
+        print(f"{name:9s} fwd {fwd:8.2f} ms {gflop / fwd * 1e3:6.1f} GF/s x{ref_fwd / fwd:5.1f}"
+              f" | bwd {bwd:8.2f} ms {2 * gflop / bwd * 1e3:6.1f} GF/s x{ref_bwd / bwd:5.1f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fastcnn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="CPU, SIMD path, threads, caches")
+    bench = sub.add_parser("bench", help="quick conv timings vs the NumPy reference")
+    bench.add_argument("--threads", type=int, default=0)
+    bench.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    {"info": cmd_info, "bench": cmd_bench}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@
 // is a stride-1 gather over dout with its own taps and a GEMM with the
 // matching slice of W^T: every dx element is written exactly once (no
 // scatter-add, no races), and no multiply-by-zero of a zero-upsampled dout.
+#include <algorithm>
 #include <vector>
 
 #include "conv2d.h"
@@ -18,8 +19,6 @@
 
 namespace fastcnn {
 namespace {
-
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // The taps of one kernel axis that reach input phase `phase`, and the dout
 // offset each reads from.
@@ -45,7 +44,7 @@ PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilatio
 template <typename T>
 struct Phase {
   PhaseTaps h, w;
-  std::vector<int64_t> x_begin, x_end;
+  TapTable table;
   int64_t y0, x0;       // first input row / column of the phase
   int64_t k;            // C_out/g * |taps_h| * |taps_w|
   int64_t a_offset;     // into the packed A of all phases
@@ -74,19 +73,15 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       if (f.h.grid == 0 || f.w.grid == 0) continue;
       f.y0 = ph;
       f.x0 = pw;
-      const int64_t tw = static_cast<int64_t>(f.w.taps.size());
-      f.x_begin.resize(tw);
-      f.x_end.resize(tw);
-      for (int64_t t = 0; t < tw; ++t)
-        valid_range(f.w.offsets[t], 1, p.out_w, f.w.grid, &f.x_begin[t], &f.x_end[t]);
-      f.k = c_out_g * static_cast<int64_t>(f.h.taps.size()) * tw;
+      f.table = make_tap_table(f.h.offsets, f.w.offsets, 1, 1, f.h.grid, f.w.grid);
+      f.k = c_out_g * f.table.taps();
       f.a_offset = a_total;
       a_total += groups * panels * mr * f.k;
-      f.blk = gemm_blocking(mr, nr, sizeof(T), f.k, f.h.grid * f.w.grid);
-      f.blk.nc = balanced_nc(f.blk.nc, f.h.grid * f.w.grid,
-                             p.batch * groups * p.stride_h * p.stride_w, nr);
-      f.col_blocks = ceil_div(f.h.grid * f.w.grid, f.blk.nc);
-      const int64_t need = GemmScratch<T>::elements(f.blk, mr, nr);
+      const int64_t positions = f.table.wide_positions();
+      f.blk = gemm_blocking(mr, nr, sizeof(T), f.k, positions);
+      f.blk.nc = balanced_nc(f.blk.nc, positions, p.batch * groups * p.stride_h * p.stride_w, nr);
+      f.col_blocks = ceil_div(positions, f.blk.nc);
+      const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk);
       if (need > scratch_per_thread) scratch_per_thread = need;
       phases.push_back(std::move(f));
     }
@@ -138,13 +133,10 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       gemm.a_packed = a_packed.data() + f.a_offset + t.g * panels * mr * f.k;
       gemm.m = m;
       gemm.k = f.k;
-      gemm.n = f.h.grid * f.w.grid;
-      gemm.b = GatherSpec<T>{dout + (t.n * p.out_channels + t.g * c_out_g) * out_plane,
-                             p.out_h, p.out_w,
-                             static_cast<int64_t>(f.h.taps.size()),
-                             static_cast<int64_t>(f.w.taps.size()),
-                             f.h.offsets.data(), f.w.offsets.data(), 1, 1, f.w.grid,
-                             f.x_begin.data(), f.x_end.data()};
+      gemm.taps = &f.table;
+      gemm.src = dout + (t.n * p.out_channels + t.g * c_out_g) * out_plane;
+      gemm.src_h = p.out_h;
+      gemm.src_w = p.out_w;
       gemm.c = dx + (t.n * p.in_channels + t.g * m) * in_plane;
       gemm.c_row_stride = in_plane;
       gemm.c_w = p.in_w;
@@ -153,10 +145,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       gemm.step_y = p.stride_h;
       gemm.step_x = p.stride_w;
       gemm.bias = nullptr;
+      const int64_t positions = f.table.wide_positions();
       const int64_t p_begin = t.block * f.blk.nc;
-      const int64_t p_end = p_begin + f.blk.nc < gemm.n ? p_begin + f.blk.nc : gemm.n;
+      const int64_t p_end = std::min(p_begin + f.blk.nc, positions);
       const int64_t panel_begin = panels * split / splits, panel_end = panels * (split + 1) / splits;
-      GemmScratch<T> s = GemmScratch<T>::carve(base, f.blk, mr, nr);
+      const GemmScratch<T> s = GemmScratch<T>::carve(base, f.table, c_out_g, f.blk);
       implicit_gemm_block(gemm, kern, f.blk, p_begin, p_end, panel_begin, panel_end, s);
     }
   });

@@ -2,17 +2,19 @@
 //
 //   dW[g]^T (K x C_out/g) = sum over images n of im2col(x[n, g]) (K x P) * dout[n, g]^T (P x C_out/g)
 //
-// The reduction runs over output positions P, in KC-long chunks. Each thread
-// accumulates into its own dW^T for a contiguous range of (image, group,
-// chunk) tasks; one final pass sums the threads' partials and transposes
-// into dW. The im2col rows are gathered chunk by chunk into A micro-panels
-// (never a whole column matrix), dout^T chunks are packed as B micro-panels.
+// The reduction runs over wide output positions P (kernels/pack/band.h), in
+// KC-long chunks; dout^T is zero at the thrown-away wide columns, so they add
+// nothing. Each thread accumulates into its own dW^T for a contiguous range
+// of (image, group, chunk) tasks; one final pass sums the threads' partials
+// and transposes into dW. im2col rows come out of the chunk's band straight
+// into A micro-panels; no column matrix is ever stored.
+#include <algorithm>
 #include <vector>
 
+#include "../kernels/pack/band.h"
 #include "conv2d.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
-#include "../kernels/pack/im2col.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -23,68 +25,77 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, k = p.gemm_k(), c_out_g = p.out_per_group();
-  const int64_t columns = p.out_h * p.out_w;
+  const int64_t channels = p.in_per_group();
   const int64_t co_panels = ceil_div(c_out_g, nr), k_panels = ceil_div(k, mr);
   const int64_t ldc = co_panels * nr;  // partial dW^T rows padded to whole B panels
 
-  std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w), x_begin(p.kernel_w),
-      x_end(p.kernel_w);
+  std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w);
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
-  for (int64_t j = 0; j < p.kernel_w; ++j) {
-    offset_w[j] = j * p.dilation_w - p.pad_left;
-    valid_range(offset_w[j], p.stride_w, p.in_w, p.out_w, &x_begin[j], &x_end[j]);
-  }
+  for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
+  const TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
+  const int64_t positions = taps.wide_positions(), taps_n = taps.taps();
+  const bool direct = reads_source_directly(taps, p.in_h, p.in_w);
 
-  // kc here is the chunk of output positions reduced per task.
-  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), columns, ldc);
+  // kc here is the chunk of wide positions reduced per task.
+  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), positions, ldc);
   const int64_t chunk = blk.kc;
-  const int64_t chunks = ceil_div(columns, chunk);
+  const int64_t chunks = ceil_div(positions, chunk);
   const int64_t tasks = p.batch * groups * chunks;
   const int threads = threads_for(tasks);
 
+  const int64_t band_stride = round_up(chunk + taps.shift_max, 16);
   const int64_t partial_size = round_up(groups * k_panels * mr * ldc, 16);
+  const int64_t band_size = round_up(channels * taps.phases() * band_stride, 16);
   const int64_t b_size = round_up(co_panels * nr * chunk, 16);
   const int64_t a_size = round_up(mr * chunk, 16);
-  const int64_t row_size = round_up(chunk, 16);
-  const int64_t per_thread = partial_size + b_size + a_size + row_size;
+  const int64_t per_thread = partial_size + band_size + b_size + a_size;
   Workspace<T> scratch(threads * per_thread);
-  scratch.zero();  // also covers slots of threads OpenMP might not start
+  scratch.zero();  // the partial sums start at 0, in every slot
 
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
   parallel_for(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
-    T* b_panels = partial + partial_size;
+    T* band = partial + partial_size;
+    T* b_panels = band + band_size;
     T* a_panel = b_panels + b_size;
-    T* row = a_panel + a_size;
+
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, g = (task / chunks) % groups, n = task / chunks / groups;
-      const int64_t p0 = c * chunk, kc = columns - p0 < chunk ? columns - p0 : chunk;
+      const int64_t p0 = c * chunk, kc = std::min(chunk, positions - p0);
 
-      // B = dout[n, g]^T rows p0..p0+kc: panel j holds channels j*nr .. j*nr+nr.
-      const T* d = dout + (n * p.out_channels + g * c_out_g) * columns + p0;
-      for (int64_t cp = 0; cp < co_panels; ++cp) {
-        T* dst = b_panels + cp * kc * nr;
-        for (int64_t lane = 0; lane < nr; ++lane) {
-          const int64_t co = cp * nr + lane;
-          if (co < c_out_g) {
-            const T* src = d + co * columns;
-            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = src[q];
-          } else {
-            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = 0;
+      // B = dout[n, g]^T over wide positions p0..p0+kc (zero at x >= grid_w):
+      // panel j holds output channels j*nr .. j*nr+nr.
+      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane;
+      for (int64_t q = 0; q < kc; ++q) {
+        const int64_t y = (p0 + q) / taps.width, xw = (p0 + q) % taps.width;
+        const bool valid = xw < taps.grid_w;
+        const int64_t at = y * p.out_w + xw;
+        for (int64_t cp = 0; cp < co_panels; ++cp) {
+          T* dst = b_panels + cp * kc * nr + q * nr;
+          for (int64_t lane = 0; lane < nr; ++lane) {
+            const int64_t co = cp * nr + lane;
+            dst[lane] = (valid && co < c_out_g) ? d[co * out_plane + at] : T(0);
           }
         }
       }
 
-      const GatherSpec<T> gather{x + (n * p.in_channels + g * p.in_per_group()) * p.in_h * p.in_w,
-                                 p.in_h, p.in_w, p.kernel_h, p.kernel_w, offset_h.data(),
-                                 offset_w.data(), p.stride_h, p.stride_w, p.out_w,
-                                 x_begin.data(), x_end.data()};
+      const T* src = x + (n * p.in_channels + g * channels) * in_plane;
+      if (!direct)
+        for (int64_t ch = 0; ch < channels; ++ch)
+          for (int64_t ph = 0; ph < taps.phases(); ++ph)
+            fill_band(taps, ph, src + ch * in_plane, p.in_h, p.in_w, p0, kc + taps.shift_max,
+                      band + (ch * taps.phases() + ph) * band_stride);
+
       T* dwt = partial + g * k_panels * mr * ldc;
       for (int64_t kp = 0; kp < k_panels; ++kp) {
-        // A micro-panel: im2col rows kp*mr .. kp*mr+mr over positions p0..p0+kc.
+        // A micro-panel: im2col rows kp*mr .. kp*mr+mr over the chunk.
         for (int64_t r = 0; r < mr; ++r) {
           const int64_t kk = kp * mr + r;
           if (kk < k) {
-            gather_row(gather, kk, p0, kc, row);
+            const int64_t ch = kk / taps_n, tap = kk % taps_n;
+            const T* row = direct ? src + ch * in_plane + p0
+                                  : band + (ch * taps.phases() + taps.tap_phase[tap]) * band_stride +
+                                        taps.tap_shift[tap];
             for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = row[q];
           } else {
             for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = 0;

@@ -1,17 +1,21 @@
 // The blocked GEMM driver shared by convolution forward and backward-data:
 //
-//   C[m][p] = sum_k A[m][k] * B[k][p]  (+ bias[m])
+//   C[m][P] = sum over k = (channel, tap) of A[m][k] * B[k][P]  (+ bias[m])
 //
-// A is packed once per call (weights); B is the virtual im2col matrix,
-// gathered block by block (KC x NC) straight into packed micro-panels, so no
-// column buffer proportional to the image or batch ever exists. C is written
-// through a strided grid so backward-data can fill one phase of a strided
-// input gradient.
+// A is packed once per call (weights). B is the im2col matrix over "wide"
+// positions P (see kernels/pack/band.h): for each block of positions a band
+// of the source is filled once and every B row of the block is one
+// contiguous copy out of it into the packed micro-panels. No column matrix
+// proportional to the image or the batch ever exists. The microkernel writes
+// a C block buffer (all tiles full, so no edge cases in the hot loop), and
+// an epilogue moves the real grid columns to the output through a strided
+// grid, which lets backward-data fill one phase of a strided input gradient.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "../kernels/kernel_table.h"
-#include "../kernels/pack/im2col.h"
+#include "../kernels/pack/band.h"
 #include "../kernels/pack/panels.h"
 #include "gemm_blocking.h"
 
@@ -20,112 +24,107 @@ namespace fastcnn {
 template <typename T>
 struct ImplicitGemm {
   const T* a_packed;  // ceil(m / mr) A micro-panels of k columns
-  int64_t m, k, n;    // n = columns of B = grid_h * grid_w
-  GatherSpec<T> b;
-  // C[m][p] lives at c + m * c_row_stride + (y0 + y*step_y) * c_w + x0 + x*step_x,
-  // with (y, x) = divmod(p, b.grid_w).
+  int64_t m, k;       // k = channels * taps.taps()
+  const TapTable* taps;
+  const T* src;       // channels x src_h x src_w
+  int64_t src_h, src_w;
+  // Output grid point (y, x) of row m lives at
+  // c + m * c_row_stride + (y0 + y*step_y) * c_w + x0 + x*step_x.
   T* c;
   int64_t c_row_stride, c_w, y0, x0, step_y, step_x;
   const T* bias;  // may be null
-
-  bool c_contiguous() const {
-    return step_y == 1 && step_x == 1 && y0 == 0 && x0 == 0 && b.grid_w == c_w;
-  }
-  int64_t c_column_offset(int64_t p) const {
-    const int64_t y = p / b.grid_w, x = p % b.grid_w;
-    return (y0 + y * step_y) * c_w + x0 + x * step_x;
-  }
 };
 
-// Per-thread scratch of the driver.
+// Per-thread scratch of the driver, carved from one slot.
 template <typename T>
 struct GemmScratch {
+  T* band;     // channels * phases * band_stride
   T* b_block;  // kc * nc
-  T* row;      // nc
-  T* tile;     // mr * nr
-  int64_t* column_offset;  // nr
-  static int64_t elements(const GemmBlocking& blk, int mr, int nr) {
-    return round_up(blk.kc * blk.nc, 16) + round_up(blk.nc, 16) + round_up(mr * nr, 16) +
-           round_up(nr * int64_t(sizeof(int64_t) / sizeof(T)), 16);
+  T* c_block;  // (panels per task * mr) * nc
+  int64_t band_stride;
+
+  static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
+    return round_up(blk.nc + t.shift_max, 16);
   }
-  static GemmScratch carve(T* base, const GemmBlocking& blk, int mr, int nr) {
+  static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
+                          const GemmBlocking& blk) {
+    return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * blk.nc, 16) +
+           round_up(m_rows * blk.nc, 16);
+  }
+  static GemmScratch carve(T* base, const TapTable& t, int64_t channels, const GemmBlocking& blk) {
     GemmScratch s;
-    s.b_block = base;
-    s.row = s.b_block + round_up(blk.kc * blk.nc, 16);
-    s.tile = s.row + round_up(blk.nc, 16);
-    s.column_offset = reinterpret_cast<int64_t*>(s.tile + round_up(mr * nr, 16));
+    s.band_stride = band_stride_for(t, blk);
+    s.band = base;
+    s.b_block = s.band + channels * t.phases() * s.band_stride;
+    s.c_block = s.b_block + round_up(blk.kc * blk.nc, 16);
     return s;
   }
 };
 
-// Computes columns [p_begin, p_end) of C for A micro-panels [panel_begin, panel_end).
+// Computes wide positions [p_begin, p_end) of C for A micro-panels
+// [panel_begin, panel_end).
 template <typename T>
 void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
                          const GemmBlocking& blk, int64_t p_begin, int64_t p_end,
-                         int64_t panel_begin, int64_t panel_end, GemmScratch<T> s) {
+                         int64_t panel_begin, int64_t panel_end, const GemmScratch<T>& s) {
+  const TapTable& t = *g.taps;
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
-  const int64_t np = p_end - p_begin;
-  const bool contiguous = g.c_contiguous();
-  const int64_t plane = g.b.src_h * g.b.src_w;
-  const bool identity = g.b.identity() && g.n <= plane;  // grid rows past the source are zeros
-  const int64_t row_begin = panel_begin * mr;
-  const int64_t row_end = panel_end * mr < g.m ? panel_end * mr : g.m;
+  const int64_t np = p_end - p_begin, np_round = round_up(np, nr);
+  const int64_t row_begin = panel_begin * mr, row_end = std::min(panel_end * mr, g.m);
+  const int64_t plane = g.src_h * g.src_w;
+  const int64_t taps = t.taps();
 
-  if (g.k == 0) {  // no tap reaches this output (a strided phase): C is bias or 0
-    for (int64_t r = row_begin; r < row_end; ++r)
-      for (int64_t p = p_begin; p < p_end; ++p)
-        g.c[r * g.c_row_stride + g.c_column_offset(p)] = g.bias ? g.bias[r] : T(0);
-    return;
-  }
+  if (g.k > 0) {
+    // The band: each (channel, phase) plane over positions [p_begin, p_end + shift_max).
+    const bool direct = reads_source_directly(t, g.src_h, g.src_w);
+    const int64_t channels = g.k / taps;
+    if (!direct)
+      for (int64_t ch = 0; ch < channels; ++ch)
+        for (int64_t ph = 0; ph < t.phases(); ++ph)
+          fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, p_begin, np + t.shift_max,
+                    s.band + (ch * t.phases() + ph) * s.band_stride);
 
-  for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
-    const int64_t kc = g.k - k0 < blk.kc ? g.k - k0 : blk.kc;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const T* row = s.row;
-      if (identity)
-        row = g.b.src + (k0 + kk) * plane + p_begin;
-      else
-        gather_row(g.b, k0 + kk, p_begin, np, s.row);
-      scatter_row_to_b_panels(row, np, kk, kc, nr, s.b_block);
-    }
-    const int accumulate = k0 > 0;
-    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-      const int64_t m0 = panel * mr;
-      const int64_t rows = g.m - m0 < mr ? g.m - m0 : mr;
-      const T* a = g.a_packed + m0 * g.k + k0 * mr;
-      T* c_rows = g.c + m0 * g.c_row_stride;
-      for (int64_t j = 0; j < np; j += nr) {
-        const int64_t cols = np - j < nr ? np - j : nr;
-        const T* b = s.b_block + j * kc;
-        if (contiguous && rows == mr && cols == nr) {
-          kern.gemm(kc, a, b, c_rows + p_begin + j, g.c_row_stride, accumulate);
-          continue;
-        }
-        kern.gemm(kc, a, b, s.tile, nr, 0);
-        for (int64_t q = 0; q < cols; ++q) s.column_offset[q] = g.c_column_offset(p_begin + j + q);
-        for (int64_t r = 0; r < rows; ++r) {
-          T* c_row = c_rows + r * g.c_row_stride;
-          const T* t = s.tile + r * nr;
-          if (accumulate)
-            for (int64_t q = 0; q < cols; ++q) c_row[s.column_offset[q]] += t[q];
-          else
-            for (int64_t q = 0; q < cols; ++q) c_row[s.column_offset[q]] = t[q];
-        }
+    for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
+      const int64_t kc = std::min(blk.kc, g.k - k0);
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const int64_t ch = (k0 + kk) / taps, tap = (k0 + kk) % taps;
+        const T* row = direct ? g.src + ch * plane + p_begin
+                              : s.band + (ch * t.phases() + t.tap_phase[tap]) * s.band_stride +
+                                    t.tap_shift[tap];
+        scatter_row_to_b_panels(row, np, kk, kc, nr, s.b_block);
+      }
+      const int accumulate = k0 > 0;
+      for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+        const T* a = g.a_packed + panel * mr * g.k + k0 * mr;
+        T* c_rows = s.c_block + (panel - panel_begin) * mr * np_round;
+        for (int64_t j = 0; j < np; j += nr)
+          kern.gemm(kc, a, s.b_block + j * kc, c_rows + j, np_round, accumulate);
       }
     }
   }
 
-  if (g.bias) {
-    if (contiguous) {
-      for (int64_t r = row_begin; r < row_end; ++r) {
-        T* c_row = g.c + r * g.c_row_stride + p_begin;
-        const T bias = g.bias[r];
-        for (int64_t p = 0; p < np; ++p) c_row[p] += bias;
+  // Epilogue: the real grid columns of the block (x < grid_w), plus bias.
+  for (int64_t m = row_begin; m < row_end; ++m) {
+    const T* from = s.c_block + (m - row_begin) * np_round;
+    const T bias = g.bias ? g.bias[m] : T(0);
+    T* out = g.c + m * g.c_row_stride;
+    for (int64_t p = p_begin; p < p_end;) {
+      const int64_t y = p / t.width, x = p % t.width;
+      const int64_t run_end = std::min(p_end, p - x + t.width);  // to the end of wide row y
+      const int64_t valid_end = std::min(run_end, p - x + t.grid_w);
+      if (p < valid_end) {
+        T* o = out + (g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x;
+        const T* f = from + (p - p_begin);
+        const int64_t n = valid_end - p;
+        if (g.k == 0) {
+          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = bias;
+        } else if (g.step_x == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = f[i] + bias;
+        }
       }
-    } else {
-      for (int64_t r = row_begin; r < row_end; ++r)
-        for (int64_t p = p_begin; p < p_end; ++p)
-          g.c[r * g.c_row_stride + g.c_column_offset(p)] += g.bias[r];
+      p = run_end;
     }
   }
 }

@@ -29,13 +29,16 @@ void pack_a_panels(const T* a, int64_t lda, int64_t rows, int64_t k, int mr, T* 
 template <typename T>
 void scatter_row_to_b_panels(const T* __restrict row, int64_t count, int64_t row_in_block,
                              int64_t kc, int nr, T* __restrict block) {
+  // Plain loops rather than memcpy: each piece is one short micro-panel row,
+  // where a library call costs more than the copy.
   T* dst = block + row_in_block * nr;
   int64_t j = 0;
-  for (; j + nr <= count; j += nr, dst += kc * nr) std::memcpy(dst, row + j, sizeof(T) * nr);
+  for (; j + nr <= count; j += nr, dst += kc * nr)
+    for (int q = 0; q < nr; ++q) dst[q] = row[j + q];
   if (j < count) {
     const int64_t live = count - j;
-    std::memcpy(dst, row + j, sizeof(T) * live);
-    std::memset(dst + live, 0, sizeof(T) * (nr - live));
+    for (int64_t q = 0; q < live; ++q) dst[q] = row[j + q];
+    for (int64_t q = live; q < nr; ++q) dst[q] = 0;
   }
 }
 

@@ -1,0 +1,132 @@
+// The im2col matrix of a convolution without gathering it element by element.
+//
+// A convolution reads B[(c, tap)][(y, x)] = src[c][y*s_h + rh_tap][x*s_w + rw_tap]
+// (zero outside src). Split each tap offset as rh = s_h*a + q (0 <= q < s_h):
+// then the element is row y + a of the "phase plane" src[c][q::s_h], and
+// likewise for columns. Lay every phase plane out flat with one fixed row
+// width `width` (the grid width plus the spread of the column shifts) and
+// index the output grid the same way ("wide" positions P = y*width + x; the
+// columns x >= grid_w are computed and thrown away). Then row (c, tap) of B
+// is, for every P, flat_plane[c][phase(tap)][P + shift(tap)]: one contiguous
+// run. A bounded "band" of each phase plane covering a block of positions is
+// filled once (zero padding included) and every B row of the block is a
+// plain copy out of it. Stride 1 without padding and 1x1 kernels read src
+// directly.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace fastcnn {
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Which phase plane, and which flat shift, each tap of one channel reads.
+struct TapTable {
+  int64_t taps_h = 0, taps_w = 0;        // taps per channel = taps_h * taps_w
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t grid_h = 0, grid_w = 0;        // the real output grid
+  int64_t width = 0;                     // row width of the wide grid and of phase planes
+  int64_t row_origin = 0, col_origin = 0;  // smallest a_h, a_w over the taps
+  std::vector<int64_t> phase_h, phase_w;   // the distinct (q_h, q_w) phases in use
+  std::vector<int64_t> tap_phase, tap_shift;  // per tap (th * taps_w + tw)
+  int64_t shift_max = 0;
+
+  int64_t taps() const { return taps_h * taps_w; }
+  int64_t phases() const { return static_cast<int64_t>(phase_h.size()); }
+  int64_t wide_positions() const { return grid_h * width; }
+};
+
+// offsets_h[th] / offsets_w[tw]: rh, rw of each tap (e.g. kh*dilation - pad).
+inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
+                               const std::vector<int64_t>& offsets_w, int64_t stride_h,
+                               int64_t stride_w, int64_t grid_h, int64_t grid_w) {
+  TapTable t;
+  t.taps_h = static_cast<int64_t>(offsets_h.size());
+  t.taps_w = static_cast<int64_t>(offsets_w.size());
+  t.stride_h = stride_h;
+  t.stride_w = stride_w;
+  t.grid_h = grid_h;
+  t.grid_w = grid_w;
+  if (t.taps() == 0) {
+    t.width = grid_w;
+    return t;
+  }
+  std::vector<int64_t> ah(t.taps_h), qh(t.taps_h), aw(t.taps_w), qw(t.taps_w);
+  for (int64_t i = 0; i < t.taps_h; ++i) {
+    ah[i] = floor_div(offsets_h[i], stride_h);
+    qh[i] = offsets_h[i] - ah[i] * stride_h;
+  }
+  for (int64_t j = 0; j < t.taps_w; ++j) {
+    aw[j] = floor_div(offsets_w[j], stride_w);
+    qw[j] = offsets_w[j] - aw[j] * stride_w;
+  }
+  t.row_origin = *std::min_element(ah.begin(), ah.end());
+  t.col_origin = *std::min_element(aw.begin(), aw.end());
+  const int64_t col_spread = *std::max_element(aw.begin(), aw.end()) - t.col_origin;
+  t.width = grid_w + col_spread;
+  for (int64_t i = 0; i < t.taps_h; ++i)
+    for (int64_t j = 0; j < t.taps_w; ++j) {
+      int64_t phase = 0;
+      while (phase < t.phases() && !(t.phase_h[phase] == qh[i] && t.phase_w[phase] == qw[j])) ++phase;
+      if (phase == t.phases()) {
+        t.phase_h.push_back(qh[i]);
+        t.phase_w.push_back(qw[j]);
+      }
+      const int64_t shift = (ah[i] - t.row_origin) * t.width + (aw[j] - t.col_origin);
+      t.tap_phase.push_back(phase);
+      t.tap_shift.push_back(shift);
+      t.shift_max = std::max(t.shift_max, shift);
+    }
+  return t;
+}
+
+// True when the phase plane is src itself: B rows can be read in place.
+inline bool reads_source_directly(const TapTable& t, int64_t src_h, int64_t src_w) {
+  return t.taps() == 1 && t.phases() == 1 && t.stride_h == 1 && t.stride_w == 1 &&
+         t.phase_h[0] == 0 && t.phase_w[0] == 0 && t.row_origin == 0 && t.col_origin == 0 &&
+         t.width == src_w && t.grid_h <= src_h;
+}
+
+// Fills out[0, count) with flat positions [f0, f0 + count) of the phase
+// plane `phase` of one source channel (zero where it falls outside src).
+template <typename T>
+void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, int64_t src_w,
+               int64_t f0, int64_t count, T* __restrict out) {
+  const int64_t sh = t.stride_h, sw = t.stride_w;
+  // Columns c of a phase-plane row read src column (c + col_origin)*sw + q_w.
+  const int64_t col_offset = t.col_origin * sw + t.phase_w[phase];
+  int64_t c_lo = col_offset >= 0 ? 0 : (-col_offset + sw - 1) / sw;
+  const int64_t last = src_w - 1 - col_offset;
+  int64_t c_hi = last < 0 ? 0 : last / sw + 1;
+  c_hi = std::min(c_hi, t.width);
+  c_lo = std::min(c_lo, c_hi);
+  int64_t r = f0 / t.width, c = f0 % t.width;
+  while (count > 0) {
+    const int64_t run = std::min(t.width - c, count);
+    const int64_t iy = (r + t.row_origin) * sh + t.phase_h[phase];
+    if (iy < 0 || iy >= src_h) {
+      std::memset(out, 0, sizeof(T) * run);
+    } else {
+      const T* row = src + iy * src_w + col_offset;
+      const int64_t end = c + run;
+      const int64_t lo = std::min(std::max(c_lo, c), end), hi = std::max(std::min(c_hi, end), lo);
+      T* o = out;
+      for (int64_t i = c; i < lo; ++i) *o++ = 0;
+      if (sw == 1) {
+        std::memcpy(o, row + lo, sizeof(T) * (hi - lo));
+        o += hi - lo;
+      } else {
+        for (int64_t i = lo; i < hi; ++i) *o++ = row[i * sw];
+      }
+      for (int64_t i = hi; i < end; ++i) *o++ = 0;
+    }
+    out += run;
+    count -= run;
+    c = 0;
+    ++r;
+  }
+}
+
+}  // namespace fastcnn

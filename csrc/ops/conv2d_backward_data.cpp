@@ -65,8 +65,9 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   // Phases, each with its taps and its slice of W^T packed as A.
   std::vector<Phase<T>> phases;
   int64_t a_total = 0, scratch_per_thread = 0;
-  for (int64_t ph = 0; ph < p.stride_h; ++ph)
-    for (int64_t pw = 0; pw < p.stride_w; ++pw) {
+  // Phases past the input size are empty (a stride can exceed the input).
+  for (int64_t ph = 0; ph < std::min(p.stride_h, p.in_h); ++ph)
+    for (int64_t pw = 0; pw < std::min(p.stride_w, p.in_w); ++pw) {
       Phase<T> f;
       f.h = phase_taps(ph, p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.in_h);
       f.w = phase_taps(pw, p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.in_w);
@@ -77,11 +78,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       f.k = c_out_g * f.table.taps();
       f.a_offset = a_total;
       a_total += groups * panels * mr * f.k;
-      const int64_t positions = f.table.wide_positions();
+      const int64_t positions = f.table.positions();
       f.blk = gemm_blocking(mr, nr, sizeof(T), f.k, positions);
-      f.blk.nc = balanced_nc(f.blk.nc, positions, p.batch * groups * p.stride_h * p.stride_w, nr);
+      f.blk.nc = balanced_nc(f.blk.nc, positions, p.batch * groups * std::min(p.stride_h * p.stride_w, p.in_h * p.in_w), nr);
       f.col_blocks = ceil_div(positions, f.blk.nc);
-      const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk);
+      const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk, nr);
       if (need > scratch_per_thread) scratch_per_thread = need;
       phases.push_back(std::move(f));
     }
@@ -123,7 +124,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   Workspace<T> scratch(threads * scratch_per_thread);
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
 
-  parallel_for(task_count, threads, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(task_count, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* base = scratch.slot(thread, scratch_per_thread);
     for (int64_t i = begin; i < end; ++i) {
       const Task& t = tasks[i / splits];
@@ -145,11 +146,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       gemm.step_y = p.stride_h;
       gemm.step_x = p.stride_w;
       gemm.bias = nullptr;
-      const int64_t positions = f.table.wide_positions();
+      const int64_t positions = f.table.positions();
       const int64_t p_begin = t.block * f.blk.nc;
       const int64_t p_end = std::min(p_begin + f.blk.nc, positions);
       const int64_t panel_begin = panels * split / splits, panel_end = panels * (split + 1) / splits;
-      const GemmScratch<T> s = GemmScratch<T>::carve(base, f.table, c_out_g, f.blk);
+      const GemmScratch<T> s = GemmScratch<T>::carve(base, f.table, c_out_g, panels * mr, f.blk, nr);
       implicit_gemm_block(gemm, kern, f.blk, p_begin, p_end, panel_begin, panel_end, s);
     }
   });

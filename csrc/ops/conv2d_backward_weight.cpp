@@ -2,12 +2,11 @@
 //
 //   dW[g]^T (K x C_out/g) = sum over images n of im2col(x[n, g]) (K x P) * dout[n, g]^T (P x C_out/g)
 //
-// The reduction runs over wide output positions P (kernels/pack/band.h), in
-// KC-long chunks; dout^T is zero at the thrown-away wide columns, so they add
-// nothing. Each thread accumulates into its own dW^T for a contiguous range
+// The reduction runs over output positions P in KC-long chunks. Each thread accumulates into its own dW^T for a contiguous range
 // of (image, group, chunk) tasks; one final pass sums the threads' partials
-// and transposes into dW. im2col rows come out of the chunk's band straight
-// into A micro-panels; no column matrix is ever stored.
+// and transposes into dW. im2col rows come out of the chunk's band
+// (kernels/pack/band.h) straight into A micro-panels; no column matrix is
+// ever stored.
 #include <algorithm>
 #include <vector>
 
@@ -33,49 +32,54 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
   const TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
-  const int64_t positions = taps.wide_positions(), taps_n = taps.taps();
+  const int64_t positions = taps.positions(), taps_n = taps.taps();
   const bool direct = reads_source_directly(taps, p.in_h, p.in_w);
 
-  // kc here is the chunk of wide positions reduced per task.
+  // kc here is the chunk of output positions reduced per task.
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), positions, ldc);
   const int64_t chunk = blk.kc;
   const int64_t chunks = ceil_div(positions, chunk);
   const int64_t tasks = p.batch * groups * chunks;
   const int threads = threads_for(tasks);
 
-  const int64_t band_stride = round_up(chunk + taps.shift_max, 16);
+  const int64_t band_stride = round_up(taps.band_capacity(chunk), 16);
+  const int64_t run_cap = RunTable::capacity(chunk, mr);
   const int64_t partial_size = round_up(groups * k_panels * mr * ldc, 16);
   const int64_t band_size = round_up(channels * taps.phases() * band_stride, 16);
   const int64_t b_size = round_up(co_panels * nr * chunk, 16);
   const int64_t a_size = round_up(mr * chunk, 16);
-  const int64_t per_thread = partial_size + band_size + b_size + a_size;
+  const int64_t run_size = round_up(3 * run_cap * int64_t(sizeof(int64_t) / sizeof(T)), 16);
+  const int64_t per_thread = partial_size + band_size + b_size + a_size + run_size;
   Workspace<T> scratch(threads * per_thread);
   scratch.zero();  // the partial sums start at 0, in every slot
 
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
-  parallel_for(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
     T* band = partial + partial_size;
     T* b_panels = band + band_size;
     T* a_panel = b_panels + b_size;
+    RunTable runs;
+    runs.column = reinterpret_cast<int64_t*>(a_panel + a_size);
+    runs.offset = runs.column + run_cap;
+    runs.length = runs.column + 2 * run_cap;
 
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, g = (task / chunks) % groups, n = task / chunks / groups;
       const int64_t p0 = c * chunk, kc = std::min(chunk, positions - p0);
 
-      // B = dout[n, g]^T over wide positions p0..p0+kc (zero at x >= grid_w):
-      // panel j holds output channels j*nr .. j*nr+nr.
-      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane;
-      for (int64_t q = 0; q < kc; ++q) {
-        const int64_t y = (p0 + q) / taps.width, xw = (p0 + q) % taps.width;
-        const bool valid = xw < taps.grid_w;
-        const int64_t at = y * p.out_w + xw;
-        for (int64_t cp = 0; cp < co_panels; ++cp) {
-          T* dst = b_panels + cp * kc * nr + q * nr;
-          for (int64_t lane = 0; lane < nr; ++lane) {
-            const int64_t co = cp * nr + lane;
-            dst[lane] = (valid && co < c_out_g) ? d[co * out_plane + at] : T(0);
-          }
+      // B = dout[n, g]^T over positions p0..p0+kc: panel j holds output
+      // channels j*nr .. j*nr+nr.
+      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane + p0;
+      for (int64_t cp = 0; cp < co_panels; ++cp) {
+        T* dst = b_panels + cp * kc * nr;
+        for (int64_t lane = 0; lane < nr; ++lane) {
+          const int64_t co = cp * nr + lane;
+          const T* from = d + co * out_plane;
+          if (co < c_out_g)
+            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = from[q];
+          else
+            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = 0;
         }
       }
 
@@ -83,8 +87,10 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
       if (!direct)
         for (int64_t ch = 0; ch < channels; ++ch)
           for (int64_t ph = 0; ph < taps.phases(); ++ph)
-            fill_band(taps, ph, src + ch * in_plane, p.in_h, p.in_w, p0, kc + taps.shift_max,
-                      band + (ch * taps.phases() + ph) * band_stride);
+            fill_band(taps, ph, src + ch * in_plane, p.in_h, p.in_w, taps.flat(p0),
+                      taps.band_count(p0, kc), band + (ch * taps.phases() + ph) * band_stride);
+      // Runs split at grid rows only: the A panel is one column per position.
+      make_runs(taps, p0, kc, static_cast<int>(kc), &runs);
 
       T* dwt = partial + g * k_panels * mr * ldc;
       for (int64_t kp = 0; kp < k_panels; ++kp) {
@@ -93,10 +99,14 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
           const int64_t kk = kp * mr + r;
           if (kk < k) {
             const int64_t ch = kk / taps_n, tap = kk % taps_n;
-            const T* row = direct ? src + ch * in_plane + p0
+            const T* row = direct ? src + ch * in_plane + taps.flat(p0)
                                   : band + (ch * taps.phases() + taps.tap_phase[tap]) * band_stride +
                                         taps.tap_shift[tap];
-            for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = row[q];
+            for (int64_t run = 0; run < runs.count; ++run) {
+              const T* from = row + runs.offset[run];
+              T* to = a_panel + runs.column[run] * mr + r;
+              for (int64_t q = 0; q < runs.length[run]; ++q) to[q * mr] = from[q];
+            }
           } else {
             for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = 0;
           }

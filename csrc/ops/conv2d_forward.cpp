@@ -25,7 +25,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
   const TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
-  const int64_t positions = taps.wide_positions();
+  const int64_t positions = taps.positions();
 
   GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k, positions);
   blk.nc = balanced_nc(blk.nc, positions, p.batch * groups, nr);
@@ -35,12 +35,12 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int64_t tasks = outer * splits;
 
   const int64_t channels = p.in_per_group();
-  const int64_t per_thread = GemmScratch<T>::elements(taps, channels, panels * mr, blk);
+  const int64_t per_thread = GemmScratch<T>::elements(taps, channels, panels * mr, blk, nr);
   const int threads = threads_for(tasks);
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
-    const GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), taps, channels, blk);
+  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+    const GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), taps, channels, panels * mr, blk, nr);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t split = task % splits, block = (task / splits) % col_blocks;
       const int64_t g = (task / splits / col_blocks) % groups, n = task / splits / col_blocks / groups;

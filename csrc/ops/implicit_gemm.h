@@ -1,6 +1,6 @@
 // The blocked GEMM driver shared by convolution forward and backward-data:
 //
-//   C[m][P] = sum over k = (channel, tap) of A[m][k] * B[k][P]  (+ bias[m])
+//   C[m][p] = sum over k = (channel, tap) of A[m][k] * B[k][p]  (+ bias[m])
 //
 // A is packed once per call (weights). B is the im2col matrix over "wide"
 // positions P (see kernels/pack/band.h): for each block of positions a band
@@ -40,33 +40,55 @@ template <typename T>
 struct GemmScratch {
   T* band;     // channels * phases * band_stride
   T* b_block;  // kc * nc
-  T* c_block;  // (panels per task * mr) * nc
+  T* c_block;  // m_rows * nc
+  RunTable runs;
   int64_t band_stride;
 
   static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
-    return round_up(blk.nc + t.shift_max, 16);
+    return round_up(t.band_capacity(blk.nc), 16);
+  }
+  static int64_t run_elements(const GemmBlocking& blk, int nr) {
+    return round_up(3 * RunTable::capacity(blk.nc, nr) * int64_t(sizeof(int64_t) / sizeof(T)), 16);
   }
   static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
-                          const GemmBlocking& blk) {
+                          const GemmBlocking& blk, int nr) {
     return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * blk.nc, 16) +
-           round_up(m_rows * blk.nc, 16);
+           round_up(m_rows * blk.nc, 16) + run_elements(blk, nr);
   }
-  static GemmScratch carve(T* base, const TapTable& t, int64_t channels, const GemmBlocking& blk) {
+  static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows,
+                           const GemmBlocking& blk, int nr) {
     GemmScratch s;
     s.band_stride = band_stride_for(t, blk);
     s.band = base;
     s.b_block = s.band + channels * t.phases() * s.band_stride;
     s.c_block = s.b_block + round_up(blk.kc * blk.nc, 16);
+    int64_t* runs = reinterpret_cast<int64_t*>(s.c_block + round_up(m_rows * blk.nc, 16));
+    const int64_t cap = RunTable::capacity(blk.nc, nr);
+    s.runs.column = runs;
+    s.runs.offset = runs + cap;
+    s.runs.length = runs + 2 * cap;
     return s;
   }
 };
 
-// Computes wide positions [p_begin, p_end) of C for A micro-panels
+// Copies one B row (band values at the block's runs) into the packed B block.
+template <typename T>
+inline void pack_b_row(const T* __restrict band_row, const RunTable& runs, int64_t row_in_block,
+                       int64_t kc, int nr, T* __restrict block) {
+  for (int64_t r = 0; r < runs.count; ++r) {
+    const int64_t j = runs.column[r];
+    T* dst = block + (j / nr) * kc * nr + row_in_block * nr + j % nr;
+    const T* src = band_row + runs.offset[r];
+    for (int64_t q = 0; q < runs.length[r]; ++q) dst[q] = src[q];
+  }
+}
+
+// Computes grid positions [p_begin, p_end) of C for A micro-panels
 // [panel_begin, panel_end).
 template <typename T>
 void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
                          const GemmBlocking& blk, int64_t p_begin, int64_t p_end,
-                         int64_t panel_begin, int64_t panel_end, const GemmScratch<T>& s) {
+                         int64_t panel_begin, int64_t panel_end, GemmScratch<T> s) {
   const TapTable& t = *g.taps;
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t np = p_end - p_begin, np_round = round_up(np, nr);
@@ -75,23 +97,27 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   const int64_t taps = t.taps();
 
   if (g.k > 0) {
-    // The band: each (channel, phase) plane over positions [p_begin, p_end + shift_max).
     const bool direct = reads_source_directly(t, g.src_h, g.src_w);
-    const int64_t channels = g.k / taps;
+    const int64_t channels = g.k / taps, f0 = t.flat(p_begin);
     if (!direct)
       for (int64_t ch = 0; ch < channels; ++ch)
         for (int64_t ph = 0; ph < t.phases(); ++ph)
-          fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, p_begin, np + t.shift_max,
+          fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, t.band_count(p_begin, np),
                     s.band + (ch * t.phases() + ph) * s.band_stride);
+    make_runs(t, p_begin, np, nr, &s.runs);
 
     for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
       const int64_t kc = std::min(blk.kc, g.k - k0);
+      // Columns past np only reach discarded C columns; zero them anyway so
+      // no stale NaN or denormal ever enters the FMA pipes.
+      for (int64_t kk = 0; kk < kc; ++kk)
+        for (int64_t j = np; j < np_round; ++j) s.b_block[(j / nr) * kc * nr + kk * nr + j % nr] = 0;
       for (int64_t kk = 0; kk < kc; ++kk) {
         const int64_t ch = (k0 + kk) / taps, tap = (k0 + kk) % taps;
-        const T* row = direct ? g.src + ch * plane + p_begin
+        const T* row = direct ? g.src + ch * plane + f0
                               : s.band + (ch * t.phases() + t.tap_phase[tap]) * s.band_stride +
                                     t.tap_shift[tap];
-        scatter_row_to_b_panels(row, np, kk, kc, nr, s.b_block);
+        pack_b_row(row, s.runs, kk, kc, nr, s.b_block);
       }
       const int accumulate = k0 > 0;
       for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
@@ -103,28 +129,24 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
     }
   }
 
-  // Epilogue: the real grid columns of the block (x < grid_w), plus bias.
+  // Epilogue: block columns to output grid points, plus bias.
+  const bool contiguous =
+      g.step_y == 1 && g.step_x == 1 && g.y0 == 0 && g.x0 == 0 && g.c_w == t.grid_w;
   for (int64_t m = row_begin; m < row_end; ++m) {
     const T* from = s.c_block + (m - row_begin) * np_round;
     const T bias = g.bias ? g.bias[m] : T(0);
     T* out = g.c + m * g.c_row_stride;
-    for (int64_t p = p_begin; p < p_end;) {
-      const int64_t y = p / t.width, x = p % t.width;
-      const int64_t run_end = std::min(p_end, p - x + t.width);  // to the end of wide row y
-      const int64_t valid_end = std::min(run_end, p - x + t.grid_w);
-      if (p < valid_end) {
-        T* o = out + (g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x;
-        const T* f = from + (p - p_begin);
-        const int64_t n = valid_end - p;
-        if (g.k == 0) {
-          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = bias;
-        } else if (g.step_x == 1) {
-          for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
-        } else {
-          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = f[i] + bias;
-        }
-      }
-      p = run_end;
+    if (contiguous) {
+      T* o = out + p_begin;
+      if (g.k == 0)
+        for (int64_t j = 0; j < np; ++j) o[j] = bias;
+      else
+        for (int64_t j = 0; j < np; ++j) o[j] = from[j] + bias;
+      continue;
+    }
+    for (int64_t j = 0; j < np; ++j) {
+      const int64_t y = (p_begin + j) / t.grid_w, x = (p_begin + j) % t.grid_w;
+      out[(g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x] = g.k == 0 ? bias : from[j] + bias;
     }
   }
 }

@@ -113,9 +113,8 @@ def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
                          f"w {w.shape}, got {dout.shape}")
     if isinstance(needs, str):
         needs = (needs,)
-    unknown = set(needs) - {"x", "w", "b"}
-    if unknown:
-        raise ValueError(f"needs must name some of 'x', 'w', 'b', got {needs!r}")
+    if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
+        raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
     dx, dw, db = _C.conv2d_backward(_contiguous(geo.as_2d(dout)), _contiguous(geo.as_2d(x)),
                                     _contiguous(geo.as_2d(w)), *geo.args,
                                     "x" in needs, "w" in needs, "b" in needs)

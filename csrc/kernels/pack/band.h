@@ -5,12 +5,12 @@
 // then the element is row y + a of the "phase plane" src[c][q::s_h], and
 // likewise for columns. Lay every phase plane out flat with one fixed row
 // width `width` (the grid width plus the spread of the column shifts) and
-// index the output grid the same way ("wide" positions P = y*width + x; the
-// columns x >= grid_w are computed and thrown away). Then row (c, tap) of B
-// is, for every P, flat_plane[c][phase(tap)][P + shift(tap)]: one contiguous
-// run. A bounded "band" of each phase plane covering a block of positions is
-// filled once (zero padding included) and every B row of the block is a
-// plain copy out of it. Stride 1 without padding and 1x1 kernels read src
+// index the output grid the same way (flat F = y*width + x). Then row
+// (c, tap) of B at grid point (y, x) is flat_plane[c][phase(tap)][F + shift(tap)]:
+// along a grid row, one contiguous run. A bounded "band" of each phase plane
+// covering a block of grid positions is filled once (zero padding included)
+// and every B row of the block is a few run copies out of it, the same runs
+// for every row (a RunTable). 1x1 stride-1 unpadded convolutions read src
 // directly.
 #pragma once
 #include <algorithm>
@@ -35,7 +35,17 @@ struct TapTable {
 
   int64_t taps() const { return taps_h * taps_w; }
   int64_t phases() const { return static_cast<int64_t>(phase_h.size()); }
-  int64_t wide_positions() const { return grid_h * width; }
+  int64_t positions() const { return grid_h * grid_w; }
+  int64_t flat(int64_t p) const { return (p / grid_w) * width + p % grid_w; }
+
+  // Band of grid positions [p0, p0 + n): flat indices [flat(p0), band_end).
+  int64_t band_count(int64_t p0, int64_t n) const {
+    return flat(p0 + n - 1) + 1 + shift_max - flat(p0);
+  }
+  // The largest band_count of any block of at most n positions.
+  int64_t band_capacity(int64_t n) const {
+    return n + (n / grid_w + 1) * (width - grid_w) + shift_max;
+  }
 };
 
 // offsets_h[th] / offsets_w[tw]: rh, rw of each tap (e.g. kh*dilation - pad).
@@ -87,6 +97,33 @@ inline bool reads_source_directly(const TapTable& t, int64_t src_h, int64_t src_
   return t.taps() == 1 && t.phases() == 1 && t.stride_h == 1 && t.stride_w == 1 &&
          t.phase_h[0] == 0 && t.phase_w[0] == 0 && t.row_origin == 0 && t.col_origin == 0 &&
          t.width == src_w && t.grid_h <= src_h;
+}
+
+// Pieces of one B row of a block: `length` values for block columns
+// [column, column + length) sit at band offset `offset`. A piece never
+// crosses a grid row or a micro-panel (NR) boundary.
+struct RunTable {
+  int64_t count = 0;
+  int64_t* column;  // caller-provided storage, capacity()
+  int64_t* offset;
+  int64_t* length;
+
+  static int64_t capacity(int64_t n, int nr) { return n + 2 * (n / nr + 1); }
+};
+
+inline void make_runs(const TapTable& t, int64_t p0, int64_t n, int nr, RunTable* runs) {
+  const int64_t f0 = t.flat(p0);
+  runs->count = 0;
+  int64_t j = 0;
+  while (j < n) {
+    const int64_t p = p0 + j, x = p % t.grid_w;
+    const int64_t len = std::min({t.grid_w - x, n - j, nr - j % nr});
+    runs->column[runs->count] = j;
+    runs->offset[runs->count] = t.flat(p) - f0;
+    runs->length[runs->count] = len;
+    ++runs->count;
+    j += len;
+  }
 }
 
 // Fills out[0, count) with flat positions [f0, f0 + count) of the phase

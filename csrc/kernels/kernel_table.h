@@ -37,10 +37,22 @@ struct PoolKernels {
   T (*max_with_index)(const T* x, int64_t n, int64_t* index);
 };
 
+// dst[(j / NR) * panel_stride + j % NR] = row[index[j]] for j < n, zero up
+// to the micro-panel's end (see pack/pack_b_panels.h).
+template <typename T>
+using PackBGather = void (*)(const T* row, const int32_t* index, int64_t n, int64_t panel_stride,
+                             T* dst);
+
+// The same from a contiguous row: dst[...] = row[j].
+template <typename T>
+using PackBCopy = void (*)(const T* row, int64_t n, int64_t panel_stride, T* dst);
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
   GemmMicrokernel<T> gemm;
+  PackBCopy<T> pack_b_copy;
+  PackBGather<T> pack_b_gather;
   PoolKernels<T> pool;
 };
 

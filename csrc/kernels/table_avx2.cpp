@@ -12,14 +12,15 @@ void gemm_f64_6x8_avx2(int64_t kc, const double* a, const double* b, double* c, 
 namespace avx2 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
+#include "pack/pack_b_panels.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
   static const KernelTable table{
       "avx2",
       &avx2::fma_peak_loop<avx2::F32>,
-      {6, 16, &gemm_f32_6x16_avx2, avx2::pool_kernels<float>()},
-      {6, 8, &gemm_f64_6x8_avx2, avx2::pool_kernels<double>()},
+      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::pack_b_gather<avx2::F32, 2>, avx2::pool_kernels<float>()},
+      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::pack_b_gather<avx2::F64, 2>, avx2::pool_kernels<double>()},
   };
   return table;
 }

@@ -12,14 +12,15 @@ void gemm_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double*
 namespace avx512 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
+#include "pack/pack_b_panels.h"
 }  // namespace avx512
 
 const KernelTable& kernel_table_avx512() {
   static const KernelTable table{
       "avx512",
       &avx512::fma_peak_loop<avx512::F32>,
-      {12, 32, &gemm_f32_12x32_avx512, avx512::pool_kernels<float>()},
-      {12, 16, &gemm_f64_12x16_avx512, avx512::pool_kernels<double>()},
+      {12, 32, &gemm_f32_12x32_avx512, &avx512::pack_b_copy<avx512::F32, 2>, &avx512::pack_b_gather<avx512::F32, 2>, avx512::pool_kernels<float>()},
+      {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::pack_b_gather<avx512::F64, 2>, avx512::pool_kernels<double>()},
   };
   return table;
 }

@@ -11,14 +11,15 @@ void gemm_f64_4x4_generic(int64_t kc, const double* a, const double* b, double* 
 namespace generic {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
+#include "pack/pack_b_panels.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
   static const KernelTable table{
       "generic",
       &generic::fma_peak_loop_portable,
-      {4, 8, &gemm_f32_4x8_generic, generic::pool_kernels<float>()},
-      {4, 4, &gemm_f64_4x4_generic, generic::pool_kernels<double>()},
+      {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::pack_b_gather_portable<float, 8>, generic::pool_kernels<float>()},
+      {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::pack_b_gather_portable<double, 4>, generic::pool_kernels<double>()},
   };
   return table;
 }

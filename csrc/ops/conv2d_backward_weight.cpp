@@ -31,7 +31,8 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w);
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
-  const TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
+  TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
+  taps.choose_positions(c_out_g, mr);
   const int64_t positions = taps.positions(), taps_n = taps.taps();
   const bool direct = reads_source_directly(taps, p.in_h, p.in_w);
 
@@ -68,19 +69,24 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
       const int64_t c = task % chunks, g = (task / chunks) % groups, n = task / chunks / groups;
       const int64_t p0 = c * chunk, kc = std::min(chunk, positions - p0);
 
-      // B = dout[n, g]^T over positions p0..p0+kc: panel j holds output
-      // channels j*nr .. j*nr+nr.
-      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane + p0;
-      for (int64_t cp = 0; cp < co_panels; ++cp) {
-        T* dst = b_panels + cp * kc * nr;
-        for (int64_t lane = 0; lane < nr; ++lane) {
-          const int64_t co = cp * nr + lane;
-          const T* from = d + co * out_plane;
-          if (co < c_out_g)
-            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = from[q];
-          else
-            for (int64_t q = 0; q < kc; ++q) dst[q * nr + lane] = 0;
+      // B = dout[n, g]^T over positions p0..p0+kc (zero at thrown-away wide
+      // columns): panel j holds output channels j*nr .. j*nr+nr.
+      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane;
+      for (int64_t q0 = 0; q0 < kc;) {  // one grid row piece at a time
+        const int64_t y = (p0 + q0) / taps.row_w, x = (p0 + q0) % taps.row_w;
+        const int64_t piece = std::min(kc - q0, taps.row_w - x);
+        const int64_t live = std::max<int64_t>(0, std::min(piece, taps.grid_w - x));
+        for (int64_t cp = 0; cp < co_panels; ++cp) {
+          T* dst = b_panels + cp * kc * nr + q0 * nr;
+          for (int64_t lane = 0; lane < nr; ++lane) {
+            const int64_t co = cp * nr + lane;
+            const T* from = d + co * out_plane + y * p.out_w + x;
+            const int64_t n_live = co < c_out_g ? live : 0;
+            for (int64_t q = 0; q < n_live; ++q) dst[q * nr + lane] = from[q];
+            for (int64_t q = n_live; q < piece; ++q) dst[q * nr + lane] = 0;
+          }
         }
+        q0 += piece;
       }
 
       const T* src = x + (n * p.in_channels + g * channels) * in_plane;

@@ -42,13 +42,16 @@ struct GemmScratch {
   T* b_block;  // kc * nc
   T* c_block;  // m_rows * nc
   RunTable runs;
+  int32_t* index;  // nc gather offsets into the band
   int64_t band_stride;
 
   static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
     return round_up(t.band_capacity(blk.nc), 16);
   }
   static int64_t run_elements(const GemmBlocking& blk, int nr) {
-    return round_up(3 * RunTable::capacity(blk.nc, nr) * int64_t(sizeof(int64_t) / sizeof(T)), 16);
+    // three int64 per run plus one int32 gather offset per column, in T units
+    const int64_t bytes = 3 * RunTable::capacity(blk.nc, nr) * 8 + blk.nc * 4;
+    return round_up(bytes / int64_t(sizeof(T)) + 1, 16);
   }
   static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
                           const GemmBlocking& blk, int nr) {
@@ -67,21 +70,28 @@ struct GemmScratch {
     s.runs.column = runs;
     s.runs.offset = runs + cap;
     s.runs.length = runs + 2 * cap;
+    s.index = reinterpret_cast<int32_t*>(runs + 3 * cap);
     return s;
   }
 };
 
 // Copies one B row (band values at the block's runs) into the packed B block.
+// nr is a power of two (every microkernel's is).
 template <typename T>
 inline void pack_b_row(const T* __restrict band_row, const RunTable& runs, int64_t row_in_block,
                        int64_t kc, int nr, T* __restrict block) {
+  const int shift = __builtin_ctz(static_cast<unsigned>(nr));
+  T* row_base = block + row_in_block * nr;
   for (int64_t r = 0; r < runs.count; ++r) {
     const int64_t j = runs.column[r];
-    T* dst = block + (j / nr) * kc * nr + row_in_block * nr + j % nr;
+    T* dst = row_base + ((j >> shift) * kc << shift) + (j & (nr - 1));
     const T* src = band_row + runs.offset[r];
     for (int64_t q = 0; q < runs.length[r]; ++q) dst[q] = src[q];
   }
 }
+
+// Grid rows shorter than this many micro-panels are packed by index gather.
+constexpr int64_t kGatherBelowPanels = 2;
 
 // Computes grid positions [p_begin, p_end) of C for A micro-panels
 // [panel_begin, panel_end).
@@ -104,20 +114,32 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
         for (int64_t ph = 0; ph < t.phases(); ++ph)
           fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, t.band_count(p_begin, np),
                     s.band + (ch * t.phases() + ph) * s.band_stride);
-    make_runs(t, p_begin, np, nr, &s.runs);
+    const bool gather = !t.wide() && t.grid_w < kGatherBelowPanels * nr &&
+                        t.band_count(p_begin, np) < (int64_t{1} << 31);
+    if (gather)
+      for (int64_t j = 0; j < np; ++j) s.index[j] = static_cast<int32_t>(t.flat(p_begin + j) - f0);
+    else if (!t.wide())
+      make_runs(t, p_begin, np, nr, &s.runs);
 
     for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
       const int64_t kc = std::min(blk.kc, g.k - k0);
       // Columns past np only reach discarded C columns; zero them anyway so
-      // no stale NaN or denormal ever enters the FMA pipes.
-      for (int64_t kk = 0; kk < kc; ++kk)
-        for (int64_t j = np; j < np_round; ++j) s.b_block[(j / nr) * kc * nr + kk * nr + j % nr] = 0;
+      // no stale NaN or denormal ever enters the FMA pipes (the gather
+      // and copy packers zero them themselves).
+      if (!gather && !t.wide())
+        for (int64_t kk = 0; kk < kc; ++kk)
+          for (int64_t j = np; j < np_round; ++j) s.b_block[(j / nr) * kc * nr + kk * nr + j % nr] = 0;
       for (int64_t kk = 0; kk < kc; ++kk) {
         const int64_t ch = (k0 + kk) / taps, tap = (k0 + kk) % taps;
         const T* row = direct ? g.src + ch * plane + f0
                               : s.band + (ch * t.phases() + t.tap_phase[tap]) * s.band_stride +
                                     t.tap_shift[tap];
-        pack_b_row(row, s.runs, kk, kc, nr, s.b_block);
+        if (t.wide())
+          kern.pack_b_copy(row, np, kc * nr, s.b_block + kk * nr);
+        else if (gather)
+          kern.pack_b_gather(row, s.index, np, kc * nr, s.b_block + kk * nr);
+        else
+          pack_b_row(row, s.runs, kk, kc, nr, s.b_block);
       }
       const int accumulate = k0 > 0;
       for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
@@ -129,24 +151,27 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
     }
   }
 
-  // Epilogue: block columns to output grid points, plus bias.
-  const bool contiguous =
-      g.step_y == 1 && g.step_x == 1 && g.y0 == 0 && g.x0 == 0 && g.c_w == t.grid_w;
+  // Epilogue: block columns to output grid points (wide columns x >= grid_w
+  // are dropped), plus bias; one grid row piece at a time.
   for (int64_t m = row_begin; m < row_end; ++m) {
     const T* from = s.c_block + (m - row_begin) * np_round;
     const T bias = g.bias ? g.bias[m] : T(0);
     T* out = g.c + m * g.c_row_stride;
-    if (contiguous) {
-      T* o = out + p_begin;
-      if (g.k == 0)
-        for (int64_t j = 0; j < np; ++j) o[j] = bias;
-      else
-        for (int64_t j = 0; j < np; ++j) o[j] = from[j] + bias;
-      continue;
-    }
-    for (int64_t j = 0; j < np; ++j) {
-      const int64_t y = (p_begin + j) / t.grid_w, x = (p_begin + j) % t.grid_w;
-      out[(g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x] = g.k == 0 ? bias : from[j] + bias;
+    for (int64_t p = p_begin; p < p_end;) {
+      const int64_t y = p / t.row_w, x = p % t.row_w;
+      const int64_t piece_end = std::min(p_end, p - x + t.row_w);
+      const int64_t n = std::min(piece_end, p - x + t.grid_w) - p;  // real columns
+      if (n > 0) {
+        T* o = out + (g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x;
+        const T* f = from + (p - p_begin);
+        if (g.k == 0)
+          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = bias;
+        else if (g.step_x == 1)
+          for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
+        else
+          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = f[i] + bias;
+      }
+      p = piece_end;
     }
   }
 }

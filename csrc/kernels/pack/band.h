@@ -33,18 +33,38 @@ struct TapTable {
   std::vector<int64_t> tap_phase, tap_shift;  // per tap (th * taps_w + tw)
   int64_t shift_max = 0;
 
+  // Positions p of the GEMM run row-major over grid_h rows of row_w points:
+  // row_w == grid_w ("compact": only real outputs) or row_w == width
+  // ("wide": the band's own layout, whose columns x >= grid_w are computed
+  // and thrown away, in exchange for B rows that are single plain copies).
+  int64_t row_w = 0;
+
   int64_t taps() const { return taps_h * taps_w; }
   int64_t phases() const { return static_cast<int64_t>(phase_h.size()); }
-  int64_t positions() const { return grid_h * grid_w; }
-  int64_t flat(int64_t p) const { return (p / grid_w) * width + p % grid_w; }
+  int64_t positions() const { return grid_h * row_w; }
+  bool wide() const { return row_w == width; }
+  int64_t flat(int64_t p) const { return (p / row_w) * width + p % row_w; }
 
-  // Band of grid positions [p0, p0 + n): flat indices [flat(p0), band_end).
+  // Band of positions [p0, p0 + n): flat indices [flat(p0), flat(p0) + band_count).
   int64_t band_count(int64_t p0, int64_t n) const {
     return flat(p0 + n - 1) + 1 + shift_max - flat(p0);
   }
   // The largest band_count of any block of at most n positions.
   int64_t band_capacity(int64_t n) const {
-    return n + (n / grid_w + 1) * (width - grid_w) + shift_max;
+    return n + (n / row_w + 1) * (width - row_w) + shift_max;
+  }
+
+  // Picks compact or wide positions by estimated cycles per im2col row
+  // element: the GEMM does `reuse` multiply-adds with each packed element
+  // (16 per cycle on 8-lane FMA hardware); wide packing is a plain copy but
+  // computes width/grid_w as many columns; compact packing gathers (short
+  // rows) or copies runs.
+  void choose_positions(int64_t reuse, int nr) {
+    const double gemm = static_cast<double>(reuse) / 16.0;
+    const double compact_pack = grid_w < 2 * nr ? 1.2 : 0.4 + 4.0 / static_cast<double>(grid_w);
+    const double compact = grid_w * (gemm + compact_pack);
+    const double wide_cost = width * (gemm + 0.15);
+    row_w = wide_cost < compact ? width : grid_w;
   }
 };
 
@@ -60,7 +80,7 @@ inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
   t.grid_h = grid_h;
   t.grid_w = grid_w;
   if (t.taps() == 0) {
-    t.width = grid_w;
+    t.width = t.row_w = grid_w;
     return t;
   }
   std::vector<int64_t> ah(t.taps_h), qh(t.taps_h), aw(t.taps_w), qw(t.taps_w);
@@ -89,6 +109,7 @@ inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
       t.tap_shift.push_back(shift);
       t.shift_max = std::max(t.shift_max, shift);
     }
+  t.row_w = grid_w;
   return t;
 }
 
@@ -116,8 +137,9 @@ inline void make_runs(const TapTable& t, int64_t p0, int64_t n, int nr, RunTable
   runs->count = 0;
   int64_t j = 0;
   while (j < n) {
-    const int64_t p = p0 + j, x = p % t.grid_w;
-    const int64_t len = std::min({t.grid_w - x, n - j, nr - j % nr});
+    // Wide positions are contiguous in the band across rows; compact ones break at each row.
+    const int64_t p = p0 + j, to_row_end = t.wide() ? n - j : t.row_w - p % t.row_w;
+    const int64_t len = std::min({to_row_end, n - j, nr - j % nr});
     runs->column[runs->count] = j;
     runs->offset[runs->count] = t.flat(p) - f0;
     runs->length[runs->count] = len;
@@ -151,7 +173,7 @@ void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, in
       const int64_t lo = std::min(std::max(c_lo, c), end), hi = std::max(std::min(c_hi, end), lo);
       T* o = out;
       for (int64_t i = c; i < lo; ++i) *o++ = 0;
-      if (sw == 1) {
+      if (sw == 1 && hi - lo >= 64) {  // short rows: a call costs more than the copy
         std::memcpy(o, row + lo, sizeof(T) * (hi - lo));
         o += hi - lo;
       } else {

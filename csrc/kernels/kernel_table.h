@@ -37,22 +37,24 @@ struct PoolKernels {
   T (*max_with_index)(const T* x, int64_t n, int64_t* index);
 };
 
-// dst[(j / NR) * panel_stride + j % NR] = row[index[j]] for j < n, zero up
-// to the micro-panel's end (see pack/pack_b_panels.h).
-template <typename T>
-using PackBGather = void (*)(const T* row, const int32_t* index, int64_t n, int64_t panel_stride,
-                             T* dst);
-
-// The same from a contiguous row: dst[...] = row[j].
+// Packs one contiguous im2col row into B micro-panels:
+// dst[(j / NR) * panel_stride + j % NR] = row[j] for j < n, zero up to the
+// micro-panel's end (see pack/pack_b_panels.h).
 template <typename T>
 using PackBCopy = void (*)(const T* row, int64_t n, int64_t panel_stride, T* dst);
+
+// Concatenates runs of a band into a contiguous row, moving whole vectors
+// (reads and writes up to one vector past each run; see pack/pack_b_panels.h).
+template <typename T>
+using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset,
+                          const int64_t* length, int64_t count, T* dst);
 
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
   GemmMicrokernel<T> gemm;
   PackBCopy<T> pack_b_copy;
-  PackBGather<T> pack_b_gather;
+  CopyRuns<T> copy_runs;
   PoolKernels<T> pool;
 };
 

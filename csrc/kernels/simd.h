@@ -22,9 +22,6 @@ struct F32 {
   static V broadcast(const T* p) { return _mm512_set1_ps(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V gather(const T* base, const int32_t* index) {
-    return _mm512_i32gather_ps(_mm512_loadu_si512(index), base, 4);
-  }
 };
 struct F64 {
   using T = double;
@@ -36,9 +33,6 @@ struct F64 {
   static V broadcast(const T* p) { return _mm512_set1_pd(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V gather(const T* base, const int32_t* index) {
-    return _mm512_i32gather_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), base, 8);
-  }
 };
 }  // namespace avx512
 #endif
@@ -55,9 +49,6 @@ struct F32 {
   static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V gather(const T* base, const int32_t* index) {
-    return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), 4);
-  }
 };
 struct F64 {
   using T = double;
@@ -69,9 +60,6 @@ struct F64 {
   static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V gather(const T* base, const int32_t* index) {
-    return _mm256_i32gather_pd(base, _mm_loadu_si128(reinterpret_cast<const __m128i*>(index)), 8);
-  }
 };
 }  // namespace avx2
 #endif

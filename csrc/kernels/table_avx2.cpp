@@ -19,8 +19,8 @@ const KernelTable& kernel_table_avx2() {
   static const KernelTable table{
       "avx2",
       &avx2::fma_peak_loop<avx2::F32>,
-      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::pack_b_gather<avx2::F32, 2>, avx2::pool_kernels<float>()},
-      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::pack_b_gather<avx2::F64, 2>, avx2::pool_kernels<double>()},
+      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>()},
+      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>()},
   };
   return table;
 }

@@ -18,8 +18,8 @@ const KernelTable& kernel_table_generic() {
   static const KernelTable table{
       "generic",
       &generic::fma_peak_loop_portable,
-      {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::pack_b_gather_portable<float, 8>, generic::pool_kernels<float>()},
-      {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::pack_b_gather_portable<double, 4>, generic::pool_kernels<double>()},
+      {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::copy_runs_portable<float>, generic::pool_kernels<float>()},
+      {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>()},
   };
   return table;
 }

@@ -32,7 +32,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
   TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
-  taps.choose_positions(c_out_g, mr);
+  taps.choose_positions(c_out_g);
   const int64_t positions = taps.positions(), taps_n = taps.taps();
   const bool direct = reads_source_directly(taps, p.in_h, p.in_w);
 
@@ -44,7 +44,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   const int threads = threads_for(tasks);
 
   const int64_t band_stride = round_up(taps.band_capacity(chunk), 16);
-  const int64_t run_cap = RunTable::capacity(chunk, mr);
+  const int64_t run_cap = RunTable::capacity(chunk);
   const int64_t partial_size = round_up(groups * k_panels * mr * ldc, 16);
   const int64_t band_size = round_up(channels * taps.phases() * band_stride, 16);
   const int64_t b_size = round_up(co_panels * nr * chunk, 16);
@@ -95,8 +95,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
           for (int64_t ph = 0; ph < taps.phases(); ++ph)
             fill_band(taps, ph, src + ch * in_plane, p.in_h, p.in_w, taps.flat(p0),
                       taps.band_count(p0, kc), band + (ch * taps.phases() + ph) * band_stride);
-      // Runs split at grid rows only: the A panel is one column per position.
-      make_runs(taps, p0, kc, static_cast<int>(kc), &runs);
+      make_runs(taps, p0, kc, &runs);
 
       T* dwt = partial + g * k_panels * mr * ldc;
       for (int64_t kp = 0; kp < k_panels; ++kp) {

@@ -42,21 +42,22 @@ struct GemmScratch {
   T* b_block;  // kc * nc
   T* c_block;  // m_rows * nc
   RunTable runs;
-  int32_t* index;  // nc gather offsets into the band
+  T* row;      // nc + slack: one compact im2col row, staged
   int64_t band_stride;
 
+  // Whole-vector run copies read and write up to one vector (<= 16 values)
+  // past a run: each band plane and the staged row keep that much slack.
+  static constexpr int64_t kSlack = 16;
   static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
-    return round_up(t.band_capacity(blk.nc), 16);
+    return round_up(t.band_capacity(blk.nc) + kSlack, 16);
   }
   static int64_t run_elements(const GemmBlocking& blk, int nr) {
-    // three int64 per run plus one int32 gather offset per column, in T units
-    const int64_t bytes = 3 * RunTable::capacity(blk.nc, nr) * 8 + blk.nc * 4;
-    return round_up(bytes / int64_t(sizeof(T)) + 1, 16);
+    return round_up(3 * RunTable::capacity(blk.nc) * int64_t(sizeof(int64_t) / sizeof(T)), 16);
   }
   static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
                           const GemmBlocking& blk, int nr) {
     return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * blk.nc, 16) +
-           round_up(m_rows * blk.nc, 16) + run_elements(blk, nr);
+           round_up(m_rows * blk.nc, 16) + run_elements(blk, nr) + round_up(blk.nc + kSlack, 16);
   }
   static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows,
                            const GemmBlocking& blk, int nr) {
@@ -66,32 +67,14 @@ struct GemmScratch {
     s.b_block = s.band + channels * t.phases() * s.band_stride;
     s.c_block = s.b_block + round_up(blk.kc * blk.nc, 16);
     int64_t* runs = reinterpret_cast<int64_t*>(s.c_block + round_up(m_rows * blk.nc, 16));
-    const int64_t cap = RunTable::capacity(blk.nc, nr);
+    const int64_t cap = RunTable::capacity(blk.nc);
     s.runs.column = runs;
     s.runs.offset = runs + cap;
     s.runs.length = runs + 2 * cap;
-    s.index = reinterpret_cast<int32_t*>(runs + 3 * cap);
+    s.row = reinterpret_cast<T*>(runs) + run_elements(blk, nr);
     return s;
   }
 };
-
-// Copies one B row (band values at the block's runs) into the packed B block.
-// nr is a power of two (every microkernel's is).
-template <typename T>
-inline void pack_b_row(const T* __restrict band_row, const RunTable& runs, int64_t row_in_block,
-                       int64_t kc, int nr, T* __restrict block) {
-  const int shift = __builtin_ctz(static_cast<unsigned>(nr));
-  T* row_base = block + row_in_block * nr;
-  for (int64_t r = 0; r < runs.count; ++r) {
-    const int64_t j = runs.column[r];
-    T* dst = row_base + ((j >> shift) * kc << shift) + (j & (nr - 1));
-    const T* src = band_row + runs.offset[r];
-    for (int64_t q = 0; q < runs.length[r]; ++q) dst[q] = src[q];
-  }
-}
-
-// Grid rows shorter than this many micro-panels are packed by index gather.
-constexpr int64_t kGatherBelowPanels = 2;
 
 // Computes grid positions [p_begin, p_end) of C for A micro-panels
 // [panel_begin, panel_end).
@@ -114,32 +97,22 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
         for (int64_t ph = 0; ph < t.phases(); ++ph)
           fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, t.band_count(p_begin, np),
                     s.band + (ch * t.phases() + ph) * s.band_stride);
-    const bool gather = !t.wide() && t.grid_w < kGatherBelowPanels * nr &&
-                        t.band_count(p_begin, np) < (int64_t{1} << 31);
-    if (gather)
-      for (int64_t j = 0; j < np; ++j) s.index[j] = static_cast<int32_t>(t.flat(p_begin + j) - f0);
-    else if (!t.wide())
-      make_runs(t, p_begin, np, nr, &s.runs);
+    // Compact positions: each im2col row is a run per grid row of the block,
+    // staged contiguous, then packed like a wide row.
+    if (!t.wide()) make_runs(t, p_begin, np, &s.runs);
 
     for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
       const int64_t kc = std::min(blk.kc, g.k - k0);
-      // Columns past np only reach discarded C columns; zero them anyway so
-      // no stale NaN or denormal ever enters the FMA pipes (the gather
-      // and copy packers zero them themselves).
-      if (!gather && !t.wide())
-        for (int64_t kk = 0; kk < kc; ++kk)
-          for (int64_t j = np; j < np_round; ++j) s.b_block[(j / nr) * kc * nr + kk * nr + j % nr] = 0;
       for (int64_t kk = 0; kk < kc; ++kk) {
         const int64_t ch = (k0 + kk) / taps, tap = (k0 + kk) % taps;
         const T* row = direct ? g.src + ch * plane + f0
                               : s.band + (ch * t.phases() + t.tap_phase[tap]) * s.band_stride +
                                     t.tap_shift[tap];
-        if (t.wide())
-          kern.pack_b_copy(row, np, kc * nr, s.b_block + kk * nr);
-        else if (gather)
-          kern.pack_b_gather(row, s.index, np, kc * nr, s.b_block + kk * nr);
-        else
-          pack_b_row(row, s.runs, kk, kc, nr, s.b_block);
+        if (!t.wide()) {
+          kern.copy_runs(row, s.runs.column, s.runs.offset, s.runs.length, s.runs.count, s.row);
+          row = s.row;
+        }
+        kern.pack_b_copy(row, np, kc * nr, s.b_block + kk * nr);
       }
       const int accumulate = k0 > 0;
       for (int64_t panel = panel_begin; panel < panel_end; ++panel) {

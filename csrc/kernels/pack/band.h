@@ -56,13 +56,12 @@ struct TapTable {
 
   // Picks compact or wide positions by estimated cycles per im2col row
   // element: the GEMM does `reuse` multiply-adds with each packed element
-  // (16 per cycle on 8-lane FMA hardware); wide packing is a plain copy but
-  // computes width/grid_w as many columns; compact packing gathers (short
-  // rows) or copies runs.
-  void choose_positions(int64_t reuse, int nr) {
+  // (16 per cycle on 8-lane FMA hardware); wide packing is one plain copy
+  // but computes width/grid_w as many columns; compact packing first stages
+  // one run per grid row.
+  void choose_positions(int64_t reuse) {
     const double gemm = static_cast<double>(reuse) / 16.0;
-    const double compact_pack = grid_w < 2 * nr ? 1.2 : 0.4 + 4.0 / static_cast<double>(grid_w);
-    const double compact = grid_w * (gemm + compact_pack);
+    const double compact = grid_w * (gemm + 0.3 + 3.0 / static_cast<double>(grid_w));
     const double wide_cost = width * (gemm + 0.15);
     row_w = wide_cost < compact ? width : grid_w;
   }
@@ -120,26 +119,23 @@ inline bool reads_source_directly(const TapTable& t, int64_t src_h, int64_t src_
          t.width == src_w && t.grid_h <= src_h;
 }
 
-// Pieces of one B row of a block: `length` values for block columns
-// [column, column + length) sit at band offset `offset`. A piece never
-// crosses a grid row or a micro-panel (NR) boundary.
+// Pieces of one compact B row of a block: `length` values for block
+// columns [column, column + length) sit at band offset `offset`; one piece
+// per grid row the block touches.
 struct RunTable {
   int64_t count = 0;
-  int64_t* column;  // caller-provided storage, capacity()
+  int64_t* column;  // caller-provided storage, capacity() entries each
   int64_t* offset;
   int64_t* length;
 
-  static int64_t capacity(int64_t n, int nr) { return n + 2 * (n / nr + 1); }
+  static int64_t capacity(int64_t n) { return n + 2; }  // at most one run per column, plus ends
 };
 
-inline void make_runs(const TapTable& t, int64_t p0, int64_t n, int nr, RunTable* runs) {
+inline void make_runs(const TapTable& t, int64_t p0, int64_t n, RunTable* runs) {
   const int64_t f0 = t.flat(p0);
   runs->count = 0;
-  int64_t j = 0;
-  while (j < n) {
-    // Wide positions are contiguous in the band across rows; compact ones break at each row.
-    const int64_t p = p0 + j, to_row_end = t.wide() ? n - j : t.row_w - p % t.row_w;
-    const int64_t len = std::min({to_row_end, n - j, nr - j % nr});
+  for (int64_t j = 0; j < n;) {
+    const int64_t p = p0 + j, len = std::min(t.row_w - p % t.row_w, n - j);
     runs->column[runs->count] = j;
     runs->offset[runs->count] = t.flat(p) - f0;
     runs->length[runs->count] = len;

@@ -41,7 +41,6 @@ PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilatio
   return t;
 }
 
-template <typename T>
 struct Phase {
   PhaseTaps h, w;
   TapTable table;
@@ -63,12 +62,12 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   const int64_t khw = p.kernel_h * p.kernel_w;
 
   // Phases, each with its taps and its slice of W^T packed as A.
-  std::vector<Phase<T>> phases;
+  std::vector<Phase> phases;
   int64_t a_total = 0, scratch_per_thread = 0;
   // Phases past the input size are empty (a stride can exceed the input).
   for (int64_t ph = 0; ph < std::min(p.stride_h, p.in_h); ++ph)
     for (int64_t pw = 0; pw < std::min(p.stride_w, p.in_w); ++pw) {
-      Phase<T> f;
+      Phase f;
       f.h = phase_taps(ph, p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.in_h);
       f.w = phase_taps(pw, p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.in_w);
       if (f.h.grid == 0 || f.w.grid == 0) continue;
@@ -81,7 +80,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       a_total += groups * panels * mr * f.k;
       const int64_t positions = f.table.positions();
       f.blk = gemm_blocking(mr, nr, sizeof(T), f.k, positions);
-      f.blk.nc = balanced_nc(f.blk.nc, positions, p.batch * groups * std::min(p.stride_h * p.stride_w, p.in_h * p.in_w), nr);
+      const int64_t images = p.batch * groups * std::min(p.stride_h * p.stride_w, p.in_h * p.in_w);
+      f.blk.nc = balanced_nc(f.blk.nc, positions, images, nr);
       f.col_blocks = ceil_div(positions, f.blk.nc);
       const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk, nr);
       if (need > scratch_per_thread) scratch_per_thread = need;
@@ -91,9 +91,9 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   Workspace<T> a_packed(a_total > 0 ? a_total : 1);
   {
     int64_t k_max = 0;
-    for (const Phase<T>& f : phases) k_max = f.k > k_max ? f.k : k_max;
+    for (const Phase& f : phases) k_max = f.k > k_max ? f.k : k_max;
     Workspace<T> a_rows(m * (k_max > 0 ? k_max : 1));
-    for (const Phase<T>& f : phases) {
+    for (const Phase& f : phases) {
       if (f.k == 0) continue;
       for (int64_t g = 0; g < groups; ++g) {
         // A[ci][(co, th, tw)] = W[g*C_out/g + co, ci, taps_h[th], taps_w[tw]]
@@ -130,7 +130,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
     for (int64_t i = begin; i < end; ++i) {
       const Task& t = tasks[i / splits];
       const int64_t split = i % splits;
-      const Phase<T>& f = phases[t.phase];
+      const Phase& f = phases[t.phase];
       ImplicitGemm<T> gemm;
       gemm.a_packed = a_packed.data() + f.a_offset + t.g * panels * mr * f.k;
       gemm.m = m;

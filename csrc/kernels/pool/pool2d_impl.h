@@ -30,7 +30,9 @@ inline bool replaces_max(T v, T best) {
   return v > best || (v != v && best == best);
 }
 
-template <typename T, bool kWithIndex>
+// kStride: the horizontal stride when known at compile time (1 or 2, the
+// common ones, so the column loop vectorises with fixed-stride loads), else 0.
+template <typename T, bool kWithIndex, int kStride>
 void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
                       int64_t* __restrict indices, int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
@@ -59,7 +61,7 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
 
     // Interior columns: running max over the window taps in row-major order,
     // vectorised across output columns.
-    const int64_t sw = p.stride_w, base = -p.pad_left;
+    const int64_t sw = kStride ? kStride : p.stride_w, base = -p.pad_left;
     {
       const T* row = in + h_lo * p.in_w + base;
       for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
@@ -85,10 +87,16 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
 template <typename T>
 void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin,
                  int64_t row_end) {
-  if (indices)
-    max_forward_rows<T, true>(p, in, out, indices, row_begin, row_end);
+  const bool with_index = indices != nullptr;
+  if (p.stride_w == 1)
+    with_index ? max_forward_rows<T, true, 1>(p, in, out, indices, row_begin, row_end)
+               : max_forward_rows<T, false, 1>(p, in, out, nullptr, row_begin, row_end);
+  else if (p.stride_w == 2)
+    with_index ? max_forward_rows<T, true, 2>(p, in, out, indices, row_begin, row_end)
+               : max_forward_rows<T, false, 2>(p, in, out, nullptr, row_begin, row_end);
   else
-    max_forward_rows<T, false>(p, in, out, nullptr, row_begin, row_end);
+    with_index ? max_forward_rows<T, true, 0>(p, in, out, indices, row_begin, row_end)
+               : max_forward_rows<T, false, 0>(p, in, out, nullptr, row_begin, row_end);
 }
 
 // PyTorch's divisor: the window clipped to the padded input when padding
@@ -104,11 +112,11 @@ inline int64_t avg_divisor(const PoolWindow& p, int64_t oh, int64_t ow) {
          (clamp_index(w0 + p.kernel_w, 0, p.in_w) - clamp_index(w0, 0, p.in_w));
 }
 
-template <typename T>
-void avg_forward(const PoolWindow& p, const T* __restrict in, T* __restrict out,
-                 int64_t row_begin, int64_t row_end) {
+template <typename T, int kStride>
+void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
+                      int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
-  const int64_t sw = p.stride_w, base = -p.pad_left;
+  const int64_t sw = kStride ? kStride : p.stride_w, base = -p.pad_left;
   for (int64_t oh = row_begin; oh < row_end; ++oh) {
     const int64_t h0 = oh * p.stride_h - p.pad_top;
     const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
@@ -135,6 +143,16 @@ void avg_forward(const PoolWindow& p, const T* __restrict in, T* __restrict out,
       for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] *= scale;
     }
   }
+}
+
+template <typename T>
+void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
+  if (p.stride_w == 1)
+    avg_forward_rows<T, 1>(p, in, out, row_begin, row_end);
+  else if (p.stride_w == 2)
+    avg_forward_rows<T, 2>(p, in, out, row_begin, row_end);
+  else
+    avg_forward_rows<T, 0>(p, in, out, row_begin, row_end);
 }
 
 template <typename T>

@@ -1,0 +1,363 @@
+"""Optimizers that update NumPy parameters in place. Names, defaults and rules follow Keras 3.
+
+    opt = Adam(learning_rate=1e-3)
+    for x, y in batches:
+        ...                                  # compute grads, one array per parameter
+        opt.step(params, grads)              # params updated in place, identities kept
+
+One step (Keras 3 `apply_gradients`), for every parameter p with gradient g:
+    1. clipnorm:      g <- g * clipnorm / max(||g||, clipnorm)   (each gradient on its own)
+    2. weight_decay:  p <- p - lr * weight_decay * p              (decoupled, before the update)
+    3. the optimizer's update rule (written in each class' docstring),
+then `iterations` grows by one. t = iterations + 1 in the rules is the step number.
+
+State (moments, accumulators) is kept per parameter, by position in the list,
+and created on the first step. `get_state()` returns a flat dict of copies,
+{"iterations": int, "<slot>/<index>": array, ...}, that `np.savez` can write and
+`set_state` reads back, so a restored optimizer continues bit-identically.
+
+`learning_rate` is a float or a callable `schedule(iterations) -> float`.
+Arithmetic runs in each parameter's dtype (float32 stays float32).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam", "get"]
+
+
+def _non_negative(value, name):
+    value = float(value)
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def _unit_interval(value, name):
+    value = float(value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: `step` clips, decays and calls the subclass' `update(i, p, g, lr)`.
+
+    Subclasses list their per-parameter arrays in `slot_names()` with initial
+    values from `initial_slot(name, p)`, and any scalar state in `scalar_state`.
+    """
+
+    scalar_state = ()
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None):
+        if not callable(learning_rate):
+            learning_rate = _non_negative(learning_rate, "learning_rate")
+        self.learning_rate = learning_rate
+        self.weight_decay = None if weight_decay is None else _non_negative(weight_decay, "weight_decay")
+        if clipnorm is not None and not float(clipnorm) > 0:
+            raise ValueError(f"clipnorm must be > 0, got {clipnorm!r}")
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.iterations = 0
+        self.slots = {}          # slot name -> list of arrays, one per parameter
+
+    # -- hooks for subclasses
+    def slot_names(self):
+        return ()
+
+    def initial_slot(self, name, p):
+        return np.zeros_like(p)
+
+    def begin_step(self):
+        """Called once per step, before any parameter is updated."""
+
+    def update(self, i, p, g, lr):
+        raise NotImplementedError
+
+    # -- the step
+    def current_learning_rate(self):
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    def step(self, params, grads):
+        """Update every array of `params` in place from the matching array of `grads`."""
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                raise TypeError(f"params[{i}] must be a float NumPy array (updated in place), got {type(p).__name__}"
+                                + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
+            if np.shape(g) != p.shape:
+                raise ValueError(f"grads[{i}] shape {np.shape(g)} must equal params[{i}] shape {p.shape}")
+        self._build(params)
+        lr = self.current_learning_rate()
+        self.begin_step()
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = np.asarray(g, dtype=p.dtype)
+            if self.clipnorm is not None:
+                norm = math.sqrt(float(np.sum(np.square(g, dtype=np.float64))))
+                if norm > self.clipnorm:
+                    g = g * (self.clipnorm / norm)
+            if self.weight_decay:
+                p -= p * self.weight_decay * lr
+            self.update(i, p, g, lr)
+        self.iterations += 1
+
+    def _build(self, params):
+        names = self.slot_names()
+        if names and not self.slots:
+            self.slots = {name: [self.initial_slot(name, p) for p in params] for name in names}
+        for name, arrays in self.slots.items():
+            shapes = [a.shape for a in arrays]
+            if shapes != [p.shape for p in params]:
+                raise ValueError(f"optimizer state '{name}' was built for parameter shapes {shapes}, "
+                                 f"got {[p.shape for p in params]}")
+            for i, p in enumerate(params):      # e.g. a float64 checkpoint for float32 params
+                if arrays[i].dtype != p.dtype:
+                    arrays[i] = arrays[i].astype(p.dtype)
+
+    # -- checkpoints
+    def get_state(self):
+        """Copies of everything that changes during training, as a flat dict."""
+        state = {"iterations": self.iterations}
+        state.update({name: getattr(self, name) for name in self.scalar_state})
+        for name, arrays in self.slots.items():
+            for i, a in enumerate(arrays):
+                state[f"{name}/{i}"] = a.copy()
+        return state
+
+    def set_state(self, state):
+        """Restore a dict from `get_state` (values may be 0-d arrays, as after np.load)."""
+        state = dict(state)
+        self.iterations = int(state.pop("iterations"))
+        for name in self.scalar_state:
+            setattr(self, name, float(state.pop(name)))
+        slots = {}
+        for key, value in state.items():
+            name, _, index = key.rpartition("/")
+            if name not in self.slot_names():
+                raise ValueError(f"unknown state entry {key!r} for {type(self).__name__}")
+            slots.setdefault(name, {})[int(index)] = np.array(value, copy=True)
+        self.slots = {name: [arrays[i] for i in range(len(arrays))] for name, arrays in slots.items()}
+        missing = set(self.slot_names()) - set(self.slots)
+        if self.slots and missing:
+            raise ValueError(f"state lacks entries for {sorted(missing)}")
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if k not in ("slots", "iterations") and k not in self.scalar_state)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum (Keras 3 rule).
+
+        momentum == 0:  p <- p - lr g
+        momentum > 0:   m <- momentum m - lr g              (m starts at 0)
+                        p <- p + m                           (nesterov=False)
+                        p <- p + momentum m - lr g           (nesterov=True)
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.momentum = _unit_interval(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+
+    def slot_names(self):
+        return ("momentum",) if self.momentum > 0 else ()
+
+    def update(self, i, p, g, lr):
+        if self.momentum == 0:
+            p -= lr * g
+            return
+        m = self.slots["momentum"][i]
+        m *= self.momentum
+        m -= lr * g
+        if self.nesterov:
+            p += self.momentum * m - lr * g
+        else:
+            p += m
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Keras 3 rule; epsilon inside the square root).
+
+        a <- a + g^2                         (a starts at initial_accumulator_value)
+        p <- p - lr g / sqrt(a + epsilon)
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = _non_negative(initial_accumulator_value, "initial_accumulator_value")
+        self.epsilon = _non_negative(epsilon, "epsilon")
+
+    def slot_names(self):
+        return ("accumulator",)
+
+    def initial_slot(self, name, p):
+        return np.full_like(p, self.initial_accumulator_value)
+
+    def update(self, i, p, g, lr):
+        a = self.slots["accumulator"][i]
+        a += np.square(g)
+        p -= lr * g / np.sqrt(a + self.epsilon)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras 3 rule; epsilon inside the square root).
+
+        v <- rho v + (1 - rho) g^2                                   (v starts at 0)
+        centered:  mg <- rho mg + (1 - rho) g,  d = v - mg^2 + epsilon
+        else:      d = v + epsilon
+        step = lr g / sqrt(d)
+        momentum > 0:  b <- momentum b + step,  p <- p - b
+        else:          p <- p - step
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _unit_interval(rho, "rho")
+        self.momentum = _unit_interval(momentum, "momentum")
+        self.epsilon = _non_negative(epsilon, "epsilon")
+        self.centered = bool(centered)
+
+    def slot_names(self):
+        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def update(self, i, p, g, lr):
+        rho = self.rho
+        v = self.slots["velocity"][i]
+        v *= rho
+        v += (1 - rho) * np.square(g)
+        if self.centered:
+            mg = self.slots["average_gradient"][i]
+            mg *= rho
+            mg += (1 - rho) * g
+            denominator = v - np.square(mg) + self.epsilon
+        else:
+            denominator = v + self.epsilon
+        increment = lr * g / np.sqrt(denominator)
+        if self.momentum > 0:
+            b = self.slots["momentum"][i]
+            b *= self.momentum
+            b += increment
+            p -= b
+        else:
+            p -= increment
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), Keras 3 rule with epsilon added to sqrt(v) ("epsilon hat").
+
+        t = iterations + 1
+        m <- m + (1 - beta_1) (g - m)
+        v <- v + (1 - beta_2) (g^2 - v)
+        amsgrad:  v_hat <- max(v_hat, v), used in place of v below
+        p <- p - lr sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _unit_interval(beta_1, "beta_1")
+        self.beta_2 = _unit_interval(beta_2, "beta_2")
+        self.epsilon = _non_negative(epsilon, "epsilon")
+        self.amsgrad = bool(amsgrad)
+
+    def slot_names(self):
+        return ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
+
+    def update(self, i, p, g, lr):
+        t = self.iterations + 1
+        alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        m, v = self.slots["momentum"][i], self.slots["velocity"][i]
+        m += (1 - self.beta_1) * (g - m)
+        v += (1 - self.beta_2) * (np.square(g) - v)
+        if self.amsgrad:
+            v_hat = self.slots["velocity_hat"][i]
+            np.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        p -= alpha * m / (np.sqrt(v) + self.epsilon)
+
+
+class Adamax(Optimizer):
+    """Adamax, Adam with the infinity norm (Keras 3 rule).
+
+        t = iterations + 1
+        m <- m + (1 - beta_1) (g - m)
+        u <- max(beta_2 u, |g|)
+        p <- p - lr m / ((1 - beta_1^t) (u + epsilon))
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _unit_interval(beta_1, "beta_1")
+        self.beta_2 = _unit_interval(beta_2, "beta_2")
+        self.epsilon = _non_negative(epsilon, "epsilon")
+
+    def slot_names(self):
+        return ("momentum", "norm")
+
+    def update(self, i, p, g, lr):
+        t = self.iterations + 1
+        m, u = self.slots["momentum"][i], self.slots["norm"][i]
+        m += (1 - self.beta_1) * (g - m)
+        np.maximum(self.beta_2 * u, np.abs(g), out=u)
+        p -= lr * m / ((1 - self.beta_1 ** t) * (u + self.epsilon))
+
+
+class Nadam(Optimizer):
+    """Nadam, Adam with Nesterov momentum (Dozat 2016), Keras 3 rule.
+
+        t = iterations + 1
+        mu_t = beta_1 (1 - 0.5 * 0.96^t),  mu_{t+1} = beta_1 (1 - 0.5 * 0.96^(t+1))
+        u_product <- u_product * mu_t                          (starts at 1)
+        m <- m + (1 - beta_1) (g - m)
+        v <- v + (1 - beta_2) (g^2 - v)
+        m_hat = mu_{t+1} m / (1 - u_product mu_{t+1}) + (1 - mu_t) g / (1 - u_product)
+        v_hat = v / (1 - beta_2^t)
+        p <- p - lr m_hat / (sqrt(v_hat) + epsilon)
+    """
+
+    scalar_state = ("u_product",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _unit_interval(beta_1, "beta_1")
+        self.beta_2 = _unit_interval(beta_2, "beta_2")
+        self.epsilon = _non_negative(epsilon, "epsilon")
+        self.u_product = 1.0
+
+    def slot_names(self):
+        return ("momentum", "velocity")
+
+    def _mu(self, t):
+        return self.beta_1 * (1 - 0.5 * 0.96 ** t)
+
+    def begin_step(self):
+        self.u_product *= self._mu(self.iterations + 1)
+
+    def update(self, i, p, g, lr):
+        t = self.iterations + 1
+        mu_t, mu_next = self._mu(t), self._mu(t + 1)
+        m, v = self.slots["momentum"][i], self.slots["velocity"][i]
+        m += (1 - self.beta_1) * (g - m)
+        v += (1 - self.beta_2) * (np.square(g) - v)
+        m_hat = mu_next * m / (1 - self.u_product * mu_next) + (1 - mu_t) * g / (1 - self.u_product)
+        v_hat = v / (1 - self.beta_2 ** t)
+        p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+
+
+_NAMES = {cls.__name__.lower(): cls for cls in (SGD, Adagrad, RMSprop, Adam, Adamax, Nadam)}
+
+
+def get(identifier, **kwargs):
+    """An optimizer from a name ('sgd', 'adam', 'RMSprop', ...), with Keras' defaults
+    unless keyword arguments say otherwise. An Optimizer instance is returned as it is."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _NAMES:
+        return _NAMES[identifier.lower()](**kwargs)
+    raise ValueError(f"unknown optimizer {identifier!r}; known names: {sorted(_NAMES)}")

@@ -30,6 +30,11 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 
+// The few-input-channel variant (GEMM + col2im), and when it is the better one.
+bool prefers_col2im(const Conv2dParams& p, int mr);
+template <typename T>
+void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw);
 

@@ -57,6 +57,7 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  if (prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);
   const int64_t khw = p.kernel_h * p.kernel_w;

@@ -144,6 +144,18 @@ inline void make_runs(const TapTable& t, int64_t p0, int64_t n, RunTable* runs) 
   }
 }
 
+// Output columns x in [begin, end) of a grid of `grid_w` whose input column
+// x*stride + offset lies in [0, size).
+inline void valid_columns(int64_t offset, int64_t stride, int64_t size, int64_t grid_w,
+                          int64_t* begin, int64_t* end) {
+  int64_t b = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t last = size - 1 - offset;
+  int64_t e = last < 0 ? 0 : last / stride + 1;
+  e = std::min(e, grid_w);
+  *begin = std::min(b, e);
+  *end = e;
+}
+
 // Fills out[0, count) with flat positions [f0, f0 + count) of the phase
 // plane `phase` of one source channel (zero where it falls outside src).
 template <typename T>
@@ -152,11 +164,8 @@ void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, in
   const int64_t sh = t.stride_h, sw = t.stride_w;
   // Columns c of a phase-plane row read src column (c + col_origin)*sw + q_w.
   const int64_t col_offset = t.col_origin * sw + t.phase_w[phase];
-  int64_t c_lo = col_offset >= 0 ? 0 : (-col_offset + sw - 1) / sw;
-  const int64_t last = src_w - 1 - col_offset;
-  int64_t c_hi = last < 0 ? 0 : last / sw + 1;
-  c_hi = std::min(c_hi, t.width);
-  c_lo = std::min(c_lo, c_hi);
+  int64_t c_lo, c_hi;
+  valid_columns(col_offset, sw, src_w, t.width, &c_lo, &c_hi);
   int64_t r = f0 / t.width, c = f0 % t.width;
   while (count > 0) {
     const int64_t run = std::min(t.width - c, count);

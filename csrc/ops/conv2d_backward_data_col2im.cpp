@@ -18,11 +18,21 @@
 
 namespace fastcnn {
 
+// Estimated cycles per image of both formulations, in units of one packed
+// element: a GEMM does 16 multiply-adds per cycle with each element of its
+// rows (padded to whole MR tiles and NR columns), the phase path packs each
+// B element from a band (~0.3), col2im adds each dcol element once (~1).
 bool prefers_col2im(const Conv2dParams& p, int mr) {
   const int64_t rows = p.in_per_group() * p.kernel_h * p.kernel_w;
-  const int64_t dcol = rows * p.out_h * p.out_w;
-  return p.in_per_group() < mr && rows >= mr && dcol <= (int64_t{1} << 20) &&
-         p.batch * p.groups >= num_threads();
+  const int64_t out_plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
+  if (rows * out_plane > (int64_t{1} << 19) || p.batch * p.groups < num_threads()) return false;
+  const auto tile = [mr](int64_t m) { return static_cast<double>(ceil_div(m, mr) * mr); };
+  const double taps = static_cast<double>(p.out_per_group() * p.kernel_h * p.kernel_w);
+  const double phase = in_plane * taps / static_cast<double>(p.stride_h * p.stride_w) *
+                       (tile(p.in_per_group()) / 16.0 + 0.3);
+  const double columns = out_plane < 256 ? static_cast<double>(round_up(out_plane, 16)) : out_plane;
+  const double col2im = columns * p.out_per_group() * tile(rows) / 16.0 + out_plane * rows * 1.0;
+  return col2im < phase;
 }
 
 namespace {

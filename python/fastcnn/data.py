@@ -1,0 +1,407 @@
+"""Datasets as NumPy arrays: IDX files (MNIST, Fashion-MNIST), CIFAR-10, sklearn digits.
+
+Images come back channels-first, (N, C, H, W), ready for `fastcnn.functional`
+and the layers; labels come back as int64 class indices:
+
+    (x, y) = load_mnist(kind="test")                     # x (10000, 1, 28, 28) float32 in [0, 1]
+    (x, y) = load_mnist(kind="train", prefix="train-5k")  # the 5,000-image subset
+    for xb, yb in batches(x, y, 64, shuffle=True, seed=0):
+        ...
+
+Where the files are: every loader takes a `directory`; without one it uses
+`default_data_dir()` (environment variable FASTCNN_DATA, else `shared/data`
+next to the repository) and its `mnist/` or `fashion-mnist/` sub-folder.
+Nothing is downloaded.
+
+The IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header of two
+zero bytes, one type-code byte, one byte for the number of dimensions, then one
+uint32 per dimension, then the data, big-endian, row-major. Files may be gzipped;
+that is detected from the gzip magic bytes, not the file name.
+"""
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import pickle
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "load_idx", "load_mnist", "load_fashion_mnist", "load_cifar10", "load_digits",
+    "batches", "one_hot", "train_test_split", "default_data_dir",
+    "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "CIFAR10_CLASSES", "IDX_TYPES",
+]
+
+MNIST_CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Bag", "Sneaker", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+# IDX type code -> big-endian NumPy dtype of the stored data.
+IDX_TYPES = {
+    0x08: np.dtype(">u1"),   # unsigned byte
+    0x09: np.dtype(">i1"),   # signed byte
+    0x0B: np.dtype(">i2"),   # short
+    0x0C: np.dtype(">i4"),   # int
+    0x0D: np.dtype(">f4"),   # float
+    0x0E: np.dtype(">f8"),   # double
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+# ----------------------------------------------------------------------------- files
+
+def _missing(path, what="file"):
+    path = os.fspath(path)
+    return FileNotFoundError(errno.ENOENT, f"{what} not found", path)
+
+
+def _read_bytes(path):
+    """The file's bytes, gunzipped when it starts with the gzip magic."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise _missing(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+    return raw
+
+
+def load_idx(path):
+    """Reads one IDX file (gzipped or not) into an ndarray of its declared shape.
+
+    The result has the file's element type in native byte order: uint8, int8,
+    int16, int32, float32 or float64 for type codes 0x08, 0x09, 0x0B, 0x0C,
+    0x0D, 0x0E. Raises FileNotFoundError for a missing file and ValueError
+    (naming the file) for a bad magic number, an unknown type code, a header or
+    data shorter than declared, or bytes after the declared data.
+    """
+    path = os.fspath(path)
+    buf = _read_bytes(path)
+    if len(buf) < 4:
+        raise ValueError(f"{path}: not an IDX file: {len(buf)} bytes, shorter than the 4-byte magic")
+    if buf[0] != 0 or buf[1] != 0:
+        raise ValueError(f"{path}: not an IDX file: magic {buf[:4].hex()} does not start "
+                         f"with two zero bytes")
+    code, ndim = buf[2], buf[3]
+    if code not in IDX_TYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
+        raise ValueError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
+    header = 4 + 4 * ndim
+    if len(buf) < header:
+        raise ValueError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, "
+                         f"file has {len(buf)}")
+    shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_TYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    have = len(buf) - header
+    if have < expected:
+        raise ValueError(f"{path}: truncated data: shape {shape} of {dtype.name} needs "
+                         f"{expected} bytes after the header, file has {have}")
+    if have > expected:
+        raise ValueError(f"{path}: {have - expected} trailing bytes after the data of "
+                         f"shape {shape} ({expected} bytes)")
+    data = np.frombuffer(buf, dtype=dtype, count=expected // dtype.itemsize, offset=header)
+    return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+
+
+def default_data_dir():
+    """The folder holding the test data, or None when none is found.
+
+    The first existing one of: the environment variable FASTCNN_DATA;
+    `../shared/data` next to the repository this file lives in (editable
+    install: python/fastcnn/data.py is two levels below the repository root);
+    `../shared/data` and `./shared/data` from the current working directory.
+    """
+    candidates = []
+    env = os.environ.get("FASTCNN_DATA")
+    if env:
+        candidates.append(Path(env))
+    repo_root = Path(__file__).resolve().parents[2]
+    candidates.append(repo_root.parent / "shared" / "data")
+    cwd = Path.cwd()
+    candidates += [cwd.parent / "shared" / "data", cwd / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return None
+
+
+def _dataset_dir(directory, subdir):
+    if directory is not None:
+        d = Path(directory)
+        if not d.is_dir():
+            raise _missing(d, "data directory")
+        return d
+    base = default_data_dir()
+    if base is None:
+        raise FileNotFoundError(
+            f"no data directory given and none found: set FASTCNN_DATA or pass directory= "
+            f"(the folder holding the {subdir} files)")
+    d = base / subdir
+    return d if d.is_dir() else base
+
+
+def _find(directory, name):
+    """directory/name.gz, else directory/name."""
+    for candidate in (directory / (name + ".gz"), directory / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# ----------------------------------------------------------------------------- IDX datasets
+
+def _load_idx_pair(directory, subdir, kind, prefix, normalize, flatten, dtype, num_classes):
+    if kind not in ("train", "test"):
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
+    if prefix is None:
+        prefix = "train" if kind == "train" else "t10k"
+    d = _dataset_dir(directory, subdir)
+    paths = {}
+    for part, name in (("images", f"{prefix}-images-idx3-ubyte"),
+                       ("labels", f"{prefix}-labels-idx1-ubyte")):
+        p = _find(d, name)
+        if p is None:
+            raise _missing(d / (name + ".gz"), f"{part} file ({name}.gz or {name})")
+        paths[part] = p
+    images, labels = load_idx(paths["images"]), load_idx(paths["labels"])
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{paths['images']}: expected uint8 images of shape (N, H, W), "
+                         f"got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{paths['labels']}: expected integer labels of shape (N,), "
+                         f"got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images in {paths['images']} but {len(labels)} labels "
+                         f"in {paths['labels']}")
+    y = labels.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{paths['labels']}: labels must be in 0..{num_classes - 1}, "
+                         f"found {y.min()}..{y.max()}")
+    x = _scale(images[:, None, :, :], normalize, dtype, 255.0)
+    if flatten:
+        x = x.reshape(len(x), -1)
+    return x, y
+
+
+def _scale(x, normalize, dtype, max_value):
+    if normalize:
+        dtype = np.float32 if dtype is None else np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(f"normalize=True needs a floating dtype, got {dtype}")
+        out = x.astype(dtype)
+        out /= dtype.type(max_value)
+        return out
+    return x if dtype is None else x.astype(dtype)
+
+
+def load_mnist(directory=None, kind="train", normalize=True, flatten=False,
+               dtype=np.float32, prefix=None):
+    """MNIST from its IDX files: (x, y).
+
+    x is (N, 1, 28, 28) (or (N, 784) with flatten=True), scaled to [0, 1]
+    when normalize, in `dtype` (dtype=None with normalize=False keeps uint8
+    0..255); y is int64 in 0..9. Files are `<prefix>-images-idx3-ubyte[.gz]`
+    and `<prefix>-labels-idx1-ubyte[.gz]`, prefix 'train' or 't10k' by kind,
+    or given, e.g. prefix='train-5k' for the 5,000-image subset. Without a
+    directory, `default_data_dir()/mnist` is used.
+    """
+    return _load_idx_pair(directory, "mnist", kind, prefix, normalize, flatten, dtype, 10)
+
+
+def load_fashion_mnist(directory=None, kind="train", normalize=True, flatten=False,
+                       dtype=np.float32, prefix=None):
+    """Fashion-MNIST, same files and result as `load_mnist`; class names in
+    FASHION_MNIST_CLASSES. Without a directory, `default_data_dir()/fashion-mnist`."""
+    return _load_idx_pair(directory, "fashion-mnist", kind, prefix, normalize, flatten,
+                          dtype, 10)
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+# The globals a CIFAR-10 batch pickle may name: NumPy's array and dtype rebuilders
+# (protocol 5 arrays use _frombuffer),
+# and _codecs.encode (how Python 3 writes bytes at protocol <= 2). Anything else
+# (os.system, ...) is refused, so a hostile file cannot run code.
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)   # numpy.core on NumPy 2
+            return super().find_class(module, name)
+
+
+def _load_cifar_batch(path):
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except FileNotFoundError:
+        raise _missing(path) from None
+    except Exception as e:   # UnpicklingError, EOFError, ValueError, ... from a bad file
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch pickle "
+                         f"({type(e).__name__}: {e})") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{path}: batch dict lacks b'data' or b'labels' "
+                         f"(keys: {sorted(map(repr, batch))})")
+    data = np.asarray(data)
+    labels = np.asarray(labels)
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise ValueError(f"{path}: b'data' must be uint8 of shape (N, 3072), "
+                         f"got {data.dtype} {data.shape}")
+    if labels.ndim != 1 or len(labels) != len(data) or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError(f"{path}: b'labels' must be {len(data)} integers, "
+                         f"got {labels.dtype} {labels.shape}")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{path}: labels must be in 0..9, found {labels.min()}..{labels.max()}")
+    return data, labels
+
+
+def load_cifar10(directory=None, kind="train", normalize=True, dtype=np.float32):
+    """CIFAR-10 from the python-version batches: (x, y).
+
+    Reads data_batch_1..5 (kind='train') or test_batch (kind='test') from
+    `directory` or its `cifar-10-batches-py/` sub-folder. x is (N, 3, 32, 32),
+    scaled to [0, 1] when normalize (dtype=None with normalize=False keeps
+    uint8); y is int64 in 0..9 (names in CIFAR10_CLASSES). The pickles are read
+    with encoding='bytes' by an unpickler that only rebuilds NumPy arrays.
+    """
+    if kind not in ("train", "test"):
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
+    d = _dataset_dir(directory, "cifar-10-batches-py")
+    if (d / "cifar-10-batches-py").is_dir():
+        d = d / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] if kind == "train" else ["test_batch"]
+    parts = [_load_cifar_batch(d / n) for n in names]
+    data = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    x = _scale(data.reshape(len(data), 3, 32, 32), normalize, dtype, 255.0)
+    return x, y
+
+
+# ----------------------------------------------------------------------------- sklearn digits
+
+def load_digits(normalize=True, dtype=np.float32, test_size=0.2, seed=0):
+    """scikit-learn's 8x8 digits (1,797 images): ((x_train, y_train), (x_test, y_test)).
+
+    x is (N, 1, 8, 8) scaled to [0, 1] (pixels are 0..16) when normalize, y
+    int64 in 0..9; the split is `train_test_split(x, y, test_size, seed)`.
+    Needs scikit-learn (`pip install scikit-learn`).
+    """
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as e:
+        raise ImportError("load_digits needs scikit-learn: pip install scikit-learn") from e
+    digits = _sk_load_digits()
+    images = np.asarray(digits.images)
+    x = _scale(images[:, None, :, :], normalize, dtype, 16.0)
+    y = np.asarray(digits.target).astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size, seed)
+    return (x_train, y_train), (x_test, y_test)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _check_pair(x, y):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError("x and y must have a leading sample axis")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+    return x, y
+
+
+def train_test_split(x, y, test_size=0.2, seed=0):
+    """Shuffled split, scikit-learn's name and order: x_train, x_test, y_train, y_test.
+
+    test_size is a fraction in (0, 1) (rounded to a count) or a number of
+    samples; both parts must be non-empty. The same seed gives the same split
+    (seed=None: a fresh random one).
+    """
+    x, y = _check_pair(x, y)
+    n = len(x)
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise ValueError(f"test_size must be a fraction or a count, got {test_size!r}")
+    if isinstance(test_size, (float, np.floating)):
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"test_size as a fraction must be in (0, 1), got {test_size}")
+        n_test = int(round(n * test_size))
+    else:
+        n_test = int(test_size)
+    if not 0 < n_test < n:
+        raise ValueError(f"test_size={test_size!r} leaves {n_test} test and {n - n_test} "
+                         f"training samples of {n}; both must be at least 1")
+    perm = np.random.default_rng(seed).permutation(n)
+    test, train = perm[:n_test], perm[n_test:]
+    return x[train], x[test], y[train], y[test]
+
+
+def batches(x, y, batch_size, shuffle=False, seed=None, drop_last=False):
+    """Yields (x_batch, y_batch) pairs of `batch_size` samples (the last may be smaller
+    unless drop_last). shuffle=True permutes the samples once per call, the same way
+    for the same seed. Arguments are checked when called, not at the first batch."""
+    x, y = _check_pair(x, y)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    n = len(x)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+
+    def gen():
+        for start in range(0, stop, batch_size):
+            if order is None:
+                sl = slice(start, min(start + batch_size, n))
+                yield x[sl], y[sl]
+            else:
+                idx = order[start:start + batch_size]
+                yield x[idx], y[idx]
+    return gen()
+
+
+def one_hot(y, num_classes=None, dtype=np.float32):
+    """Integer labels of any shape -> one-hot of shape y.shape + (num_classes,).
+
+    num_classes=None uses max(y) + 1. Labels outside 0..num_classes-1 are an error.
+    """
+    y = np.asarray(y)
+    if y.size and y.dtype.kind not in "iu":
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise ValueError(f"one_hot needs integer labels, got {y.dtype}")
+    y = y.astype(np.int64)
+    if num_classes is None:
+        num_classes = int(y.max()) + 1 if y.size else 0
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
+        raise ValueError(f"num_classes must be a non-negative int, got {num_classes!r}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"labels must be in 0..{num_classes - 1}, found {y.min()}..{y.max()}")
+    out = np.zeros(y.shape + (int(num_classes),), dtype=dtype)
+    np.put_along_axis(out, y[..., None], 1, axis=-1)
+    return out

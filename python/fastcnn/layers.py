@@ -168,7 +168,7 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         x = np.asarray(x)
         self._cache = x > 0
-        return x * self._cache
+        return np.maximum(x, x.dtype.type(0))  # +0 for negatives, NaN stays NaN
 
     def backward(self, dout):
         return dout * self._cached()

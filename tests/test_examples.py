@@ -34,3 +34,25 @@ def test_worked_example_matches_the_hand_computation():
     np.testing.assert_allclose(steps["softmax"][0], [0.2726, 0.0000496, 0.7274], atol=2e-4)
     np.testing.assert_allclose(steps["softmax"].sum(), 1.0, rtol=1e-6)
     assert steps["class"] == 2
+
+
+def test_cli_trains_the_digits_model(capsys):
+    pytest.importorskip("sklearn")
+    from fastcnn import cli
+    cli.main(["train", "--model", "digits", "--epochs", "4", "--verbose", "0"])
+    out = capsys.readouterr().out
+    accuracy = float(out.split("test accuracy")[1].split()[0])
+    assert accuracy > 0.85, out
+
+
+def test_every_zoo_model_builds_and_takes_one_step():
+    from fastcnn import zoo
+    rng = np.random.default_rng(0)
+    for name, build in zoo.MODELS.items():
+        model = build(seed=0)
+        model.compile(**zoo.compile_args(name))
+        x = rng.random((4,) + tuple(model.input_shape), dtype=np.float32)
+        y = rng.integers(0, 10, 4)
+        before = [p.copy() for p in model.params]
+        model.train_on_batch(x, y)
+        assert any(not np.array_equal(a, b) for a, b in zip(before, model.params)), name

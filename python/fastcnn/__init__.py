@@ -9,6 +9,8 @@ from __future__ import annotations
 from . import _C
 from . import functional
 from .functional import conv_output_size
+from . import layers, losses, optimizers
+from .model import Sequential, History, load_model
 
 __version__ = "0.1.0"
 
@@ -38,5 +40,6 @@ def cpu_info():
     return dict(_C.cpu_info())
 
 
-__all__ = ["functional", "conv_output_size", "set_num_threads", "get_num_threads",
+__all__ = ["functional", "conv_output_size", "layers", "losses", "optimizers",
+           "Sequential", "History", "load_model", "set_num_threads", "get_num_threads",
            "set_isa", "cpu_info", "__version__"]

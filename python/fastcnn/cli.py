@@ -1,4 +1,4 @@
-"""Command line: `fastcnn info`, `fastcnn bench` (also `python -m fastcnn ...`)."""
+"""Command line: `fastcnn info`, `fastcnn bench`, `fastcnn train` (also `python -m fastcnn ...`)."""
 from __future__ import annotations
 
 import argparse
@@ -55,6 +55,57 @@ def cmd_bench(args):
               f" | bwd {bwd:8.2f} ms {2 * gflop / bwd * 1e3:6.1f} GF/s x{ref_bwd / bwd:5.1f}")
 
 
+def load_dataset(model, directory, limit=None):
+    """((x, y), (x_test, y_test)) for a zoo model, from `directory` when it needs files."""
+    from . import data
+    if model in ("mnist-pytorch", "mnist-keras"):
+        try:
+            train = data.load_mnist(directory, "train")
+        except FileNotFoundError:  # shared/data ships a 5,000-image training subset
+            train = data.load_mnist(directory, "train", prefix="train-5k")
+        test = data.load_mnist(directory, "test")
+    elif model == "fashion-bn":
+        train, test = data.load_fashion_mnist(directory, "train"), data.load_fashion_mnist(directory, "test")
+    elif model == "cifar-keras":
+        train, test = data.load_cifar10(directory, "train"), data.load_cifar10(directory, "test")
+    elif model == "digits":
+        train, test = data.load_digits()
+    elif model == "signal-1d":
+        train, test = data.load_mnist1d()
+    else:
+        raise ValueError(f"unknown model {model!r}")
+    if limit:
+        train = (train[0][:limit], train[1][:limit])
+    return train, test
+
+
+def cmd_train(args):
+    from . import zoo
+    if args.threads:
+        fastcnn.set_num_threads(args.threads)
+    (x, y), (x_test, y_test) = load_dataset(args.model, args.data, args.limit)
+    model = zoo.MODELS[args.model](seed=args.seed)
+    model.compile(**zoo.compile_args(args.model))
+    if args.summary:
+        model.summary()
+    print(f"training {args.model} on {len(x)} samples ({fastcnn.get_num_threads()} threads, "
+          f"{fastcnn.cpu_info()['isa']})")
+    t0 = time.perf_counter()
+    history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs,
+                        validation_split=args.validation_split, seed=args.seed, verbose=args.verbose)
+    seconds = time.perf_counter() - t0
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
+    print(f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "
+          f"({seconds / args.epochs:.1f} s per epoch)")
+    if args.save:
+        model.save(args.save)
+        print(f"saved to {args.save}")
+    if args.plot:
+        history.plot(args.plot)
+        print(f"accuracy and loss curves in {args.plot}")
+    return accuracy
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastcnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,8 +113,24 @@ def main(argv=None):
     bench = sub.add_parser("bench", help="quick conv timings vs the NumPy reference")
     bench.add_argument("--threads", type=int, default=0)
     bench.add_argument("--repeat", type=int, default=5)
+    train = sub.add_parser("train", help="train one of the tutorials' CNNs (fastcnn.zoo)")
+    train.add_argument("--model", required=True,
+                       choices=["mnist-pytorch", "mnist-keras", "fashion-bn", "cifar-keras",
+                                "digits", "signal-1d"])
+    train.add_argument("--data", default=None,
+                       help="data directory (default: $FASTCNN_DATA or ../shared/data)")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--validation-split", type=float, default=0.0)
+    train.add_argument("--limit", type=int, default=0, help="use only the first N training samples")
+    train.add_argument("--threads", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save", default=None, help="write the trained model (.npz)")
+    train.add_argument("--plot", default=None, help="write accuracy/loss curves (.png)")
+    train.add_argument("--summary", action="store_true")
+    train.add_argument("--verbose", type=int, default=1)
     args = parser.parse_args(argv)
-    {"info": cmd_info, "bench": cmd_bench}[args.command](args)
+    {"info": cmd_info, "bench": cmd_bench, "train": cmd_train}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -405,3 +405,23 @@ def one_hot(y, num_classes=None, dtype=np.float32):
     out = np.zeros(y.shape + (int(num_classes),), dtype=dtype)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
+
+
+def load_mnist1d(seed=None, dtype=np.float32):
+    """MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package.
+
+    Uses `mnist1d.data.make_dataset(get_dataset_args())`, the standard
+    4,000 / 1,000 split of 40-sample signals, never its download path.
+    Returns ((x_train, y_train), (x_test, y_test)) with x as (N, 1, 40).
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as e:
+        raise ImportError("MNIST-1D needs the mnist1d package: pip install mnist1d") from e
+    args = get_dataset_args()
+    if seed is not None:
+        args.seed = seed
+    d = make_dataset(args)
+    x, x_test = (np.asarray(d[k], dtype=dtype)[:, None, :] for k in ("x", "x_test"))
+    y, y_test = (np.asarray(d[k], dtype=np.int64) for k in ("y", "y_test"))
+    return (x, y), (x_test, y_test)

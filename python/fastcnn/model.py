@@ -1,0 +1,643 @@
+"""A Keras-like `Sequential` model on NumPy: compile, fit, evaluate, predict, save.
+
+    model = Sequential([layers.Input((1, 8, 8)),
+                        layers.Conv2D(8, 3, activation="relu"),
+                        layers.MaxPool2D(2),
+                        layers.Flatten(),
+                        layers.Dense(10)])
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=5, validation_split=0.1, seed=0)
+    model.save("digits.npz"); model = load_model("digits.npz")
+
+A training step is the textbook chain: every layer's forward (training=True),
+`loss.forward`, `loss.backward`, every layer's backward in reverse order, one
+`optimizer.step` over all parameters. The math lives in `layers` and
+`functional`; this module only keeps the books.
+
+Epochs are counted across `fit` calls (`model.epochs`): `fit(epochs=n)` trains
+n more epochs, and the shuffling of epoch e comes from
+`np.random.default_rng((seed, e))`, so a model saved after one epoch and loaded
+again continues exactly as if training had never stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from . import layers as layers_module
+from . import losses as losses_module
+from . import optimizers as optimizers_module
+
+__all__ = ["Sequential", "History", "load_model"]
+
+FORMAT = "fastcnn.Sequential"
+FORMAT_VERSION = 1
+_META_KEY = "__fastcnn__"
+
+
+# ---------------------------------------------------------------------- History
+
+class History:
+    """Per-epoch logs of `fit`: `history` maps 'loss', 'accuracy', 'val_loss', ... to lists."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def plot(self, path=None):
+        """Draw accuracy and loss curves (train and validation); save to `path` if given.
+
+        Needs matplotlib (`pip install fastcnn[plot]`). Returns the figure.
+        """
+        try:
+            import matplotlib
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install 'fastcnn[plot]'") from None
+        headless = sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if headless or (path is not None and "matplotlib.pyplot" not in sys.modules):
+            matplotlib.use("Agg")                # no display, or only a file is wanted
+        import matplotlib.pyplot as plt
+
+        panels = [name for name in ("accuracy", "loss") if name in self.history]
+        if not panels:
+            raise ValueError("nothing to plot: the history is empty")
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        epochs = [e + 1 for e in self.epoch]
+        for ax, name in zip(axes[0], panels):
+            ax.plot(epochs, self.history[name], marker="o", label="train")
+            if "val_" + name in self.history:
+                ax.plot(epochs, self.history["val_" + name], marker="o", label="validation")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(name)
+            ax.set_title(name)
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
+            plt.close(fig)
+        elif matplotlib.get_backend().lower() != "agg":
+            plt.show()
+        return fig
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+# ---------------------------------------------------------------------- metrics
+
+def _accuracy(y_pred, y_true, threshold=0.5):
+    """Fraction of correct predictions; the form follows the shapes, as Keras' 'accuracy':
+    one output -> binary (y_pred > threshold), same shapes -> one-hot (argmax == argmax),
+    labels without a class axis -> sparse (argmax == label)."""
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
+        predicted = (y_pred.reshape(len(y_pred), -1) > threshold)
+        return float(np.mean(predicted == (y_true.reshape(len(y_true), -1) > 0.5)))
+    if y_true.shape == y_pred.shape:
+        return float(np.mean(np.argmax(y_pred, -1) == np.argmax(y_true, -1)))
+    labels = y_true.reshape(y_pred.shape[:-1])
+    return float(np.mean(np.argmax(y_pred, -1) == labels))
+
+
+# -------------------------------------------------------------------- Sequential
+
+class Sequential:
+    """A stack of layers, each feeding the next (Keras' `Sequential`)."""
+
+    def __init__(self, layers=None, name=None):
+        self.name = name or "sequential"
+        self.layers = []
+        self.input_shape = None        # per-sample, without the batch axis
+        self.built = False
+        self.optimizer = self.loss = None
+        self.metrics = []
+        self.epochs = 0                # epochs trained so far, over every fit call
+        self.history = None
+        self.stop_training = False     # a callback may set it to end fit after the epoch
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ building
+    def add(self, layer):
+        """Append a layer; `layers.Input(shape)` first fixes the input shape.
+
+        Once the input shape is known, each new layer is built at once, so a
+        layer that cannot take its input fails here, with its name in the error.
+        """
+        if isinstance(layer, layers_module.Input):
+            if self.layers or self.input_shape is not None:
+                raise ValueError("an Input layer can only come first in a Sequential model")
+            self.input_shape = layer.shape
+            self.built = True
+            return
+        if not isinstance(layer, layers_module.Layer):
+            raise TypeError(f"Sequential.add expects a fastcnn Layer, got {type(layer).__name__}")
+        self.layers.append(layer)
+        if self.built:
+            self._build_layer(len(self.layers) - 1, self._shape_before(len(self.layers) - 1))
+
+    def build(self, input_shape):
+        """Build every layer for per-sample `input_shape` (no batch axis); check the chain."""
+        input_shape = tuple(int(s) for s in input_shape)
+        if self.input_shape is not None and self.built and input_shape != self.input_shape:
+            raise ValueError(f"{self.name} was built for per-sample input {self.input_shape}, "
+                             f"got {input_shape}")
+        shape = input_shape
+        for i in range(len(self.layers)):
+            shape = self._build_layer(i, shape)
+        self.input_shape, self.built = input_shape, True
+        return self
+
+    def _build_layer(self, i, shape):
+        """Build layer i for per-sample input `shape`; return its output shape."""
+        layer = self.layers[i]
+        where = f"layer {i} '{layer.name}' ({type(layer).__name__})"
+        if layer.built and layer.input_shape is not None and tuple(layer.input_shape) != shape:
+            raise ValueError(f"{where} was built for input {tuple(layer.input_shape)}, "
+                             f"but the previous layer gives {shape}")
+        try:
+            if not layer.built:
+                layer.build(shape)
+            return tuple(layer.output_shape(shape))
+        except ValueError as e:
+            raise ValueError(f"{where} cannot take input shape {shape}: {e}") from None
+
+    def _shape_before(self, i):
+        """Per-sample input shape of layer i (the model must be built)."""
+        shape = self.input_shape
+        for layer in self.layers[:i]:
+            shape = tuple(layer.output_shape(shape))
+        return shape
+
+    @property
+    def output_shape(self):
+        return None if not self.built else self._shape_before(len(self.layers))
+
+    def _ensure_built(self, x):
+        if not self.built or any(not layer.built for layer in self.layers):
+            self.build(x.shape[1:])
+        elif tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{self.name} expects per-sample input {self.input_shape}, "
+                             f"got {tuple(x.shape[1:])} (data shape {x.shape})")
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self):
+        return [p for layer in self.layers for p in layer.params]
+
+    @property
+    def grads(self):
+        return [g for layer in self.layers for g in layer.grads]
+
+    def count_params(self):
+        return int(sum(layer.count_params() for layer in self.layers))
+
+    def get_weights(self):
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        for layer in self.layers:
+            n = len(layer.get_weights())
+            layer.set_weights(weights[:n])
+            weights = weights[n:]
+        if weights:
+            raise ValueError(f"{len(weights)} arrays left over after setting every layer")
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="adam", loss=None, metrics=("accuracy",)):
+        """Choose the optimizer, loss and metrics (names or instances, as Keras)."""
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self.metrics = [_metric_name(m) for m in (metrics or [])]
+        return self
+
+    def _metric_value(self, name, y_pred, y_true):
+        if name == "accuracy":
+            logits = getattr(self.loss, "from_logits", False) and y_pred.shape[-1] == 1
+            return _accuracy(y_pred, y_true, threshold=0.0 if logits else 0.5)
+        return losses_module.get(name)(y_pred, self._match_targets(y_pred, y_true))
+
+    def _require_compiled(self):
+        if self.loss is None:
+            raise RuntimeError(f"{self.name} is not compiled: call compile(optimizer, loss) first")
+
+    def _match_targets(self, y_pred, y_true):
+        """Labels (N,) for a single output (N, 1) get the missing axis, as Keras does."""
+        sparse = isinstance(self.loss, losses_module.SparseCategoricalCrossentropy)
+        if not sparse and y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            return y_true[..., None]
+        return y_true
+
+    # ------------------------------------------------------------------ one batch
+    def _forward(self, x, training):
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def _backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def _train_step(self, x, y, stop_on_nan=True, where=""):
+        """Forward, loss, backward, optimizer step; returns (loss, y_pred)."""
+        y_pred = self._forward(x, training=True)
+        y = self._match_targets(y_pred, y)
+        loss = self.loss.forward(y_pred, y)
+        if stop_on_nan and not math.isfinite(loss):
+            raise FloatingPointError(
+                f"loss is {loss}{where}; training stopped before the update (weights are those "
+                f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs")
+        self._backward(self.loss.backward())
+        self.optimizer.step(self.params, self.grads)
+        return loss, y_pred
+
+    def _logs(self, loss, y_pred, y, prefix=""):
+        logs = {prefix + "loss": loss}
+        for name in self.metrics:
+            logs[prefix + name] = self._metric_value(name, y_pred, y)
+        return logs
+
+    def train_on_batch(self, x, y):
+        """One training step on (x, y); returns [loss, metrics...] (a float without metrics)."""
+        self._require_compiled()
+        x, y = _check_data(x, y)
+        self._ensure_built(x)
+        loss, y_pred = self._train_step(x, y)
+        return _keras_result(self._logs(loss, y_pred, y))
+
+    def test_on_batch(self, x, y):
+        """Loss and metrics of (x, y) in inference mode, as one batch."""
+        self._require_compiled()
+        x, y = _check_data(x, y)
+        self._ensure_built(x)
+        y_pred = self._forward(x, training=False)
+        return _keras_result(self._logs(self.loss(y_pred, self._match_targets(y_pred, y)), y_pred, y))
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_data=None,
+            shuffle=True, verbose=1, seed=None, callbacks=None, stop_on_nan=True):
+        """Train for `epochs` more epochs; returns a `History`.
+
+        validation_split takes the LAST fraction of (x, y), before shuffling (Keras).
+        seed fixes the shuffling (layers take their own seeds). callbacks are
+        objects with any of on_train_begin/end(logs), on_epoch_begin/end(epoch, logs),
+        on_batch_end(batch, logs); setting model.stop_training ends training.
+        """
+        self._require_compiled()
+        x, y = _check_data(x, y)
+        batch_size = _positive_int(batch_size, "batch_size")
+        epochs = _positive_int(epochs, "epochs", allow_zero=True)
+        x, y, validation_data = _split_validation(x, y, validation_split, validation_data)
+        self._ensure_built(x)
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if hasattr(cb, "set_model"):
+                cb.set_model(self)
+            else:
+                cb.model = self
+        history = self.history = History()
+        self.stop_training = False
+        _call(callbacks, "on_train_begin", {})
+        for k in range(epochs):
+            epoch = self.epochs
+            _call(callbacks, "on_epoch_begin", epoch, {})
+            bar = _ProgressBar(len(x), f"Epoch {k + 1}/{epochs}", verbose)
+            try:
+                logs = self._fit_epoch(x, y, batch_size, shuffle, seed, epoch, bar,
+                                       callbacks, stop_on_nan, validation_data)
+            except BaseException:
+                bar.abort()
+                raise
+            self.epochs += 1
+            history.append(epoch, logs)
+            _call(callbacks, "on_epoch_end", epoch, logs)
+            if self.stop_training:
+                break
+        _call(callbacks, "on_train_end", history.history)
+        return history
+
+    def _fit_epoch(self, x, y, batch_size, shuffle, seed, epoch, bar, callbacks,
+                   stop_on_nan, validation_data):
+        """One pass over (x, y); returns the epoch's logs (sample-weighted means)."""
+        n = len(x)
+        order = np.random.default_rng(None if seed is None else (seed, epoch)).permutation(n) \
+            if shuffle else np.arange(n)
+        totals, seen, start = {}, 0, time.perf_counter()
+        for b, lo in enumerate(range(0, n, batch_size)):
+            idx = order[lo:lo + batch_size]
+            where = f" at epoch {epoch + 1}, batch {b + 1}"
+            loss, y_pred = self._train_step(x[idx], y[idx], stop_on_nan, where)
+            logs = self._logs(loss, y_pred, y[idx])
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value * len(idx)
+            seen += len(idx)
+            _call(callbacks, "on_batch_end", b, logs)
+            bar.update(len(idx), {k: v / seen for k, v in totals.items()})
+        logs = {k: v / seen for k, v in totals.items()}
+        if validation_data is not None:
+            values = self.evaluate(*validation_data, batch_size=batch_size)
+            names = ["val_loss"] + ["val_" + m for m in self.metrics]
+            logs.update(zip(names, np.atleast_1d(values).tolist()))
+        bar.close(logs, seen / max(time.perf_counter() - start, 1e-9))
+        return logs
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, x, batch_size=32, verbose=0):
+        """Outputs for x in inference mode, computed in batches and concatenated."""
+        x = _as_inputs(x)
+        self._ensure_built(x)
+        batch_size = _positive_int(batch_size, "batch_size")
+        outputs = [self._forward(x[i:i + batch_size], training=False)
+                   for i in range(0, len(x), batch_size)]
+        if not outputs:
+            return np.zeros((0,) + self.output_shape, np.float32)
+        return np.concatenate(outputs)
+
+    def evaluate(self, x, y, batch_size=32, verbose=0):
+        """[loss, metrics...] over (x, y) (a float without metrics), sample-weighted over batches."""
+        self._require_compiled()
+        x, y = _check_data(x, y)
+        self._ensure_built(x)
+        batch_size = _positive_int(batch_size, "batch_size")
+        totals = {}
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            y_pred = self._forward(xb, training=False)
+            loss = self.loss(y_pred, self._match_targets(y_pred, yb))
+            for key, value in self._logs(loss, y_pred, yb).items():
+                totals[key] = totals.get(key, 0.0) + value * len(xb)
+        logs = {k: v / len(x) for k, v in totals.items()}
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        return _keras_result(logs)
+
+    def __call__(self, x, training=False):
+        return self._forward(_as_inputs(x), training)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, print_fn=print):
+        """Print (and return) a table of layers, output shapes, parameters and FLOPs per sample."""
+        if not self.built:
+            raise ValueError(f"{self.name} is not built: give it an Input layer, call "
+                             f"build(input_shape), or fit/predict on data first")
+        rows, shape, total_flops = [], self.input_shape, 0
+        for layer in self.layers:
+            flops = int(layer.flops(shape))
+            shape = tuple(layer.output_shape(shape))
+            total_flops += flops
+            rows.append((f"{layer.name} ({type(layer).__name__})", str((None,) + shape),
+                         f"{layer.count_params():,}", f"{flops:,}"))
+        head = ("Layer (type)", "Output Shape", "Param #", "FLOPs")
+        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(4)]
+        line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        width = sum(widths)
+        trainable = self.count_params()
+        non_trainable = int(sum(s.size for layer in self.layers for s in layer.state))
+        text = "\n".join(
+            [f'Model: "{self.name}"', "=" * width, line(head), "=" * width]
+            + [line(r) for r in rows]
+            + ["=" * width,
+               f"Total params: {trainable + non_trainable:,}",
+               f"Trainable params: {trainable:,}",
+               f"Non-trainable params: {non_trainable:,}",
+               f"Total FLOPs (forward, per sample): {total_flops:,}",
+               "_" * width])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------ save
+    def get_config(self):
+        return {"name": self.name,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+    def _compile_config(self):
+        if self.loss is None:
+            return None
+        opt = self.optimizer
+        if callable(opt.learning_rate):
+            raise ValueError("cannot save an optimizer whose learning_rate is a callable schedule")
+        skip = {"slots", "iterations", *opt.scalar_state}
+        return {"optimizer": {"class_name": type(opt).__name__,
+                              "config": {k: v for k, v in vars(opt).items()
+                                         if k not in skip and not k.startswith("_")}},
+                "loss": {"class_name": type(self.loss).__name__,
+                         "config": {k: v for k, v in vars(self.loss).items()
+                                    if not k.startswith("_")}},
+                "metrics": list(self.metrics)}
+
+    def save(self, path):
+        """Write architecture, weights, layer state, compile config, optimizer state and
+        epoch count to one .npz, atomically (temp file in the same folder, fsync, rename)."""
+        path = os.fspath(path)
+        rngs = {str(i): layer.rng.bit_generator.state for i, layer in enumerate(self.layers)
+                if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
+                "built": self.built, "compile": self._compile_config(), "epochs": self.epochs,
+                "rng_states": rngs}
+        arrays = {_META_KEY: np.array(json.dumps(meta))}
+        if self.built:
+            for i, layer in enumerate(self.layers):
+                for j, w in enumerate(layer.get_weights()):
+                    arrays[f"weights/{i}/{j}"] = w
+        if self.optimizer is not None:
+            for key, value in self.optimizer.get_state().items():
+                arrays[f"optimizer/{key}"] = np.asarray(value)
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".npz", delete=False)
+        try:
+            with tmp:
+                np.savez(tmp, **arrays)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, path)
+        except BaseException:
+            if os.path.exists(tmp.name):
+                os.remove(tmp.name)
+            raise
+
+    def __repr__(self):
+        return f"Sequential(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
+
+
+# ---------------------------------------------------------------------- loading
+
+def load_model(path):
+    """A `Sequential` saved by `save`, compiled and ready to resume `fit` exactly."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise ValueError("no fastcnn model description inside")
+            meta = json.loads(str(data[_META_KEY]))
+            arrays = {k: data[k] for k in data.files if k != _META_KEY}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a readable fastcnn model file "
+                         f"(truncated or foreign?): {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or meta.get("version") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{path}: not a fastcnn model file of version {FORMAT_VERSION} "
+                         f"(format {found!r})")
+    try:
+        return _model_from(meta, arrays, path)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: damaged fastcnn model file ({type(e).__name__}: {e})") from None
+
+
+def _model_from(meta, arrays, path):
+    config = meta["model"]
+    model = Sequential(name=config["name"])
+    if config["input_shape"] is not None:
+        model.add(layers_module.Input(config["input_shape"]))
+    for spec in config["layers"]:
+        model.add(layers_module.layer_from_config(spec["class_name"], spec["config"]))
+    if meta["built"] and not model.built:
+        raise ValueError(f"{path}: built model without an input shape")
+    for i, layer in enumerate(model.layers):
+        n = len(layer.get_weights()) if layer.built else 0
+        try:
+            weights = [arrays[f"weights/{i}/{j}"] for j in range(n)]
+        except KeyError as e:
+            raise ValueError(f"{path}: missing weights {e} of layer '{layer.name}'") from None
+        if n:
+            layer.set_weights(weights)
+        if str(i) in meta["rng_states"]:
+            layer.rng.bit_generator.state = meta["rng_states"][str(i)]
+    model.epochs = int(meta["epochs"])
+    if meta["compile"] is not None:
+        c = meta["compile"]
+        opt = optimizers_module.get(c["optimizer"]["class_name"], **c["optimizer"]["config"])
+        loss_cls = getattr(losses_module, c["loss"]["class_name"], None)
+        if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_module.Loss)):
+            raise ValueError(f"{path}: unknown loss class {c['loss']['class_name']!r}")
+        model.compile(opt, loss_cls(**c["loss"]["config"]), c["metrics"])
+        state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+        if state:
+            opt.set_state(state)
+    return model
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _metric_name(metric):
+    if not isinstance(metric, str):
+        raise TypeError(f"metrics must be names such as 'accuracy' or 'mae', got {metric!r}")
+    name = metric.lower()
+    if name in ("accuracy", "acc"):
+        return "accuracy"
+    losses_module.get(name)                      # raises ValueError on an unknown name
+    return name
+
+
+def _as_inputs(x):
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis and per-sample dims, got shape {x.shape}")
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _check_data(x, y):
+    x, y = _as_inputs(x), np.asarray(y)
+    if y.ndim == 0 or len(x) != len(y):
+        raise ValueError(f"x and y must have the same number of samples, got x {x.shape}, "
+                         f"y {y.shape}")
+    if len(x) == 0:
+        raise ValueError("x and y hold no samples")
+    return x, y
+
+
+def _split_validation(x, y, validation_split, validation_data):
+    """(x_train, y_train, (x_val, y_val) or None); the split takes the LAST fraction."""
+    if validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, y_val)")
+        return x, y, _check_data(*validation_data)
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must lie in [0, 1), got {validation_split!r}")
+    if validation_split == 0:
+        return x, y, None
+    split_at = int(math.floor(len(x) * (1 - validation_split)))
+    if split_at == 0 or split_at == len(x):
+        raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves an "
+                         f"empty training or validation set")
+    return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+
+
+def _positive_int(value, name, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} int, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _keras_result(logs):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _call(callbacks, hook, *args):
+    for cb in callbacks:
+        method = getattr(cb, hook, None)
+        if method is not None:
+            method(*args)
+
+
+def _format_logs(logs):
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+class _ProgressBar:
+    """tqdm bar per epoch when tqdm is installed, else one printed line per epoch."""
+
+    def __init__(self, total, desc, verbose):
+        self.desc, self.verbose, self.bar = desc, verbose, None
+        if verbose:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, desc=desc, unit="img", leave=True)
+
+    def update(self, n, logs):
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            self.bar.update(n)
+
+    def abort(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def close(self, logs, images_per_second):
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix({**{k: f"{v:.4f}" for k, v in logs.items()},
+                                  "img/s": f"{images_per_second:.0f}"})
+            self.bar.close()
+        else:
+            print(f"{self.desc} - {_format_logs(logs)} - {images_per_second:.0f} images/s",
+                  flush=True)

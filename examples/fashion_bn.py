@@ -7,7 +7,7 @@ import sys
 
 from fastcnn import data, zoo
 
-directory = sys.argv[1] if len(sys.argv) > 1 else None
+directory = (sys.argv[1] or None) if len(sys.argv) > 1 else None
 epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 (x, y), (x_test, y_test) = data.load_fashion_mnist(directory, "train"), data.load_fashion_mnist(directory, "test")
 model = zoo.fashion_bn(seed=0)

@@ -15,7 +15,7 @@ import sys
 from fastcnn import data, layers as L, losses, optimizers
 from fastcnn.model import Sequential
 
-directory = sys.argv[1] if len(sys.argv) > 1 else None
+directory = (sys.argv[1] or None) if len(sys.argv) > 1 else None
 x, y = data.load_mnist(directory, "train", prefix="train-5k")
 x_test, y_test = data.load_mnist(directory, "test")
 

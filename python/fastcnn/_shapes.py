@@ -6,7 +6,6 @@ Every helper raises ValueError/TypeError naming the offending argument.
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -171,3 +170,113 @@ def same_float_dtype(**arrays):
         desc = ", ".join(f"{name}: {a.dtype}" for name, a in out.items())
         raise TypeError(f"arrays must share one float dtype (float32 or float64), got {desc}")
     return tuple(out.values())
+
+
+class ConvGeometry:
+    """Checked shapes of one convolution, viewed as 2-D (1-D ops get H = 1).
+
+    Attributes: d (spatial dims), groups, out_shape (the caller's layout), and
+    the 2-D view in_hw, kernel, stride, dilation, pads ((top, bottom),
+    (left, right)), out_hw; for 1-D ops H = KH = OH = 1 with no padding,
+    stride or dilation along H.
+    """
+
+    def __init__(self, x, w, stride, padding, dilation, groups, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if w.ndim != d + 2:
+            layout = "(C_out, C_in/groups, K)" if d == 1 else "(C_out, C_in/groups, KH, KW)"
+            raise ValueError(f"w must be {d + 2}-D {layout}, got shape {w.shape}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError(f"groups must be a positive int, got {groups!r}")
+        n, c_in = x.shape[:2]
+        c_out, c_in_g = w.shape[:2]
+        kernel = tuple(w.shape[2:])
+        if c_in % groups:
+            raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
+        if c_out % groups:
+            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
+        if c_in_g * groups != c_in:
+            raise ValueError(
+                f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
+                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
+        if any(k <= 0 for k in kernel) or c_out <= 0:
+            raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
+        if n <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have a positive batch and spatial size, got shape {x.shape}")
+        stride = positive_tuple(stride, d, "stride")
+        dilation = positive_tuple(dilation, d, "dilation")
+        pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
+        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
+                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
+        check_elements((n, c_out) + out_sizes, "output")
+        self.d = d
+        self.groups = int(groups)
+        self.out_shape = (n, c_out) + out_sizes
+        if d == 1:
+            in_sizes, kernel, out_sizes = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + out_sizes
+            stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+        self.in_hw, self.kernel, self.out_hw = tuple(in_sizes), kernel, out_sizes
+        self.stride, self.dilation, self.pads = stride, dilation, pads
+
+    @property
+    def native_args(self):
+        """(stride_h, stride_w, top, bottom, left, right, dilation_h, dilation_w, groups)."""
+        (top, bottom), (left, right) = self.pads
+        return (*self.stride, top, bottom, left, right, *self.dilation, self.groups)
+
+    def as_2d(self, a):
+        """An (N, C, L) array as (N, C, 1, L) for 1-D ops (a view)."""
+        return a[:, :, None, :] if self.d == 1 else a
+
+    def from_2d(self, a):
+        return a[:, :, 0, :] if (self.d == 1 and a is not None) else a
+
+
+class PoolGeometry:
+    """Checked window geometry of one pooling op, viewed as 2-D (1-D ops get H = 1).
+
+    Attributes: d, in_shape, out_shape (the caller's layout), and the 2-D view
+    in_hw, kernel, stride, pads ((top, bottom), (left, right)), out_hw.
+    Explicitly given padding must be at most half the kernel (PyTorch's rule).
+    """
+
+    def __init__(self, x, kernel_size, stride, padding, ceil_mode, d):
+        in_sizes = spatial_dims(x, d, "x")
+        if x.shape[0] <= 0 or x.shape[1] <= 0 or any(s <= 0 for s in in_sizes):
+            raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+        kernel = positive_tuple(kernel_size, d, "kernel_size")
+        stride = kernel if stride is None else positive_tuple(stride, d, "stride")
+        explicit = not isinstance(padding, str)
+        pads = padding_nd(padding, in_sizes, kernel, stride, (1,) * d)
+        if explicit:
+            for (before, after), k in zip(pads, kernel):
+                if before > k // 2 or after > k // 2:
+                    raise ValueError(f"padding {padding!r} must be at most half of "
+                                     f"kernel_size {kernel_size!r}")
+        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
+                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
+        self.d = d
+        self.in_shape = x.shape
+        self.out_shape = x.shape[:2] + out_sizes
+        if d == 1:
+            in_sizes, kernel, stride = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + stride
+            pads, out_sizes = ((0, 0),) + pads, (1,) + out_sizes
+        self.in_hw, self.kernel, self.stride = tuple(in_sizes), kernel, stride
+        self.pads, self.out_hw = pads, out_sizes
+
+    @property
+    def window(self):
+        """(kernel_h, kernel_w, stride_h, stride_w, top, bottom, left, right)."""
+        (top, bottom), (left, right) = self.pads
+        return (*self.kernel, *self.stride, top, bottom, left, right)
+
+    def as_2d(self, a):
+        return a[:, :, None, :] if self.d == 1 else a
+
+    def from_2d(self, a):
+        return a[:, :, 0, :] if self.d == 1 else a
+
+    def check_dout(self, dout):
+        if dout.shape != self.out_shape:
+            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
+                             f"{self.in_shape}, got {dout.shape}")

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _C
-from ._shapes import (check_elements, conv_output_size, padding_nd, pool_output_size,
-                      positive_tuple, same_float_dtype, spatial_dims, as_float_array)
+from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, conv_output_size,
+                      same_float_dtype, spatial_dims)
 
 __all__ = [
     "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
@@ -39,59 +39,18 @@ ALGORITHMS = ("auto", "gemm")
 
 # ----------------------------------------------------------------- convolution
 
-class _ConvGeometry:
-    """Checked shapes of one convolution, spatial dims padded to 2-D (H=1 for 1-D)."""
-
-    def __init__(self, x, w, stride, padding, dilation, groups, d):
-        in_sizes = spatial_dims(x, d, "x")
-        if w.ndim != d + 2:
-            layout = "(C_out, C_in/groups, K)" if d == 1 else "(C_out, C_in/groups, KH, KW)"
-            raise ValueError(f"w must be {d + 2}-D {layout}, got shape {w.shape}")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ValueError(f"groups must be a positive int, got {groups!r}")
-        n, c_in = x.shape[:2]
-        c_out, c_in_g = w.shape[:2]
-        kernel = w.shape[2:]
-        if c_in % groups:
-            raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
-        if c_out % groups:
-            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
-        if c_in_g * groups != c_in:
-            raise ValueError(
-                f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
-                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
-        if any(k <= 0 for k in kernel) or c_out <= 0:
-            raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
-        if n <= 0 or any(s <= 0 for s in in_sizes):
-            raise ValueError(f"x must have a positive batch and spatial size, got shape {x.shape}")
-        stride = positive_tuple(stride, d, "stride")
-        dilation = positive_tuple(dilation, d, "dilation")
-        pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
-        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
-                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
-        check_elements((n, c_out) + out_sizes, "output")
-        self.d = d
-        self.groups = int(groups)
-        self.out_shape = (n, c_out) + out_sizes
-        if d == 1:
-            stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-        self.args = (stride[0], stride[1], pads[0][0], pads[0][1], pads[1][0], pads[1][1],
-                     dilation[0], dilation[1], self.groups)
-
-    def as_2d(self, a):
-        return a[:, :, None, :] if self.d == 1 else a
-
-    def from_2d(self, a):
-        return a[:, :, 0, :] if (self.d == 1 and a is not None) else a
-
-
 def _contiguous(a):
     return np.ascontiguousarray(a)
 
 
+def _native(geo, a):
+    """`a` in the 2-D, C-contiguous layout the native module takes."""
+    return np.ascontiguousarray(geo.as_2d(a))
+
+
 def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm):
     x, w = same_float_dtype(x=x, w=w)
-    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if b is not None:
@@ -101,13 +60,13 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm):
         if b.shape != (w.shape[0],):
             raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
         b = _contiguous(b.astype(x.dtype, copy=False))
-    out = _C.conv2d_forward(_contiguous(geo.as_2d(x)), _contiguous(geo.as_2d(w)), b, *geo.args)
+    out = _C.conv2d_forward(_native(geo, x), _native(geo, w), b, *geo.native_args)
     return geo.from_2d(out)
 
 
 def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
     if dout.shape != geo.out_shape:
         raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
                          f"w {w.shape}, got {dout.shape}")
@@ -115,8 +74,8 @@ def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
         needs = (needs,)
     if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
         raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
-    dx, dw, db = _C.conv2d_backward(_contiguous(geo.as_2d(dout)), _contiguous(geo.as_2d(x)),
-                                    _contiguous(geo.as_2d(w)), *geo.args,
+    dx, dw, db = _C.conv2d_backward(_native(geo, dout), _native(geo, x), _native(geo, w),
+                                    *geo.native_args,
                                     "x" in needs, "w" in needs, "b" in needs)
     return geo.from_2d(dx), geo.from_2d(dw), db
 
@@ -147,52 +106,10 @@ def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs
 
 # --------------------------------------------------------------------- pooling
 
-class _PoolGeometry:
-    """Checked window geometry of one pooling op, padded to 2-D for 1-D ops."""
-
-    def __init__(self, x, kernel_size, stride, padding, ceil_mode, d):
-        in_sizes = spatial_dims(x, d, "x")
-        if x.shape[0] <= 0 or x.shape[1] <= 0 or any(s <= 0 for s in in_sizes):
-            raise ValueError(f"x must have positive sizes, got shape {x.shape}")
-        kernel = positive_tuple(kernel_size, d, "kernel_size")
-        stride = kernel if stride is None else positive_tuple(stride, d, "stride")
-        explicit = not isinstance(padding, str)
-        pads = padding_nd(padding, in_sizes, kernel, stride, (1,) * d)
-        if explicit:
-            for (before, after), k in zip(pads, kernel):
-                if before > k // 2 or after > k // 2:
-                    raise ValueError(f"padding {padding!r} must be at most half of "
-                                     f"kernel_size {kernel_size!r}")
-        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
-                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
-        self.d = d
-        self.in_shape = x.shape
-        self.out_shape = x.shape[:2] + out_sizes
-        if d == 1:
-            kernel, stride, pads, out_sizes = (1,) + kernel, (1,) + stride, ((0, 0),) + pads, (1,) + out_sizes
-            self.in_hw = (1, in_sizes[0])
-        else:
-            self.in_hw = tuple(in_sizes)
-        self.window = (kernel[0], kernel[1], stride[0], stride[1],
-                       pads[0][0], pads[0][1], pads[1][0], pads[1][1])
-        self.out_hw = out_sizes
-
-    def as_2d(self, a):
-        return _contiguous(a[:, :, None, :] if self.d == 1 else a)
-
-    def from_2d(self, a):
-        return a[:, :, 0, :] if self.d == 1 else a
-
-    def check_dout(self, dout):
-        if dout.shape != self.out_shape:
-            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
-                             f"{self.in_shape}, got {dout.shape}")
-
-
 def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d):
     x = as_float_array(x, "x")
-    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    out, idx = _C.max_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, bool(return_indices))
+    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    out, idx = _C.max_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, bool(return_indices))
     if return_indices:
         return geo.from_2d(out), geo.from_2d(idx)
     return geo.from_2d(out)
@@ -200,33 +117,33 @@ def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d):
 
 def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d):
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(dout)
     if indices is None:
-        _, indices = _C.max_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, True)
+        _, indices = _C.max_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, True)
     else:
         indices = np.asarray(indices)
         if indices.shape != dout.shape:
             raise ValueError(f"indices must have dout's shape {dout.shape}, got {indices.shape}")
         if indices.dtype.kind not in "iu":
             raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
-        indices = geo.as_2d(indices.astype(np.int64, copy=False))
-    dx = _C.max_pool2d_backward(geo.as_2d(dout), indices, *geo.in_hw)
+        indices = _native(geo, indices.astype(np.int64, copy=False))
+    dx = _C.max_pool2d_backward(_native(geo, dout), indices, *geo.in_hw)
     return geo.from_2d(dx)
 
 
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
     x = as_float_array(x, "x")
-    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    out = _C.avg_pool2d_forward(geo.as_2d(x), *geo.window, *geo.out_hw, bool(count_include_pad))
+    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    out = _C.avg_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, bool(count_include_pad))
     return geo.from_2d(out)
 
 
 def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = _PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(dout)
-    dx = _C.avg_pool2d_backward(geo.as_2d(dout), *geo.in_hw, *geo.window, bool(count_include_pad))
+    dx = _C.avg_pool2d_backward(_native(geo, dout), *geo.in_hw, *geo.window, bool(count_include_pad))
     return geo.from_2d(dx)
 
 

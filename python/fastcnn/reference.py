@@ -54,8 +54,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._shapes import (as_float_array, check_elements, conv_output_size, padding_nd,
-                      pool_output_size, positive_tuple, same_float_dtype, spatial_dims)
+from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, conv_output_size,
+                      same_float_dtype, spatial_dims)
 
 __all__ = [
     "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
@@ -81,52 +81,6 @@ def _from_2d(a, d):
 
 # ----------------------------------------------------------------- convolution
 
-class _ConvGeometry:
-    """Checked shapes of one convolution (the same checks as functional's).
-
-    Exposes the 2-D view of the problem: kernel (KH, KW), stride (sh, sw),
-    dilation (dh, dw), pads ((top, bottom), (left, right)) and out_hw (OH, OW);
-    for 1-D ops H = KH = OH = 1 with no padding, stride or dilation along H.
-    """
-
-    def __init__(self, x, w, stride, padding, dilation, groups, d):
-        in_sizes = spatial_dims(x, d, "x")
-        if w.ndim != d + 2:
-            layout = "(C_out, C_in/groups, K)" if d == 1 else "(C_out, C_in/groups, KH, KW)"
-            raise ValueError(f"w must be {d + 2}-D {layout}, got shape {w.shape}")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ValueError(f"groups must be a positive int, got {groups!r}")
-        n, c_in = x.shape[:2]
-        c_out, c_in_g = w.shape[:2]
-        kernel = tuple(w.shape[2:])
-        if c_in % groups:
-            raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
-        if c_out % groups:
-            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
-        if c_in_g * groups != c_in:
-            raise ValueError(
-                f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
-                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
-        if any(k <= 0 for k in kernel) or c_out <= 0:
-            raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
-        if n <= 0 or any(s <= 0 for s in in_sizes):
-            raise ValueError(f"x must have a positive batch and spatial size, got shape {x.shape}")
-        stride = positive_tuple(stride, d, "stride")
-        dilation = positive_tuple(dilation, d, "dilation")
-        pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
-        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
-                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
-        check_elements((n, c_out) + out_sizes, "output")
-        self.d = d
-        self.groups = int(groups)
-        self.out_shape = (n, c_out) + out_sizes
-        if d == 1:
-            in_sizes, kernel, out_sizes = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + out_sizes
-            stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-        self.in_hw, self.kernel, self.out_hw = tuple(in_sizes), kernel, out_sizes
-        self.stride, self.dilation, self.pads = stride, dilation, pads
-
-
 def _im2col(xp, geo):
     """Receptive fields of every output position, as a strided view.
 
@@ -151,7 +105,7 @@ def _group_slices(geo, c_in, c_out):
 
 def _conv_forward(x, w, b, stride, padding, dilation, groups, d):
     x, w = same_float_dtype(x=x, w=w)
-    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
     if b is not None:
         b = np.asarray(b)
         if b.dtype.kind not in "biuf":
@@ -173,7 +127,7 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d):
 
 def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    geo = _ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
     if dout.shape != geo.out_shape:
         raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
                          f"w {w.shape}, got {dout.shape}")
@@ -245,42 +199,9 @@ def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs
 
 # --------------------------------------------------------------------- pooling
 
-class _PoolGeometry:
-    """Checked window geometry of one pooling op (the same checks as functional's).
-
-    Exposes the 2-D view: kernel (KH, KW), stride (sh, sw), pads
-    ((top, bottom), (left, right)), in_hw (H, W) and out_hw (OH, OW);
-    1-D ops have H = KH = OH = 1.
-    """
-
-    def __init__(self, x, kernel_size, stride, padding, ceil_mode, d):
-        in_sizes = spatial_dims(x, d, "x")
-        if x.shape[0] <= 0 or x.shape[1] <= 0 or any(s <= 0 for s in in_sizes):
-            raise ValueError(f"x must have positive sizes, got shape {x.shape}")
-        kernel = positive_tuple(kernel_size, d, "kernel_size")
-        stride = kernel if stride is None else positive_tuple(stride, d, "stride")
-        explicit = not isinstance(padding, str)
-        pads = padding_nd(padding, in_sizes, kernel, stride, (1,) * d)
-        if explicit:
-            for (before, after), k in zip(pads, kernel):
-                if before > k // 2 or after > k // 2:
-                    raise ValueError(f"padding {padding!r} must be at most half of "
-                                     f"kernel_size {kernel_size!r}")
-        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
-                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
-        self.d = d
-        self.in_shape = x.shape
-        self.out_shape = x.shape[:2] + out_sizes
-        if d == 1:
-            in_sizes, kernel, stride = (1,) + tuple(in_sizes), (1,) + kernel, (1,) + stride
-            pads, out_sizes = ((0, 0),) + pads, (1,) + out_sizes
-        self.in_hw, self.kernel, self.stride = tuple(in_sizes), kernel, stride
-        self.pads, self.out_hw = pads, out_sizes
-
-    def check_dout(self, dout):
-        if dout.shape != self.out_shape:
-            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
-                             f"{self.in_shape}, got {dout.shape}")
+class _PoolGeometry(PoolGeometry):
+    """The shared pooling geometry, plus the padded view and window taps the
+    NumPy formulation needs."""
 
     def padded(self, x2, value):
         """x2 padded with `value`: the given pads, and under ceil_mode enough more

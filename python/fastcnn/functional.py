@@ -31,7 +31,7 @@ __all__ = [
     "global_max_pool2d", "global_max_pool2d_backward",
     "global_avg_pool1d", "global_avg_pool1d_backward",
     "global_max_pool1d", "global_max_pool1d_backward",
-    "conv_output_size",
+    "conv_output_size", "linear", "linear_backward",
 ]
 
 ALGORITHMS = ("auto", "gemm")
@@ -102,6 +102,56 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="a
 def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b")):
     """Gradients of conv1d: (dx, dw, db); entries not in `needs` are None."""
     return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1)
+
+
+# ---------------------------------------------------------------------- linear
+
+def _linear_operands(x, w):
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D (N, in_features), got shape {x.shape}")
+    if w.ndim != 2:
+        raise ValueError(f"w must be 2-D (in_features, out_features), got shape {w.shape}")
+    if x.shape[1] != w.shape[0] or 0 in x.shape or 0 in w.shape:
+        raise ValueError(f"x {x.shape} and w {w.shape} do not chain: x's columns must equal "
+                         f"w's rows and no size may be 0")
+    # x @ w is a 1x1 convolution of the image w (1, in, 1, out) with the
+    # "filters" x (N, in, 1, 1): it runs on the native GEMM and its threads,
+    # never on NumPy's BLAS, whose spinning threads would otherwise compete
+    # with ours for the same cores between layers.
+    return (np.ascontiguousarray(w)[None, :, None, :], np.ascontiguousarray(x)[:, :, None, None],
+            (1, 1, 0, 0, 0, 0, 1, 1, 1))
+
+
+def linear(x, w, b=None):
+    """x (N, in) @ w (in, out) + b, the Dense layer (Keras' kernel layout)."""
+    x, w = same_float_dtype(x=x, w=w)
+    image, filters, args = _linear_operands(x, w)
+    y = _C.conv2d_forward(image, filters, None, *args)[0, :, 0, :]
+    if b is not None:
+        b = np.asarray(b)
+        if b.shape != (w.shape[1],):
+            raise ValueError(f"b must have shape ({w.shape[1]},) to match w {w.shape}, got {b.shape}")
+        y += b.astype(y.dtype, copy=False)
+    return y
+
+
+def linear_backward(dout, x, w, needs=("x", "w", "b")):
+    """Gradients of linear: (dx, dw, db); entries not in `needs` are None."""
+    dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
+    image, filters, args = _linear_operands(x, w)
+    if dout.shape != (x.shape[0], w.shape[1]):
+        raise ValueError(f"dout must have shape {(x.shape[0], w.shape[1])}, got {dout.shape}")
+    if isinstance(needs, str):
+        needs = (needs,)
+    if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
+        raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
+    d_image, d_filters, _ = _C.conv2d_backward(
+        np.ascontiguousarray(dout)[None, :, None, :], image, filters, *args,
+        "w" in needs, "x" in needs, False)
+    dx = d_filters[:, :, 0, 0] if d_filters is not None else None
+    dw = d_image[0, :, 0, :] if d_image is not None else None
+    db = dout.sum(axis=0) if "b" in needs else None
+    return dx, dw, db
 
 
 # --------------------------------------------------------------------- pooling

@@ -523,7 +523,8 @@ class GlobalMaxPool1D(_GlobalPool):
 # ------------------------------------------------------------------------ dense
 
 class Dense(Layer):
-    """y = x @ kernel + bias on (N, in) with kernel (in, out) as in Keras."""
+    """y = x @ kernel + bias on (N, in) with kernel (in, out) as in Keras
+    (computed by fastcnn.functional.linear on the native GEMM)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, name=None, dtype="float32"):
@@ -561,9 +562,7 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.kernel.shape[0]:
             raise ValueError(f"{self.name}: expects input (N, {self.kernel.shape[0]}), "
                              f"got {x.shape}")
-        z = x @ self.kernel
-        if self.use_bias:
-            z += self.bias
+        z = F.linear(x, self.kernel, self.bias if self.use_bias else None)
         self._cache = x
         return self.act.forward(z, training) if self.act else z
 
@@ -571,10 +570,11 @@ class Dense(Layer):
         x = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
         dz = self.act.backward(dout) if self.act else dout
-        self._grads["kernel"] = x.T @ dz
+        dx, self._grads["kernel"], db = F.linear_backward(
+            dz, x, self.kernel, needs=("x", "w", "b") if self.use_bias else ("x", "w"))
         if self.use_bias:
-            self._grads["bias"] = dz.sum(axis=0)
-        return dz @ self.kernel.T
+            self._grads["bias"] = db
+        return dx
 
     def flops(self, input_shape):
         return 2 * int(input_shape[0]) * self.units

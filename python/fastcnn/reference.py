@@ -58,6 +58,7 @@ from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, conv_output_si
                       same_float_dtype, spatial_dims)
 
 __all__ = [
+    "linear", "linear_backward",
     "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
@@ -474,3 +475,21 @@ def global_max_pool1d(x, keepdims=False, return_indices=False):
 def global_max_pool1d_backward(dout, x, indices=None):
     """Gradient of global_max_pool1d (to the first maximum of each row)."""
     return _global_max_backward(dout, x, indices, 1)
+
+
+# ---------------------------------------------------------------------- linear
+
+def linear(x, w, b=None):
+    """x (N, in) @ w (in, out) + b."""
+    x, w = same_float_dtype(x=x, w=w)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"x {x.shape} and w {w.shape} must be (N, in) and (in, out)")
+    y = x @ w
+    return y if b is None else y + np.asarray(b, dtype=y.dtype)
+
+
+def linear_backward(dout, x, w, needs=("x", "w", "b")):
+    """(dx, dw, db) = (dout @ w^T, x^T @ dout, sum of dout over the batch)."""
+    dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
+    return (dout @ w.T if "x" in needs else None, x.T @ dout if "w" in needs else None,
+            dout.sum(axis=0) if "b" in needs else None)

@@ -473,3 +473,20 @@ def test_torch_twin_one_sgd_step():
 def test_package_exports():
     assert fastcnn.Sequential is Sequential and fastcnn.load_model is load_model
     assert fastcnn.layers is L and fastcnn.losses is losses and fastcnn.optimizers is optimizers
+
+
+def test_learning_rate_scheduler_sets_the_rate_before_each_epoch():
+    from fastcnn import layers as L, optimizers
+    from fastcnn.model import LearningRateScheduler, Sequential
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4), dtype=np.float32), rng.integers(0, 3, 16)
+    model = Sequential([L.Input((4,)), L.Dense(3, seed=0)])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy")
+    seen = []
+
+    class Spy:
+        def on_epoch_end(self, epoch, logs):
+            seen.append(model.optimizer.learning_rate)
+
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: 0.1 * 0.5 ** e), Spy()])
+    assert seen == [0.1, 0.05, 0.025]

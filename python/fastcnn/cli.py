@@ -92,7 +92,8 @@ def cmd_train(args):
           f"{fastcnn.cpu_info()['isa']})")
     t0 = time.perf_counter()
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_split=args.validation_split, seed=args.seed, verbose=args.verbose)
+                        validation_split=args.validation_split, seed=args.seed, verbose=args.verbose,
+                        **zoo.fit_args(args.model))
     seconds = time.perf_counter() - t0
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "

@@ -599,6 +599,18 @@ def _keras_result(logs):
     return values[0] if len(values) == 1 else values
 
 
+class LearningRateScheduler:
+    """Keras' callback: before each epoch, learning_rate = schedule(epoch, learning_rate)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+        self.model = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        optimizer.learning_rate = float(self.schedule(epoch, optimizer.current_learning_rate()))
+
+
 def _call(callbacks, hook, *args):
     for cb in callbacks:
         method = getattr(cb, hook, None)

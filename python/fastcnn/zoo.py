@@ -10,7 +10,7 @@ import itertools
 
 from . import layers as L
 from . import losses, optimizers
-from .model import Sequential
+from .model import LearningRateScheduler, Sequential
 
 
 def _seeds(seed):
@@ -145,3 +145,11 @@ def compile_args(name):
     return {"optimizer": optimizers.Adam(learning_rate=1e-3),
             "loss": losses.SparseCategoricalCrossentropy(from_logits=True),
             "metrics": ["accuracy"]}
+
+
+def fit_args(name):
+    """Extra `fit` arguments of a recipe: the Fashion-MNIST BatchNorm model
+    decays its learning rate by 0.7 per epoch (Adam's 1e-3 plateaus near 92.9%)."""
+    if name == "fashion-bn":
+        return {"callbacks": [LearningRateScheduler(lambda epoch, lr: 1e-3 * 0.7 ** epoch)]}
+    return {}

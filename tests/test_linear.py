@@ -5,7 +5,7 @@ import pytest
 import fastcnn.functional as F
 from fastcnn import reference as R
 
-from _helpers import assert_close
+from _helpers import assert_close, numeric_grad
 
 SHAPES = [(1, 1, 1), (3, 5, 7), (2, 17, 33), (64, 3136, 10), (5, 130, 129), (33, 7, 300)]
 
@@ -38,18 +38,9 @@ def test_linear_finite_differences():
     x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
     dout = rng.standard_normal((3, 5))
     dx, dw, db = F.linear_backward(dout, x, w)
-    eps = 1e-6
     for arr, grad in ((x, dx), (w, dw), (b, db)):
-        num = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            plus = np.sum(dout * F.linear(x, w, b))
-            arr[idx] = old - eps
-            minus = np.sum(dout * F.linear(x, w, b))
-            arr[idx] = old
-            num[idx] = (plus - minus) / (2 * eps)
-        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, numeric_grad(lambda: F.linear(x, w, b), arr, dout),
+                                   rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, match", [

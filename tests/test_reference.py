@@ -12,6 +12,8 @@ import pytest
 
 from fastcnn import reference as ref
 
+from _helpers import numeric_grad
+
 RNG = np.random.default_rng(20240607)
 
 
@@ -23,22 +25,6 @@ def distinct(*shape):
     """Values with no ties and gaps of at least 0.01 (safe for max-pool finite differences)."""
     n = int(np.prod(shape))
     return (RNG.permutation(n) * 0.01 - n * 0.005).reshape(shape)
-
-
-def numeric_grad(f, a, dout, eps=1e-6):
-    """Central differences of sum(dout * f()) with respect to a (perturbed in place)."""
-    flat = a.reshape(-1)
-    assert np.shares_memory(flat, a)
-    grad = np.zeros(a.size)
-    for i in range(a.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = np.sum(dout * f())
-        flat[i] = old - eps
-        minus = np.sum(dout * f())
-        flat[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad.reshape(a.shape)
 
 
 def assert_close(actual, expected, rtol=1e-10, atol=1e-12):

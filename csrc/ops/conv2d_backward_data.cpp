@@ -84,7 +84,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       const int64_t images = p.batch * groups * std::min(p.stride_h * p.stride_w, p.in_h * p.in_w);
       f.blk.nc = balanced_nc(f.blk.nc, positions, images, nr);
       f.col_blocks = ceil_div(positions, f.blk.nc);
-      const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk, nr);
+      const int64_t need = GemmScratch<T>::elements(f.table, c_out_g, panels * mr, f.blk);
       if (need > scratch_per_thread) scratch_per_thread = need;
       phases.push_back(std::move(f));
     }
@@ -152,7 +152,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       const int64_t p_begin = t.block * f.blk.nc;
       const int64_t p_end = std::min(p_begin + f.blk.nc, positions);
       const int64_t panel_begin = panels * split / splits, panel_end = panels * (split + 1) / splits;
-      const GemmScratch<T> s = GemmScratch<T>::carve(base, f.table, c_out_g, panels * mr, f.blk, nr);
+      const GemmScratch<T> s = GemmScratch<T>::carve(base, f.table, c_out_g, panels * mr, f.blk);
       implicit_gemm_block(gemm, kern, f.blk, p_begin, p_end, panel_begin, panel_end, s);
     }
   });

@@ -36,12 +36,12 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int64_t tasks = outer * splits;
 
   const int64_t channels = p.in_per_group();
-  const int64_t per_thread = GemmScratch<T>::elements(taps, channels, panels * mr, blk, nr);
+  const int64_t per_thread = GemmScratch<T>::elements(taps, channels, panels * mr, blk);
   const int threads = threads_for(tasks);
   Workspace<T> scratch(threads * per_thread);
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
-    const GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), taps, channels, panels * mr, blk, nr);
+    const GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), taps, channels, panels * mr, blk);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t split = task % splits, block = (task / splits) % col_blocks;
       const int64_t g = (task / splits / col_blocks) % groups, n = task / splits / col_blocks / groups;

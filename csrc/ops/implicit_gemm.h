@@ -51,16 +51,16 @@ struct GemmScratch {
   static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
     return round_up(t.band_capacity(blk.nc) + kSlack, 16);
   }
-  static int64_t run_elements(const GemmBlocking& blk, int nr) {
+  static int64_t run_elements(const GemmBlocking& blk) {
     return round_up(3 * RunTable::capacity(blk.nc) * int64_t(sizeof(int64_t) / sizeof(T)), 16);
   }
   static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
-                          const GemmBlocking& blk, int nr) {
+                          const GemmBlocking& blk) {
     return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * blk.nc, 16) +
-           round_up(m_rows * blk.nc, 16) + run_elements(blk, nr) + round_up(blk.nc + kSlack, 16);
+           round_up(m_rows * blk.nc, 16) + run_elements(blk) + round_up(blk.nc + kSlack, 16);
   }
   static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows,
-                           const GemmBlocking& blk, int nr) {
+                           const GemmBlocking& blk) {
     GemmScratch s;
     s.band_stride = band_stride_for(t, blk);
     s.band = base;
@@ -71,7 +71,7 @@ struct GemmScratch {
     s.runs.column = runs;
     s.runs.offset = runs + cap;
     s.runs.length = runs + 2 * cap;
-    s.row = reinterpret_cast<T*>(runs) + run_elements(blk, nr);
+    s.row = reinterpret_cast<T*>(runs) + run_elements(blk);
     return s;
   }
 };

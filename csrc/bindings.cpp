@@ -62,7 +62,7 @@ T* mutable_data(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
 template <typename T>
 py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
-                             const py::object& b) {
+                             const py::object& b, ConvAlgorithm algorithm) {
   py::array out = empty<T>({p.batch, p.out_channels, p.out_h, p.out_w});
   const T* bias = nullptr;
   py::array bias_arr;
@@ -77,9 +77,19 @@ py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py
   T* o = mutable_data<T>(out);
   {
     py::gil_scoped_release release;
-    conv2d_forward<T>(p, data<T>(x), data<T>(w), bias, o);
+    conv2d_forward<T>(p, data<T>(x), data<T>(w), bias, o, algorithm);
   }
   return out;
+}
+
+ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name) {
+  ConvAlgorithm a;
+  if (name == "auto") a = ConvAlgorithm::automatic;
+  else if (name == "gemm") a = ConvAlgorithm::gemm;
+  else if (name == "winograd") a = ConvAlgorithm::winograd;
+  else throw py::value_error("algorithm must be 'auto', 'gemm' or 'winograd', got '" + name + "'");
+  check_conv2d_algorithm(p, a);
+  return a;
 }
 
 Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int64_t sw,
@@ -93,14 +103,16 @@ Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int
 
 py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                            int64_t dh, int64_t dw, int64_t groups) {
+                            int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
-  return is_f32(x) ? conv_forward_typed<float>(p, x, w, b) : conv_forward_typed<double>(p, x, w, b);
+  const ConvAlgorithm a = conv_algorithm(p, algorithm);
+  return is_f32(x) ? conv_forward_typed<float>(p, x, w, b, a) : conv_forward_typed<double>(p, x, w, b, a);
 }
 
 template <typename T>
 py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, const py::array& x,
-                              const py::array& w, bool need_dx, bool need_dw, bool need_db) {
+                              const py::array& w, bool need_dx, bool need_dw, bool need_db,
+                              ConvAlgorithm algorithm) {
   py::object dx = py::none(), dw = py::none(), db = py::none();
   py::array dx_a, dw_a, db_a;
   if (need_dx) dx = dx_a = empty<T>({p.batch, p.in_channels, p.in_h, p.in_w});
@@ -111,7 +123,7 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
   T* db_p = need_db ? mutable_data<T>(db_a) : nullptr;
   {
     py::gil_scoped_release release;
-    if (dx_p) conv2d_backward_data<T>(p, data<T>(dout), data<T>(w), dx_p);
+    if (dx_p) conv2d_backward_data<T>(p, data<T>(dout), data<T>(w), dx_p, algorithm);
     if (dw_p) conv2d_backward_weight<T>(p, data<T>(dout), data<T>(x), dw_p);
     if (db_p) conv2d_backward_bias<T>(p, data<T>(dout), db_p);
   }
@@ -121,8 +133,9 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
 py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py::array& w,
                              int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
                              int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
-                             bool need_db) {
+                             bool need_db, const std::string& algorithm) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+  const ConvAlgorithm a = conv_algorithm(p, algorithm);
   require_float(dout, "dout");
   require_same_dtype(dout, "dout", x, "x");
   const std::vector<int64_t> expected{p.batch, p.out_channels, p.out_h, p.out_w};
@@ -130,8 +143,8 @@ py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py
     throw py::value_error("dout must have the output shape (" + std::to_string(p.batch) + ", " +
                           std::to_string(p.out_channels) + ", " + std::to_string(p.out_h) + ", " +
                           std::to_string(p.out_w) + "), got " + shape_str(dout));
-  return is_f32(x) ? conv_backward_typed<float>(p, dout, x, w, need_dx, need_dw, need_db)
-                   : conv_backward_typed<double>(p, dout, x, w, need_dx, need_dw, need_db);
+  return is_f32(x) ? conv_backward_typed<float>(p, dout, x, w, need_dx, need_dw, need_db, a)
+                   : conv_backward_typed<double>(p, dout, x, w, need_dx, need_dw, need_db, a);
 }
 
 // ----------------------------------------------------------------- pooling
@@ -348,8 +361,15 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
-  m.def("conv2d_forward", &conv2d_forward_py);
-  m.def("conv2d_backward", &conv2d_backward_py);
+  m.def("conv2d_forward", &conv2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
+        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
+        py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("conv2d_backward", &conv2d_backward_py, py::arg("dout"), py::arg("x"), py::arg("w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
+        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
+        py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        py::arg("algorithm") = "auto");
   m.def("max_pool2d_forward", &max_pool2d_forward_py);
   m.def("max_pool2d_backward", &max_pool2d_backward_py);
   m.def("avg_pool2d_forward", &avg_pool2d_forward_py);

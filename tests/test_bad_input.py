@@ -94,7 +94,8 @@ CASES = [
     ("needs unknown", lambda: F.conv2d_backward(D, X, W, needs=("q",)), ValueError, "needs"),
     ("needs 'xw'", lambda: F.conv2d_backward(D, X, W, needs="xw"), ValueError, "needs"),
     ("needs 'dx'", lambda: F.conv1d_backward(D1, X1, W1, needs=("dx",)), ValueError, "needs"),
-    ("algorithm", lambda: F.conv2d(X, W, algorithm="winograd"), ValueError, "algorithm"),
+    ("algorithm unknown", lambda: F.conv2d(X, W, algorithm="fft"), ValueError, "algorithm"),
+    ("algorithm backward", lambda: F.conv2d_backward(D, X, W, algorithm="fft"), ValueError, "algorithm"),
     ("algorithm None", lambda: F.conv1d(X1, W1, algorithm=None), ValueError, "algorithm"),
     # ---- pooling geometry
     ("pool padding > k//2", lambda: F.max_pool2d(X, 2, padding=2), ValueError, "padding"),

@@ -49,6 +49,27 @@ template <typename T>
 using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset,
                           const int64_t* length, int64_t count, T* dst);
 
+// Where the 4x4 output tiles of a Winograd F(4x4, 3x3) convolution lie: tile
+// t is tile t % tiles_per_image of image t / tiles_per_image, row-major over
+// tiles_x columns of tiles. h, w, pad_*: the plane a transform reads or
+// writes (the input, padded, for the input transform; the output for the
+// output transform); images are image_stride elements apart.
+struct WinogradTiles {
+  int64_t h, w, pad_top, pad_left;
+  int64_t tiles_x, tiles_per_image, image_stride;
+};
+
+template <typename T>
+struct WinogradKernels {
+  // B^T d B of `count` tiles of one channel into packed B micro-panels (see
+  // winograd/winograd_f4x3_impl.h for the layout).
+  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
+  // A^T m A of `count` tiles of one output channel into the output, plus bias.
+  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t tile_begin,
+                 int64_t count, T bias, T* plane0);
+};
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
@@ -56,6 +77,7 @@ struct Kernels {
   PackBCopy<T> pack_b_copy;
   CopyRuns<T> copy_runs;
   PoolKernels<T> pool;
+  WinogradKernels<T> winograd_f4x3;
 };
 
 struct KernelTable {

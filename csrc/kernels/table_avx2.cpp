@@ -13,14 +13,17 @@ namespace avx2 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/pack_b_panels.h"
+#include "winograd/winograd_f4x3_impl.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
   static const KernelTable table{
       "avx2",
       &avx2::fma_peak_loop<avx2::F32>,
-      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>()},
-      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>()},
+      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
+       {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>}},
+      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
+       {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>}},
   };
   return table;
 }

@@ -13,14 +13,17 @@ namespace avx512 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/pack_b_panels.h"
+#include "winograd/winograd_f4x3_impl.h"
 }  // namespace avx512
 
 const KernelTable& kernel_table_avx512() {
   static const KernelTable table{
       "avx512",
       &avx512::fma_peak_loop<avx512::F32>,
-      {12, 32, &gemm_f32_12x32_avx512, &avx512::pack_b_copy<avx512::F32, 2>, &avx512::copy_runs<avx512::F32>, avx512::pool_kernels<float>()},
-      {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, avx512::pool_kernels<double>()},
+      {12, 32, &gemm_f32_12x32_avx512, &avx512::pack_b_copy<avx512::F32, 2>, &avx512::copy_runs<avx512::F32>, avx512::pool_kernels<float>(),
+       {&avx512::winograd_f4x3_input<float>, &avx512::winograd_f4x3_output<float>}},
+      {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, avx512::pool_kernels<double>(),
+       {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>}},
   };
   return table;
 }

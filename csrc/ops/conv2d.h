@@ -24,11 +24,33 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
                                 int64_t pad_left, int64_t pad_right, int64_t dilation_h,
                                 int64_t dilation_w, int64_t groups);
 
-template <typename T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+// How forward and backward-data compute: `automatic` picks by shape (a cost
+// model), the others force one path (tests and benchmarks).
+enum class ConvAlgorithm { automatic = 0, gemm = 1, winograd = 2 };
+
+// Throws std::invalid_argument when `algorithm` cannot run this convolution.
+void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm);
 
 template <typename T>
-void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
+                    ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
+template <typename T>
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
+                          ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
+// Winograd F(4x4, 3x3) (conv2d_winograd.cpp): 3x3 kernels, stride 1,
+// dilation 1, one group, padding <= 2 on every side.
+bool winograd_applies(const Conv2dParams& p);
+// Whether the automatic choice takes Winograd, for a correlation from
+// `source_channels` to `result_channels` planes of result_h x result_w
+// (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).
+bool prefers_winograd(int64_t batch, int64_t source_channels, int64_t result_channels,
+                      int64_t result_h, int64_t result_w);
+template <typename T>
+void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+template <typename T>
+void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 
 // The few-input-channel variant (GEMM + col2im), and when it is the better one.
 bool prefers_col2im(const Conv2dParams& p, int mr);

@@ -54,9 +54,14 @@ struct Phase {
 }  // namespace
 
 template <typename T>
-void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
+                          ConvAlgorithm algorithm) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  if (algorithm == ConvAlgorithm::winograd ||
+      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+       prefers_winograd(p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
+    return conv2d_backward_data_winograd(p, dout, w, dx);
   if (prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);
@@ -158,7 +163,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   });
 }
 
-template void conv2d_backward_data<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_backward_data<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_backward_data<float>(const Conv2dParams&, const float*, const float*, float*, ConvAlgorithm);
+template void conv2d_backward_data<double>(const Conv2dParams&, const double*, const double*, double*, ConvAlgorithm);
 
 }  // namespace fastcnn

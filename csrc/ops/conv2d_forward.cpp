@@ -11,7 +11,12 @@
 namespace fastcnn {
 
 template <typename T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
+                    ConvAlgorithm algorithm) {
+  if (algorithm == ConvAlgorithm::winograd ||
+      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+       prefers_winograd(p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
+    return conv2d_forward_winograd(p, x, w, bias, out);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();
@@ -66,7 +71,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   });
 }
 
-template void conv2d_forward<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_forward<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_forward<float>(const Conv2dParams&, const float*, const float*, const float*, float*, ConvAlgorithm);
+template void conv2d_forward<double>(const Conv2dParams&, const double*, const double*, const double*, double*, ConvAlgorithm);
 
 }  // namespace fastcnn

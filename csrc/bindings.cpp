@@ -124,7 +124,7 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
   {
     py::gil_scoped_release release;
     if (dx_p) conv2d_backward_data<T>(p, data<T>(dout), data<T>(w), dx_p, algorithm);
-    if (dw_p) conv2d_backward_weight<T>(p, data<T>(dout), data<T>(x), dw_p);
+    if (dw_p) conv2d_backward_weight<T>(p, data<T>(dout), data<T>(x), dw_p, algorithm);
     if (db_p) conv2d_backward_bias<T>(p, data<T>(dout), db_p);
   }
   return py::make_tuple(dx, dw, db);

@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3): forward and backward-data against the NumPy reference.
+"""Winograd F(4x4, 3x3): forward, backward-data and backward-weight against the
+NumPy reference.
 
 The grid covers what the tile machinery can get wrong: output sizes that are
 and are not multiples of the 4x4 tile (1..13 and a few larger), every padding
@@ -78,6 +79,10 @@ def test_float32_error_within_1e3_relative_of_float64(isa):
     got_dx = F.conv2d_backward(dout.astype(np.float32), x.astype(np.float32), w.astype(np.float32),
                                padding=1, needs="x", algorithm="winograd")[0]
     assert np.max(np.abs(got_dx - exact_dx)) <= 1e-3 * np.max(np.abs(exact_dx))
+    exact_dw = R.conv2d_backward(dout, x, w, padding=1, needs="w")[1]
+    got_dw = F.conv2d_backward(dout.astype(np.float32), x.astype(np.float32), w.astype(np.float32),
+                               padding=1, needs="w", algorithm="winograd")[1]
+    assert np.max(np.abs(got_dw - exact_dw)) <= 1e-3 * np.max(np.abs(exact_dw))
 
 
 def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
@@ -89,9 +94,10 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     np.testing.assert_array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="winograd"))
     assert not np.array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="gemm"))
     dout = rand(rng, auto.shape, dtype)
-    np.testing.assert_array_equal(
-        F.conv2d_backward(dout, big_x, big_w, padding=1, needs="x")[0],
-        F.conv2d_backward(dout, big_x, big_w, padding=1, needs="x", algorithm="winograd")[0])
+    auto_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"))
+    wino_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"), algorithm="winograd")
+    np.testing.assert_array_equal(auto_grads[0], wino_grads[0])
+    np.testing.assert_array_equal(auto_grads[1], wino_grads[1])
     # Few input channels (the transforms would dominate): the GEMM path.
     small_x, small_w = rand(rng, (4, 3, 28, 28), dtype), rand(rng, (16, 3, 3, 3), dtype)
     np.testing.assert_array_equal(F.conv2d(small_x, small_w, padding=1),

@@ -68,6 +68,10 @@ struct WinogradKernels {
   // A^T m A of `count` tiles of one output channel into the output, plus bias.
   void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t tile_begin,
                  int64_t count, T bias, T* plane0);
+  // A e A^T of `count` 4x4 tiles of one channel of dout (weight gradient),
+  // stored like `input`.
+  void (*output_gradient)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count,
+                          T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
 };
 
 template <typename T>

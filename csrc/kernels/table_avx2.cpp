@@ -22,9 +22,11 @@ const KernelTable& kernel_table_avx2() {
       "avx2",
       &avx2::fma_peak_loop<avx2::F32>,
       {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
-       {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>}},
+       {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>,
+        &avx2::winograd_f4x3_output_gradient<float>}},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
-       {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>}},
+       {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
+        &avx2::winograd_f4x3_output_gradient<double>}},
   };
   return table;
 }

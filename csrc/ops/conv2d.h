@@ -47,10 +47,15 @@ bool winograd_applies(const Conv2dParams& p);
 // (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).
 bool prefers_winograd(int64_t batch, int64_t source_channels, int64_t result_channels,
                       int64_t result_h, int64_t result_w);
+// The same for the weight gradient, whose per-thread 6x6-domain sums take
+// 36 x C_out x C_in values per thread.
+bool prefers_winograd_weight_gradient(const Conv2dParams& p);
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>
 void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+template <typename T>
+void conv2d_backward_weight_winograd(const Conv2dParams& p, const T* dout, const T* x, T* dw);
 
 // The few-input-channel variant (GEMM + col2im), and when it is the better one.
 bool prefers_col2im(const Conv2dParams& p, int mr);
@@ -58,7 +63,8 @@ template <typename T>
 void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 
 template <typename T>
-void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw);
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
+                            ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 template <typename T>
 void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db);

@@ -20,7 +20,12 @@
 namespace fastcnn {
 
 template <typename T>
-void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
+                            ConvAlgorithm algorithm) {
+  if (algorithm == ConvAlgorithm::winograd ||
+      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+       prefers_winograd_weight_gradient(p)))
+    return conv2d_backward_weight_winograd(p, dout, x, dw);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, k = p.gemm_k(), c_out_g = p.out_per_group();
@@ -152,8 +157,8 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
   });
 }
 
-template void conv2d_backward_weight<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_backward_weight<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_backward_weight<float>(const Conv2dParams&, const float*, const float*, float*, ConvAlgorithm);
+template void conv2d_backward_weight<double>(const Conv2dParams&, const double*, const double*, double*, ConvAlgorithm);
 template void conv2d_backward_bias<float>(const Conv2dParams&, const float*, float*);
 template void conv2d_backward_bias<double>(const Conv2dParams&, const double*, double*);
 

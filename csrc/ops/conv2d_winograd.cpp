@@ -33,6 +33,14 @@ namespace {
 
 constexpr int kPoints = 36;  // the 6x6 transform domain
 
+// The kernel transform of F(4x4, 3x3): U = G g G^T.
+constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
 // One Winograd correlation: src (batch, c_in, in_h, in_w) with the 3x3
 // kernels w (c_out, c_in, 3, 3) into dst (batch, c_out, out_h, out_w).
 struct WinogradProblem {
@@ -43,12 +51,6 @@ struct WinogradProblem {
 // a[(p * panels + panel) * mr * c_in + ci * mr + row].
 template <typename T>
 void transform_weights(const WinogradProblem& q, const T* w, int mr, T* a) {
-  static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                 {0, 0, 1}};
   const int64_t panels = ceil_div(q.c_out, mr), filters = panels * mr * q.c_in;
   parallel_for(panels, threads_for(panels), Denormals::keep, [&](int64_t begin, int64_t end, int) {
     for (int64_t panel = begin; panel < end; ++panel)
@@ -61,10 +63,10 @@ void transform_weights(const WinogradProblem& q, const T* w, int mr, T* a) {
             double gg[6][3];  // G g
             for (int r = 0; r < 6; ++r)
               for (int j = 0; j < 3; ++j)
-                gg[r][j] = G[r][0] * g[j] + G[r][1] * g[3 + j] + G[r][2] * g[6 + j];
+                gg[r][j] = kG[r][0] * g[j] + kG[r][1] * g[3 + j] + kG[r][2] * g[6 + j];
             for (int r = 0; r < 6; ++r)
               for (int c = 0; c < 6; ++c)
-                u[r][c] = gg[r][0] * G[c][0] + gg[r][1] * G[c][1] + gg[r][2] * G[c][2];
+                u[r][c] = gg[r][0] * kG[c][0] + gg[r][1] * kG[c][1] + gg[r][2] * kG[c][2];
           }
           for (int p = 0; p < kPoints; ++p)
             a[p * filters + panel * mr * q.c_in + ci * mr + row] = static_cast<T>(u[p / 6][p % 6]);
@@ -133,6 +135,91 @@ void winograd_f4x3(const WinogradProblem& q, const T* src, const T* w, const T* 
   });
 }
 
+// dW[co][ci] = G^T [ sum over tiles t of E[co][t] ⊙ V[ci][t] ] G with
+// E = A e A^T of dout's 4x4 tiles and V = B^T d B of x's 6x6 windows: per
+// point p one GEMM M[p] (C_out x C_in) += E[p] (C_out x tiles) * V[p]^T,
+// whose k runs over a block of tiles. Each thread accumulates its own M over
+// its blocks; the partial sums are added in thread order (deterministic for
+// a given thread count) and transformed back once.
+template <typename T>
+void winograd_f4x3_weight_gradient(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const int64_t rows = round_up(p.out_channels, mr), cols = round_up(p.in_channels, nr);
+  const int64_t tiles_x = ceil_div(p.out_w, 4), tiles_per_image = tiles_x * ceil_div(p.out_h, 4);
+  const int64_t tiles = p.batch * tiles_per_image;
+
+  const int64_t per_tile = kPoints * (p.in_channels + p.out_channels) * int64_t(sizeof(T));
+  // The GEMMs' k is the block: at least 32 deep; at most what keeps a
+  // block's E and V within half of L2 (measured best: 32..64 tiles).
+  int64_t block = cache_sizes().l2 / 2 / per_tile / 16 * 16;
+  block = std::min<int64_t>(std::max<int64_t>(block, 32), 64);
+  block = std::min(block, round_up(ceil_div(tiles, num_threads()), 16));
+  const int64_t blocks = ceil_div(tiles, block);
+  const int threads = threads_for(blocks);
+
+  // Transforms write tile-contiguous rows E[p][co][tile], V[p][ci][tile]
+  // (whole-vector stores); each point's pair is then packed into micro-panels
+  // (k = tile) for the GEMM.
+  const int64_t e_point = p.out_channels * block, v_point = p.in_channels * block;
+  const int64_t m_point = rows * cols, packed = (rows + cols) * block;
+  const int64_t per_thread = round_up(kPoints * (e_point + v_point + m_point) + packed, 16);
+  Workspace<T> scratch(threads * per_thread);
+
+  const WinogradTiles x_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
+                              p.in_channels * p.in_h * p.in_w};
+  const WinogradTiles dout_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
+                                 p.out_channels * p.out_h * p.out_w};
+  parallel_for(blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+    T* m = scratch.slot(thread, per_thread);
+    T* e = m + kPoints * m_point;
+    T* v = e + kPoints * e_point;
+    T* a_panels = v + kPoints * v_point;
+    T* b_panels = a_panels + rows * block;
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
+      for (int64_t co = 0; co < p.out_channels; ++co)
+        kern.winograd_f4x3.output_gradient(dout_tiles, dout + co * p.out_h * p.out_w, tile0, count,
+                                           e + co * block, 0, e_point, 0, int(block));
+      for (int64_t ci = 0; ci < p.in_channels; ++ci)
+        kern.winograd_f4x3.input(x_tiles, x + ci * p.in_h * p.in_w, tile0, count, v + ci * block,
+                                 0, v_point, 0, int(block));
+      for (int q = 0; q < kPoints; ++q) {
+        pack_a_panels(e + q * e_point, block, p.out_channels, count, mr, a_panels);
+        pack_a_panels(v + q * v_point, block, p.in_channels, count, nr, b_panels);
+        for (int64_t i = 0; i < rows; i += mr)
+          for (int64_t j = 0; j < cols; j += nr)
+            kern.gemm(count, a_panels + i * count, b_panels + j * count,
+                      m + q * m_point + i * cols + j, cols, b > begin);
+      }
+    }
+  });
+
+  // Partial sums in thread order, then dW = G^T M G.
+  T* total = scratch.data();
+  for (int t = 1; t < threads; ++t) {
+    const T* part = scratch.slot(t, per_thread);
+    for (int64_t i = 0; i < kPoints * m_point; ++i) total[i] += part[i];
+  }
+  for (int64_t co = 0; co < p.out_channels; ++co)
+    for (int64_t ci = 0; ci < p.in_channels; ++ci) {
+      double mg[6][3];  // M G
+      for (int r = 0; r < 6; ++r)
+        for (int j = 0; j < 3; ++j) {
+          double acc = 0;
+          for (int c = 0; c < 6; ++c) acc += double(total[(r * 6 + c) * m_point + co * cols + ci]) * kG[c][j];
+          mg[r][j] = acc;
+        }
+      T* out = dw + (co * p.in_channels + ci) * 9;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          double acc = 0;
+          for (int r = 0; r < 6; ++r) acc += kG[r][i] * mg[r][j];
+          out[i * 3 + j] = static_cast<T>(acc);
+        }
+    }
+}
+
 }  // namespace
 
 bool winograd_applies(const Conv2dParams& p) {
@@ -151,6 +238,11 @@ bool prefers_winograd(int64_t batch, int64_t source_channels, int64_t result_cha
                       int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   return source_channels >= 8 && result_channels >= 8 && tiles >= 160;
+}
+
+bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
+  return prefers_winograd(p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
+         p.in_channels * p.out_channels <= 256 * 256;
 }
 
 void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm) {
@@ -185,6 +277,13 @@ void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T
   winograd_f4x3(q, dout, f, static_cast<const T*>(nullptr), dx);
 }
 
+template <typename T>
+void conv2d_backward_weight_winograd(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
+  winograd_f4x3_weight_gradient(p, dout, x, dw);
+}
+
+template void conv2d_backward_weight_winograd<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_backward_weight_winograd<double>(const Conv2dParams&, const double*, const double*, double*);
 template void conv2d_forward_winograd<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
 template void conv2d_forward_winograd<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
 template void conv2d_backward_data_winograd<float>(const Conv2dParams&, const float*, const float*, float*);

@@ -46,6 +46,40 @@ inline void winograd_at4(const T* const in[6], T* const out[4]) {
   }
 }
 
+// The 4-to-6 point transform A along one axis (the transpose of A^T).
+template <typename T>
+inline void winograd_a6(const T* const in[4], T* const out[6]) {
+  for (int l = 0; l < kWinogradLanes; ++l) {
+    const T e0 = in[0][l], e1 = in[1][l], e2 = in[2][l], e3 = in[3][l];
+    const T s02 = e0 + e2, s13 = e1 + e3, q02 = e0 + T(4) * e2, q13 = T(2) * e1 + T(8) * e3;
+    out[0][l] = e0;
+    out[1][l] = s02 + s13;
+    out[2][l] = s02 - s13;
+    out[3][l] = q02 + q13;
+    out[4][l] = q02 - q13;
+    out[5][l] = e3;
+  }
+}
+
+// Lane l of u[p] to column j = first + l of a packed micro-panel layout:
+// v[p * point_stride + (j / nr) * panel_stride + j % nr]. nr = 1 with
+// panel_stride = MR (or NR) writes tile j as row j of an A (B) micro-panel,
+// the layout of the weight gradient's GEMM, whose k runs over tiles.
+template <typename T>
+inline void winograd_store_lanes(const T (*u)[kWinogradLanes], T* v, int64_t first,
+                                 int64_t point_stride, int64_t panel_stride, int nr) {
+  constexpr int L = kWinogradLanes;
+  // Runs of min(nr, L) consecutive columns (nr and L are powers of two, and
+  // callers align `first` to L).
+  const int64_t run = nr < L ? nr : L;
+  for (int64_t l0 = 0; l0 < L; l0 += run) {
+    const int64_t j = first + l0;
+    T* dst = v + (j / nr) * panel_stride + j % nr;
+    for (int e = 0; e < 36; ++e)
+      for (int64_t l = 0; l < run; ++l) dst[e * point_stride + l] = u[e][l0 + l];
+  }
+}
+
 struct WinogradTile {
   int64_t image, y, x;  // image index and top-left output (= window) corner
 };
@@ -101,15 +135,49 @@ void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
       T* out[6] = {u[c], u[6 + c], u[12 + c], u[18 + c], u[24 + c], u[30 + c]};
       winograd_bt6(in, out);
     }
-    // Lanes to micro-panel columns: runs of min(nr, L) consecutive columns
-    // (nr and L are powers of two, and the caller aligns local0 to L).
-    const int64_t run = nr < L ? nr : L;
-    for (int64_t l0 = 0; l0 < L; l0 += run) {
-      const int64_t j = local0 + done + l0;
-      T* dst = v + (j / nr) * panel_stride + j % nr;
-      for (int e = 0; e < 36; ++e)
-        for (int64_t l = 0; l < run; ++l) dst[e * point_stride + l] = u[e][l0 + l];
+    winograd_store_lanes(u, v, local0 + done, point_stride, panel_stride, nr);
+  }
+}
+
+// The A e A^T transform (4x4 -> 6x6) of output-gradient tiles, for the
+// weight gradient: dW = G^T [ sum over tiles (A e A^T) ⊙ (B^T d B) ] G.
+// Tiles [tile_begin, tile_begin + count) of one channel of dout, clipped at
+// the plane's bottom/right edge (zeros past it); stored like the input
+// transform.
+template <typename T>
+void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int64_t tile_begin,
+                                   int64_t count, T* v, int64_t local0, int64_t point_stride,
+                                   int64_t panel_stride, int nr) {
+  constexpr int L = kWinogradLanes;
+  alignas(64) T e[16][L], t[24][L], u[36][L];
+  const int64_t padded = (count + nr - 1) / nr * nr;
+  for (int64_t done = 0; done < padded; done += L) {
+    const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
+    for (int64_t l = 0; l < L; ++l) {
+      if (l >= n) {
+        for (int k = 0; k < 16; ++k) e[k][l] = 0;
+        continue;
+      }
+      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const T* plane = plane0 + tile.image * g.image_stride;
+      const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
+      const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < 4; ++j)
+          e[i * 4 + j][l] = (i < rows && j < cols) ? plane[(tile.y + i) * g.w + tile.x + j] : T(0);
     }
+    // A (6x4) along rows, then along columns.
+    for (int i = 0; i < 4; ++i) {
+      const T* in[4] = {e[i * 4], e[i * 4 + 1], e[i * 4 + 2], e[i * 4 + 3]};
+      T* out[6] = {t[i * 6], t[i * 6 + 1], t[i * 6 + 2], t[i * 6 + 3], t[i * 6 + 4], t[i * 6 + 5]};
+      winograd_a6(in, out);
+    }
+    for (int c = 0; c < 6; ++c) {
+      const T* in[4] = {t[c], t[6 + c], t[12 + c], t[18 + c]};
+      T* out[6] = {u[c], u[6 + c], u[12 + c], u[18 + c], u[24 + c], u[30 + c]};
+      winograd_a6(in, out);
+    }
+    winograd_store_lanes(u, v, local0 + done, point_stride, panel_stride, nr);
   }
 }
 

@@ -49,27 +49,40 @@ template <typename T>
 using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset,
                           const int64_t* length, int64_t count, T* dst);
 
-// Where the 4x4 output tiles of a Winograd F(4x4, 3x3) convolution lie: tile
-// t is tile t % tiles_per_image of image t / tiles_per_image, row-major over
-// tiles_x columns of tiles. h, w, pad_*: the plane a transform reads or
-// writes (the input, padded, for the input transform; the output for the
-// output transform); images are image_stride elements apart.
+// A Winograd scheme F(m x m, r x r) with alpha = m + r - 1 points per axis:
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
+// (see winograd/winograd_generic_impl.h; F(4x4, 3x3) has its own kernels).
+struct WinogradMatrices {
+  int m, r, alpha;
+  double bt[8][8];  // alpha x alpha
+  double at[6][8];  // m x alpha
+  double g[8][7];   // alpha x r
+};
+
+// Where the m x m output tiles of a Winograd convolution lie: tile t is tile
+// t % tiles_per_image of image t / tiles_per_image, row-major over tiles_x
+// columns of tiles, its corner at (tile * row, tile * column). h, w, pad_*:
+// the plane a transform reads or writes (the input, padded, for the input
+// transform; the output for the output transform); images are image_stride
+// elements apart. `matrices`: the scheme, for the generic kernels.
 struct WinogradTiles {
   int64_t h, w, pad_top, pad_left;
   int64_t tiles_x, tiles_per_image, image_stride;
+  int64_t tile;
+  const WinogradMatrices* matrices;
 };
 
 template <typename T>
 struct WinogradKernels {
   // B^T d B of `count` tiles of one channel into packed B micro-panels (see
-  // winograd/winograd_f4x3_impl.h for the layout).
+  // winograd/winograd_common.h for the layout).
   void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
                 int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
   // A^T m A of `count` tiles of one output channel into the output, plus bias.
   void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t tile_begin,
                  int64_t count, T bias, T* plane0);
-  // A e A^T of `count` 4x4 tiles of one channel of dout (weight gradient),
-  // stored like `input`.
+  // A e A^T of `count` m x m tiles of one channel of dout (weight
+  // gradient), stored like `input`.
   void (*output_gradient)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count,
                           T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
 };
@@ -82,6 +95,7 @@ struct Kernels {
   CopyRuns<T> copy_runs;
   PoolKernels<T> pool;
   WinogradKernels<T> winograd_f4x3;
+  WinogradKernels<T> winograd_generic;
 };
 
 struct KernelTable {

@@ -14,7 +14,9 @@ namespace avx2 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/pack_b_panels.h"
+#include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
+#include "winograd/winograd_generic_impl.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
@@ -23,10 +25,14 @@ const KernelTable& kernel_table_avx2() {
       &avx2::fma_peak_loop<avx2::F32>,
       {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
        {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>,
-        &avx2::winograd_f4x3_output_gradient<float>}},
+        &avx2::winograd_f4x3_output_gradient<float>},
+       {&avx2::winograd_generic_input<float>, &avx2::winograd_generic_output<float>,
+        &avx2::winograd_generic_output_gradient<float>}},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
-        &avx2::winograd_f4x3_output_gradient<double>}},
+        &avx2::winograd_f4x3_output_gradient<double>},
+       {&avx2::winograd_generic_input<double>, &avx2::winograd_generic_output<double>,
+        &avx2::winograd_generic_output_gradient<double>}},
   };
   return table;
 }

@@ -13,7 +13,9 @@ void gemm_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double*
 namespace avx512 {
 #include "peak/fma_peak.h"
 #include "pack/pack_b_panels.h"
+#include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
+#include "winograd/winograd_generic_impl.h"
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
@@ -25,10 +27,14 @@ const KernelTable& kernel_table_avx512() {
       &avx512::fma_peak_loop<avx512::F32>,
       {12, 32, &gemm_f32_12x32_avx512, &avx512::pack_b_copy<avx512::F32, 2>, &avx512::copy_runs<avx512::F32>, kernel_table_avx2().f32.pool,
        {&avx512::winograd_f4x3_input<float>, &avx512::winograd_f4x3_output<float>,
-        &avx512::winograd_f4x3_output_gradient<float>}},
+        &avx512::winograd_f4x3_output_gradient<float>},
+       {&avx512::winograd_generic_input<float>, &avx512::winograd_generic_output<float>,
+        &avx512::winograd_generic_output_gradient<float>}},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
-        &avx512::winograd_f4x3_output_gradient<double>}},
+        &avx512::winograd_f4x3_output_gradient<double>},
+       {&avx512::winograd_generic_input<double>, &avx512::winograd_generic_output<double>,
+        &avx512::winograd_generic_output_gradient<double>}},
   };
   return table;
 }

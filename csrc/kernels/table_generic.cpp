@@ -13,7 +13,9 @@ namespace generic {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/pack_b_panels.h"
+#include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
+#include "winograd/winograd_generic_impl.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
@@ -22,10 +24,14 @@ const KernelTable& kernel_table_generic() {
       &generic::fma_peak_loop_portable,
       {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::copy_runs_portable<float>, generic::pool_kernels<float>(),
        {&generic::winograd_f4x3_input<float>, &generic::winograd_f4x3_output<float>,
-        &generic::winograd_f4x3_output_gradient<float>}},
+        &generic::winograd_f4x3_output_gradient<float>},
+       {&generic::winograd_generic_input<float>, &generic::winograd_generic_output<float>,
+        &generic::winograd_generic_output_gradient<float>}},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
-        &generic::winograd_f4x3_output_gradient<double>}},
+        &generic::winograd_f4x3_output_gradient<double>},
+       {&generic::winograd_generic_input<double>, &generic::winograd_generic_output<double>,
+        &generic::winograd_generic_output_gradient<double>}},
   };
   return table;
 }

@@ -39,14 +39,14 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
-// Winograd F(4x4, 3x3) (conv2d_winograd.cpp): 3x3 kernels, stride 1,
-// dilation 1, one group, padding <= 2 on every side.
+// Winograd F(4x4, 3x3) and F(4x4, 5x5) (conv2d_winograd.cpp): 3x3 or 5x5
+// kernels, stride 1, dilation 1, one group, padding <= kernel - 1 per side.
 bool winograd_applies(const Conv2dParams& p);
 // Whether the automatic choice takes Winograd, for a correlation from
 // `source_channels` to `result_channels` planes of result_h x result_w
 // (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).
-bool prefers_winograd(int64_t batch, int64_t source_channels, int64_t result_channels,
-                      int64_t result_h, int64_t result_w);
+bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
+                      int64_t result_channels, int64_t result_h, int64_t result_w);
 // The same for the weight gradient, whose per-thread 6x6-domain sums take
 // 36 x C_out x C_in values per thread.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p);

@@ -60,7 +60,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   if (algorithm == ConvAlgorithm::winograd ||
       (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
-       prefers_winograd(p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
+       prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
     return conv2d_backward_data_winograd(p, dout, w, dx);
   if (prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();

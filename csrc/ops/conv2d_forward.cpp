@@ -15,7 +15,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
                     ConvAlgorithm algorithm) {
   if (algorithm == ConvAlgorithm::winograd ||
       (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
-       prefers_winograd(p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
+       prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
     return conv2d_forward_winograd(p, x, w, bias, out);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;

@@ -35,8 +35,9 @@ __all__ = [
 ]
 
 # 'auto' picks by shape; 'gemm' (implicit GEMM, any convolution) and
-# 'winograd' (F(4x4, 3x3): 3x3 kernels, stride 1, dilation 1, groups 1,
-# padding <= 2) force one path, for tests and benchmarks.
+# 'winograd' (F(4x4, 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1,
+# dilation 1, groups 1, padding <= kernel - 1) force one path, for tests and
+# benchmarks. Forward, dx and dw each follow it.
 ALGORITHMS = ("auto", "gemm", "winograd")
 
 

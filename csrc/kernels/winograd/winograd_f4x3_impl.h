@@ -15,9 +15,7 @@
 // touch memory with strides.
 //
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace.
-// Needs <cstdint> and kernel_table.h (WinogradTiles) included before.
-
-constexpr int kWinogradLanes = 16;
+// Needs <cstdint>, kernel_table.h and winograd/winograd_common.h included before.
 
 // The 6-point transform B^T applied along one axis: out[r] = sum_j BT[r][j] in[j].
 template <typename T>
@@ -59,34 +57,6 @@ inline void winograd_a6(const T* const in[4], T* const out[6]) {
     out[4][l] = q02 - q13;
     out[5][l] = e3;
   }
-}
-
-// Lane l of u[p] to column j = first + l of a packed micro-panel layout:
-// v[p * point_stride + (j / nr) * panel_stride + j % nr]. nr = 1 with
-// panel_stride = MR (or NR) writes tile j as row j of an A (B) micro-panel,
-// the layout of the weight gradient's GEMM, whose k runs over tiles.
-template <typename T>
-inline void winograd_store_lanes(const T (*u)[kWinogradLanes], T* v, int64_t first,
-                                 int64_t point_stride, int64_t panel_stride, int nr) {
-  constexpr int L = kWinogradLanes;
-  // Runs of min(nr, L) consecutive columns (nr and L are powers of two, and
-  // callers align `first` to L).
-  const int64_t run = nr < L ? nr : L;
-  for (int64_t l0 = 0; l0 < L; l0 += run) {
-    const int64_t j = first + l0;
-    T* dst = v + (j / nr) * panel_stride + j % nr;
-    for (int e = 0; e < 36; ++e)
-      for (int64_t l = 0; l < run; ++l) dst[e * point_stride + l] = u[e][l0 + l];
-  }
-}
-
-struct WinogradTile {
-  int64_t image, y, x;  // image index and top-left output (= window) corner
-};
-
-inline WinogradTile winograd_tile(const WinogradTiles& g, int64_t tile) {
-  const int64_t in_image = tile % g.tiles_per_image;
-  return {tile / g.tiles_per_image, (in_image / g.tiles_x) * 4, (in_image % g.tiles_x) * 4};
 }
 
 // Tiles [tile_begin, tile_begin + count) of one channel: 6x6 windows at
@@ -135,7 +105,7 @@ void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
       T* out[6] = {u[c], u[6 + c], u[12 + c], u[18 + c], u[24 + c], u[30 + c]};
       winograd_bt6(in, out);
     }
-    winograd_store_lanes(u, v, local0 + done, point_stride, panel_stride, nr);
+    winograd_store_lanes<T, 36>(u, v, local0 + done, point_stride, panel_stride, nr);
   }
 }
 
@@ -177,7 +147,7 @@ void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int6
       T* out[6] = {u[c], u[6 + c], u[12 + c], u[18 + c], u[24 + c], u[30 + c]};
       winograd_a6(in, out);
     }
-    winograd_store_lanes(u, v, local0 + done, point_stride, panel_stride, nr);
+    winograd_store_lanes<T, 36>(u, v, local0 + done, point_stride, panel_stride, nr);
   }
 }
 

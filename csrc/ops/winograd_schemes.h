@@ -1,0 +1,11 @@
+// The Winograd schemes fastcnn uses, by kernel size: F(4x4, 3x3) (hand-written
+// transforms) and F(4x4, 5x5) (generic transforms).
+#pragma once
+#include "../kernels/kernel_table.h"
+
+namespace fastcnn {
+
+// The scheme for an r x r kernel (r = 3 or 5), or null.
+const WinogradMatrices* winograd_scheme(int64_t r);
+
+}  // namespace fastcnn

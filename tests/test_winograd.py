@@ -2,7 +2,8 @@
 backward-weight against the NumPy reference.
 
 The grid covers what the tile machinery can get wrong: output sizes that are
-and are not multiples of the 4x4 tile (1..13 and a few larger), every padding
+and are not multiples of the 4x4 tile (1..13 and a few larger), batches that put images in the transform lanes
+(small planes, 5x5), every padding
 0..r-1 on each side independently (3x3; a sample for 5x5), tile blocks that span images (batch 1..3
 and a batch with thousands of tiles), channel counts not multiples of the
 register tile, bias or not; both dtypes, every SIMD path. The float32
@@ -45,6 +46,12 @@ def _cases():
               dict(k=3, n=2, c_in=16, c_out=70, h=17, w=5, padding="same", bias=True),
               dict(k=5, n=3, c_in=40, c_out=19, h=21, w=18, padding=2, bias=True),
               dict(k=5, n=1, c_in=300, c_out=9, h=7, w=8, padding="same", bias=False)]
+    # 5x5 on small planes with batches that fill the lanes with images (a
+    # staged copy; batches past a multiple of 16 leave lanes empty)
+    for n, h, w, pads in [(8, 7, 7, (2, 2, 2, 2)), (9, 14, 13, (1, 3, 0, 2)), (17, 5, 9, (0, 0, 4, 4)),
+                          (33, 3, 4, (4, 4, 3, 1)), (16, 16, 11, (2, 2, 2, 2))]:
+        cases.append(dict(k=5, n=n, c_in=int(rng.integers(1, 18)), c_out=int(rng.integers(1, 18)),
+                          h=h, w=w, padding=((pads[0], pads[1]), (pads[2], pads[3])), bias=True))
     return cases
 
 

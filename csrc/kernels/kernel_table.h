@@ -70,6 +70,14 @@ struct WinogradTiles {
   int64_t tiles_x, tiles_per_image, image_stride;
   int64_t tile;
   const WinogradMatrices* matrices;
+  // Image lanes, for small planes where most windows cross the border: 0,
+  // or the batch size when the 16 lanes of a transform are 16 images at one
+  // tile position rather than 16 tiles of one image. Tile t is then position
+  // (t / 16) % tiles_per_image of image (t / (16 tiles_per_image)) * 16 +
+  // t % 16 (images past the batch are zeros), and the input transforms read
+  // a staged copy [image group][channel][h][w][16 images], zero-padded (h,
+  // w: the copy's; pad_*: 0; image_stride: one image group).
+  int64_t image_lanes;
 };
 
 template <typename T>

@@ -64,6 +64,21 @@ void winograd_generic_input(const WinogradTiles& g, const T* plane0, int64_t til
   const int64_t padded = (count + nr - 1) / nr * nr;
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
+    if (g.image_lanes) {
+      // Windows are rows of the staged copy: transform straight from it.
+      if (n == 0) {
+        for (int e = 0; e < a * a; ++e)
+          for (int l = 0; l < L; ++l) u[e][l] = 0;
+      } else {
+        const T(*staged)[L] = reinterpret_cast<const T(*)[L]>(
+            winograd_staged_windows(g, plane0, tile_begin + done));
+        for (int i = 0; i < a; ++i)
+          winograd_apply<T>(k.bt, a, a, staged + i * g.w, 1, t + i * a, 1);
+        for (int c = 0; c < a; ++c) winograd_apply<T>(k.bt, a, a, t + c, a, u + c, a);
+      }
+      winograd_store_lanes<T, 0>(u, v, local0 + done, point_stride, panel_stride, nr, a * a);
+      continue;
+    }
     for (int64_t l = 0; l < L; ++l) {
       if (l >= n) {
         for (int e = 0; e < a * a; ++e) d[e][l] = 0;
@@ -84,12 +99,7 @@ void winograd_generic_input(const WinogradTiles& g, const T* plane0, int64_t til
     }
     for (int i = 0; i < a; ++i) winograd_apply<T>(k.bt, a, a, d + i * a, 1, t + i * a, 1);  // along rows
     for (int c = 0; c < a; ++c) winograd_apply<T>(k.bt, a, a, t + c, a, u + c, a);          // along columns
-    for (int64_t first = local0 + done, l0 = 0; l0 < L; l0 += (nr < L ? nr : L)) {
-      const int64_t run = nr < L ? nr : L, j = first + l0;
-      T* dst = v + (j / nr) * panel_stride + j % nr;
-      for (int e = 0; e < a * a; ++e)
-        for (int64_t l = 0; l < run; ++l) dst[e * point_stride + l] = u[e][l0 + l];
-    }
+    winograd_store_lanes<T, 0>(u, v, local0 + done, point_stride, panel_stride, nr, a * a);
   }
 }
 
@@ -110,6 +120,7 @@ void winograd_generic_output(const WinogradTiles& g, const T* m, int64_t point_s
     const int64_t n = count - done < L ? count - done : L;
     for (int64_t l = 0; l < n; ++l) {
       const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      if (g.image_lanes && tile.image >= g.image_lanes) continue;
       T* plane = plane0 + tile.image * g.image_stride;
       const int64_t rows = g.h - tile.y < mt ? g.h - tile.y : mt;
       const int64_t cols = g.w - tile.x < mt ? g.w - tile.x : mt;
@@ -139,7 +150,8 @@ void winograd_generic_output_gradient(const WinogradTiles& g, const T* plane0, i
       }
       const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
       const T* plane = plane0 + tile.image * g.image_stride;
-      const int64_t rows = g.h - tile.y < mt ? g.h - tile.y : mt;
+      const bool real = !g.image_lanes || tile.image < g.image_lanes;
+      const int64_t rows = !real ? 0 : (g.h - tile.y < mt ? g.h - tile.y : mt);
       const int64_t cols = g.w - tile.x < mt ? g.w - tile.x : mt;
       for (int64_t i = 0; i < mt; ++i)
         for (int64_t j = 0; j < mt; ++j)
@@ -147,11 +159,6 @@ void winograd_generic_output_gradient(const WinogradTiles& g, const T* plane0, i
     }
     for (int i = 0; i < mt; ++i) winograd_apply<T>(k.a, a, mt, e + i * mt, 1, t + i * a, 1);
     for (int c = 0; c < a; ++c) winograd_apply<T>(k.a, a, mt, t + c, a, u + c, a);
-    for (int64_t first = local0 + done, l0 = 0; l0 < L; l0 += (nr < L ? nr : L)) {
-      const int64_t run = nr < L ? nr : L, j = first + l0;
-      T* dst = v + (j / nr) * panel_stride + j % nr;
-      for (int q = 0; q < a * a; ++q)
-        for (int64_t l = 0; l < run; ++l) dst[q * point_stride + l] = u[q][l0 + l];
-    }
+    winograd_store_lanes<T, 0>(u, v, local0 + done, point_stride, panel_stride, nr, a * a);
   }
 }

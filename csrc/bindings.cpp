@@ -82,13 +82,14 @@ py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py
   return out;
 }
 
-ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name) {
+ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name, bool backward) {
   ConvAlgorithm a;
   if (name == "auto") a = ConvAlgorithm::automatic;
   else if (name == "gemm") a = ConvAlgorithm::gemm;
   else if (name == "winograd") a = ConvAlgorithm::winograd;
-  else throw py::value_error("algorithm must be 'auto', 'gemm' or 'winograd', got '" + name + "'");
-  check_conv2d_algorithm(p, a);
+  else if (name == "direct") a = ConvAlgorithm::direct;
+  else throw py::value_error("algorithm must be 'auto', 'gemm', 'winograd' or 'direct', got '" + name + "'");
+  check_conv2d_algorithm(p, a, backward);
   return a;
 }
 
@@ -105,7 +106,7 @@ py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::ob
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
                             int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
-  const ConvAlgorithm a = conv_algorithm(p, algorithm);
+  const ConvAlgorithm a = conv_algorithm(p, algorithm, false);
   return is_f32(x) ? conv_forward_typed<float>(p, x, w, b, a) : conv_forward_typed<double>(p, x, w, b, a);
 }
 
@@ -135,7 +136,7 @@ py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py
                              int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
                              bool need_db, const std::string& algorithm) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
-  const ConvAlgorithm a = conv_algorithm(p, algorithm);
+  const ConvAlgorithm a = conv_algorithm(p, algorithm, true);
   require_float(dout, "dout");
   require_same_dtype(dout, "dout", x, "x");
   const std::vector<int64_t> expected{p.batch, p.out_channels, p.out_h, p.out_w};

@@ -95,6 +95,20 @@ struct WinogradKernels {
                           T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
 };
 
+// A direct stride-1 convolution of one zero-padded image (see
+// direct/conv2d_direct_impl.h): C_in planes of pad_h x pad_w (with at least
+// 16 columns of slack past out_w + kernel_w - 1) into C_out planes.
+struct DirectConv {
+  int64_t in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w;
+};
+
+template <typename T>
+struct DirectKernels {
+  int co_block;  // output channels per register block (the weights' packing)
+  void (*rows)(const DirectConv&, const T* padded, const T* w_packed, const T* bias, T* out,
+               int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end);
+};
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
@@ -104,6 +118,7 @@ struct Kernels {
   PoolKernels<T> pool;
   WinogradKernels<T> winograd_f4x3;
   WinogradKernels<T> winograd_generic;
+  DirectKernels<T> direct;
 };
 
 struct KernelTable {

@@ -16,6 +16,7 @@ namespace generic {
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_generic_impl.h"
+#include "direct/conv2d_direct_impl.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
@@ -26,12 +27,14 @@ const KernelTable& kernel_table_generic() {
        {&generic::winograd_f4x3_input<float>, &generic::winograd_f4x3_output<float>,
         &generic::winograd_f4x3_output_gradient<float>},
        {&generic::winograd_generic_input<float>, &generic::winograd_generic_output<float>,
-        &generic::winograd_generic_output_gradient<float>}},
+        &generic::winograd_generic_output_gradient<float>},
+       {2, &generic::direct_conv_rows<float, 2>}},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
        {&generic::winograd_generic_input<double>, &generic::winograd_generic_output<double>,
-        &generic::winograd_generic_output_gradient<double>}},
+        &generic::winograd_generic_output_gradient<double>},
+       {2, &generic::direct_conv_rows<double, 2>}},
   };
   return table;
 }

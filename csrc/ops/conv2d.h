@@ -26,10 +26,11 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
 
 // How forward and backward-data compute: `automatic` picks by shape (a cost
 // model), the others force one path (tests and benchmarks).
-enum class ConvAlgorithm { automatic = 0, gemm = 1, winograd = 2 };
+enum class ConvAlgorithm { automatic = 0, gemm = 1, winograd = 2, direct = 3 };
 
-// Throws std::invalid_argument when `algorithm` cannot run this convolution.
-void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm);
+// Throws std::invalid_argument when `algorithm` cannot run this convolution
+// (for the backward pass when `backward`).
+void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward);
 
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
@@ -38,6 +39,13 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
+// Direct convolution (conv2d_direct.cpp), forward only: one group, stride 1,
+// dilation 1; the automatic choice for few input channels.
+bool direct_applies(const Conv2dParams& p);
+bool prefers_direct(const Conv2dParams& p);
+template <typename T>
+void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
 // Winograd F(4x4, 3x3) and F(4x4, 5x5) (conv2d_winograd.cpp): 3x3 or 5x5
 // kernels, stride 1, dilation 1, one group, padding <= kernel - 1 per side.

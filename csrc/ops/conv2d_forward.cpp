@@ -17,6 +17,9 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
     return conv2d_forward_winograd(p, x, w, bias, out);
+  if (algorithm == ConvAlgorithm::direct ||
+      (algorithm == ConvAlgorithm::automatic && direct_applies(p) && prefers_direct(p)))
+    return conv2d_forward_direct(p, x, w, bias, out);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();

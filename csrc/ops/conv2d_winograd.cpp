@@ -330,16 +330,29 @@ bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
          p.in_channels * p.out_channels <= 256 * 256;
 }
 
-void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm) {
+namespace {
+std::string geometry(const Conv2dParams& p) {
+  return "kernel " + std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + ", stride (" +
+         std::to_string(p.stride_h) + ", " + std::to_string(p.stride_w) + "), dilation (" +
+         std::to_string(p.dilation_h) + ", " + std::to_string(p.dilation_w) + "), groups=" +
+         std::to_string(p.groups) + ", padding (" + std::to_string(p.pad_top) + ", " +
+         std::to_string(p.pad_bottom) + ", " + std::to_string(p.pad_left) + ", " +
+         std::to_string(p.pad_right) + ")";
+}
+}  // namespace
+
+void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward) {
   if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p))
     throw std::invalid_argument(
         "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, dilation 1, groups=1 and "
-        "padding <= kernel size - 1 on every side; got kernel " + std::to_string(p.kernel_h) + "x" +
-        std::to_string(p.kernel_w) + ", stride (" + std::to_string(p.stride_h) + ", " +
-        std::to_string(p.stride_w) + "), dilation (" + std::to_string(p.dilation_h) + ", " +
-        std::to_string(p.dilation_w) + "), groups=" + std::to_string(p.groups) + ", padding (" +
-        std::to_string(p.pad_top) + ", " + std::to_string(p.pad_bottom) + ", " +
-        std::to_string(p.pad_left) + ", " + std::to_string(p.pad_right) + ")");
+        "padding <= kernel size - 1 on every side; got " + geometry(p));
+  if (algorithm == ConvAlgorithm::direct && backward)
+    throw std::invalid_argument(
+        "algorithm='direct' computes the forward pass only; use 'auto', 'gemm' or 'winograd' "
+        "for conv2d_backward");
+  if (algorithm == ConvAlgorithm::direct && !direct_applies(p))
+    throw std::invalid_argument(
+        "algorithm='direct' needs stride 1, dilation 1 and groups=1; got " + geometry(p));
 }
 
 template <typename T>

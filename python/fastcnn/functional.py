@@ -34,11 +34,12 @@ __all__ = [
     "conv_output_size", "linear", "linear_backward",
 ]
 
-# 'auto' picks by shape; 'gemm' (implicit GEMM, any convolution) and
-# 'winograd' (F(4x4, 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1,
-# dilation 1, groups 1, padding <= kernel - 1) force one path, for tests and
-# benchmarks. Forward, dx and dw each follow it.
-ALGORITHMS = ("auto", "gemm", "winograd")
+# 'auto' picks by shape; the others force one path, for tests and
+# benchmarks: 'gemm' (implicit GEMM, any convolution), 'winograd' (F(4x4,
+# 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1, dilation 1, groups 1,
+# padding <= kernel - 1; forward, dx and dw), 'direct' (forward only:
+# stride 1, dilation 1, groups 1; auto's choice for C_in <= 4).
+ALGORITHMS = ("auto", "gemm", "winograd", "direct")
 
 
 # ----------------------------------------------------------------- convolution

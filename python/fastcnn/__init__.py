@@ -11,6 +11,7 @@ from . import functional
 from .functional import conv_output_size
 from . import layers, losses, optimizers
 from .model import Sequential, History, load_model
+from .interop import from_torch_state_dict, from_keras_weights
 
 __version__ = "0.1.0"
 
@@ -41,5 +42,5 @@ def cpu_info():
 
 
 __all__ = ["functional", "conv_output_size", "layers", "losses", "optimizers",
-           "Sequential", "History", "load_model", "set_num_threads", "get_num_threads",
-           "set_isa", "cpu_info", "__version__"]
+           "Sequential", "History", "load_model", "from_torch_state_dict", "from_keras_weights",
+           "set_num_threads", "get_num_threads", "set_isa", "cpu_info", "__version__"]

@@ -1,0 +1,250 @@
+"""Load weights trained in PyTorch or Keras into a fastcnn model.
+
+    model = Sequential([...])                    # the same architecture, built
+    from_torch_state_dict(model, torch_model.state_dict())
+    from_keras_weights(model, keras_model.get_weights())
+
+Both walk the model's layers that hold weights (Conv1D, Conv2D, Dense,
+BatchNormalization), in order, and pair them with the other framework's
+layers in the order their weights are listed; layers without weights
+(pools, Flatten, Dropout, activations) are skipped on both sides. Every
+shape is checked before anything is written: on a mismatch a ValueError
+names the fastcnn layer, the source entry and both shapes, and the model is
+left unchanged. Values are cast to each layer's dtype.
+
+Layouts (fastcnn <- PyTorch | Keras channels_last)
+--------------------------------------------------
+* Conv2D kernel (O, I/groups, KH, KW) <- weight as is | kernel (KH, KW, I/groups, O)
+* Conv1D kernel (O, I/groups, K)      <- weight as is | kernel (K, I/groups, O)
+* Dense kernel (in, out)              <- weight (out, in) transposed | kernel as is
+* BatchNormalization gamma, beta, moving_mean, moving_variance
+      <- weight, bias, running_mean, running_var (num_batches_tracked ignored)
+       | gamma, beta, moving_mean, moving_variance
+* biases as they are.
+
+Flatten: fastcnn flattens channels-first (C, H, W) in C order, exactly as
+`torch.flatten` does on NCHW, so PyTorch's Linear after a flatten needs no
+change. Keras flattens channels-last (H, W, C): the first Dense after a
+Flatten of a (C, H, W) or (C, L) tensor (and any BatchNormalization between
+them) has its input rows reordered so that row c*H*W + h*W + w of our kernel
+is Keras' row h*W*C + w*C + c. Pass `channels_last=False` for a Keras model
+built with data_format="channels_first".
+
+Not carried over (architecture, not weights): BatchNorm's epsilon and
+momentum -- PyTorch's defaults are eps=1e-5, momentum=0.1, which is
+fastcnn's `BatchNormalization(epsilon=1e-5, momentum=0.9)`; Keras' defaults
+are fastcnn's. Inputs stay channels-first: give a Keras-trained model
+`x.transpose(0, 3, 1, 2)` of its NHWC data.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import layers as L
+
+__all__ = ["from_torch_state_dict", "from_keras_weights"]
+
+_TORCH_IGNORED = ("num_batches_tracked",)
+
+
+def _model_layers(model):
+    """The model's layers (a Sequential, or any sequence of layers), checked
+    to be built; returns every layer (weights or not)."""
+    layers = list(getattr(model, "layers", model))
+    for layer in layers:
+        if not isinstance(layer, L.Layer):
+            raise TypeError(f"expected fastcnn layers, got {type(layer).__name__}")
+        if (layer.param_names or layer.state_names) and not layer.built:
+            raise ValueError(f"layer '{layer.name}' is not built: build the model first "
+                             f"(start it with layers.Input(shape) or call model.build(shape))")
+    return layers
+
+
+def _to_numpy(value, where):
+    if hasattr(value, "detach"):                      # a torch tensor
+        value = value.detach().cpu().numpy()
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: expected a numeric array, got dtype {value.dtype}")
+    return value
+
+
+def _check(layer, name, got_shape, source):
+    want = getattr(layer, name).shape
+    if tuple(got_shape) != want:
+        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}): {name} must have "
+                         f"shape {want}, got {tuple(got_shape)} from {source}")
+
+
+def _assign(planned):
+    """Write (layer, name, array) triples, after every check has passed."""
+    for layer, name, value in planned:
+        setattr(layer, name, np.array(value, dtype=layer.dtype))
+
+
+# ---------------------------------------------------------------------- PyTorch
+
+def _torch_modules(state_dict):
+    """state_dict entries grouped by module prefix, in order: [(prefix, {leaf: array})]."""
+    modules = []
+    for key, value in state_dict.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf in _TORCH_IGNORED:
+            continue
+        if not modules or modules[-1][0] != prefix:
+            modules.append((prefix, {}))
+        modules[-1][1][leaf] = _to_numpy(value, f"state_dict[{key!r}]")
+    return modules
+
+
+def _torch_kind(prefix, tensors):
+    where = f"PyTorch module '{prefix}'"
+    if "running_mean" in tensors:
+        return "batchnorm"
+    weight = tensors.get("weight")
+    if weight is None or weight.ndim not in (2, 3, 4):
+        shapes = {k: v.shape for k, v in tensors.items()}
+        raise ValueError(f"{where} with {shapes} is not a Conv1d, Conv2d, Linear or BatchNorm "
+                         f"layer; fastcnn cannot load it")
+    return {2: "linear", 3: "conv1d", 4: "conv2d"}[weight.ndim]
+
+
+def _expected_torch_kind(layer):
+    if isinstance(layer, L.Conv2D):
+        return "conv2d"
+    if isinstance(layer, L.Conv1D):
+        return "conv1d"
+    if isinstance(layer, L.Dense):
+        return "linear"
+    if isinstance(layer, L.BatchNormalization):
+        return "batchnorm"
+    raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) has weights fastcnn cannot "
+                     f"map from PyTorch")
+
+
+def from_torch_state_dict(model, state_dict):
+    """Copy a PyTorch `state_dict` (name -> tensor or NumPy array) into `model`.
+
+    The state_dict's modules (Conv1d, Conv2d, Linear, BatchNorm1d/2d; grouped
+    by the name before the last dot, in the dict's order) are paired in order
+    with the model's Conv1D, Conv2D, Dense and BatchNormalization layers.
+    Conv weights are copied as they are (both are (out, in/groups, *kernel)),
+    Linear weights transposed to the Dense kernel (in, out); BatchNorm's
+    weight/bias/running_mean/running_var become gamma/beta/moving_mean/
+    moving_variance (num_batches_tracked is ignored). Returns the model.
+    Raises ValueError naming the layer and shapes on any mismatch, before
+    changing anything.
+    """
+    targets = [layer for layer in _model_layers(model) if layer.param_names or layer.state_names]
+    modules = _torch_modules(state_dict)
+    kinds = [_torch_kind(prefix, tensors) for prefix, tensors in modules]
+    if len(modules) != len(targets):
+        raise ValueError(f"the state_dict has {len(modules)} modules with weights "
+                         f"({[p for p, _ in modules]}) but the model has {len(targets)} layers "
+                         f"with weights ({[t.name for t in targets]})")
+    planned = []
+    for layer, (prefix, tensors), kind in zip(targets, modules, kinds):
+        want = _expected_torch_kind(layer)
+        if kind != want:
+            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is paired with "
+                             f"PyTorch module '{prefix}', which looks like a {kind} layer "
+                             f"(shapes {({k: v.shape for k, v in tensors.items()})})")
+        if kind == "batchnorm":
+            names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
+                     "moving_variance": "running_var"}
+            names = {ours: theirs for ours, theirs in names.items()
+                     if ours in layer.param_names + layer.state_names}
+            convert = lambda name, a: a
+        else:
+            names = {"kernel": "weight", "bias": "bias"}
+            names = {ours: theirs for ours, theirs in names.items() if ours in layer.param_names}
+            convert = (lambda name, a: a.T if name == "kernel" else a) if kind == "linear" else \
+                      (lambda name, a: a)
+        extra = set(tensors) - set(names.values())
+        missing = set(names.values()) - set(tensors)
+        if extra or missing:
+            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) expects "
+                             f"{sorted(names.values())} from PyTorch module '{prefix}', which has "
+                             f"{sorted(tensors)} (bias / affine settings differ?)")
+        for ours, theirs in names.items():
+            value = convert(ours, tensors[theirs])
+            _check(layer, ours, value.shape,
+                   f"PyTorch '{prefix}.{theirs}' {tuple(tensors[theirs].shape)}"
+                   + (" transposed" if value.shape != tensors[theirs].shape else ""))
+            planned.append((layer, ours, value))
+    _assign(planned)
+    return model
+
+
+# ------------------------------------------------------------------------ Keras
+
+def _channels_last_order(shape):
+    """perm with ours_flat[i] == keras_flat[perm[i]] for a per-sample (C, *spatial) tensor."""
+    c, spatial = shape[0], tuple(shape[1:])
+    keras = np.arange(math.prod(shape)).reshape(spatial + (c,))      # Keras' flat index at (s, c)
+    return np.moveaxis(keras, -1, 0).reshape(-1)                     # read in our (c, s) order
+
+
+def from_keras_weights(model, weights, channels_last=True):
+    """Copy a Keras model's `get_weights()` list into `model`.
+
+    The list holds, layer by layer: Conv kernel (KH, KW, in/groups, out) --
+    (K, in/groups, out) for Conv1D -- then bias; Dense kernel (in, out) then
+    bias; BatchNormalization gamma, beta, moving_mean, moving_variance (gamma
+    or beta absent with scale=False / center=False). Kernels are transposed to
+    fastcnn's (out, in/groups, *kernel); with `channels_last` (Keras' default
+    data format) the first Dense after a Flatten of a multi-dimensional tensor
+    gets its rows permuted from Keras' (H, W, C) flatten order to our (C, H, W)
+    order (see the module docstring). Returns the model; raises ValueError
+    naming the layer and shapes on a mismatch, before changing anything.
+    """
+    weights = [_to_numpy(w, f"weights[{i}]") for i, w in enumerate(weights)]
+    planned, pos = [], 0
+    perm = None                 # row order to apply after a channels-last Flatten
+    for layer in _model_layers(model):
+        if isinstance(layer, L.Flatten):
+            shape = tuple(layer.input_shape or ())
+            perm = _channels_last_order(shape) if channels_last and len(shape) >= 2 else None
+            continue
+        names = layer.param_names + layer.state_names
+        if not names:
+            continue
+        if isinstance(layer, (L.Conv2D, L.Conv1D)):
+            perm = None         # a Flatten's order no longer reaches a Dense
+        if pos + len(names) > len(weights):
+            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) needs "
+                             f"{len(names)} arrays {list(names)}, but only "
+                             f"{len(weights) - pos} of the {len(weights)} are left")
+        for name in names:
+            value = weights[pos]
+            source = f"Keras weights[{pos}] {value.shape}"
+            if name == "kernel" and isinstance(layer, L.Conv2D):
+                if value.ndim != 4:
+                    raise ValueError(f"layer '{layer.name}' (Conv2D): kernel must be 4-D "
+                                     f"(KH, KW, in, out), but {source} is {value.ndim}-D")
+                value = value.transpose(3, 2, 0, 1)
+            elif name == "kernel" and isinstance(layer, L.Conv1D):
+                if value.ndim != 3:
+                    raise ValueError(f"layer '{layer.name}' (Conv1D): kernel must be 3-D "
+                                     f"(K, in, out), but {source} is {value.ndim}-D")
+                value = value.transpose(2, 1, 0)
+            elif perm is not None and value.ndim >= 1 and (name == "kernel" or
+                                                           isinstance(layer, L.BatchNormalization)):
+                if value.shape[0] != perm.size:
+                    _check(layer, name, value.shape, source)
+                value = value[perm]
+            _check(layer, name, value.shape,
+                   source + (" transposed" if isinstance(layer, (L.Conv1D, L.Conv2D))
+                             and name == "kernel" else ""))
+            planned.append((layer, name, value))
+            pos += 1
+        if isinstance(layer, L.Dense):
+            perm = None
+    if pos != len(weights):
+        raise ValueError(f"{len(weights) - pos} Keras arrays left over after filling every layer "
+                         f"(used {pos} of {len(weights)}); first unused shape "
+                         f"{weights[pos].shape}")
+    _assign(planned)
+    return model

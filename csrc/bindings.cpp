@@ -60,10 +60,16 @@ T* mutable_data(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
 // ------------------------------------------------------------- convolution
 
+// (N, C, H, W), or (N, H, W, C) for channels-last ops.
+std::vector<int64_t> activation_shape(const Conv2dParams& p, int64_t c, int64_t h, int64_t w) {
+  if (p.channels_last) return {p.batch, h, w, c};
+  return {p.batch, c, h, w};
+}
+
 template <typename T>
 py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
                              const py::object& b, ConvAlgorithm algorithm) {
-  py::array out = empty<T>({p.batch, p.out_channels, p.out_h, p.out_w});
+  py::array out = empty<T>(activation_shape(p, p.out_channels, p.out_h, p.out_w));
   const T* bias = nullptr;
   py::array bias_arr;
   if (!b.is_none()) {
@@ -95,17 +101,19 @@ ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name, boo
 
 Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int64_t sw,
                          int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
-                         int64_t groups) {
+                         int64_t groups, bool channels_last) {
   require_float(x, "x");
   require_float(w, "w");
   require_same_dtype(x, "x", w, "w");
-  return make_conv2d_params(shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups);
+  return make_conv2d_params(shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups,
+                            channels_last);
 }
 
 py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                            int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm) {
-  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+                            int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm,
+                            bool channels_last) {
+  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   const ConvAlgorithm a = conv_algorithm(p, algorithm, false);
   return is_f32(x) ? conv_forward_typed<float>(p, x, w, b, a) : conv_forward_typed<double>(p, x, w, b, a);
 }
@@ -116,7 +124,7 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
                               ConvAlgorithm algorithm) {
   py::object dx = py::none(), dw = py::none(), db = py::none();
   py::array dx_a, dw_a, db_a;
-  if (need_dx) dx = dx_a = empty<T>({p.batch, p.in_channels, p.in_h, p.in_w});
+  if (need_dx) dx = dx_a = empty<T>(activation_shape(p, p.in_channels, p.in_h, p.in_w));
   if (need_dw) dw = dw_a = empty<T>({p.out_channels, p.in_per_group(), p.kernel_h, p.kernel_w});
   if (need_db) db = db_a = empty<T>({p.out_channels});
   T* dx_p = need_dx ? mutable_data<T>(dx_a) : nullptr;
@@ -134,16 +142,17 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
 py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py::array& w,
                              int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
                              int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
-                             bool need_db, const std::string& algorithm) {
-  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+                             bool need_db, const std::string& algorithm, bool channels_last) {
+  const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   const ConvAlgorithm a = conv_algorithm(p, algorithm, true);
   require_float(dout, "dout");
   require_same_dtype(dout, "dout", x, "x");
-  const std::vector<int64_t> expected{p.batch, p.out_channels, p.out_h, p.out_w};
-  if (shape_of(dout) != expected)
-    throw py::value_error("dout must have the output shape (" + std::to_string(p.batch) + ", " +
-                          std::to_string(p.out_channels) + ", " + std::to_string(p.out_h) + ", " +
-                          std::to_string(p.out_w) + "), got " + shape_str(dout));
+  const std::vector<int64_t> expected = activation_shape(p, p.out_channels, p.out_h, p.out_w);
+  if (shape_of(dout) != expected) {
+    std::string e = "(";
+    for (size_t i = 0; i < expected.size(); ++i) e += (i ? ", " : "") + std::to_string(expected[i]);
+    throw py::value_error("dout must have the output shape " + e + "), got " + shape_str(dout));
+  }
   return is_f32(x) ? conv_backward_typed<float>(p, dout, x, w, need_dx, need_dw, need_db, a)
                    : conv_backward_typed<double>(p, dout, x, w, need_dx, need_dw, need_db, a);
 }
@@ -158,109 +167,142 @@ PoolWindow pool_window(int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64
   return win;
 }
 
-int64_t planes_of(const py::array& x, const char* name) {
-  if (x.ndim() != 4) throw py::value_error(std::string(name) + " must be 4-D (N, C, H, W), got shape " + shape_str(x));
-  return x.shape(0) * x.shape(1);
-}
+// The pooled tensor's layout: (N, C, H, W) or, channels-last, (N, H, W, C).
+struct PoolLayout {
+  bool channels_last;
+  int64_t batch, channels, h, w;
+
+  PoolLayout(const py::array& a, const char* name, bool last) : channels_last(last) {
+    if (a.ndim() != 4)
+      throw py::value_error(std::string(name) + " must be 4-D " +
+                            (last ? "(N, H, W, C)" : "(N, C, H, W)") + ", got shape " + shape_str(a));
+    batch = a.shape(0);
+    channels = a.shape(last ? 3 : 1);
+    h = a.shape(last ? 1 : 2);
+    w = a.shape(last ? 2 : 3);
+  }
+  std::vector<int64_t> shape(int64_t hh, int64_t ww) const {
+    if (channels_last) return {batch, hh, ww, channels};
+    return {batch, channels, hh, ww};
+  }
+};
 
 template <typename T>
-py::array max_forward_typed(const py::array& x, const PoolWindow& win, int64_t planes, int64_t* idx) {
-  py::array out = empty<T>({x.shape(0), x.shape(1), win.out_h, win.out_w});
+py::array max_forward_typed(const py::array& x, const PoolLayout& l, const PoolWindow& win,
+                            int64_t* idx) {
+  py::array out = empty<T>(l.shape(win.out_h, win.out_w));
   T* o = mutable_data<T>(out);
   {
     py::gil_scoped_release release;
-    max_pool2d_forward<T>(win, planes, data<T>(x), o, idx);
+    if (l.channels_last)
+      max_pool2d_forward_nhwc<T>(win, l.batch, l.channels, data<T>(x), o, idx);
+    else
+      max_pool2d_forward<T>(win, l.batch * l.channels, data<T>(x), o, idx);
   }
   return out;
 }
 
 py::tuple max_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                 int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
-                                bool want_indices) {
+                                bool want_indices, bool channels_last) {
   require_float(x, "x");
-  const int64_t planes = planes_of(x, "x");
-  const PoolWindow win = pool_window(x.shape(2), x.shape(3), kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, true);
+  const PoolLayout l(x, "x", channels_last);
+  const PoolWindow win = pool_window(l.h, l.w, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, true);
   py::object indices = py::none();
   int64_t* idx = nullptr;
   if (want_indices) {
-    py::array idx_a = empty<int64_t>({x.shape(0), x.shape(1), oh, ow});
+    py::array idx_a = empty<int64_t>(l.shape(oh, ow));
     idx = mutable_data<int64_t>(idx_a);
     indices = idx_a;
   }
-  py::array out = is_f32(x) ? max_forward_typed<float>(x, win, planes, idx)
-                            : max_forward_typed<double>(x, win, planes, idx);
+  py::array out = is_f32(x) ? max_forward_typed<float>(x, l, win, idx)
+                            : max_forward_typed<double>(x, l, win, idx);
   return py::make_tuple(out, indices);
 }
 
 template <typename T>
 py::array max_pool_backward_typed(const py::array& dout, const py::array& indices, int64_t planes,
-                                  int64_t in_plane, int64_t out_plane, std::vector<int64_t> shape) {
+                                  int64_t in_plane, int64_t out_plane, std::vector<int64_t> shape,
+                                  int64_t channels_last_channels = 0) {
   py::array dx = empty<T>(shape);
   T* d = mutable_data<T>(dx);
   bool ok;
   {
     py::gil_scoped_release release;
-    ok = max_pool2d_backward<T>(planes, in_plane, out_plane, data<T>(dout), data<int64_t>(indices), d);
+    ok = channels_last_channels
+             ? max_pool2d_backward_nhwc<T>(planes, channels_last_channels, in_plane, out_plane,
+                                           data<T>(dout), data<int64_t>(indices), d)
+             : max_pool2d_backward<T>(planes, in_plane, out_plane, data<T>(dout),
+                                      data<int64_t>(indices), d);
   }
   if (!ok) throw py::value_error("indices must lie in [0, H*W) of their input plane");
   return dx;
 }
 
 py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices, int64_t in_h,
-                                 int64_t in_w) {
+                                 int64_t in_w, bool channels_last) {
   require_float(dout, "dout");
-  const int64_t planes = planes_of(dout, "dout");
+  const PoolLayout l(dout, "dout", channels_last);
   if (!indices.dtype().is(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style) ||
       shape_of(indices) != shape_of(dout))
     throw py::value_error("indices must be a contiguous int64 array shaped like dout " + shape_str(dout));
   if (in_h <= 0 || in_w <= 0) throw py::value_error("input size must be positive");
-  const std::vector<int64_t> shape{dout.shape(0), dout.shape(1), in_h, in_w};
-  const int64_t out_plane = dout.shape(2) * dout.shape(3);
+  const std::vector<int64_t> shape = l.shape(in_h, in_w);
+  const int64_t out_plane = l.h * l.w;
+  if (channels_last)
+    return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels)
+                        : max_pool_backward_typed<double>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels);
+  const int64_t planes = l.batch * l.channels;
   return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, planes, in_h * in_w, out_plane, shape)
                       : max_pool_backward_typed<double>(dout, indices, planes, in_h * in_w, out_plane, shape);
 }
 
 template <typename T>
-py::array avg_forward_typed(const py::array& x, const PoolWindow& win, int64_t planes) {
-  py::array out = empty<T>({x.shape(0), x.shape(1), win.out_h, win.out_w});
+py::array avg_forward_typed(const py::array& x, const PoolLayout& l, const PoolWindow& win) {
+  py::array out = empty<T>(l.shape(win.out_h, win.out_w));
   T* o = mutable_data<T>(out);
   {
     py::gil_scoped_release release;
-    avg_pool2d_forward<T>(win, planes, data<T>(x), o);
+    if (l.channels_last)
+      avg_pool2d_forward_nhwc<T>(win, l.batch, l.channels, data<T>(x), o);
+    else
+      avg_pool2d_forward<T>(win, l.batch * l.channels, data<T>(x), o);
   }
   return out;
 }
 
 py::array avg_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                 int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
-                                bool count_include_pad) {
+                                bool count_include_pad, bool channels_last) {
   require_float(x, "x");
-  const int64_t planes = planes_of(x, "x");
-  const PoolWindow win = pool_window(x.shape(2), x.shape(3), kh, kw, sh, sw, pt, pb, pl, pr, oh, ow,
+  const PoolLayout l(x, "x", channels_last);
+  const PoolWindow win = pool_window(l.h, l.w, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow,
                                      count_include_pad);
-  return is_f32(x) ? avg_forward_typed<float>(x, win, planes) : avg_forward_typed<double>(x, win, planes);
+  return is_f32(x) ? avg_forward_typed<float>(x, l, win) : avg_forward_typed<double>(x, l, win);
 }
 
 template <typename T>
-py::array avg_backward_typed(const py::array& dout, const PoolWindow& win, int64_t planes) {
-  py::array dx = empty<T>({dout.shape(0), dout.shape(1), win.in_h, win.in_w});
+py::array avg_backward_typed(const py::array& dout, const PoolLayout& l, const PoolWindow& win) {
+  py::array dx = empty<T>(l.shape(win.in_h, win.in_w));
   T* d = mutable_data<T>(dx);
   {
     py::gil_scoped_release release;
-    avg_pool2d_backward<T>(win, planes, data<T>(dout), d);
+    if (l.channels_last)
+      avg_pool2d_backward_nhwc<T>(win, l.batch, l.channels, data<T>(dout), d);
+    else
+      avg_pool2d_backward<T>(win, l.batch * l.channels, data<T>(dout), d);
   }
   return dx;
 }
 
 py::array avg_pool2d_backward_py(const py::array& dout, int64_t in_h, int64_t in_w, int64_t kh,
                                  int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
-                                 int64_t pl, int64_t pr, bool count_include_pad) {
+                                 int64_t pl, int64_t pr, bool count_include_pad, bool channels_last) {
   require_float(dout, "dout");
-  const int64_t planes = planes_of(dout, "dout");
-  const PoolWindow win = pool_window(in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, dout.shape(2),
-                                     dout.shape(3), count_include_pad);
-  return is_f32(dout) ? avg_backward_typed<float>(dout, win, planes)
-                      : avg_backward_typed<double>(dout, win, planes);
+  const PoolLayout l(dout, "dout", channels_last);
+  const PoolWindow win = pool_window(in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, l.h, l.w,
+                                     count_include_pad);
+  return is_f32(dout) ? avg_backward_typed<float>(dout, l, win) : avg_backward_typed<double>(dout, l, win);
 }
 
 // ---------------------------------------------------------- global pooling
@@ -365,16 +407,26 @@ PYBIND11_MODULE(_C, m) {
   m.def("conv2d_forward", &conv2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"),
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
         py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
-        py::arg("groups"), py::arg("algorithm") = "auto");
+        py::arg("groups"), py::arg("algorithm") = "auto", py::arg("channels_last") = false);
   m.def("conv2d_backward", &conv2d_backward_py, py::arg("dout"), py::arg("x"), py::arg("w"),
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
         py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
         py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
-        py::arg("algorithm") = "auto");
-  m.def("max_pool2d_forward", &max_pool2d_forward_py);
-  m.def("max_pool2d_backward", &max_pool2d_backward_py);
-  m.def("avg_pool2d_forward", &avg_pool2d_forward_py);
-  m.def("avg_pool2d_backward", &avg_pool2d_backward_py);
+        py::arg("algorithm") = "auto", py::arg("channels_last") = false);
+  m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
+        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),
+        py::arg("out_w"), py::arg("want_indices"), py::arg("channels_last") = false);
+  m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("dout"), py::arg("indices"),
+        py::arg("in_h"), py::arg("in_w"), py::arg("channels_last") = false);
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
+        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),
+        py::arg("out_w"), py::arg("count_include_pad"), py::arg("channels_last") = false);
+  m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("dout"), py::arg("in_h"),
+        py::arg("in_w"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+        py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),
+        py::arg("pad_right"), py::arg("count_include_pad"), py::arg("channels_last") = false);
   m.def("global_avg_pool_forward", &global_avg_pool_forward_py);
   m.def("global_avg_pool_backward", &global_avg_pool_backward_py);
   m.def("global_max_pool_forward", &global_max_pool_forward_py);

@@ -35,6 +35,12 @@ struct PoolKernels {
   // Global reductions over `n` contiguous values.
   T (*sum)(const T* x, int64_t n);
   T (*max_with_index)(const T* x, int64_t n, int64_t* index);
+  // Channels-last: one (H, W, C) image (see pool/pool2d_nhwc_impl.h).
+  void (*max_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out,
+                           int64_t* indices, int64_t row_begin, int64_t row_end);
+  void (*avg_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out,
+                           int64_t row_begin, int64_t row_end);
+  void (*avg_backward_nhwc)(const PoolWindow&, int64_t channels, const T* dout, T* din);
 };
 
 // Packs one contiguous im2col row into B micro-panels:

@@ -10,8 +10,15 @@ struct Conv2dParams {
   int64_t out_channels, kernel_h, kernel_w, out_h, out_w;
   int64_t stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right;
   int64_t dilation_h, dilation_w, groups;
+  // Activations (x, out, dout, dx) are NHWC instead of NCHW; weights are
+  // always (C_out, C_in/groups, KH, KW).
+  bool channels_last;
 
   int64_t in_per_group() const { return in_channels / groups; }
+  // Element (n, c, y, x) of an activation with `channels` channels and an
+  // h x w plane sits at n*image + c*channel + (y*w + x)*pixel.
+  int64_t channel_step(int64_t h, int64_t w) const { return channels_last ? 1 : h * w; }
+  int64_t pixel_step(int64_t channels) const { return channels_last ? channels : 1; }
   int64_t out_per_group() const { return out_channels / groups; }
   int64_t gemm_k() const { return in_per_group() * kernel_h * kernel_w; }
 };
@@ -22,7 +29,7 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
                                 const std::vector<int64_t>& w_shape, int64_t stride_h,
                                 int64_t stride_w, int64_t pad_top, int64_t pad_bottom,
                                 int64_t pad_left, int64_t pad_right, int64_t dilation_h,
-                                int64_t dilation_w, int64_t groups);
+                                int64_t dilation_w, int64_t groups, bool channels_last = false);
 
 // How forward and backward-data compute: `automatic` picks by shape (a cost
 // model), the others force one path (tests and benchmarks).

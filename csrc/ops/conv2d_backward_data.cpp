@@ -58,11 +58,13 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
                           ConvAlgorithm algorithm) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  // NHWC runs the phase GEMMs below (Winograd and col2im read NCHW planes).
+  const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
   if (algorithm == ConvAlgorithm::winograd ||
-      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+      (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
     return conv2d_backward_data_winograd(p, dout, w, dx);
-  if (prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
+  if (!p.channels_last && prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);
   const int64_t khw = p.kernel_h * p.kernel_w;
@@ -142,11 +144,16 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       gemm.m = m;
       gemm.k = f.k;
       gemm.taps = &f.table;
-      gemm.src = dout + (t.n * p.out_channels + t.g * c_out_g) * out_plane;
+      const int64_t out_channel = p.channel_step(p.out_h, p.out_w);
+      const int64_t in_channel = p.channel_step(p.in_h, p.in_w);
+      gemm.src = dout + t.n * p.out_channels * out_plane + t.g * c_out_g * out_channel;
       gemm.src_h = p.out_h;
       gemm.src_w = p.out_w;
-      gemm.c = dx + (t.n * p.in_channels + t.g * m) * in_plane;
-      gemm.c_row_stride = in_plane;
+      gemm.src_channel = out_channel;
+      gemm.src_pixel = p.pixel_step(p.out_channels);
+      gemm.c = dx + t.n * p.in_channels * in_plane + t.g * m * in_channel;
+      gemm.c_row_stride = in_channel;
+      gemm.c_pixel = p.pixel_step(p.in_channels);
       gemm.c_w = p.in_w;
       gemm.y0 = f.y0;
       gemm.x0 = f.x0;

@@ -23,7 +23,7 @@ template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
                             ConvAlgorithm algorithm) {
   if (algorithm == ConvAlgorithm::winograd ||
-      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+      (algorithm == ConvAlgorithm::automatic && !p.channels_last && winograd_applies(p) &&
        prefers_winograd_weight_gradient(p)))
     return conv2d_backward_weight_winograd(p, dout, x, dw);
   const Kernels<T>& kern = active_kernels().get<T>();
@@ -39,7 +39,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
   taps.choose_positions(c_out_g);
   const int64_t positions = taps.positions(), taps_n = taps.taps();
-  const bool direct = reads_source_directly(taps, p.in_h, p.in_w);
+  const bool direct = !p.channels_last && reads_source_directly(taps, p.in_h, p.in_w);
 
   // kc here is the chunk of output positions reduced per task.
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), positions, ldc);
@@ -76,7 +76,9 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
 
       // B = dout[n, g]^T over positions p0..p0+kc (zero at thrown-away wide
       // columns): panel j holds output channels j*nr .. j*nr+nr.
-      const T* d = dout + (n * p.out_channels + g * c_out_g) * out_plane;
+      const int64_t out_channel = p.channel_step(p.out_h, p.out_w);
+      const int64_t out_pixel = p.pixel_step(p.out_channels);
+      const T* d = dout + n * p.out_channels * out_plane + g * c_out_g * out_channel;
       for (int64_t q0 = 0; q0 < kc;) {  // one grid row piece at a time
         const int64_t y = (p0 + q0) / taps.row_w, x = (p0 + q0) % taps.row_w;
         const int64_t piece = std::min(kc - q0, taps.row_w - x);
@@ -85,21 +87,23 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
           T* dst = b_panels + cp * kc * nr + q0 * nr;
           for (int64_t lane = 0; lane < nr; ++lane) {
             const int64_t co = cp * nr + lane;
-            const T* from = d + co * out_plane + y * p.out_w + x;
+            const T* from = d + co * out_channel + (y * p.out_w + x) * out_pixel;
             const int64_t n_live = co < c_out_g ? live : 0;
-            for (int64_t q = 0; q < n_live; ++q) dst[q * nr + lane] = from[q];
+            for (int64_t q = 0; q < n_live; ++q) dst[q * nr + lane] = from[q * out_pixel];
             for (int64_t q = n_live; q < piece; ++q) dst[q * nr + lane] = 0;
           }
         }
         q0 += piece;
       }
 
-      const T* src = x + (n * p.in_channels + g * channels) * in_plane;
+      const int64_t in_channel = p.channel_step(p.in_h, p.in_w);
+      const T* src = x + n * p.in_channels * in_plane + g * channels * in_channel;
       if (!direct)
         for (int64_t ch = 0; ch < channels; ++ch)
           for (int64_t ph = 0; ph < taps.phases(); ++ph)
-            fill_band(taps, ph, src + ch * in_plane, p.in_h, p.in_w, taps.flat(p0),
-                      taps.band_count(p0, kc), band + (ch * taps.phases() + ph) * band_stride);
+            fill_band(taps, ph, src + ch * in_channel, p.in_h, p.in_w, taps.flat(p0),
+                      taps.band_count(p0, kc), band + (ch * taps.phases() + ph) * band_stride,
+                      p.pixel_step(p.in_channels));
       make_runs(taps, p0, kc, &runs);
 
       T* dwt = partial + g * k_panels * mr * ldc;
@@ -147,6 +151,15 @@ template <typename T>
 void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t columns = p.out_h * p.out_w;
+  if (p.channels_last) {  // rows of C_out values, summed in a fixed order
+    const int64_t rows = p.batch * columns;
+    for (int64_t co = 0; co < p.out_channels; ++co) db[co] = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = dout + r * p.out_channels;
+      for (int64_t co = 0; co < p.out_channels; ++co) db[co] += row[co];
+    }
+    return;
+  }
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
     for (int64_t co = begin; co < end; ++co) {
       T total = 0;

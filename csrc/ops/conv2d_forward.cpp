@@ -13,12 +13,13 @@ namespace fastcnn {
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
                     ConvAlgorithm algorithm) {
+  const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
   if (algorithm == ConvAlgorithm::winograd ||
-      (algorithm == ConvAlgorithm::automatic && winograd_applies(p) &&
+      (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
     return conv2d_forward_winograd(p, x, w, bias, out);
   if (algorithm == ConvAlgorithm::direct ||
-      (algorithm == ConvAlgorithm::automatic && direct_applies(p) && prefers_direct(p)))
+      (automatic && direct_applies(p) && prefers_direct(p)))
     return conv2d_forward_direct(p, x, w, bias, out);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
@@ -58,11 +59,16 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       gemm.m = m;
       gemm.k = k;
       gemm.taps = &taps;
-      gemm.src = x + (n * p.in_channels + g * channels) * p.in_h * p.in_w;
+      const int64_t in_channel = p.channel_step(p.in_h, p.in_w);
+      const int64_t out_channel = p.channel_step(p.out_h, p.out_w);
+      gemm.src = x + n * p.in_channels * p.in_h * p.in_w + g * channels * in_channel;
       gemm.src_h = p.in_h;
       gemm.src_w = p.in_w;
-      gemm.c = out + (n * p.out_channels + g * m) * p.out_h * p.out_w;
-      gemm.c_row_stride = p.out_h * p.out_w;
+      gemm.src_channel = in_channel;
+      gemm.src_pixel = p.pixel_step(p.in_channels);
+      gemm.c = out + n * p.out_channels * p.out_h * p.out_w + g * m * out_channel;
+      gemm.c_row_stride = out_channel;
+      gemm.c_pixel = p.pixel_step(p.out_channels);
       gemm.c_w = p.out_w;
       gemm.y0 = gemm.x0 = 0;
       gemm.step_y = gemm.step_x = 1;

@@ -33,8 +33,11 @@ int64_t output_size(const char* dim, int64_t in, int64_t k, int64_t s, int64_t p
 Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws,
                                 int64_t stride_h, int64_t stride_w, int64_t pad_top,
                                 int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
-                                int64_t dilation_h, int64_t dilation_w, int64_t groups) {
-  if (xs.size() != 4) fail("x must be 4-D (N, C, H, W), got shape " + shape_str(xs));
+                                int64_t dilation_h, int64_t dilation_w, int64_t groups,
+                                bool channels_last) {
+  if (xs.size() != 4)
+    fail(std::string("x must be 4-D ") + (channels_last ? "(N, H, W, C)" : "(N, C, H, W)") +
+         ", got shape " + shape_str(xs));
   if (ws.size() != 4) fail("w must be 4-D (C_out, C_in/groups, KH, KW), got shape " + shape_str(ws));
   for (int64_t v : xs)
     if (v <= 0) fail("x must have positive sizes, got shape " + shape_str(xs));
@@ -49,18 +52,21 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vecto
   for (int64_t v : {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dilation_h,
                     dilation_w, ws[2], ws[3]})
     if (v > kLimit) fail("stride, padding, dilation and kernel size must be below 2**31");
-  if (xs[1] % groups || ws[0] % groups)
+  // From here on x's sizes are read as (N, C, H, W).
+  const std::vector<int64_t> x_shape =
+      channels_last ? std::vector<int64_t>{xs[0], xs[3], xs[1], xs[2]} : xs;
+  if (x_shape[1] % groups || ws[0] % groups)
     fail("groups=" + std::to_string(groups) + " must divide x's channels " + shape_str(xs) +
          " and w's output channels " + shape_str(ws));
-  if (ws[1] * groups != xs[1])
-    fail("channel mismatch: x " + shape_str(xs) + " has " + std::to_string(xs[1]) +
+  if (ws[1] * groups != x_shape[1])
+    fail("channel mismatch: x " + shape_str(xs) + " has " + std::to_string(x_shape[1]) +
          " channels, w " + shape_str(ws) + " expects " + std::to_string(ws[1]) + " x groups=" +
          std::to_string(groups));
   Conv2dParams p{};
-  p.batch = xs[0];
-  p.in_channels = xs[1];
-  p.in_h = xs[2];
-  p.in_w = xs[3];
+  p.batch = x_shape[0];
+  p.in_channels = x_shape[1];
+  p.in_h = x_shape[2];
+  p.in_w = x_shape[3];
   p.out_channels = ws[0];
   p.kernel_h = ws[2];
   p.kernel_w = ws[3];
@@ -73,6 +79,7 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vecto
   p.dilation_h = dilation_h;
   p.dilation_w = dilation_w;
   p.groups = groups;
+  p.channels_last = channels_last;
   p.out_h = output_size("H", p.in_h, p.kernel_h, stride_h, pad_top, pad_bottom, dilation_h);
   p.out_w = output_size("W", p.in_w, p.kernel_w, stride_w, pad_left, pad_right, dilation_w);
   const double out_elements = double(p.batch) * double(p.out_channels) * double(p.out_h) * double(p.out_w);

@@ -342,6 +342,10 @@ std::string geometry(const Conv2dParams& p) {
 }  // namespace
 
 void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward) {
+  if (p.channels_last && (algorithm == ConvAlgorithm::winograd || algorithm == ConvAlgorithm::direct))
+    throw std::invalid_argument(
+        "algorithm='winograd' and 'direct' take channels-first data; channels_last runs "
+        "algorithm='gemm' (or 'auto')");
   if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p))
     throw std::invalid_argument(
         "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, dilation 1, groups=1 and "

@@ -26,12 +26,14 @@ struct ImplicitGemm {
   const T* a_packed;  // ceil(m / mr) A micro-panels of k columns
   int64_t m, k;       // k = channels * taps.taps()
   const TapTable* taps;
-  const T* src;       // channels x src_h x src_w
-  int64_t src_h, src_w;
+  // Source pixel (y, x) of channel ch at src + ch*src_channel + (y*src_w + x)*src_pixel
+  // (NCHW: src_channel = src_h*src_w, src_pixel = 1; NHWC: 1 and C).
+  const T* src;
+  int64_t src_h, src_w, src_channel = 0, src_pixel = 1;
   // Output grid point (y, x) of row m lives at
-  // c + m * c_row_stride + (y0 + y*step_y) * c_w + x0 + x*step_x.
+  // c + m * c_row_stride + ((y0 + y*step_y) * c_w + x0 + x*step_x) * c_pixel.
   T* c;
-  int64_t c_row_stride, c_w, y0, x0, step_y, step_x;
+  int64_t c_row_stride, c_w, y0, x0, step_y, step_x, c_pixel = 1;
   const T* bias;  // may be null
 };
 
@@ -86,17 +88,17 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t np = p_end - p_begin, np_round = round_up(np, nr);
   const int64_t row_begin = panel_begin * mr, row_end = std::min(panel_end * mr, g.m);
-  const int64_t plane = g.src_h * g.src_w;
+  const int64_t plane = g.src_channel ? g.src_channel : g.src_h * g.src_w;
   const int64_t taps = t.taps();
 
   if (g.k > 0) {
-    const bool direct = reads_source_directly(t, g.src_h, g.src_w);
+    const bool direct = g.src_pixel == 1 && reads_source_directly(t, g.src_h, g.src_w);
     const int64_t channels = g.k / taps, f0 = t.flat(p_begin);
     if (!direct)
       for (int64_t ch = 0; ch < channels; ++ch)
         for (int64_t ph = 0; ph < t.phases(); ++ph)
           fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, t.band_count(p_begin, np),
-                    s.band + (ch * t.phases() + ph) * s.band_stride);
+                    s.band + (ch * t.phases() + ph) * s.band_stride, g.src_pixel);
     // Compact positions: each im2col row is a run per grid row of the block,
     // staged contiguous, then packed like a wide row.
     if (!t.wide()) make_runs(t, p_begin, np, &s.runs);
@@ -135,14 +137,15 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
       const int64_t piece_end = std::min(p_end, p - x + t.row_w);
       const int64_t n = std::min(piece_end, p - x + t.grid_w) - p;  // real columns
       if (n > 0) {
-        T* o = out + (g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x;
+        T* o = out + ((g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x) * g.c_pixel;
         const T* f = from + (p - p_begin);
+        const int64_t step = g.step_x * g.c_pixel;
         if (g.k == 0)
-          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = bias;
-        else if (g.step_x == 1)
+          for (int64_t i = 0; i < n; ++i) o[i * step] = bias;
+        else if (step == 1)
           for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
         else
-          for (int64_t i = 0; i < n; ++i) o[i * g.step_x] = f[i] + bias;
+          for (int64_t i = 0; i < n; ++i) o[i * step] = f[i] + bias;
       }
       p = piece_end;
     }

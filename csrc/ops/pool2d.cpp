@@ -121,6 +121,72 @@ void global_max_pool_forward(int64_t rows, int64_t size, const T* x, T* out, int
   });
 }
 
+// Channels-last: images split into row bands (a band is a whole output row
+// range of every channel).
+template <typename T>
+void max_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* x, T* out,
+                             int64_t* indices) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  const int64_t bands = batch >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
+  parallel_for(batch * bands, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / bands, band = t % bands;
+      kern.max_forward_nhwc(w, channels, x + n * in_image, out + n * out_image,
+                            indices ? indices + n * out_image : nullptr, w.out_h * band / bands,
+                            w.out_h * (band + 1) / bands);
+    }
+  });
+}
+
+template <typename T>
+bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane,
+                              const T* dout, const int64_t* indices, T* dx) {
+  std::atomic<bool> ok{true};
+  parallel_for(batch, [&](int64_t begin, int64_t end, int) {
+    for (int64_t n = begin; n < end; ++n) {
+      T* d = dx + n * in_plane * channels;
+      for (int64_t i = 0; i < in_plane * channels; ++i) d[i] = 0;
+      const T* g = dout + n * out_plane * channels;
+      const int64_t* idx = indices + n * out_plane * channels;
+      for (int64_t i = 0; i < out_plane; ++i)
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t target = idx[i * channels + c];
+          if (target < 0 || target >= in_plane) {
+            ok.store(false);
+            continue;
+          }
+          d[target * channels + c] += g[i * channels + c];
+        }
+    }
+  });
+  return ok.load();
+}
+
+template <typename T>
+void avg_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* x, T* out) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  const int64_t bands = batch >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
+  parallel_for(batch * bands, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / bands, band = t % bands;
+      kern.avg_forward_nhwc(w, channels, x + n * in_image, out + n * out_image,
+                            w.out_h * band / bands, w.out_h * (band + 1) / bands);
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_backward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* dout, T* dx) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  parallel_for(batch, [&](int64_t begin, int64_t end, int) {
+    for (int64_t n = begin; n < end; ++n)
+      kern.avg_backward_nhwc(w, channels, dout + n * out_image, dx + n * in_image);
+  });
+}
+
 #define FASTCNN_INSTANTIATE(T)                                                                  \
   template void max_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*, int64_t*);      \
   template bool max_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*); \
@@ -128,7 +194,13 @@ void global_max_pool_forward(int64_t rows, int64_t size, const T* x, T* out, int
   template void avg_pool2d_backward<T>(const PoolWindow&, int64_t, const T*, T*);               \
   template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                     \
   template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                    \
-  template void global_max_pool_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);
+  template void global_max_pool_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);          \
+  template void max_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*,   \
+                                           int64_t*);                                           \
+  template bool max_pool2d_backward_nhwc<T>(int64_t, int64_t, int64_t, int64_t, const T*,       \
+                                            const int64_t*, T*);                                \
+  template void avg_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*);  \
+  template void avg_pool2d_backward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*);
 FASTCNN_INSTANTIATE(float)
 FASTCNN_INSTANTIATE(double)
 #undef FASTCNN_INSTANTIATE

@@ -10,6 +10,13 @@ float arrays meet (x and w, dout and x) they must share one dtype, else
 TypeError. Non-contiguous and Fortran-ordered arrays are accepted (copied to
 C order). Outputs are new C-contiguous arrays of the input dtype.
 
+Layouts: every op takes data_format='channels_first' (the default, as
+above) or 'channels_last' ((N, H, W, C) and (N, L, C), Keras' default).
+Channels-last data is computed in place by native NHWC kernels (no
+transposed copy); weights keep the (C_out, C_in / groups, KH, KW) layout and
+pooling indices still index each channel's flattened H*W plane.
+'winograd' and 'direct' take channels-first data only.
+
 Padding forms (conv and pooling): an int; one int per spatial dim; explicit
 pairs per dim ((top, bottom), (left, right)) (for 1-D ops a pair is
 (left, right)); 'valid'; 'same' (Keras/TensorFlow rule for any stride:
@@ -42,6 +49,45 @@ __all__ = [
 ALGORITHMS = ("auto", "gemm", "winograd", "direct")
 
 
+# ---------------------------------------------------------------- data layout
+
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def _channels_last(data_format):
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+    return data_format == "channels_last"
+
+
+def _first_view(a, last, d, name):
+    """A channels-first *view* of `a` (no copy), for the shared shape checks."""
+    if not last:
+        return a
+    if a.ndim != d + 2:
+        layout = {1: "(N, L, C)", 2: "(N, H, W, C)"}[d]
+        raise ValueError(f"{name} must be {d + 2}-D {layout} (channels_last), got shape {a.shape}")
+    return np.moveaxis(a, -1, 1)
+
+
+def _last_shape(shape):
+    """A channels-first shape in channels-last order."""
+    return (shape[0],) + tuple(shape[2:]) + (shape[1],)
+
+
+def _native_layout(geo, a, last):
+    """`a` as the 4-D C-contiguous array the native module takes."""
+    if not last:
+        return _native(geo, a)
+    return np.ascontiguousarray(a[:, None] if geo.d == 1 else a)
+
+
+def _from_native(geo, a, last):
+    if not last or a is None:
+        return geo.from_2d(a)
+    return a[:, 0] if geo.d == 1 else a
+
+
 # ----------------------------------------------------------------- convolution
 
 def _contiguous(a):
@@ -53,9 +99,10 @@ def _native(geo, a):
     return np.ascontiguousarray(geo.as_2d(a))
 
 
-def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm):
+def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm, data_format):
+    last = _channels_last(data_format)
     x, w = same_float_dtype(x=x, w=w)
-    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if b is not None:
@@ -65,31 +112,34 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm):
         if b.shape != (w.shape[0],):
             raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
         b = _contiguous(b.astype(x.dtype, copy=False))
-    out = _C.conv2d_forward(_native(geo, x), _native(geo, w), b, *geo.native_args,
-                            algorithm=algorithm)
-    return geo.from_2d(out)
+    out = _C.conv2d_forward(_native_layout(geo, x, last), _native(geo, w), b, *geo.native_args,
+                            algorithm=algorithm, channels_last=last)
+    return _from_native(geo, out, last)
 
 
-def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d, algorithm):
+def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d, algorithm, data_format):
+    last = _channels_last(data_format)
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = ConvGeometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if dout.shape != geo.out_shape:
-        raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
+    out_shape = _last_shape(geo.out_shape) if last else geo.out_shape
+    if dout.shape != out_shape:
+        raise ValueError(f"dout must have the output shape {out_shape} for x {x.shape} and "
                          f"w {w.shape}, got {dout.shape}")
     if isinstance(needs, str):
         needs = (needs,)
     if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
         raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
-    dx, dw, db = _C.conv2d_backward(_native(geo, dout), _native(geo, x), _native(geo, w),
-                                    *geo.native_args,
+    dx, dw, db = _C.conv2d_backward(_native_layout(geo, dout, last), _native_layout(geo, x, last),
+                                    _native(geo, w), *geo.native_args,
                                     "x" in needs, "w" in needs, "b" in needs,
-                                    algorithm=algorithm)
-    return geo.from_2d(dx), geo.from_2d(dw), db
+                                    algorithm=algorithm, channels_last=last)
+    return _from_native(geo, dx, last), geo.from_2d(dw), db
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto",
+           data_format="channels_first"):
     """2-D cross-correlation (what deep learning calls convolution), NCHW.
 
     Returns (N, C_out, H_out, W_out) with
@@ -97,25 +147,28 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="a
     `algorithm`: one of ALGORITHMS; Winograd's float32 results differ from
     the direct sum by rounding only (about 1e-6 relative; tested <= 1e-4).
     """
-    return _conv_forward(x, w, b, stride, padding, dilation, groups, 2, algorithm)
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 2, algorithm, data_format)
 
 
 def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b"),
-                    algorithm="auto"):
+                    algorithm="auto", data_format="channels_first"):
     """Gradients of conv2d: (dx, dw, db); entries not in `needs` are None.
     `algorithm` chooses how dx is computed (as in conv2d)."""
-    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2, algorithm)
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2, algorithm,
+                          data_format)
 
 
-def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto",
+           data_format="channels_first"):
     """1-D cross-correlation on (N, C, L) with weights (C_out, C_in/groups, K)."""
-    return _conv_forward(x, w, b, stride, padding, dilation, groups, 1, algorithm)
+    return _conv_forward(x, w, b, stride, padding, dilation, groups, 1, algorithm, data_format)
 
 
 def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b"),
-                    algorithm="auto"):
+                    algorithm="auto", data_format="channels_first"):
     """Gradients of conv1d: (dx, dw, db); entries not in `needs` are None."""
-    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1, algorithm)
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1, algorithm,
+                          data_format)
 
 
 # ---------------------------------------------------------------------- linear
@@ -170,93 +223,113 @@ def linear_backward(dout, x, w, needs=("x", "w", "b")):
 
 # --------------------------------------------------------------------- pooling
 
-def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d):
+def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d, data_format):
+    last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    out, idx = _C.max_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, bool(return_indices))
+    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    out, idx = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
+                                     bool(return_indices), channels_last=last)
     if return_indices:
-        return geo.from_2d(out), geo.from_2d(idx)
-    return geo.from_2d(out)
+        return _from_native(geo, out, last), _from_native(geo, idx, last)
+    return _from_native(geo, out, last)
 
 
-def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d):
+def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d, data_format):
+    last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    geo.check_dout(dout)
+    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(_first_view(dout, last, d, "dout"))
     if indices is None:
-        _, indices = _C.max_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, True)
+        _, indices = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
+                                           True, channels_last=last)
     else:
         indices = np.asarray(indices)
         if indices.shape != dout.shape:
             raise ValueError(f"indices must have dout's shape {dout.shape}, got {indices.shape}")
         if indices.dtype.kind not in "iu":
             raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
-        indices = _native(geo, indices.astype(np.int64, copy=False))
-    dx = _C.max_pool2d_backward(_native(geo, dout), indices, *geo.in_hw)
-    return geo.from_2d(dx)
+        indices = _native_layout(geo, indices.astype(np.int64, copy=False), last)
+    dx = _C.max_pool2d_backward(_native_layout(geo, dout, last), indices, *geo.in_hw,
+                                channels_last=last)
+    return _from_native(geo, dx, last)
 
 
-def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d, data_format):
+    last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    out = _C.avg_pool2d_forward(_native(geo, x), *geo.window, *geo.out_hw, bool(count_include_pad))
-    return geo.from_2d(out)
+    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    out = _C.avg_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
+                                bool(count_include_pad), channels_last=last)
+    return _from_native(geo, out, last)
 
 
-def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d):
+def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d,
+                       data_format):
+    last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
-    geo.check_dout(dout)
-    dx = _C.avg_pool2d_backward(_native(geo, dout), *geo.in_hw, *geo.window, bool(count_include_pad))
-    return geo.from_2d(dx)
+    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo.check_dout(_first_view(dout, last, d, "dout"))
+    dx = _C.avg_pool2d_backward(_native_layout(geo, dout, last), *geo.in_hw, *geo.window,
+                                bool(count_include_pad), channels_last=last)
+    return _from_native(geo, dx, last)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False,
+               data_format="channels_first"):
     """Max over windows of (N, C, H, W); stride defaults to kernel_size.
 
     NaN counts as the maximum (as in PyTorch). With return_indices, also
     returns int64 indices into each flattened H*W input plane.
     """
-    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 2)
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 2, data_format)
 
 
-def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None,
+                        data_format="channels_first"):
     """Gradient of max_pool2d: each output's gradient goes to the first maximum
     of its window. Pass the forward's `indices` to skip recomputing them."""
-    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2)
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2,
+                              data_format)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               data_format="channels_first"):
     """Mean over windows of (N, C, H, W); padding counts in the divisor when
     count_include_pad (PyTorch's rule, also under ceil_mode)."""
-    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2, data_format)
 
 
 def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
+                        count_include_pad=True, data_format="channels_first"):
     """Gradient of avg_pool2d with respect to x."""
-    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2,
+                              data_format)
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False,
+               data_format="channels_first"):
     """Max over windows of (N, C, L); indices index each length-L row."""
-    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 1)
+    return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 1, data_format)
 
 
-def max_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+def max_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None,
+                        data_format="channels_first"):
     """Gradient of max_pool1d (first maximum on ties)."""
-    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1)
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1,
+                              data_format)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               data_format="channels_first"):
     """Mean over windows of (N, C, L)."""
-    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1, data_format)
 
 
 def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
+                        count_include_pad=True, data_format="channels_first"):
     """Gradient of avg_pool1d with respect to x."""
-    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1,
+                              data_format)
 
 
 # -------------------------------------------------------------- global pooling
@@ -277,28 +350,84 @@ def _global_dout(dout, x, keepdims_shape):
     return _contiguous(dout).reshape(n * c)
 
 
-def _global_avg(x, keepdims, d):
+# Channels-last global pools reduce (N, H*W, C) over its middle axis with
+# NumPy's native reductions: rows of C contiguous values, no transpose.
+
+def _pixels(x, d):
+    """Channels-last x as (N, pixels, C), after the shape checks."""
+    _first_view(x, True, d, "x")
+    if x.size == 0:
+        raise ValueError(f"x must have positive sizes, got shape {x.shape}")
+    return _contiguous(x).reshape(x.shape[0], -1, x.shape[-1])
+
+
+def _global_dout_last(dout, x, d):
+    n, c = x.shape[0], x.shape[-1]
+    keep = (n,) + (1,) * d + (c,)
+    if dout.shape not in ((n, c), keep):
+        raise ValueError(f"dout must have shape {(n, c)} or {keep} for x {x.shape}, got {dout.shape}")
+    return dout.reshape(n, 1, c)
+
+
+def _global_shape(x, keepdims, d, last):
+    if last:
+        return (x.shape[0],) + (1,) * d + (x.shape[-1],) if keepdims else (x.shape[0], x.shape[-1])
+    return x.shape[:2] + (1,) * d if keepdims else x.shape[:2]
+
+
+def _global_avg(x, keepdims, d, data_format):
+    last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    out = _C.global_avg_pool_forward(_planes(x, d))
-    return out.reshape(x.shape[:2] + (1,) * d if keepdims else x.shape[:2])
+    if last:
+        out = _pixels(x, d).mean(axis=1, dtype=x.dtype)
+    else:
+        out = _C.global_avg_pool_forward(_planes(x, d))
+    return out.reshape(_global_shape(x, keepdims, d, last))
 
 
-def _global_avg_backward(dout, x, d):
+def _global_avg_backward(dout, x, d, data_format):
+    last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
+    if last:
+        pixels = _pixels(x, d)
+        g = _global_dout_last(dout, x, d) / x.dtype.type(pixels.shape[1])
+        return np.ascontiguousarray(np.broadcast_to(g, pixels.shape)).reshape(x.shape)
     rows = _planes(x, d)
     dx = _C.global_avg_pool_backward(_global_dout(dout, x, x.shape[:2] + (1,) * d), rows.shape[1])
     return dx.reshape(x.shape)
 
 
-def _global_max(x, keepdims, return_indices, d):
+def _global_max(x, keepdims, return_indices, d, data_format):
+    last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    out, idx = _C.global_max_pool_forward(_planes(x, d))
-    shape = x.shape[:2] + (1,) * d if keepdims else x.shape[:2]
+    if last:
+        pixels = _pixels(x, d)
+        idx = pixels.argmax(axis=1)  # first maximum; NaN counts as the maximum
+        out = np.take_along_axis(pixels, idx[:, None, :], axis=1)[:, 0, :]
+    else:
+        out, idx = _C.global_max_pool_forward(_planes(x, d))
+    shape = _global_shape(x, keepdims, d, last)
     return (out.reshape(shape), idx.reshape(shape)) if return_indices else out.reshape(shape)
 
 
-def _global_max_backward(dout, x, indices, d):
+def _global_max_backward(dout, x, indices, d, data_format):
+    last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
+    if last:
+        pixels = _pixels(x, d)
+        g = _global_dout_last(dout, x, d)
+        if indices is None:
+            indices = pixels.argmax(axis=1)
+        indices = np.asarray(indices)
+        if indices.size != g.size or indices.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
+                             f"got {indices.dtype} {indices.shape}")
+        indices = indices.reshape(g.shape).astype(np.int64, copy=False)
+        if indices.min() < 0 or indices.max() >= pixels.shape[1]:
+            raise ValueError("indices must lie in [0, H*W) of their input plane")
+        dx = np.zeros_like(pixels)
+        np.put_along_axis(dx, indices, g, axis=1)
+        return dx.reshape(x.shape)
     rows = _planes(x, d)
     flat_dout = _global_dout(dout, x, x.shape[:2] + (1,) * d)
     if indices is None:
@@ -313,41 +442,41 @@ def _global_max_backward(dout, x, indices, d):
     return dx.reshape(x.shape)
 
 
-def global_avg_pool2d(x, keepdims=False):
+def global_avg_pool2d(x, keepdims=False, data_format="channels_first"):
     """Mean over H and W: (N, C) (or (N, C, 1, 1) with keepdims)."""
-    return _global_avg(x, keepdims, 2)
+    return _global_avg(x, keepdims, 2, data_format)
 
 
-def global_avg_pool2d_backward(dout, x):
+def global_avg_pool2d_backward(dout, x, data_format="channels_first"):
     """Gradient of global_avg_pool2d; dout is (N, C) or (N, C, 1, 1)."""
-    return _global_avg_backward(dout, x, 2)
+    return _global_avg_backward(dout, x, 2, data_format)
 
 
-def global_max_pool2d(x, keepdims=False, return_indices=False):
+def global_max_pool2d(x, keepdims=False, return_indices=False, data_format="channels_first"):
     """Max over H and W: (N, C); indices into each flattened H*W plane."""
-    return _global_max(x, keepdims, return_indices, 2)
+    return _global_max(x, keepdims, return_indices, 2, data_format)
 
 
-def global_max_pool2d_backward(dout, x, indices=None):
+def global_max_pool2d_backward(dout, x, indices=None, data_format="channels_first"):
     """Gradient of global_max_pool2d (to the first maximum of each plane)."""
-    return _global_max_backward(dout, x, indices, 2)
+    return _global_max_backward(dout, x, indices, 2, data_format)
 
 
-def global_avg_pool1d(x, keepdims=False):
+def global_avg_pool1d(x, keepdims=False, data_format="channels_first"):
     """Mean over L: (N, C) (or (N, C, 1) with keepdims)."""
-    return _global_avg(x, keepdims, 1)
+    return _global_avg(x, keepdims, 1, data_format)
 
 
-def global_avg_pool1d_backward(dout, x):
+def global_avg_pool1d_backward(dout, x, data_format="channels_first"):
     """Gradient of global_avg_pool1d."""
-    return _global_avg_backward(dout, x, 1)
+    return _global_avg_backward(dout, x, 1, data_format)
 
 
-def global_max_pool1d(x, keepdims=False, return_indices=False):
+def global_max_pool1d(x, keepdims=False, return_indices=False, data_format="channels_first"):
     """Max over L: (N, C)."""
-    return _global_max(x, keepdims, return_indices, 1)
+    return _global_max(x, keepdims, return_indices, 1, data_format)
 
 
-def global_max_pool1d_backward(dout, x, indices=None):
+def global_max_pool1d_backward(dout, x, indices=None, data_format="channels_first"):
     """Gradient of global_max_pool1d."""
-    return _global_max_backward(dout, x, indices, 1)
+    return _global_max_backward(dout, x, indices, 1, data_format)

@@ -158,14 +158,15 @@ inline void valid_columns(int64_t offset, int64_t stride, int64_t size, int64_t 
 
 // Fills out[0, count) with flat positions [f0, f0 + count) of the phase
 // plane `phase` of one source channel (zero where it falls outside src).
+// Pixels of the channel are `pixel` elements apart (1: NCHW; C: NHWC).
 template <typename T>
 void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, int64_t src_w,
-               int64_t f0, int64_t count, T* __restrict out) {
-  const int64_t sh = t.stride_h, sw = t.stride_w;
+               int64_t f0, int64_t count, T* __restrict out, int64_t pixel = 1) {
+  const int64_t sh = t.stride_h, sw = t.stride_w * pixel;
   // Columns c of a phase-plane row read src column (c + col_origin)*sw + q_w.
-  const int64_t col_offset = t.col_origin * sw + t.phase_w[phase];
+  const int64_t col_offset = t.col_origin * t.stride_w + t.phase_w[phase];
   int64_t c_lo, c_hi;
-  valid_columns(col_offset, sw, src_w, t.width, &c_lo, &c_hi);
+  valid_columns(col_offset, t.stride_w, src_w, t.width, &c_lo, &c_hi);
   int64_t r = f0 / t.width, c = f0 % t.width;
   while (count > 0) {
     const int64_t run = std::min(t.width - c, count);
@@ -173,7 +174,7 @@ void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, in
     if (iy < 0 || iy >= src_h) {
       std::memset(out, 0, sizeof(T) * run);
     } else {
-      const T* row = src + iy * src_w + col_offset;
+      const T* row = src + (iy * src_w + col_offset) * pixel;
       const int64_t end = c + run;
       const int64_t lo = std::min(std::max(c_lo, c), end), hi = std::max(std::min(c_hi, end), lo);
       T* o = out;

@@ -213,7 +213,11 @@ T max_with_index(const T* __restrict x, int64_t n, int64_t* index) {
   return best;
 }
 
+// Channels-last variants (same namespace, same helpers).
+#include "pool2d_nhwc_impl.h"
+
 template <typename T>
 PoolKernels<T> pool_kernels() {
-  return {&max_forward<T>, &avg_forward<T>, &avg_backward<T>, &sum<T>, &max_with_index<T>};
+  return {&max_forward<T>,      &avg_forward<T>,      &avg_backward<T>,     &sum<T>,
+          &max_with_index<T>,   &max_forward_nhwc<T>, &avg_forward_nhwc<T>, &avg_backward_nhwc<T>};
 }

@@ -1,4 +1,4 @@
-"""Layers with explicit forward and backward passes, Keras names, channels-first.
+"""Layers with explicit forward and backward passes, Keras names.
 
 Every layer follows one pattern (micrograd / numpy-ml style):
 
@@ -7,7 +7,9 @@ Every layer follows one pattern (micrograd / numpy-ml style):
   * `forward(x, training=False)` computes the output and saves what backward needs;
   * `backward(dout)` returns dL/dx and fills `grads` (same order as `params`).
 
-Layouts: (N, C, H, W) for 2-D layers and (N, C, L) for 1-D layers. Weights:
+Layouts: (N, C, H, W) for 2-D layers and (N, C, L) for 1-D layers, or with
+`data_format='channels_last'` (conv and pooling layers) (N, H, W, C) and
+(N, L, C), Keras' default (use BatchNormalization(axis=-1) there). Weights:
 conv kernels are (C_out, C_in/groups, KH, KW) (or (C_out, C_in/groups, K)),
 as `fastcnn.functional` takes them; the Dense kernel is (in, out) as in Keras.
 Parameters are float32 unless `dtype=` says otherwise; layers with parameters
@@ -280,6 +282,32 @@ class Input(Layer):
 
 # ------------------------------------------------------------------ convolution
 
+def _split_channels(layer, input_shape):
+    """(channels, spatial sizes) of a per-sample shape in the layer's data_format."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != layer.rank + 1:
+        if layer.data_format == "channels_last":
+            layout = "(H, W, C)" if layer.rank == 2 else "(L, C)"
+        else:
+            layout = "(C, H, W)" if layer.rank == 2 else "(C, L)"
+        raise ValueError(f"{layer.name}: expects per-sample input {layout}, got {input_shape}")
+    if layer.data_format == "channels_last":
+        return input_shape[-1], input_shape[:-1]
+    return input_shape[0], input_shape[1:]
+
+
+def _join_channels(layer, channels, sizes):
+    sizes = tuple(sizes)
+    return sizes + (channels,) if layer.data_format == "channels_last" else (channels,) + sizes
+
+
+def _data_format(layer, data_format):
+    if data_format not in F.DATA_FORMATS:
+        raise ValueError(f"{layer.name}: data_format must be one of {F.DATA_FORMATS}, "
+                         f"got {data_format!r}")
+    return data_format
+
+
 class _Conv(Layer):
     """Shared body of Conv1D and Conv2D; `rank` is the number of spatial dims."""
 
@@ -287,9 +315,11 @@ class _Conv(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, name=None, dtype="float32"):
+                 bias_initializer="zeros", seed=None, data_format="channels_first", name=None,
+                 dtype="float32"):
         super().__init__(name, dtype)
         d = self.rank
+        self.data_format = _data_format(self, data_format)
         self.filters = positive_tuple(filters, 1, "filters")[0]
         self.kernel_size = positive_tuple(kernel_size, d, "kernel_size")
         self.strides = positive_tuple(strides, d, "strides")
@@ -312,11 +342,7 @@ class _Conv(Layer):
                                           (F.conv1d, F.conv1d_backward)
 
     def output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 1:
-            layout = "(C, H, W)" if self.rank == 2 else "(C, L)"
-            raise ValueError(f"{self.name}: expects per-sample input {layout}, got {input_shape}")
-        channels, sizes = input_shape[0], input_shape[1:]
+        channels, sizes = _split_channels(self, input_shape)
         if channels % self.groups:
             raise ValueError(f"{self.name}: groups={self.groups} must divide the "
                              f"{channels} input channels")
@@ -326,12 +352,13 @@ class _Conv(Layer):
                         zip(sizes, self.kernel_size, self.strides, pads, self.dilation_rate))
         except ValueError as e:
             raise ValueError(f"{self.name}: input {input_shape} too small: {e}") from None
-        return (self.filters,) + out
+        return _join_channels(self, self.filters, out)
 
     def build(self, input_shape):
         super().build(input_shape)
         rng = np.random.default_rng(self.seed)
-        shape = (self.filters, self.input_shape[0] // self.groups) + self.kernel_size
+        channels = _split_channels(self, self.input_shape)[0]
+        shape = (self.filters, channels // self.groups) + self.kernel_size
         self.kernel = initializers.get(self.kernel_initializer)(shape, rng, self.dtype)
         if self.use_bias:
             self.bias = initializers.get(self.bias_initializer)((self.filters,), rng, self.dtype)
@@ -342,7 +369,7 @@ class _Conv(Layer):
         x = np.asarray(x, dtype=self.dtype)
         bias = self.bias if self.use_bias else None
         z = self._conv(x, self.kernel, bias, self.strides, self.padding,
-                       self.dilation_rate, self.groups)
+                       self.dilation_rate, self.groups, data_format=self.data_format)
         self._cache = x
         return self.act.forward(z, training) if self.act else z
 
@@ -352,7 +379,8 @@ class _Conv(Layer):
         dz = self.act.backward(dout) if self.act else dout
         dx, dkernel, dbias = self._conv_backward(dz, x, self.kernel, self.strides, self.padding,
                                                  self.dilation_rate, self.groups,
-                                                 needs=("x", "w", "b") if self.use_bias else ("x", "w"))
+                                                 needs=("x", "w", "b") if self.use_bias else ("x", "w"),
+                                                 data_format=self.data_format)
         self._grads["kernel"] = dkernel
         if self.use_bias:
             self._grads["bias"] = dbias
@@ -360,7 +388,7 @@ class _Conv(Layer):
 
     def flops(self, input_shape):
         out = self.output_shape(input_shape)
-        per_output = (input_shape[0] // self.groups) * math.prod(self.kernel_size)
+        per_output = (_split_channels(self, input_shape)[0] // self.groups) * math.prod(self.kernel_size)
         return 2 * math.prod(out) * per_output
 
     def get_config(self):
@@ -371,7 +399,8 @@ class _Conv(Layer):
                 "padding": self.padding, "dilation_rate": one(self.dilation_rate),
                 "groups": self.groups, "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer), "seed": self.seed}
+                "bias_initializer": _init_name(self.bias_initializer), "seed": self.seed,
+                "data_format": self.data_format}
 
 
 def _init_name(init):
@@ -379,12 +408,12 @@ def _init_name(init):
 
 
 class Conv2D(_Conv):
-    """2-D convolution of (N, C, H, W); kernel (filters, C/groups, KH, KW)."""
+    """2-D convolution of (N, C, H, W) (or (N, H, W, C)); kernel (filters, C/groups, KH, KW)."""
     rank = 2
 
 
 class Conv1D(_Conv):
-    """1-D convolution of (N, C, L); kernel (filters, C/groups, K)."""
+    """1-D convolution of (N, C, L) (or (N, L, C)); kernel (filters, C/groups, K)."""
     rank = 1
 
 
@@ -397,30 +426,29 @@ class _Pool(Layer):
     rank = 2
     mode = "max"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, dtype="float32"):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first",
+                 name=None, dtype="float32"):
         super().__init__(name, dtype)
         d = self.rank
+        self.data_format = _data_format(self, data_format)
         self.pool_size = positive_tuple(pool_size, d, "pool_size")
         self.strides = self.pool_size if strides is None else positive_tuple(strides, d, "strides")
         self.padding = padding.lower() if isinstance(padding, str) else padding
         padding_nd(self.padding, (1,) * d, self.pool_size, self.strides, (1,) * d)
 
     def output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 1:
-            layout = "(C, H, W)" if self.rank == 2 else "(C, L)"
-            raise ValueError(f"{self.name}: expects per-sample input {layout}, got {input_shape}")
-        sizes = input_shape[1:]
+        channels, sizes = _split_channels(self, input_shape)
         pads = padding_nd(self.padding, sizes, self.pool_size, self.strides, (1,) * self.rank)
         try:
             out = tuple(pool_output_size(n, k, s, p[0], p[1], False)
                         for n, k, s, p in zip(sizes, self.pool_size, self.strides, pads))
         except ValueError as e:
             raise ValueError(f"{self.name}: input {input_shape} too small: {e}") from None
-        return (input_shape[0],) + out
+        return _join_channels(self, channels, out)
 
     def _args(self):
-        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self.padding)
+        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self.padding,
+                    data_format=self.data_format)
 
     def forward(self, x, training=False):
         self._build_from(x)
@@ -447,7 +475,8 @@ class _Pool(Layer):
     def get_config(self):
         one = (lambda t: t[0]) if self.rank == 1 else (lambda t: t)
         return {**super().get_config(), "pool_size": one(self.pool_size),
-                "strides": one(self.strides), "padding": self.padding}
+                "strides": one(self.strides), "padding": self.padding,
+                "data_format": self.data_format}
 
 
 class MaxPool2D(_Pool):
@@ -467,28 +496,31 @@ class AvgPool1D(_Pool):
 
 
 class _GlobalPool(Layer):
-    """Mean or max over all spatial positions: (N, C, *spatial) -> (N, C)."""
+    """Mean or max over all spatial positions: (N, C, *spatial) (or (N, *spatial, C)) -> (N, C)."""
 
     rank = 2
     mode = "avg"
 
+    def __init__(self, data_format="channels_first", name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        self.data_format = _data_format(self, data_format)
+
     def output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 1 or min(input_shape) <= 0:
-            layout = "(C, H, W)" if self.rank == 2 else "(C, L)"
-            raise ValueError(f"{self.name}: expects per-sample input {layout}, got {input_shape}")
-        return (input_shape[0],)
+        channels, sizes = _split_channels(self, input_shape)
+        if min(input_shape) <= 0:
+            raise ValueError(f"{self.name}: expects positive sizes, got {tuple(input_shape)}")
+        return (channels,)
 
     def forward(self, x, training=False):
         self._build_from(x)
         x = np.asarray(x)
         if self.mode == "max":
             pool = F.global_max_pool2d if self.rank == 2 else F.global_max_pool1d
-            out, indices = pool(x, return_indices=True)
+            out, indices = pool(x, return_indices=True, data_format=self.data_format)
             self._cache = (x, indices)
         else:
             pool = F.global_avg_pool2d if self.rank == 2 else F.global_avg_pool1d
-            out = pool(x)
+            out = pool(x, data_format=self.data_format)
             self._cache = (x, None)
         return out
 
@@ -498,10 +530,13 @@ class _GlobalPool(Layer):
         if self.mode == "max":
             pool_backward = F.global_max_pool2d_backward if self.rank == 2 else \
                 F.global_max_pool1d_backward
-            return pool_backward(dout, x, indices=indices)
+            return pool_backward(dout, x, indices=indices, data_format=self.data_format)
         pool_backward = F.global_avg_pool2d_backward if self.rank == 2 else \
             F.global_avg_pool1d_backward
-        return pool_backward(dout, x)
+        return pool_backward(dout, x, data_format=self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class GlobalAvgPool2D(_GlobalPool):

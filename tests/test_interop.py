@@ -306,6 +306,21 @@ def test_keras_flatten_permutation_is_needed():
     assert not np.allclose(permuted(x), plain(x), rtol=1e-3)
 
 
+def test_keras_weights_into_a_channels_last_model_need_no_permutation():
+    """A fastcnn model built channels-last (as in Keras) takes the arrays as they are
+    and computes Keras' channels-last forward on channels-last data directly."""
+    arrays = keras_layout(randomize(keras2d_model(), 8))
+    last = "channels_last"
+    model = from_keras_weights(Sequential([
+        L.Input((9, 8, 3)),
+        L.Conv2D(5, 3, padding="same", data_format=last), L.BatchNormalization(axis=-1), L.ReLU(),
+        L.MaxPool2D(2, data_format=last), L.Conv2D(4, (2, 3), data_format=last), L.Flatten(),
+        L.BatchNormalization(), L.Dense(7, activation="relu"), L.Dense(3)]), arrays)
+    assert np.array_equal(model.layers[7].kernel, arrays[12])
+    x = np.random.default_rng(9).standard_normal((3, 9, 8, 3)).astype(np.float32)
+    assert_rel(model(x), keras2d_forward(arrays, x.astype(np.float64)))
+
+
 def test_keras_channels_first_needs_no_permutation():
     source = randomize(keras2d_model(), 6)
     target = from_keras_weights(keras2d_model(), keras_layout(source, channels_last=False),

@@ -197,16 +197,22 @@ def from_keras_weights(model, weights, channels_last=True):
     fastcnn's (out, in/groups, *kernel); with `channels_last` (Keras' default
     data format) the first Dense after a Flatten of a multi-dimensional tensor
     gets its rows permuted from Keras' (H, W, C) flatten order to our (C, H, W)
-    order (see the module docstring). Returns the model; raises ValueError
+    order (see the module docstring) -- unless `model` is itself channels-last
+    (data_format='channels_last' layers), whose Flatten already walks (H, W, C).
+    Returns the model; raises ValueError
     naming the layer and shapes on a mismatch, before changing anything.
     """
     weights = [_to_numpy(w, f"weights[{i}]") for i, w in enumerate(weights)]
     planned, pos = [], 0
     perm = None                 # row order to apply after a channels-last Flatten
+    ours_last = False           # the fastcnn model itself is channels-last here
     for layer in _model_layers(model):
+        if hasattr(layer, "data_format"):
+            ours_last = layer.data_format == "channels_last"
         if isinstance(layer, L.Flatten):
             shape = tuple(layer.input_shape or ())
-            perm = _channels_last_order(shape) if channels_last and len(shape) >= 2 else None
+            reorder = channels_last and not ours_last and len(shape) >= 2
+            perm = _channels_last_order(shape) if reorder else None
             continue
         names = layer.param_names + layer.state_names
         if not names:

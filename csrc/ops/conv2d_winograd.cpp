@@ -221,8 +221,22 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int points = s.points;
   const int64_t rows = round_up(p.out_channels, mr), cols = round_up(p.in_channels, nr);
-  const int64_t tiles_x = ceil_div(p.out_w, s.m), tiles_per_image = tiles_x * ceil_div(p.out_h, s.m);
-  const int64_t tiles = p.batch * tiles_per_image;
+  const int64_t tiles_x = ceil_div(p.out_w, s.m), tiles_y = ceil_div(p.out_h, s.m);
+  const int64_t tiles_per_image = tiles_x * tiles_y;
+  const bool image_lanes = uses_image_lanes(s, p.batch, tiles_per_image);
+  const int64_t tiles = image_lanes ? round_up(p.batch, kLanes) * tiles_per_image
+                                    : p.batch * tiles_per_image;
+  const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
+                          p.out_h, p.out_w, p.pad_top, p.pad_left};
+  WinogradTiles x_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
+                        p.in_channels * p.in_h * p.in_w, s.m, s.mat, 0};
+  const WinogradTiles dout_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
+                                 p.out_channels * p.out_h * p.out_w, s.m, s.mat,
+                                 image_lanes ? p.batch : 0};
+  Workspace<T> staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0);
+  if (image_lanes) x_tiles = stage_images(s, q, x, tiles_x, tiles_y, staged.data());
+  const T* source = image_lanes ? staged.data() : x;
+  const int64_t source_plane = image_lanes ? x_tiles.h * x_tiles.w * kLanes : p.in_h * p.in_w;
 
   const int64_t per_tile = points * (p.in_channels + p.out_channels) * int64_t(sizeof(T));
   // The GEMMs' k is the block: at least 32 deep; at most what keeps a
@@ -241,10 +255,6 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int64_t per_thread = round_up(points * (e_point + v_point + m_point) + packed, 16);
   Workspace<T> scratch(threads * per_thread);
 
-  const WinogradTiles x_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
-                              p.in_channels * p.in_h * p.in_w, s.m, s.mat, 0};
-  const WinogradTiles dout_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
-                                 p.out_channels * p.out_h * p.out_w, s.m, s.mat, 0};
   parallel_for(blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* m = scratch.slot(thread, per_thread);
     T* e = m + points * m_point;
@@ -257,7 +267,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
         s.kern->output_gradient(dout_tiles, dout + co * p.out_h * p.out_w, tile0, count,
                                 e + co * block, 0, e_point, 0, int(block));
       for (int64_t ci = 0; ci < p.in_channels; ++ci)
-        s.kern->input(x_tiles, x + ci * p.in_h * p.in_w, tile0, count, v + ci * block, 0, v_point,
+        s.kern->input(x_tiles, source + ci * source_plane, tile0, count, v + ci * block, 0, v_point,
                       0, int(block));
       for (int q = 0; q < points; ++q) {
         pack_a_panels(e + q * e_point, block, p.out_channels, count, mr, a_panels);

@@ -37,6 +37,9 @@ void require_float(const py::array& a, const char* name) {
                          std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + " must be C-contiguous");
+  // NumPy can hand out views at any byte offset; the kernels load whole elements.
+  if (reinterpret_cast<uintptr_t>(a.data()) % a.itemsize())
+    throw py::value_error(std::string(name) + " must be aligned to its element size");
 }
 
 void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
@@ -46,6 +49,8 @@ void require_same_dtype(const py::array& a, const char* an, const py::array& b, 
 }
 
 bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+
+bool aligned(const py::array& a) { return reinterpret_cast<uintptr_t>(a.data()) % a.itemsize() == 0; }
 
 template <typename T>
 py::array_t<T> empty(const std::vector<int64_t>& shape) {
@@ -75,7 +80,8 @@ py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py
   if (!b.is_none()) {
     bias_arr = py::array::ensure(b);
     if (!bias_arr || !bias_arr.dtype().is(x.dtype()) || bias_arr.ndim() != 1 ||
-        bias_arr.shape(0) != p.out_channels || !(bias_arr.flags() & py::array::c_style))
+        bias_arr.shape(0) != p.out_channels || !(bias_arr.flags() & py::array::c_style) ||
+        !aligned(bias_arr))
       throw py::value_error("b must be a contiguous 1-D array of " + std::to_string(p.out_channels) +
                             " values with x's dtype");
     bias = data<T>(bias_arr);
@@ -244,8 +250,10 @@ py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices
   require_float(dout, "dout");
   const PoolLayout l(dout, "dout", channels_last);
   if (!indices.dtype().is(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style) ||
+      !aligned(indices) ||
       shape_of(indices) != shape_of(dout))
-    throw py::value_error("indices must be a contiguous int64 array shaped like dout " + shape_str(dout));
+    throw py::value_error("indices must be a contiguous, aligned int64 array shaped like dout " +
+                          shape_str(dout));
   if (in_h <= 0 || in_w <= 0) throw py::value_error("input size must be positive");
   const std::vector<int64_t> shape = l.shape(in_h, in_w);
   const int64_t out_plane = l.h * l.w;
@@ -369,7 +377,8 @@ py::array global_max_pool_backward_py(const py::array& dout, const py::array& in
   require_float(dout, "dout");
   if (dout.ndim() != 1 || size <= 0) throw py::value_error("dout must be 1-D and size positive");
   if (!indices.dtype().is(py::dtype::of<int64_t>()) || indices.ndim() != 1 ||
-      indices.shape(0) != dout.shape(0) || !(indices.flags() & py::array::c_style))
+      indices.shape(0) != dout.shape(0) || !(indices.flags() & py::array::c_style) ||
+      !aligned(indices))
     throw py::value_error("indices must be a contiguous 1-D int64 array shaped like dout");
   // One "plane" per row with a single output: the max-pool scatter.
   const std::vector<int64_t> shape{dout.shape(0), size};

@@ -9,6 +9,7 @@
 // matching slice of W^T: every dx element is written exactly once (no
 // scatter-add, no races), and no multiply-by-zero of a zero-upsampled dout.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "conv2d.h"
@@ -51,6 +52,13 @@ struct Phase {
   int64_t col_blocks;
 };
 
+template <typename T>
+bool all_finite(const T* a, int64_t n) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(a[i]);
+  return finite;
+}
+
 }  // namespace
 
 template <typename T>
@@ -60,6 +68,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   // NHWC runs the phase GEMMs below (Winograd and col2im read NCHW planes).
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
+  // A NaN/Inf weight would reach every dx entry through the phase GEMMs'
+  // zero-padded dout (0 * NaN = NaN); GEMM + col2im adds exactly the terms
+  // the definition has, so non-finite weights take that path.
+  if (automatic && !all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w))
+    return conv2d_backward_data_col2im(p, dout, w, dx);
   if (algorithm == ConvAlgorithm::winograd ||
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))

@@ -119,7 +119,13 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
             for (int64_t run = 0; run < runs.count; ++run) {
               const T* from = row + runs.offset[run];
               T* to = a_panel + runs.column[run] * mr + r;
-              for (int64_t q = 0; q < runs.length[run]; ++q) to[q * mr] = from[q];
+              // Wide columns past the grid (x >= grid_w) meet zeros in B; they
+              // must be zeros here too, or a NaN/Inf of x there would turn
+              // 0 * NaN into NaN in dW entries that never touch it.
+              const int64_t x0 = (p0 + runs.column[run]) % taps.row_w;
+              const int64_t live = std::max<int64_t>(0, std::min(runs.length[run], taps.grid_w - x0));
+              for (int64_t q = 0; q < live; ++q) to[q * mr] = from[q];
+              for (int64_t q = live; q < runs.length[run]; ++q) to[q * mr] = 0;
             }
           } else {
             for (int64_t q = 0; q < kc; ++q) a_panel[q * mr + r] = 0;

@@ -10,6 +10,10 @@
 namespace fastcnn {
 
 void check_pool_window(const PoolWindow& w) {
+  // Bounds first, so that no product below can overflow.
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  for (int64_t v : {w.in_h, w.in_w, w.pad_top, w.pad_bottom, w.pad_left, w.pad_right})
+    if (v > kLimit) throw std::invalid_argument("input size and padding must be below 2**31");
   if (w.in_h <= 0 || w.in_w <= 0) throw std::invalid_argument("x must have positive spatial size");
   if (w.kernel_h <= 0 || w.kernel_w <= 0) throw std::invalid_argument("kernel_size must be positive");
   if (w.stride_h <= 0 || w.stride_w <= 0) throw std::invalid_argument("stride must be positive");
@@ -18,7 +22,6 @@ void check_pool_window(const PoolWindow& w) {
   if (w.pad_top >= w.kernel_h || w.pad_bottom >= w.kernel_h || w.pad_left >= w.kernel_w ||
       w.pad_right >= w.kernel_w)
     throw std::invalid_argument("padding must be smaller than kernel_size");
-  constexpr int64_t kLimit = int64_t{1} << 31;
   for (int64_t v : {w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.out_h, w.out_w})
     if (v > kLimit) throw std::invalid_argument("kernel_size, stride and output size must be below 2**31");
   if (w.out_h <= 0 || w.out_w <= 0) throw std::invalid_argument("pooled output size must be positive");

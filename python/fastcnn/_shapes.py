@@ -11,9 +11,17 @@ import numbers
 import numpy as np
 
 
+# Sizes, strides, paddings and dilations beyond this cannot describe a real
+# tensor; the native layer takes them as signed 64-bit ints and bounds them
+# again at 2**31.
+_INT_LIMIT = 2**62
+
+
 def _as_int(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if abs(int(value)) >= _INT_LIMIT:
+        raise ValueError(f"{name} must be below 2**62 in magnitude, got {value!r}")
     return int(value)
 
 

@@ -79,7 +79,7 @@ def _native_layout(geo, a, last):
     """`a` as the 4-D C-contiguous array the native module takes."""
     if not last:
         return _native(geo, a)
-    return np.ascontiguousarray(a[:, None] if geo.d == 1 else a)
+    return _contiguous(a[:, None] if geo.d == 1 else a)
 
 
 def _from_native(geo, a, last):
@@ -91,12 +91,13 @@ def _from_native(geo, a, last):
 # ----------------------------------------------------------------- convolution
 
 def _contiguous(a):
-    return np.ascontiguousarray(a)
+    """C-contiguous and element-aligned (a view at an odd byte offset is copied)."""
+    return np.require(a, requirements=("C", "A"))
 
 
 def _native(geo, a):
     """`a` in the 2-D, C-contiguous layout the native module takes."""
-    return np.ascontiguousarray(geo.as_2d(a))
+    return _contiguous(geo.as_2d(a))
 
 
 def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm, data_format):
@@ -185,7 +186,7 @@ def _linear_operands(x, w):
     # "filters" x (N, in, 1, 1): it runs on the native GEMM and its threads,
     # never on NumPy's BLAS, whose spinning threads would otherwise compete
     # with ours for the same cores between layers.
-    return (np.ascontiguousarray(w)[None, :, None, :], np.ascontiguousarray(x)[:, :, None, None],
+    return (_contiguous(w)[None, :, None, :], _contiguous(x)[:, :, None, None],
             (1, 1, 0, 0, 0, 0, 1, 1, 1))
 
 
@@ -213,7 +214,7 @@ def linear_backward(dout, x, w, needs=("x", "w", "b")):
     if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
         raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
     d_image, d_filters, _ = _C.conv2d_backward(
-        np.ascontiguousarray(dout)[None, :, None, :], image, filters, *args,
+        _contiguous(dout)[None, :, None, :], image, filters, *args,
         "w" in needs, "x" in needs, False)
     dx = d_filters[:, :, 0, 0] if d_filters is not None else None
     dw = d_image[0, :, 0, :] if d_image is not None else None

@@ -83,6 +83,15 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
+
+def _nan_where_nan(grad, y_pred):
+    """A NaN prediction gets a NaN gradient: clipping and hinge masks would
+    otherwise turn it into a silent 0 (and training would go on)."""
+    nan = np.isnan(y_pred)
+    if nan.any():
+        grad = np.where(np.broadcast_to(nan, grad.shape), np.asarray(np.nan, grad.dtype), grad)
+    return grad
+
 def _rows(y):
     """Number of samples: every axis but the last (classes / features) is a batch axis."""
     return y.size // y.shape[-1]
@@ -173,7 +182,8 @@ class BinaryCrossentropy(Loss):
         if self.from_logits:
             return (_sigmoid(y_pred) - y_true) / n
         p, inside = _clip_probabilities(y_pred)
-        return np.where(inside, (p - y_true) / (p * (1 - p)), 0).astype(y_pred.dtype) / n
+        return _nan_where_nan(np.where(inside, (p - y_true) / (p * (1 - p)), 0).astype(y_pred.dtype) / n,
+                              y_pred)
 
 
 class CategoricalCrossentropy(Loss):
@@ -255,7 +265,8 @@ class Hinge(Loss):
 
     def _gradient(self, y_pred, y_true):
         t = self._signs(y_true)
-        return np.where(1 - t * y_pred > 0, -t, 0).astype(y_pred.dtype) / np.asarray(y_pred.size, y_pred.dtype)
+        grad = np.where(1 - t * y_pred > 0, -t, 0).astype(y_pred.dtype) / np.asarray(y_pred.size, y_pred.dtype)
+        return _nan_where_nan(grad, y_pred)
 
 
 class KLDivergence(Loss):
@@ -273,7 +284,8 @@ class KLDivergence(Loss):
     def _gradient(self, y_pred, y_true):
         t, _ = _clip_probabilities(y_true, upper=1)
         p, inside = _clip_probabilities(y_pred, upper=1)
-        return np.where(inside, -t / p, 0).astype(y_pred.dtype) / np.asarray(_rows(y_pred), y_pred.dtype)
+        grad = np.where(inside, -t / p, 0).astype(y_pred.dtype) / np.asarray(_rows(y_pred), y_pred.dtype)
+        return _nan_where_nan(grad, y_pred)
 
 
 class ContrastiveLoss(Loss):

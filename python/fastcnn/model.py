@@ -293,14 +293,24 @@ class Sequential:
 
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_data=None,
-            shuffle=True, verbose=1, seed=None, callbacks=None, stop_on_nan=True):
+            shuffle=True, verbose=1, seed=None, callbacks=None, stop_on_nan=True,
+            distributed=False):
         """Train for `epochs` more epochs; returns a `History`.
 
         validation_split takes the LAST fraction of (x, y), before shuffling (Keras).
         seed fixes the shuffling (layers take their own seeds). callbacks are
         objects with any of on_train_begin/end(logs), on_epoch_begin/end(epoch, logs),
         on_batch_end(batch, logs); setting model.stop_training ends training.
+        distributed=True (or an mpi4py communicator): data-parallel over the MPI
+        ranks, batch_size per rank -- see `fastcnn.distributed.fit`.
         """
+        if distributed:
+            from . import distributed as dist
+            return dist.fit(self, x, y, batch_size=batch_size, epochs=epochs,
+                            validation_split=validation_split, validation_data=validation_data,
+                            shuffle=shuffle, verbose=verbose, seed=seed, callbacks=callbacks,
+                            stop_on_nan=stop_on_nan,
+                            comm=None if distributed is True else distributed)
         self._require_compiled()
         x, y = _check_data(x, y)
         batch_size = _positive_int(batch_size, "batch_size")
@@ -471,6 +481,14 @@ class Sequential:
                 tmp.flush()
                 os.fsync(tmp.fileno())
             os.replace(tmp.name, path)
+            try:   # make the rename itself durable (POSIX; some file systems refuse: fine)
+                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
         except BaseException:
             if os.path.exists(tmp.name):
                 os.remove(tmp.name)
@@ -483,9 +501,16 @@ class Sequential:
 # ---------------------------------------------------------------------- loading
 
 def load_model(path):
-    """A `Sequential` saved by `save`, compiled and ready to resume `fit` exactly."""
+    """A `Sequential` saved by `save`, compiled and ready to resume `fit` exactly.
+
+    ValueError for anything else: a truncated or damaged file, a foreign .npz,
+    any non-zip file."""
     path = os.fspath(path)
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):   # what np.savez writes: a zip
+            raise ValueError(f"not an .npz (zip) archive (starts with {magic!r})")
         with np.load(path, allow_pickle=False) as data:
             if _META_KEY not in data.files:
                 raise ValueError("no fastcnn model description inside")
@@ -503,7 +528,7 @@ def load_model(path):
                          f"(format {found!r})")
     try:
         return _model_from(meta, arrays, path)
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
         raise ValueError(f"{path}: damaged fastcnn model file ({type(e).__name__}: {e})") from None
 
 

@@ -156,34 +156,32 @@ void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, in
 }
 
 // Each output row's gradient, divided by its windows' divisors, is first
-// spread along the row into a padded row buffer (k strided adds per output,
-// on L1-resident data), then added to the k input rows it covers with
-// contiguous, vectorised adds; the old per-element scatter did k*k scalar
-// adds into the plane.
+// spread along the row into a row buffer of the input's width (k strided
+// adds per output, on L1-resident data; window columns outside the input
+// are skipped), then added to the k input rows it covers with contiguous,
+// vectorised adds; the old per-element scatter did k*k scalar adds into
+// the plane.
 template <typename T>
 void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
   for (int64_t i = 0; i < p.in_h * p.in_w; ++i) din[i] = 0;
-  // Columns -pad_left .. of the padded row; windows may reach past in_w + pad_right
-  // only by the ceil_mode overhang, bounded by out_w * stride + kernel.
-  const int64_t width = p.out_w * p.stride_w + p.kernel_w + p.pad_left;
   thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < width) buffer.resize(width);
+  if (static_cast<int64_t>(buffer.size()) < p.in_w) buffer.resize(p.in_w);
   T* __restrict spread = buffer.data();
-  const T* row_of_input = spread + p.pad_left;  // input column 0
   for (int64_t oh = 0; oh < p.out_h; ++oh) {
     const int64_t h0 = oh * p.stride_h - p.pad_top;
     const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
     if (h_lo >= h_hi) continue;
-    for (int64_t i = 0; i < width; ++i) spread[i] = 0;
+    for (int64_t i = 0; i < p.in_w; ++i) spread[i] = 0;
     const T* g = dout + oh * p.out_w;
     for (int64_t ow = 0; ow < p.out_w; ++ow) {
       const T v = g[ow] / static_cast<T>(avg_divisor(p, oh, ow));
-      T* at = spread + ow * p.stride_w;
-      for (int64_t j = 0; j < p.kernel_w; ++j) at[j] += v;
+      const int64_t w0 = ow * p.stride_w - p.pad_left;
+      const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
+      for (int64_t iw = w_lo; iw < w_hi; ++iw) spread[iw] += v;
     }
     for (int64_t ih = h_lo; ih < h_hi; ++ih) {
       T* __restrict row = din + ih * p.in_w;
-      for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] += row_of_input[iw];
+      for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] += spread[iw];
     }
   }
 }

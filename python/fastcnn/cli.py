@@ -1,7 +1,11 @@
-"""Command line: `fastcnn info`, `fastcnn bench`, `fastcnn train` (also `python -m fastcnn ...`)."""
+"""Command line: `fastcnn info`, `fastcnn bench`, `fastcnn train` (also `python -m fastcnn ...`).
+
+`mpirun -n 4 fastcnn train ...` trains data-parallel over the 4 ranks (needs the
+[mpi] extra); --batch-size is then per rank and only rank 0 prints and saves."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -80,30 +84,38 @@ def load_dataset(model, directory, limit=None):
 
 
 def cmd_train(args):
-    from . import zoo
+    from . import distributed, zoo
+    world = distributed.get_world()     # MPI only under mpirun/srun with more than one rank
+    say = print if world.is_root else (lambda *a, **k: None)
     if args.threads:
         fastcnn.set_num_threads(args.threads)
+    elif world.size > 1 and not os.environ.get("OMP_NUM_THREADS"):
+        fastcnn.set_num_threads(distributed.default_threads(world))
     (x, y), (x_test, y_test) = load_dataset(args.model, args.data, args.limit)
     model = zoo.MODELS[args.model](seed=args.seed)
     model.compile(**zoo.compile_args(args.model))
-    if args.summary:
+    if args.summary and world.is_root:
         model.summary()
-    print(f"training {args.model} on {len(x)} samples ({fastcnn.get_num_threads()} threads, "
-          f"{fastcnn.cpu_info()['isa']})")
+    ranks = f"{world.size} ranks x " if world.size > 1 else ""
+    say(f"training {args.model} on {len(x)} samples ({ranks}{fastcnn.get_num_threads()} threads, "
+        f"{fastcnn.cpu_info()['isa']}" + (f"; batch {args.batch_size} per rank, "
+                                           f"{args.batch_size * world.size} global)"
+                                           if world.size > 1 else ")"))
     t0 = time.perf_counter()
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_split=args.validation_split, seed=args.seed, verbose=args.verbose,
-                        **zoo.fit_args(args.model))
+                        validation_split=args.validation_split, seed=args.seed,
+                        verbose=args.verbose if world.is_root else 0,
+                        distributed=world.size > 1, **zoo.fit_args(args.model))
     seconds = time.perf_counter() - t0
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
-    print(f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "
-          f"({seconds / args.epochs:.1f} s per epoch)")
-    if args.save:
+    loss, accuracy = distributed.evaluate(model, x_test, y_test, batch_size=256)
+    say(f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "
+        f"({seconds / max(args.epochs, 1):.1f} s per epoch)")
+    if args.save and world.is_root:
         model.save(args.save)
-        print(f"saved to {args.save}")
-    if args.plot:
+        say(f"saved to {args.save}")
+    if args.plot and world.is_root:
         history.plot(args.plot)
-        print(f"accuracy and loss curves in {args.plot}")
+        say(f"accuracy and loss curves in {args.plot}")
     return accuracy
 
 

@@ -89,6 +89,13 @@ FULL = Repeats(warmup=2, min_time=0.3, min_reps=5, max_reps=1000)
 QUICK = Repeats(warmup=2, min_time=0.05, min_reps=3, max_reps=100)
 
 
+def let_omp_threads_sleep():
+    """Both libraries run their own OpenMP thread pools, whose idle threads
+    spin for a while after a parallel region; measuring one right after the
+    other would charge that spinning to the second (seen: 1.6x on a 2-core VM)."""
+    time.sleep(0.3)
+
+
 def measure(fn, repeats):
     """Time fn(); returns (Timing, the result of the first call)."""
     result = fn()
@@ -155,9 +162,11 @@ class Runner:
 
         timing, ours = measure(make_op(self.fastcnn, case, direction, inputs), self.repeats)
         row["results"]["fastcnn"] = self._entry(timing, work)
+        let_omp_threads_sleep()
         if self.torch is not None:
             timing, theirs = measure(make_op(self.torch, case, direction, inputs), self.repeats)
             row["results"]["torch"] = self._entry(timing, work)
+            let_omp_threads_sleep()
             row["max_rel_diff_vs_torch"] = max_rel_diff(ours, theirs)
             del theirs
         del ours

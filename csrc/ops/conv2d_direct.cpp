@@ -1,7 +1,7 @@
-// Direct convolution forward for few input channels: each thread pads one
-// image (zero border plus vector slack) and runs the register-blocked
-// kernel of kernels/direct/conv2d_direct_impl.h over blocks of output
-// channels and rows. Weights are packed once per call so that one tap's
+// Direct convolution forward for few input channels: each task pads the
+// input rows of one band of output rows of one image (zero border plus
+// vector slack) and runs the register-blocked kernel of
+// kernels/direct/conv2d_direct_impl.h over them. Weights are packed once per call so that one tap's
 // weights for a block of output channels are contiguous.
 #include <algorithm>
 #include <cstring>
@@ -47,31 +47,40 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
   d.pad_h = p.in_h + p.pad_top + p.pad_bottom;
   // Whole register blocks of 16 columns read up to round_up(out_w, 16) + kw - 1.
   d.pad_w = std::max(p.in_w + p.pad_left + p.pad_right, round_up(p.out_w, 16) + p.kernel_w - 1);
-  const int64_t padded_elements = p.in_channels * d.pad_h * d.pad_w;
-
-  // Images, each cut into row chunks when the batch alone cannot feed every thread.
+  // Tasks are (image, band of output rows); each pads only the input rows
+  // its band reads, so the scratch per thread stays about 256 KiB whatever
+  // the image size (and bands are small enough to keep every thread busy).
+  const int64_t row_bytes = p.in_channels * d.pad_w * int64_t(sizeof(T));
+  const int64_t budget_rows = std::max<int64_t>(1, (int64_t{256} << 10) / row_bytes - (p.kernel_h - 1));
+  int64_t bands = ceil_div(p.out_h, budget_rows);
   const int64_t threads_wanted = num_threads();
-  const int64_t chunks = p.batch >= 2 * threads_wanted ? 1 : std::min(p.out_h, ceil_div(2 * threads_wanted, p.batch));
-  const int64_t tasks = p.batch * chunks;
+  if (p.batch * bands < 2 * threads_wanted)
+    bands = std::min(p.out_h, std::max(bands, ceil_div(2 * threads_wanted, p.batch)));
+  const int64_t band_rows = ceil_div(p.out_h, bands);
+  const int64_t padded_elements = round_up(p.in_channels * (band_rows + p.kernel_h - 1) * d.pad_w, 16);
+  const int64_t tasks = p.batch * bands;
   const int threads = threads_for(tasks);
-  Workspace<T> scratch(threads * round_up(padded_elements, 16));
+  Workspace<T> scratch(threads * padded_elements);
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
-    T* padded = scratch.slot(thread, round_up(padded_elements, 16));
-    int64_t padded_image = -1;
+    T* padded = scratch.slot(thread, padded_elements);
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / chunks, chunk = task % chunks;
-      if (n != padded_image) {
-        std::memset(padded, 0, sizeof(T) * padded_elements);
-        for (int64_t ci = 0; ci < p.in_channels; ++ci)
-          for (int64_t y = 0; y < p.in_h; ++y)
-            std::memcpy(padded + (ci * d.pad_h + y + p.pad_top) * d.pad_w + p.pad_left,
-                        x + ((n * p.in_channels + ci) * p.in_h + y) * p.in_w, sizeof(T) * p.in_w);
-        padded_image = n;
-      }
-      const int64_t row_begin = p.out_h * chunk / chunks, row_end = p.out_h * (chunk + 1) / chunks;
-      kern.rows(d, padded, w_packed.data(), bias, out + n * p.out_channels * p.out_h * p.out_w, 0,
-                p.out_channels, row_begin, row_end);
+      const int64_t n = task / bands, band = task % bands;
+      const int64_t r0 = std::min(p.out_h, band * band_rows), r1 = std::min(p.out_h, r0 + band_rows);
+      if (r0 >= r1) continue;
+      DirectConv local = d;
+      local.pad_h = r1 - r0 + p.kernel_h - 1;  // input rows r0 - pad_top .. of this band
+      std::memset(padded, 0, sizeof(T) * p.in_channels * local.pad_h * d.pad_w);
+      for (int64_t ci = 0; ci < p.in_channels; ++ci)
+        for (int64_t r = 0; r < local.pad_h; ++r) {
+          const int64_t y = r0 + r - p.pad_top;
+          if (y < 0 || y >= p.in_h) continue;
+          std::memcpy(padded + (ci * local.pad_h + r) * d.pad_w + p.pad_left,
+                      x + ((n * p.in_channels + ci) * p.in_h + y) * p.in_w, sizeof(T) * p.in_w);
+        }
+      kern.rows(local, padded, w_packed.data(), bias,
+                out + n * p.out_channels * p.out_h * p.out_w + r0 * p.out_w, 0, p.out_channels, 0,
+                r1 - r0);
     }
   });
 }

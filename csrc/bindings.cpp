@@ -54,6 +54,17 @@ bool aligned(const py::array& a) { return reinterpret_cast<uintptr_t>(a.data()) 
 
 template <typename T>
 py::array_t<T> empty(const std::vector<int64_t>& shape) {
+  // Sizes come from arguments as well as arrays: bound the byte count before
+  // pybind11 multiplies them into strides (signed overflow otherwise).
+  const int64_t limit = (int64_t{1} << 62) / int64_t(sizeof(T));
+  int64_t total = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw py::value_error("negative size in the result shape");
+    if (d > limit || (d != 0 && total > limit / d))
+      throw py::value_error("result of " + std::to_string(shape.size()) +
+                            "-D shape would have too many elements to index");
+    total *= d;
+  }
   std::vector<py::ssize_t> s(shape.begin(), shape.end());
   return py::array_t<T>(s);
 }
@@ -350,7 +361,9 @@ py::array global_avg_backward_typed(const py::array& dout, int64_t size) {
 
 py::array global_avg_pool_backward_py(const py::array& dout, int64_t size) {
   require_float(dout, "dout");
-  if (dout.ndim() != 1 || size <= 0) throw py::value_error("dout must be 1-D and size positive");
+  if (dout.ndim() != 1) throw py::value_error("dout must be 1-D, got shape " + shape_str(dout));
+  if (size <= 0 || size > (int64_t{1} << 58))
+    throw py::value_error("size must be in [1, 2**58], got " + std::to_string(size));
   return is_f32(dout) ? global_avg_backward_typed<float>(dout, size)
                       : global_avg_backward_typed<double>(dout, size);
 }
@@ -375,7 +388,9 @@ py::tuple global_max_pool_forward_py(const py::array& x) {
 
 py::array global_max_pool_backward_py(const py::array& dout, const py::array& indices, int64_t size) {
   require_float(dout, "dout");
-  if (dout.ndim() != 1 || size <= 0) throw py::value_error("dout must be 1-D and size positive");
+  if (dout.ndim() != 1) throw py::value_error("dout must be 1-D, got shape " + shape_str(dout));
+  if (size <= 0 || size > (int64_t{1} << 58))
+    throw py::value_error("size must be in [1, 2**58], got " + std::to_string(size));
   if (!indices.dtype().is(py::dtype::of<int64_t>()) || indices.ndim() != 1 ||
       indices.shape(0) != dout.shape(0) || !(indices.flags() & py::array::c_style) ||
       !aligned(indices))

@@ -80,9 +80,38 @@ def test_missing_mpi4py_is_a_clear_import_error(monkeypatch):
 
 # ------------------------------------------------------------ under mpirun
 
+def test_gradient_buckets_follow_backward_order():
+    """Buckets are cut at layer boundaries, last layer first, never above the size
+    limit unless one layer alone is larger, and cover every parameter once."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import train_small
+    finally:
+        sys.path.pop(0)
+    model = train_small.build_model()
+    model._ensure_built(np.zeros((1, 1, 8, 8)))
+    sizes = [p.nbytes for p in model.params]
+    for bucket_bytes in (1, 400, 2**20):
+        buckets = distributed._GradientBuckets(model, bucket_bytes)
+        covered = sorted(pi for _, members, _ in buckets.buckets for pi, _ in members)
+        assert covered == list(range(len(model.params)))
+        firsts = [min(layers) for _, _, layers in buckets.buckets]
+        assert firsts == sorted(firsts, reverse=True)          # started in backward order
+        for flat, members, layers in buckets.buckets:
+            assert flat.nbytes <= bucket_bytes or len(layers) == 1
+            for pi, view in members:
+                assert view.shape == model.params[pi].shape and np.shares_memory(view, flat)
+        if bucket_bytes == 2**20:
+            assert len(buckets.buckets) == 1 and buckets.nbytes == sum(sizes)
+        if bucket_bytes == 1:                                  # one bucket per layer
+            assert len(buckets.buckets) == sum(1 for l in model.layers if l.params)
+
+
 @needs_mpi
-def test_two_ranks_match_one_rank_with_twice_the_batch(tmp_path):
-    proc, _ = mpirun(2, SCRIPT, tmp_path / "two.npz", 32, "--steps", 20)
+@pytest.mark.parametrize("bucket_mb", [distributed.DEFAULT_BUCKET_MB, 1e-6])
+def test_two_ranks_match_one_rank_with_twice_the_batch(tmp_path, bucket_mb):
+    proc, _ = mpirun(2, SCRIPT, tmp_path / "two.npz", 32, "--steps", 20,
+                     "--bucket-mb", bucket_mb)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ref = run_alone(SCRIPT, tmp_path / "one.npz", 64, "--steps", 20)
     assert ref.returncode == 0, ref.stdout + ref.stderr
@@ -121,6 +150,7 @@ def test_batchnorm_statistics_and_checkpoints(tmp_path):
 @needs_mpi
 @pytest.mark.parametrize("mode, expect", [
     ("raise", "rank 1 failed during a training step"),   # all ranks raise, no hang
+    ("raise_backward", "failure in backward on the last rank"),   # reductions in flight
     ("hang", "waited more than"),                         # watchdog -> comm.Abort
     ("abort", "failed outside a collective step"),        # rank 0 only -> comm.Abort
     ("mismatch", "ranks disagree on (samples"),           # checked before the first step

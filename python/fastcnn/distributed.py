@@ -13,11 +13,14 @@ and take a rank-strided slice of it, so the shards are disjoint, equally long
 step-b batches is exactly batch b of a single-process run with
 `batch_size * world_size`. `batch_size` is per rank.
 
-A step is forward + backward on the local batch, one small Allreduce that
-carries an error flag and the sample-weighted loss and metrics, then the
-gradients, packed into one flat buffer per dtype, averaged by in-place
-`Allreduce` in buckets of at most `bucket_mb` MiB, then the same optimizer step
-on every rank (so replicas never drift). Parameters, layer state, optimizer
+A step is forward + backward on the local batch; during backward the
+gradients are packed into buckets of at most `bucket_mb` MiB, cut at layer
+boundaries in backward order, and each bucket's in-place `Iallreduce` starts as
+soon as backward has passed its layers (so the big last layers are reduced
+while the convolutions' backward still runs). Then one small Allreduce carries
+an error flag and the sample-weighted loss and metrics, the sums are divided by
+the world size and the same optimizer step runs on every rank (so replicas
+never drift). Parameters, layer state, optimizer
 state and dropout RNG states are broadcast from rank 0 at the start;
 BatchNormalization moving statistics are averaged at each epoch end.
 
@@ -48,7 +51,8 @@ __all__ = ["World", "get_world", "env_world_size", "fit", "evaluate", "Distribut
            "default_threads"]
 
 DEFAULT_TIMEOUT = 300.0          # seconds a rank may wait in one collective
-DEFAULT_BUCKET_MB = 25           # gradient Allreduce bucket size (PyTorch DDP's default)
+DEFAULT_BUCKET_MB = 4            # gradient bucket size: small enough that the last layers'
+                                 # reduction overlaps the backward of the first ones
 
 # Environment variables that launchers set to the number of processes.
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -188,10 +192,10 @@ class _Watchdog:
 
 
 class _FlatBuffers:
-    """Arrays packed into one contiguous buffer per dtype, reduced in large buckets."""
+    """Arrays packed into one contiguous buffer per dtype (one message each)."""
 
-    def __init__(self, arrays, bucket_bytes):
-        self.flats, self.views, self.buckets = {}, [None] * len(arrays), []
+    def __init__(self, arrays):
+        self.flats, self.views = {}, [None] * len(arrays)
         groups = {}
         for i, a in enumerate(arrays):
             groups.setdefault(np.dtype(a.dtype), []).append(i)
@@ -202,8 +206,6 @@ class _FlatBuffers:
             for i in indices:
                 self.views[i] = flat[offset:offset + arrays[i].size].reshape(arrays[i].shape)
                 offset += arrays[i].size
-            step = max(1, bucket_bytes // dtype.itemsize)
-            self.buckets += [flat[lo:lo + step] for lo in range(0, flat.size, step)]
         self.nbytes = sum(f.nbytes for f in self.flats.values())
 
     def pack(self, arrays):
@@ -213,6 +215,64 @@ class _FlatBuffers:
     def unpack(self, arrays):
         for view, a in zip(self.views, arrays):
             np.copyto(a, view)
+
+
+class _GradientBuckets:
+    """Gradients reduced while backward still runs, in buckets that fill in backward order.
+
+    Backward visits the layers last to first, so the buckets are cut from the
+    parameters in that order, at layer boundaries, each of at most `bucket_bytes`
+    (a layer larger than that is a bucket of its own) and of one dtype. When
+    backward has passed every layer of a bucket its gradients are copied in and a
+    non-blocking Iallreduce starts, so the reduction of the last layers (typically
+    the big Dense weights) runs during the backward of the convolutions. Every rank
+    starts the buckets in the same order, which MPI requires of collectives.
+    """
+
+    def __init__(self, model, bucket_bytes):
+        self.views = [None] * len(model.params)
+        self.buckets = []                        # [flat, [(param index, view)...], layers]
+        # layer index -> parameter indices, walked last layer first
+        per_layer, i = [], 0
+        for li, layer in enumerate(model.layers):
+            per_layer.append((li, list(range(i, i + len(layer.params)))))
+            i += len(layer.params)
+        params = model.params
+        open_ = {}                               # dtype -> (param indices, layers, bytes)
+        for li, indices in reversed(per_layer):
+            by_dtype = {}
+            for pi in indices:
+                by_dtype.setdefault(np.dtype(params[pi].dtype), []).append(pi)
+            for dtype, pis in by_dtype.items():
+                nbytes = sum(params[pi].nbytes for pi in pis)
+                cur = open_.get(dtype)
+                if cur is not None and cur[2] + nbytes > bucket_bytes:
+                    self._close(params, dtype, *cur[:2])
+                    cur = None
+                if cur is None:
+                    cur = ([], set(), 0)
+                open_[dtype] = (cur[0] + pis, cur[1] | {li}, cur[2] + nbytes)
+        for dtype, cur in open_.items():
+            self._close(params, dtype, *cur[:2])
+        self.buckets.sort(key=lambda b: -min(b[2]))      # complete first = started first
+        self.nbytes = sum(b[0].nbytes for b in self.buckets)
+        self.layer_buckets = {}
+        for k, (_, _, layers) in enumerate(self.buckets):
+            self.layer_buckets.setdefault(min(layers), []).append(k)
+
+    def _close(self, params, dtype, pis, layers):
+        flat = np.empty(sum(params[pi].size for pi in pis), dtype)
+        members, offset = [], 0
+        for pi in pis:
+            view = flat[offset:offset + params[pi].size].reshape(params[pi].shape)
+            self.views[pi] = view
+            members.append((pi, view))
+            offset += params[pi].size
+        self.buckets.append([flat, members, layers])
+
+    def fill(self, k, grads):
+        for pi, view in self.buckets[k][1]:
+            np.copyto(view, grads[pi])
 
 
 def _agreed(exc):
@@ -234,11 +294,12 @@ class _Trainer:
     def prepare(self, bucket_mb):
         """Gradient and state buffers (the model must be built)."""
         model = self.model
-        self.grads = _FlatBuffers(model.params, int(bucket_mb * 2**20))
+        self.grads = _GradientBuckets(model, int(bucket_mb * 2**20))
         self.state_arrays = [s for layer in model.layers for s in layer.state]
-        self.state = _FlatBuffers(self.state_arrays, 2**62) if self.state_arrays else None
+        self.state = _FlatBuffers(self.state_arrays) if self.state_arrays else None
         self.stats = {"world_size": self.size, "steps": 0, "allreduce_seconds": 0.0,
-                      "sync_seconds": 0.0, "gradient_bytes": self.grads.nbytes,
+                      "sync_seconds": 0.0, "backward_seconds": 0.0,
+                      "gradient_bytes": self.grads.nbytes,
                       "buckets": len(self.grads.buckets), "allreduce_step_seconds": []}
 
     # -- collectives
@@ -278,7 +339,7 @@ class _Trainer:
                 + "; ".join(f"rank {r}: {o[:2]}" for r, o in enumerate(everyone))
                 + " -- every rank must build the same model and load the same data"))
         arrays = model.params + self.state_arrays
-        flat = _FlatBuffers(arrays, 2**62)
+        flat = _FlatBuffers(arrays)
         flat.pack(arrays)
         with self.watchdog("the parameter broadcast"):
             for buffer in flat.flats.values():
@@ -299,25 +360,46 @@ class _Trainer:
         return seed
 
     # -- one step
+    def _backward_and_reduce(self, dout, requests):
+        """Backward, layer by layer, starting each bucket's Iallreduce once it is complete."""
+        model = self.model
+        for li in range(len(model.layers) - 1, -1, -1):
+            dout = model.layers[li].backward(dout)
+            for k in self.grads.layer_buckets.get(li, ()):
+                self.grads.fill(k, model.grads)
+                requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, self.grads.buckets[k][0],
+                                                     op=self.MPI.SUM))
+            if requests:
+                self.MPI.Request.Testall(requests)       # lets MPI progress the reductions
+
     def step(self, xb, yb, stop_on_nan, where, n_metrics):
         model = self.model
         stats = np.zeros(3 + n_metrics)          # error, samples, loss*n, metric*n...
-        error, logs = None, None
+        error, logs, requests = None, None, []
+        t0 = time.perf_counter()
         try:
             y_pred = model._forward(xb, training=True)
             loss = model.loss.forward(y_pred, model._match_targets(y_pred, yb))
-            model._backward(model.loss.backward())
+            self._backward_and_reduce(model.loss.backward(), requests)
             logs = model._logs(loss, y_pred, yb)
             stats[1] = len(xb)
             stats[2:] = [len(xb) * v for v in logs.values()][:n_metrics + 1]
-            self.grads.pack(model.grads)
         except Exception as e:                   # noqa: BLE001 -- re-raised on every rank
             error, stats[:] = e, 0.0
             stats[0] = 1.0
-        t0 = time.perf_counter()
-        self.allreduce(stats, "the step's error/metric Allreduce" + where)
+            # the other ranks start every bucket: match them so no collective is left open
+            for flat, _, _ in self.grads.buckets[len(requests):]:
+                requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM))
         t1 = time.perf_counter()
-        self.stats["sync_seconds"] += t1 - t0
+        with self.watchdog("the gradient Allreduce" + where):
+            self.MPI.Request.Waitall(requests)
+        t2 = time.perf_counter()
+        self.allreduce(stats, "the step's error/metric Allreduce" + where)
+        t3 = time.perf_counter()
+        self.stats["backward_seconds"] += t1 - t0
+        self.stats["allreduce_seconds"] += t2 - t1
+        self.stats["allreduce_step_seconds"].append(t2 - t1)
+        self.stats["sync_seconds"] += t3 - t2
         if stats[0]:
             self.raise_failure(error, "during a training step" + where)
         total = stats[1]
@@ -327,14 +409,8 @@ class _Trainer:
                 f"loss is {global_logs['loss']}{where} (averaged over {self.size} ranks); "
                 f"training stopped before the update (weights are those of the last finite "
                 f"step). Try a lower learning rate, clipnorm=, or scaled inputs"))
-        with self.watchdog("the gradient Allreduce" + where):
-            for bucket in self.grads.buckets:
-                self.comm.Allreduce(self.MPI.IN_PLACE, bucket, op=self.MPI.SUM)
-        for flat in self.grads.flats.values():
+        for flat, _, _ in self.grads.buckets:
             flat *= 1.0 / self.size
-        t2 = time.perf_counter()
-        self.stats["allreduce_seconds"] += t2 - t1
-        self.stats["allreduce_step_seconds"].append(t2 - t1)
         self.stats["steps"] += 1
         model.optimizer.step(model.params, self.grads.views)
         return int(total), global_logs

@@ -1,6 +1,6 @@
 """Run by tests/test_distributed.py, under mpirun or alone.
 
-    python train_small.py OUT.npz BATCH [--mode ok|raise|hang|abort] [--steps 20]
+    python train_small.py OUT.npz BATCH [--mode ok|raise|...] [--steps 20] [--bucket-mb 4]
 
 Trains a small float64 conv model (no dropout, no BatchNorm) on fixed random data
 with `fit(distributed=True)` and rank 0 writes the final weights, the loss history
@@ -45,11 +45,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("batch", type=int)
-    parser.add_argument("--mode", default="ok", choices=["ok", "raise", "hang", "abort", "mismatch"])
+    parser.add_argument("--mode", default="ok", choices=["ok", "raise", "raise_backward", "hang", "abort",
+                                 "mismatch"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--bn", action="store_true", help="add a BatchNormalization layer")
     parser.add_argument("--checkpoint", default=None, help="fit(checkpoint=...)")
+    parser.add_argument("--bucket-mb", type=float, default=distributed.DEFAULT_BUCKET_MB)
     args = parser.parse_args()
     fastcnn.set_num_threads(1)
     world = distributed.get_world()
@@ -71,6 +73,15 @@ def main():
                 time.sleep(600)                  # a hard hang: only the watchdog helps
             return forward(xb, training)
         model._forward = failing_forward
+    if args.mode == "raise_backward":            # after the Dense bucket's Iallreduce started
+        conv = model.layers[0]
+        backward = conv.backward
+
+        def failing_backward(dout):
+            if world.rank == world.size - 1 and model.optimizer.iterations == 2:
+                raise ValueError("injected failure in backward on the last rank")
+            return backward(dout)
+        conv.backward = failing_backward
     if args.mode == "mismatch" and world.rank == 1:   # not the same data on every rank
         x, y = x[:-2], y[:-2]
     callbacks = []
@@ -83,7 +94,7 @@ def main():
 
     history = distributed.fit(model, x, y, batch_size=args.batch, epochs=epochs, seed=7,
                               verbose=0, callbacks=callbacks, timeout=args.timeout,
-                              checkpoint=args.checkpoint)
+                              checkpoint=args.checkpoint, bucket_mb=args.bucket_mb)
     weights = model.get_weights()
     flat = np.concatenate([w.ravel() for w in weights])
     if world.size > 1:

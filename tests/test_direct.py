@@ -78,7 +78,13 @@ def test_direct_rejects_what_it_cannot_compute(kw):
                  algorithm="direct", **kw)
 
 
-def test_direct_is_forward_only():
-    x, w = np.ones((1, 2, 6, 6)), np.ones((2, 2, 3, 3))
-    with pytest.raises(ValueError, match="forward"):
-        F.conv2d_backward(np.ones((1, 2, 4, 4)), x, w, algorithm="direct")
+def test_direct_backward_is_the_direct_weight_gradient():
+    """algorithm='direct' in conv2d_backward: dW by the direct kernel (tests/test_direct_weight.py),
+    dx by the GEMM path."""
+    rng = np.random.default_rng(6)
+    x, w, dout = rand(rng, (2, 2, 6, 6)), rand(rng, (3, 2, 3, 3)), rand(rng, (2, 3, 4, 4))
+    dx, dw, db = F.conv2d_backward(dout, x, w, algorithm="direct")
+    gdx, gdw, gdb = F.conv2d_backward(dout, x, w, algorithm="gemm")
+    np.testing.assert_array_equal(dx, gdx)
+    assert_close(dw, gdw)
+    np.testing.assert_array_equal(db, gdb)

@@ -112,13 +112,21 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     auto_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"))
     wino_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"), algorithm="winograd")
     np.testing.assert_array_equal(auto_grads[0], wino_grads[0])
-    np.testing.assert_array_equal(auto_grads[1], wino_grads[1])
+    # dW of 16 channels: the direct weight-gradient kernel; 64 -> 64: Winograd.
+    direct_dw = F.conv2d_backward(dout, big_x, big_w, padding=1, needs="w", algorithm="direct")[1]
+    np.testing.assert_array_equal(auto_grads[1], direct_dw)
+    wide_x, wide_w = rand(rng, (2, 64, 20, 20), dtype), rand(rng, (64, 64, 3, 3), dtype)  # 50 tiles
+    wide_x = np.concatenate([wide_x] * 4)                                               # 200 tiles
+    wide_dout = rand(rng, wide_x.shape, dtype)
+    np.testing.assert_array_equal(
+        F.conv2d_backward(wide_dout, wide_x, wide_w, padding=1, needs="w")[1],
+        F.conv2d_backward(wide_dout, wide_x, wide_w, padding=1, needs="w", algorithm="winograd")[1])
     # Few input channels (the transforms would dominate): the GEMM path.
     small_x, small_w = rand(rng, (4, 3, 28, 28), dtype), rand(rng, (16, 3, 3, 3), dtype)
     np.testing.assert_array_equal(F.conv2d(small_x, small_w, padding=1),
                                   F.conv2d(small_x, small_w, padding=1, algorithm="gemm"))
     # 5x5 (the MNIST tutorial's second layer): Winograd forward and dx; the
-    # GEMM for dW below 32 channels on both sides.
+    # direct kernel for dW below 64 channels on both sides.
     x5, w5 = rand(rng, (12, 16, 14, 14), dtype), rand(rng, (32, 16, 5, 5), dtype)  # 192 tiles
     np.testing.assert_array_equal(F.conv2d(x5, w5, padding=2),
                                   F.conv2d(x5, w5, padding=2, algorithm="winograd"))
@@ -127,7 +135,7 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     np.testing.assert_array_equal(
         auto5[0], F.conv2d_backward(dout5, x5, w5, padding=2, needs="x", algorithm="winograd")[0])
     np.testing.assert_array_equal(
-        auto5[1], F.conv2d_backward(dout5, x5, w5, padding=2, needs="w", algorithm="gemm")[1])
+        auto5[1], F.conv2d_backward(dout5, x5, w5, padding=2, needs="w", algorithm="direct")[1])
 
 
 UNSUPPORTED = {  # by kernel size k: geometries Winograd cannot compute

@@ -115,6 +115,23 @@ struct DirectKernels {
                int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end);
 };
 
+// The weight gradient's direct tile (see direct/conv2d_direct_weight_impl.h):
+// one image's out_h x out_w positions; its input is zero-padded with rows of
+// pad_w values.
+struct DirectWeightGradient {
+  int64_t out_h, out_w, pad_w, stride_h, stride_w;
+};
+
+template <typename T>
+struct DirectWeightKernels {
+  int lanes;     // output channels per tile: dout_t holds `lanes` values per position
+  int max_rows;  // taps (rows of dW^T) per tile
+  // acc[r * ld + j] += sum over positions of padded[offsets[r] + position] * dout_t[position][j],
+  // r < rows <= max_rows, j < lanes.
+  void (*tile)(const DirectWeightGradient&, const T* padded, const int64_t* offsets, int rows,
+               const T* dout_t, T* acc, int64_t ld);
+};
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
@@ -125,6 +142,7 @@ struct Kernels {
   WinogradKernels<T> winograd_f4x3;
   WinogradKernels<T> winograd_generic;
   DirectKernels<T> direct;
+  DirectWeightKernels<T> direct_weight;
 };
 
 struct KernelTable {

@@ -18,6 +18,7 @@ namespace avx2 {
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_generic_impl.h"
 #include "direct/conv2d_direct_impl.h"
+#include "direct/conv2d_direct_weight_impl.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
@@ -29,13 +30,15 @@ const KernelTable& kernel_table_avx2() {
         &avx2::winograd_f4x3_output_gradient<float>},
        {&avx2::winograd_generic_input<float>, &avx2::winograd_generic_output<float>,
         &avx2::winograd_generic_output_gradient<float>},
-       {4, &avx2::direct_conv_rows<float, 4>}},
+       {4, &avx2::direct_conv_rows<float, 4>},
+       {16, 6, &avx2::direct_weight_rows<avx2::F32, 2, 6>}},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
        {&avx2::winograd_generic_input<double>, &avx2::winograd_generic_output<double>,
         &avx2::winograd_generic_output_gradient<double>},
-       {2, &avx2::direct_conv_rows<double, 2>}},
+       {2, &avx2::direct_conv_rows<double, 2>},
+       {8, 6, &avx2::direct_weight_rows<avx2::F64, 2, 6>}},
   };
   return table;
 }

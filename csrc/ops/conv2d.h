@@ -54,6 +54,14 @@ bool prefers_direct(const Conv2dParams& p);
 template <typename T>
 void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
+// Direct weight gradient (conv2d_direct_weight.cpp): one group, any stride,
+// padding and dilation; `element_bytes` 4 or 8.
+bool direct_weight_applies(const Conv2dParams& p);
+bool direct_weight_fits(const Conv2dParams& p, int element_bytes);
+bool prefers_direct_weight(const Conv2dParams& p, int element_bytes);
+template <typename T>
+void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T* x, T* dw);
+
 // Winograd F(4x4, 3x3) and F(4x4, 5x5) (conv2d_winograd.cpp): 3x3 or 5x5
 // kernels, stride 1, dilation 1, one group, padding <= kernel - 1 per side.
 bool winograd_applies(const Conv2dParams& p);

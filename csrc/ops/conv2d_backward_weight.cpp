@@ -26,6 +26,9 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
       (algorithm == ConvAlgorithm::automatic && !p.channels_last && winograd_applies(p) &&
        prefers_winograd_weight_gradient(p)))
     return conv2d_backward_weight_winograd(p, dout, x, dw);
+  if (algorithm == ConvAlgorithm::direct ||
+      (algorithm == ConvAlgorithm::automatic && prefers_direct_weight(p, sizeof(T))))
+    return conv2d_backward_weight_direct(p, dout, x, dw);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, k = p.gemm_k(), c_out_g = p.out_per_group();

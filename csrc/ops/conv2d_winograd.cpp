@@ -330,13 +330,16 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
   return source_channels >= fewest && result_channels >= fewest && tiles >= 160;
 }
 
-// The weight gradient's 5x5 transforms (two per tile and channel pair of
-// sides) pay off from 32 channels on both sides (mnist 16 -> 32 at 14x14:
-// 1.26x slower; 64 -> 64 at 28x28: 1.9x faster).
+// Against the direct weight-gradient kernel (which beats the im2col GEMM on
+// every shape measured), Winograd's transforms pay off only with 64+ channels
+// on both sides and planes of 14x14 or more (AVX-512, 2 threads, batch 32,
+// winograd / direct ms: 3x3 64->64 at 56x56 0.79, 128->128 at 14x14 0.79,
+// 32->32 at 28x28 1.33, 256->256 at 7x7 1.47; 5x5 64->64 at 28x28 0.68,
+// 32->32 at 28x28 1.11). The per-thread 6x6/8x8-domain sums take
+// points x C_out x C_in values, hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
-  const int64_t fewest = p.kernel_h == 3 ? 8 : 32;
   return prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
-         p.in_channels >= fewest && p.out_channels >= fewest &&
+         p.in_channels >= 64 && p.out_channels >= 64 && p.out_h * p.out_w >= 196 &&
          p.in_channels * p.out_channels <= 256 * 256;
 }
 
@@ -352,19 +355,23 @@ std::string geometry(const Conv2dParams& p) {
 }  // namespace
 
 void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward) {
-  if (p.channels_last && (algorithm == ConvAlgorithm::winograd || algorithm == ConvAlgorithm::direct))
+  if (p.channels_last && algorithm == ConvAlgorithm::winograd)
     throw std::invalid_argument(
-        "algorithm='winograd' and 'direct' take channels-first data; channels_last runs "
+        "algorithm='winograd' takes channels-first data; channels_last runs algorithm='gemm' "
+        "(or 'auto')");
+  if (p.channels_last && algorithm == ConvAlgorithm::direct && !backward)
+    throw std::invalid_argument(
+        "algorithm='direct' (forward) takes channels-first data; channels_last runs "
         "algorithm='gemm' (or 'auto')");
   if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p))
     throw std::invalid_argument(
         "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, dilation 1, groups=1 and "
         "padding <= kernel size - 1 on every side; got " + geometry(p));
-  if (algorithm == ConvAlgorithm::direct && backward)
+  if (algorithm == ConvAlgorithm::direct && backward && !direct_weight_applies(p))
     throw std::invalid_argument(
-        "algorithm='direct' computes the forward pass only; use 'auto', 'gemm' or 'winograd' "
-        "for conv2d_backward");
-  if (algorithm == ConvAlgorithm::direct && !direct_applies(p))
+        "algorithm='direct' in conv2d_backward (direct weight gradient, dx by GEMM) needs "
+        "groups=1; got " + geometry(p));
+  if (algorithm == ConvAlgorithm::direct && !backward && !direct_applies(p))
     throw std::invalid_argument(
         "algorithm='direct' needs stride 1, dilation 1 and groups=1; got " + geometry(p));
 }

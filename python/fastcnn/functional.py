@@ -15,7 +15,7 @@ above) or 'channels_last' ((N, H, W, C) and (N, L, C), Keras' default).
 Channels-last data is computed in place by native NHWC kernels (no
 transposed copy); weights keep the (C_out, C_in / groups, KH, KW) layout and
 pooling indices still index each channel's flattened H*W plane.
-'winograd' and 'direct' take channels-first data only.
+'winograd' and forward 'direct' take channels-first data only.
 
 Padding forms (conv and pooling): an int; one int per spatial dim; explicit
 pairs per dim ((top, bottom), (left, right)) (for 1-D ops a pair is
@@ -44,8 +44,9 @@ __all__ = [
 # 'auto' picks by shape; the others force one path, for tests and
 # benchmarks: 'gemm' (implicit GEMM, any convolution), 'winograd' (F(4x4,
 # 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1, dilation 1, groups 1,
-# padding <= kernel - 1; forward, dx and dw), 'direct' (forward only:
-# stride 1, dilation 1, groups 1; auto's choice for C_in <= 4).
+# padding <= kernel - 1; forward, dx and dw), 'direct' (forward: stride 1,
+# dilation 1, groups 1, auto's choice for C_in <= 4; backward: the direct
+# weight gradient, groups 1, with dx by the GEMM path).
 ALGORITHMS = ("auto", "gemm", "winograd", "direct")
 
 

@@ -18,6 +18,8 @@ _INT_LIMIT = 2**62
 
 
 def _as_int(value, name):
+    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:   # the common case, fast
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     if abs(int(value)) >= _INT_LIMIT:
@@ -27,6 +29,8 @@ def _as_int(value, name):
 
 def positive_tuple(value, n, name):
     """`value` as an n-tuple of positive ints (an int is repeated n times)."""
+    if type(value) is int and 0 < value < _INT_LIMIT:               # the common case, fast
+        return (value,) * n
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
         if len(items) != n:

@@ -93,6 +93,9 @@ def _from_native(geo, a, last):
 
 def _contiguous(a):
     """C-contiguous and element-aligned (a view at an odd byte offset is copied)."""
+    flags = a.flags
+    if flags.c_contiguous and flags.aligned:
+        return a
     return np.require(a, requirements=("C", "A"))
 
 

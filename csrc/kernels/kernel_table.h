@@ -57,7 +57,8 @@ using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* of
 
 // A Winograd scheme F(m x m, r x r) with alpha = m + r - 1 points per axis:
 //   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
-// (see winograd/winograd_generic_impl.h; F(4x4, 3x3) has its own kernels).
+// (built in ops/winograd_schemes.cpp; the transforms are hand-written per
+// scheme: winograd/winograd_f4x3_impl.h and winograd/winograd_f4x5_impl.h).
 struct WinogradMatrices {
   int m, r, alpha;
   double bt[8][8];  // alpha x alpha
@@ -70,7 +71,7 @@ struct WinogradMatrices {
 // columns of tiles, its corner at (tile * row, tile * column). h, w, pad_*:
 // the plane a transform reads or writes (the input, padded, for the input
 // transform; the output for the output transform); images are image_stride
-// elements apart. `matrices`: the scheme, for the generic kernels.
+// elements apart. `matrices`: the scheme (documentation; kernels hard-code it).
 struct WinogradTiles {
   int64_t h, w, pad_top, pad_left;
   int64_t tiles_x, tiles_per_image, image_stride;
@@ -140,7 +141,7 @@ struct Kernels {
   CopyRuns<T> copy_runs;
   PoolKernels<T> pool;
   WinogradKernels<T> winograd_f4x3;
-  WinogradKernels<T> winograd_generic;
+  WinogradKernels<T> winograd_f4x5;
   DirectKernels<T> direct;
   DirectWeightKernels<T> direct_weight;
 };

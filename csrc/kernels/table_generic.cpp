@@ -15,7 +15,7 @@ namespace generic {
 #include "pack/pack_b_panels.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
-#include "winograd/winograd_generic_impl.h"
+#include "winograd/winograd_f4x5_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/conv2d_direct_weight_impl.h"
 }  // namespace generic
@@ -27,15 +27,15 @@ const KernelTable& kernel_table_generic() {
       {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::copy_runs_portable<float>, generic::pool_kernels<float>(),
        {&generic::winograd_f4x3_input<float>, &generic::winograd_f4x3_output<float>,
         &generic::winograd_f4x3_output_gradient<float>},
-       {&generic::winograd_generic_input<float>, &generic::winograd_generic_output<float>,
-        &generic::winograd_generic_output_gradient<float>},
+       {&generic::winograd_f4x5_input<float>, &generic::winograd_f4x5_output<float>,
+        &generic::winograd_f4x5_output_gradient<float>},
        {2, &generic::direct_conv_rows<float, 2>},
        {4, 4, &generic::direct_weight_rows<generic::ScalarTrait<float>, 4, 4>}},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
-       {&generic::winograd_generic_input<double>, &generic::winograd_generic_output<double>,
-        &generic::winograd_generic_output_gradient<double>},
+       {&generic::winograd_f4x5_input<double>, &generic::winograd_f4x5_output<double>,
+        &generic::winograd_f4x5_output_gradient<double>},
        {2, &generic::direct_conv_rows<double, 2>},
        {4, 4, &generic::direct_weight_rows<generic::ScalarTrait<double>, 4, 4>}},
   };

@@ -46,7 +46,7 @@ template <typename T>
 Scheme<T> scheme_for(int64_t r) {
   const WinogradMatrices* mat = winograd_scheme(r);
   const Kernels<T>& k = active_kernels().get<T>();
-  return {mat, r == 3 ? &k.winograd_f4x3 : &k.winograd_generic, mat->m, mat->r, mat->alpha,
+  return {mat, r == 3 ? &k.winograd_f4x3 : &k.winograd_f4x5, mat->m, mat->r, mat->alpha,
           mat->alpha * mat->alpha};
 }
 
@@ -321,26 +321,33 @@ bool winograd_applies(const Conv2dParams& p) {
 // the transformed weights (4x the weights' size, made every call) are
 // amortised only over enough tiles. Thresholds measured (AVX2 and AVX-512):
 // 3x3: 8 -> 16 channels at 32x32 already win 1.15x; 512 -> 512 at 7x7 breaks
-// even at 128 tiles (batch 32) and wins 1.36x at 256. 5x5 (generic
-// transforms, 64 points): 16 -> 32 channels at 14x14 win 1.15x forward.
+// even at 128 tiles (batch 32) and wins 1.36x at 256. 5x5 (64 points, AVX-512,
+// batch 64): 16 -> 32 at 14x14 1.6x forward, 8 -> 16 at 14x14 1.9x, 6 -> 16 at
+// 28x28 1.55x; with 128 tiles (8 -> 16 at 14x14, batch 8) a tie.
 bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
                       int64_t result_channels, int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
-  const int64_t fewest = kernel == 3 ? 8 : 16;
+  const int64_t fewest = kernel == 3 ? 8 : 6;
   return source_channels >= fewest && result_channels >= fewest && tiles >= 160;
 }
 
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on
-// every shape measured), Winograd's transforms pay off only with 64+ channels
-// on both sides and planes of 14x14 or more (AVX-512, 2 threads, batch 32,
-// winograd / direct ms: 3x3 64->64 at 56x56 0.79, 128->128 at 14x14 0.79,
-// 32->32 at 28x28 1.33, 256->256 at 7x7 1.47; 5x5 64->64 at 28x28 0.68,
-// 32->32 at 28x28 1.11). The per-thread 6x6/8x8-domain sums take
-// points x C_out x C_in values, hence the upper bound.
+// every shape measured) Winograd's transforms pay off only with many
+// channels and tiles that fill the plane (AVX-512, 2 threads, winograd /
+// direct ms): 3x3 64->64 at 56x56 0.80, 128->128 at 14x14 0.80, 32->32 at
+// 28x28 1.06, 256->256 at 7x7 1.44; 5x5 64->64 at 7x7 0.76, 64->64 at 28x28
+// 0.58, 16->16 at 28x28 0.90, but 16->32 at 14x14 1.45 and 32->64 at 7x7
+// 1.29 (their 4x4 tiles cover 16x16 and 8x8: a third of the work is
+// padding). The per-thread 6x6/8x8-domain sums take points x C_out x C_in
+// values, hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
-  return prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
-         p.in_channels >= 64 && p.out_channels >= 64 && p.out_h * p.out_w >= 196 &&
-         p.in_channels * p.out_channels <= 256 * 256;
+  if (!prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) ||
+      p.in_channels * p.out_channels > 256 * 256)
+    return false;
+  const bool wide = p.in_channels >= 64 && p.out_channels >= 64;
+  if (p.kernel_h == 3) return wide && p.out_h * p.out_w >= 196;
+  const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.out_h * p.out_w >= 784;
+  return wide || (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);
 }
 
 namespace {

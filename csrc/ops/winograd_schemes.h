@@ -1,5 +1,6 @@
 // The Winograd schemes fastcnn uses, by kernel size: F(4x4, 3x3) (hand-written
-// transforms) and F(4x4, 5x5) (generic transforms).
+// transforms) and F(4x4, 5x5) (hand-written
+// transforms in kernels/winograd/winograd_f4x5_impl.h).
 #pragma once
 #include "../kernels/kernel_table.h"
 

@@ -1,5 +1,5 @@
 // Pieces shared by the Winograd tile transforms (winograd_f4x3_impl.h and
-// winograd_generic_impl.h): tiles to lanes and lanes to packed panels.
+// winograd_f4x5_impl.h): tiles to lanes and lanes to packed panels.
 //
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace.
 

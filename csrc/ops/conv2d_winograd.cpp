@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "conv2d.h"
 #include "cpu.h"
@@ -286,25 +287,38 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     const T* part = scratch.slot(t, per_thread);
     for (int64_t i = 0; i < points * m_point; ++i) total[i] += part[i];
   }
+  // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) and
+  // parallel over co: serial and per pair it took as long as the GEMMs on
+  // small planes (MNIST 32 -> 64 channels at 7x7).
   const int r = s.r, al = s.alpha;
-  const auto& G = s.mat->g;
-  for (int64_t co = 0; co < p.out_channels; ++co)
-    for (int64_t ci = 0; ci < p.in_channels; ++ci) {
-      double mg[8][7];  // M G
+  T g[8][7];
+  for (int i = 0; i < al; ++i)
+    for (int j = 0; j < r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);
+  const int64_t c_in = p.in_channels;
+  parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
+    std::vector<T> mg(size_t(al) * r * c_in);  // (M G)[i][j] over ci
+    for (int64_t co = begin; co < end; ++co) {
       for (int i = 0; i < al; ++i)
         for (int j = 0; j < r; ++j) {
-          double acc = 0;
-          for (int c = 0; c < al; ++c) acc += double(total[(i * al + c) * m_point + co * cols + ci]) * G[c][j];
-          mg[i][j] = acc;
+          T* acc = mg.data() + (i * r + j) * c_in;
+          for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] = 0;
+          for (int c = 0; c < al; ++c) {
+            const T gcj = g[c][j];
+            const T* row = total + (i * al + c) * m_point + co * cols;
+#pragma omp simd
+            for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += row[ci] * gcj;
+          }
         }
-      T* out = dw + (co * p.in_channels + ci) * r * r;
+      T* out = dw + co * c_in * r * r;
       for (int i = 0; i < r; ++i)
-        for (int j = 0; j < r; ++j) {
-          double acc = 0;
-          for (int k = 0; k < al; ++k) acc += G[k][i] * mg[k][j];
-          out[i * r + j] = static_cast<T>(acc);
-        }
+        for (int j = 0; j < r; ++j)
+          for (int64_t ci = 0; ci < c_in; ++ci) {
+            T acc = 0;
+            for (int k = 0; k < al; ++k) acc += g[k][i] * mg[(k * r + j) * c_in + ci];
+            out[ci * r * r + i * r + j] = acc;
+          }
     }
+  });
 }
 
 }  // namespace
@@ -332,22 +346,22 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
 }
 
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on
-// every shape measured) Winograd's transforms pay off only with many
-// channels and tiles that fill the plane (AVX-512, 2 threads, winograd /
-// direct ms): 3x3 64->64 at 56x56 0.80, 128->128 at 14x14 0.80, 32->32 at
-// 28x28 1.06, 256->256 at 7x7 1.44; 5x5 64->64 at 7x7 0.76, 64->64 at 28x28
-// 0.58, 16->16 at 28x28 0.90, but 16->32 at 14x14 1.45 and 32->64 at 7x7
-// 1.29 (their 4x4 tiles cover 16x16 and 8x8: a third of the work is
-// padding). The per-thread 6x6/8x8-domain sums take points x C_out x C_in
-// values, hence the upper bound.
+// every shape measured) Winograd's transforms pay off only with enough
+// channels and tiles that fill the plane (AVX-512, 2 threads, best of 10,
+// winograd / direct): 3x3 64->64 at 56x56 0.80, 128->128 at 14x14 0.80,
+// 32->32 at 28x28 1.13, 256->256 at 7x7 1.44; 5x5 32->64 at 7x7 0.79,
+// 64->64 at 7x7 0.66, 32->32 at 14x14 0.94, 16->16 at 28x28 0.92, but 16->32
+// at 14x14 1.45 (its 4x4 tiles cover 16x16: a third of the work is padding,
+// and 16 channels do not amortise the transforms). The per-thread
+// 6x6/8x8-domain sums take points x C_out x C_in values, hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
   if (!prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) ||
       p.in_channels * p.out_channels > 256 * 256)
     return false;
-  const bool wide = p.in_channels >= 64 && p.out_channels >= 64;
-  if (p.kernel_h == 3) return wide && p.out_h * p.out_w >= 196;
+  if (p.kernel_h == 3) return p.in_channels >= 64 && p.out_channels >= 64 && p.out_h * p.out_w >= 196;
   const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.out_h * p.out_w >= 784;
-  return wide || (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);
+  return (p.in_channels >= 32 && p.out_channels >= 32) ||
+         (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);
 }
 
 namespace {

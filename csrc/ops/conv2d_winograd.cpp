@@ -58,38 +58,57 @@ struct WinogradProblem {
 };
 
 // U = G g G^T for every (co, ci), packed per point as A micro-panels:
-// a[(p * panels + panel) * mr * c_in + ci * mr + row].
+// a[(p * panels + panel) * mr * c_in + ci * mr + row]. Vectorised over ci
+// (per output channel the filters are first transposed to [k][j][ci]): per
+// pair and in double it took 12% of a CIFAR 32 -> 64 forward.
 template <typename T>
 void transform_weights(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, T* a) {
-  const int64_t panels = ceil_div(q.c_out, mr), filters = panels * mr * q.c_in;
+  const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr, filters = rows * q.c_in;
+  const int64_t c_in = q.c_in;
   const int r = s.r, al = s.alpha;
-  const auto& G = s.mat->g;
-  parallel_for(panels, threads_for(panels), Denormals::keep, [&](int64_t begin, int64_t end, int) {
-    for (int64_t panel = begin; panel < end; ++panel)
-      for (int64_t row = 0; row < mr; ++row) {
-        const int64_t co = panel * mr + row;
-        for (int64_t ci = 0; ci < q.c_in; ++ci) {
-          double u[8][8] = {};
-          if (co < q.c_out) {
-            const T* g = w + (co * q.c_in + ci) * r * r;
-            double gg[8][7];  // G g
-            for (int i = 0; i < al; ++i)
-              for (int j = 0; j < r; ++j) {
-                double acc = 0;
-                for (int k = 0; k < r; ++k) acc += G[i][k] * double(g[k * r + j]);
-                gg[i][j] = acc;
-              }
-            for (int i = 0; i < al; ++i)
-              for (int c = 0; c < al; ++c) {
-                double acc = 0;
-                for (int k = 0; k < r; ++k) acc += gg[i][k] * G[c][k];
-                u[i][c] = acc;
-              }
-          }
-          for (int p = 0; p < s.points; ++p)
-            a[p * filters + panel * mr * q.c_in + ci * mr + row] = static_cast<T>(u[p / al][p % al]);
-        }
+  T G[8][7];
+  for (int i = 0; i < al; ++i)
+    for (int k = 0; k < r; ++k) G[i][k] = static_cast<T>(s.mat->g[i][k]);
+  parallel_for(rows, threads_for(rows), Denormals::keep, [&](int64_t begin, int64_t end, int) {
+    std::vector<T> wt(static_cast<size_t>(r * r * c_in)), gg(static_cast<size_t>(al * r * c_in));
+    std::vector<T> u(static_cast<size_t>(c_in));
+    for (int64_t co = begin; co < end; ++co) {
+      const int64_t panel = co / mr, row = co % mr;
+      T* dst = a + panel * mr * c_in + row;  // + p * filters + ci * mr
+      if (co >= q.c_out) {  // the last panel's padding rows
+        for (int p = 0; p < s.points; ++p)
+          for (int64_t ci = 0; ci < c_in; ++ci) dst[p * filters + ci * mr] = 0;
+        continue;
       }
+      const T* g = w + co * c_in * r * r;
+      for (int64_t ci = 0; ci < c_in; ++ci)
+        for (int kj = 0; kj < r * r; ++kj) wt[kj * c_in + ci] = g[ci * r * r + kj];
+      for (int i = 0; i < al; ++i)  // G g
+        for (int j = 0; j < r; ++j) {
+          T* acc = gg.data() + (i * r + j) * c_in;
+          for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] = 0;
+          for (int k = 0; k < r; ++k) {
+            const T gik = G[i][k];
+            if (gik == 0) continue;
+            const T* src = wt.data() + (k * r + j) * c_in;
+#pragma omp simd
+            for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += gik * src[ci];
+          }
+        }
+      for (int i = 0; i < al; ++i)  // (G g) G^T
+        for (int c = 0; c < al; ++c) {
+          for (int64_t ci = 0; ci < c_in; ++ci) u[ci] = 0;
+          for (int k = 0; k < r; ++k) {
+            const T gck = G[c][k];
+            if (gck == 0) continue;
+            const T* src = gg.data() + (i * r + k) * c_in;
+#pragma omp simd
+            for (int64_t ci = 0; ci < c_in; ++ci) u[ci] += src[ci] * gck;
+          }
+          T* out = dst + (i * al + c) * filters;
+          for (int64_t ci = 0; ci < c_in; ++ci) out[ci * mr] = u[ci];
+        }
+    }
   });
 }
 

@@ -104,7 +104,7 @@ struct WinogradKernels {
 
 // A direct stride-1 convolution of one zero-padded image (see
 // direct/conv2d_direct_impl.h): C_in planes of pad_h x pad_w (with at least
-// 16 columns of slack past out_w + kernel_w - 1) into C_out planes.
+// `width` columns of slack past out_w + kernel_w - 1) into C_out planes.
 struct DirectConv {
   int64_t in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w;
 };
@@ -112,6 +112,7 @@ struct DirectConv {
 template <typename T>
 struct DirectKernels {
   int co_block;  // output channels per register block (the weights' packing)
+  int width;     // output columns per register block
   void (*rows)(const DirectConv&, const T* padded, const T* w_packed, const T* bias, T* out,
                int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end);
 };

@@ -45,8 +45,8 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
   d.out_h = p.out_h;
   d.out_w = p.out_w;
   d.pad_h = p.in_h + p.pad_top + p.pad_bottom;
-  // Whole register blocks of 16 columns read up to round_up(out_w, 16) + kw - 1.
-  d.pad_w = std::max(p.in_w + p.pad_left + p.pad_right, round_up(p.out_w, 16) + p.kernel_w - 1);
+  // Whole register blocks of `width` columns read up to round_up(out_w, width) + kw - 1.
+  d.pad_w = std::max(p.in_w + p.pad_left + p.pad_right, round_up(p.out_w, kern.width) + p.kernel_w - 1);
   // Tasks are (image, band of output rows); each pads only the input rows
   // its band reads, so the scratch per thread stays about 256 KiB whatever
   // the image size (and bands are small enough to keep every thread busy).

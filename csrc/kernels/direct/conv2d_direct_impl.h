@@ -12,15 +12,13 @@
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace.
 // Needs <cstdint> and kernel_table.h (DirectConv) included before.
 
-constexpr int kDirectWidth = 16;  // output columns per register block
-
 // One image, output channels [co_begin, co_end) x output rows [row_begin,
 // row_end). padded: C_in planes of pad_h x pad_w; w_packed: per block of kCo
 // output channels, taps (ci, kh, kw) each with kCo weights (zero past C_out).
-template <typename T, int kCo>
+template <typename T, int kCo, int kWidth>
 void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, const T* bias,
                       T* out, int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end) {
-  constexpr int W = kDirectWidth;
+  constexpr int W = kWidth;  // output columns per register block
   const int64_t taps = d.in_channels * d.kernel_h * d.kernel_w, plane = d.pad_h * d.pad_w;
   for (int64_t co0 = co_begin; co0 < co_end; co0 += kCo) {
     const int64_t live = co_end - co0 < kCo ? co_end - co0 : kCo;

@@ -32,7 +32,11 @@ inline bool replaces_max(T v, T best) {
 
 // kStride: the horizontal stride when known at compile time (1 or 2, the
 // common ones, so the column loop vectorises with fixed-stride loads), else 0.
-template <typename T, bool kWithIndex, int kStride>
+// kKernel: a square kernel size known at compile time (2 or 3 with stride 2,
+// the CNN pools), else 0. Rows whose window lies wholly inside the input then
+// take every tap of an output column in registers and store it once; the
+// general loop makes one read-modify-write pass over the row per tap.
+template <typename T, bool kWithIndex, int kStride, int kKernel = 0>
 void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
                       int64_t* __restrict indices, int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
@@ -62,6 +66,25 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
     // Interior columns: running max over the window taps in row-major order,
     // vectorised across output columns.
     const int64_t sw = kStride ? kStride : p.stride_w, base = -p.pad_left;
+    if (kKernel && h_hi - h_lo == kKernel) {
+      const T* row0 = in + h_lo * p.in_w + base;
+      const int64_t offset0 = h_lo * p.in_w + base;
+      for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
+        T best = row0[ow * sw];
+        int64_t best_i = offset0 + ow * sw;
+#pragma GCC unroll 9
+        for (int tap = 1; tap < kKernel * kKernel; ++tap) {
+          const int64_t at = (tap / kKernel) * p.in_w + tap % kKernel + ow * sw;
+          const T v = row0[at];
+          const bool take = replaces_max(v, best);
+          best = take ? v : best;
+          if (kWithIndex) best_i = take ? offset0 + at : best_i;
+        }
+        o[ow] = best;
+        if (kWithIndex) idx[ow] = best_i;
+      }
+      continue;
+    }
     {
       const T* row = in + h_lo * p.in_w + base;
       for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
@@ -88,7 +111,14 @@ template <typename T>
 void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin,
                  int64_t row_end) {
   const bool with_index = indices != nullptr;
-  if (p.stride_w == 1)
+  const bool square_s2 = p.stride_w == 2 && p.kernel_h == p.kernel_w;
+  if (square_s2 && p.kernel_w == 2)
+    with_index ? max_forward_rows<T, true, 2, 2>(p, in, out, indices, row_begin, row_end)
+               : max_forward_rows<T, false, 2, 2>(p, in, out, nullptr, row_begin, row_end);
+  else if (square_s2 && p.kernel_w == 3)
+    with_index ? max_forward_rows<T, true, 2, 3>(p, in, out, indices, row_begin, row_end)
+               : max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, row_begin, row_end);
+  else if (p.stride_w == 1)
     with_index ? max_forward_rows<T, true, 1>(p, in, out, indices, row_begin, row_end)
                : max_forward_rows<T, false, 1>(p, in, out, nullptr, row_begin, row_end);
   else if (p.stride_w == 2)
@@ -112,7 +142,8 @@ inline int64_t avg_divisor(const PoolWindow& p, int64_t oh, int64_t ow) {
          (clamp_index(w0 + p.kernel_w, 0, p.in_w) - clamp_index(w0, 0, p.in_w));
 }
 
-template <typename T, int kStride>
+// kKernel as in max_forward_rows.
+template <typename T, int kStride, int kKernel = 0>
 void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
                       int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
@@ -131,6 +162,18 @@ void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
         for (int64_t iw = w_lo; iw < w_hi; ++iw) sum += in[ih * p.in_w + iw];
       o[ow] = sum / static_cast<T>(avg_divisor(p, oh, ow));
     }
+    if (kKernel && h_hi - h_lo == kKernel && mid.begin < mid.end) {
+      const T scale = T(1) / static_cast<T>(avg_divisor(p, oh, mid.begin));
+      const T* row0 = in + h_lo * p.in_w + base;
+      for (int64_t ow = mid.begin; ow < mid.end; ++ow) {
+        T total = 0;
+#pragma GCC unroll 9
+        for (int tap = 0; tap < kKernel * kKernel; ++tap)
+          total += row0[(tap / kKernel) * p.in_w + tap % kKernel + ow * sw];
+        o[ow] = total * scale;
+      }
+      continue;
+    }
     for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] = 0;
     for (int64_t ih = h_lo; ih < h_hi; ++ih) {
       const T* row = in + ih * p.in_w + base;
@@ -147,7 +190,12 @@ void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
 
 template <typename T>
 void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
-  if (p.stride_w == 1)
+  const bool square_s2 = p.stride_w == 2 && p.kernel_h == p.kernel_w;
+  if (square_s2 && p.kernel_w == 2)
+    avg_forward_rows<T, 2, 2>(p, in, out, row_begin, row_end);
+  else if (square_s2 && p.kernel_w == 3)
+    avg_forward_rows<T, 2, 3>(p, in, out, row_begin, row_end);
+  else if (p.stride_w == 1)
     avg_forward_rows<T, 1>(p, in, out, row_begin, row_end);
   else if (p.stride_w == 2)
     avg_forward_rows<T, 2>(p, in, out, row_begin, row_end);
@@ -155,33 +203,47 @@ void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, in
     avg_forward_rows<T, 0>(p, in, out, row_begin, row_end);
 }
 
-// Each output row's gradient, divided by its windows' divisors, is first
-// spread along the row into a row buffer of the input's width (k strided
-// adds per output, on L1-resident data; window columns outside the input
-// are skipped), then added to the k input rows it covers with contiguous,
-// vectorised adds; the old per-element scatter did k*k scalar adds into
-// the plane.
+// Each output row's gradient, divided by its windows' divisors, is spread
+// along the row into a buffer of the input's width (k strided adds per
+// output, on L1-resident data; window columns outside the input skipped).
+// Every input row is then written exactly once, as the sum of the spread
+// rows of the (at most ceil(k / stride)) output rows whose windows cover it:
+// no zeroing pass and no read-modify-write of the plane. The spread rows
+// live in a small ring, each computed once.
 template <typename T>
 void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
-  for (int64_t i = 0; i < p.in_h * p.in_w; ++i) din[i] = 0;
+  const int64_t ring = (p.kernel_h + p.stride_h - 1) / p.stride_h + 1;
   thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < p.in_w) buffer.resize(p.in_w);
-  T* __restrict spread = buffer.data();
-  for (int64_t oh = 0; oh < p.out_h; ++oh) {
-    const int64_t h0 = oh * p.stride_h - p.pad_top;
-    const int64_t h_lo = clamp_index(h0, 0, p.in_h), h_hi = clamp_index(h0 + p.kernel_h, 0, p.in_h);
-    if (h_lo >= h_hi) continue;
-    for (int64_t i = 0; i < p.in_w; ++i) spread[i] = 0;
-    const T* g = dout + oh * p.out_w;
-    for (int64_t ow = 0; ow < p.out_w; ++ow) {
-      const T v = g[ow] / static_cast<T>(avg_divisor(p, oh, ow));
-      const int64_t w0 = ow * p.stride_w - p.pad_left;
-      const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
-      for (int64_t iw = w_lo; iw < w_hi; ++iw) spread[iw] += v;
+  if (static_cast<int64_t>(buffer.size()) < ring * p.in_w) buffer.resize(ring * p.in_w);
+  int64_t spread_upto = 0;  // output rows [0, spread_upto) have been spread
+  for (int64_t ih = 0; ih < p.in_h; ++ih) {
+    // Output rows oh with oh*sh - pad_top <= ih < oh*sh - pad_top + kh.
+    const int64_t reach = ih + p.pad_top;
+    int64_t first = reach - p.kernel_h + 1 <= 0 ? 0 : (reach - p.kernel_h + p.stride_h) / p.stride_h;
+    int64_t last = reach / p.stride_h;  // inclusive
+    if (last >= p.out_h) last = p.out_h - 1;
+    T* __restrict row = din + ih * p.in_w;
+    if (first > last) {
+      for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] = 0;
+      continue;
     }
-    for (int64_t ih = h_lo; ih < h_hi; ++ih) {
-      T* __restrict row = din + ih * p.in_w;
-      for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] += spread[iw];
+    for (; spread_upto <= last; ++spread_upto) {
+      const int64_t oh = spread_upto;
+      T* __restrict spread = buffer.data() + (oh % ring) * p.in_w;
+      for (int64_t i = 0; i < p.in_w; ++i) spread[i] = 0;
+      const T* g = dout + oh * p.out_w;
+      for (int64_t ow = 0; ow < p.out_w; ++ow) {
+        const T v = g[ow] / static_cast<T>(avg_divisor(p, oh, ow));
+        const int64_t w0 = ow * p.stride_w - p.pad_left;
+        const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
+        for (int64_t iw = w_lo; iw < w_hi; ++iw) spread[iw] += v;
+      }
+    }
+    const T* __restrict a = buffer.data() + (first % ring) * p.in_w;
+    for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] = a[iw];
+    for (int64_t oh = first + 1; oh <= last; ++oh) {
+      const T* __restrict b = buffer.data() + (oh % ring) * p.in_w;
+      for (int64_t iw = 0; iw < p.in_w; ++iw) row[iw] += b[iw];
     }
   }
 }

@@ -101,6 +101,8 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
   const int64_t out_channel = p.channel_step(p.out_h, p.out_w), out_pixel = p.pixel_step(p.out_channels);
   const int64_t blocks = l.ld / l.lanes;
+  const bool in_place = !p.channels_last && p.pad_top == 0 && p.pad_bottom == 0 &&
+                        p.pad_left == 0 && p.pad_right == 0;
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
@@ -123,8 +125,10 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
         transposed = n;
       }
       const T* src = x + n * in_image;
-      std::memset(padded, 0, sizeof(T) * (c1 - c0) * l.plane);
-      for (int64_t ci = c0; ci < c1; ++ci)
+      // Unpadded channels-first planes (1x1 and 'valid' layers) are read in place.
+      const T* planes = in_place ? src + c0 * l.plane : padded;
+      if (!in_place) std::memset(padded, 0, sizeof(T) * (c1 - c0) * l.plane);
+      for (int64_t ci = c0; ci < c1 && !in_place; ++ci)
         for (int64_t y = 0; y < p.in_h; ++y) {
           T* to = padded + (ci - c0) * l.plane + (y + p.pad_top) * l.pad_w + p.pad_left;
           const T* from = src + ci * in_channel + y * p.in_w * in_pixel;
@@ -142,7 +146,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
           offsets[r] = (t / taps_per_channel - c0) * l.plane + tap_offset[t % taps_per_channel];
         }
         for (int64_t b = 0; b < blocks; ++b)
-          kern.tile(g, padded, offsets, rows, dout_t + b * l.positions * l.lanes,
+          kern.tile(g, planes, offsets, rows, dout_t + b * l.positions * l.lanes,
                     partial + t0 * l.ld + b * l.lanes, l.ld);
       }
     }

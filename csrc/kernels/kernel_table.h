@@ -117,21 +117,21 @@ struct DirectKernels {
                int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end);
 };
 
-// The weight gradient's direct tile (see direct/conv2d_direct_weight_impl.h):
-// one image's out_h x out_w positions; its input is zero-padded with rows of
-// pad_w values.
-struct DirectWeightGradient {
-  int64_t out_h, out_w, pad_w, stride_h, stride_w;
+// The direct tile's walk (see direct/direct_tile_impl.h): step i =
+// (i0*count[1] + i1)*count[2] + i2 reads src at i0*step[0] + i1*step[1] +
+// i2*step[2] past each row's offset.
+struct DirectWalk {
+  int64_t count[3], step[3];
 };
 
 template <typename T>
-struct DirectWeightKernels {
-  int lanes;     // output channels per tile: dout_t holds `lanes` values per position
-  int max_rows;  // taps (rows of dW^T) per tile
-  // acc[r * ld + j] += sum over positions of padded[offsets[r] + position] * dout_t[position][j],
+struct DirectTileKernels {
+  int lanes;     // values per row of b and acc (a multiple of the vector width)
+  int max_rows;  // rows per tile
+  // acc[r * ld + j] += sum over the walk's steps i of src[offsets[r] + at(i)] * b[i * lanes + j],
   // r < rows <= max_rows, j < lanes.
-  void (*tile)(const DirectWeightGradient&, const T* padded, const int64_t* offsets, int rows,
-               const T* dout_t, T* acc, int64_t ld);
+  void (*tile)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc,
+               int64_t ld);
 };
 
 template <typename T>
@@ -144,7 +144,7 @@ struct Kernels {
   WinogradKernels<T> winograd_f4x3;
   WinogradKernels<T> winograd_f4x5;
   DirectKernels<T> direct;
-  DirectWeightKernels<T> direct_weight;
+  DirectTileKernels<T> direct_tile;
 };
 
 struct KernelTable {

@@ -18,7 +18,7 @@ namespace avx2 {
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
 #include "direct/conv2d_direct_impl.h"
-#include "direct/conv2d_direct_weight_impl.h"
+#include "direct/direct_tile_impl.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
@@ -31,14 +31,14 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x5_input<float>, &avx2::winograd_f4x5_output<float>,
         &avx2::winograd_f4x5_output_gradient<float>},
        {4, 16, &avx2::direct_conv_rows<float, 4, 16>},
-       {16, 6, &avx2::direct_weight_rows<avx2::F32, 2, 6>}},
+       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>}},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
        {&avx2::winograd_f4x5_input<double>, &avx2::winograd_f4x5_output<double>,
         &avx2::winograd_f4x5_output_gradient<double>},
        {2, 16, &avx2::direct_conv_rows<double, 2, 16>},
-       {8, 6, &avx2::direct_weight_rows<avx2::F64, 2, 6>}},
+       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>}},
   };
   return table;
 }

@@ -17,7 +17,7 @@ namespace avx512 {
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
 #include "direct/conv2d_direct_impl.h"
-#include "direct/conv2d_direct_weight_impl.h"
+#include "direct/direct_tile_impl.h"
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
@@ -33,14 +33,14 @@ const KernelTable& kernel_table_avx512() {
        {&avx512::winograd_f4x5_input<float>, &avx512::winograd_f4x5_output<float>,
         &avx512::winograd_f4x5_output_gradient<float>},
        {8, 32, &avx512::direct_conv_rows<float, 8, 32>},
-       {32, 12, &avx512::direct_weight_rows<avx512::F32, 2, 12>}},
+       {32, 12, &avx512::direct_tile_rows<avx512::F32, 2, 12>}},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
        {&avx512::winograd_f4x5_input<double>, &avx512::winograd_f4x5_output<double>,
         &avx512::winograd_f4x5_output_gradient<double>},
        {8, 16, &avx512::direct_conv_rows<double, 8, 16>},
-       {16, 12, &avx512::direct_weight_rows<avx512::F64, 2, 12>}},
+       {16, 12, &avx512::direct_tile_rows<avx512::F64, 2, 12>}},
   };
   return table;
 }

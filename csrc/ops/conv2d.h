@@ -47,12 +47,21 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
-// Direct convolution (conv2d_direct.cpp), forward only: one group, stride 1,
-// dilation 1; the automatic choice for few input channels.
+// Direct convolution by output columns (conv2d_direct.cpp), forward only:
+// one group, stride 1, dilation 1, NCHW; the automatic choice for few input
+// channels.
 bool direct_applies(const Conv2dParams& p);
 bool prefers_direct(const Conv2dParams& p);
 template <typename T>
 void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+
+// Direct forward by tiles of output positions x channels
+// (conv2d_direct_tiles.cpp): one group, any stride, padding and dilation.
+bool direct_tiles_applies(const Conv2dParams& p);
+bool direct_tiles_fits(const Conv2dParams& p, int element_bytes);
+bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes);
+template <typename T>
+void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
 // Direct weight gradient (conv2d_direct_weight.cpp): one group, any stride,
 // padding and dilation; `element_bytes` 4 or 8.

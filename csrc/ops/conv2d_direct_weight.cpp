@@ -1,4 +1,4 @@
-// Weight gradient by the direct kernel (kernels/direct/conv2d_direct_weight_impl.h):
+// Weight gradient by the direct tile (kernels/direct/direct_tile_impl.h):
 //
 //   dW[co][ci, kh, kw] = sum over n, oh, ow of dout[n, co, oh, ow] * x_padded[n, ci, oh*sh + kh*dh, ow*sw + kw*dw]
 //
@@ -57,8 +57,8 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
 // and the image: past 4 MiB the GEMM path, whose workspace is blocked,
 // takes over.
 bool direct_weight_fits(const Conv2dParams& p, int element_bytes) {
-  const int lanes = element_bytes == 4 ? active_kernels().f32.direct_weight.lanes
-                                       : active_kernels().f64.direct_weight.lanes;
+  const int lanes = element_bytes == 4 ? active_kernels().f32.direct_tile.lanes
+                                       : active_kernels().f64.direct_tile.lanes;
   return direct_weight_layout(p, lanes, num_threads()).per_thread() * element_bytes <= (int64_t{4} << 20);
 }
 
@@ -73,7 +73,7 @@ bool prefers_direct_weight(const Conv2dParams& p, int element_bytes) {
 
 template <typename T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
-  const DirectWeightKernels<T>& kern = active_kernels().get<T>().direct_weight;
+  const DirectTileKernels<T>& kern = active_kernels().get<T>().direct_tile;
   const int threads = threads_for(p.batch * std::min<int64_t>(p.in_channels, 2 * num_threads()));
   const DirectWeightLayout l = direct_weight_layout(p, kern.lanes, threads);
   const int64_t taps_per_channel = p.kernel_h * p.kernel_w;
@@ -83,12 +83,8 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   Workspace<T> scratch(threads * per_thread);
   scratch.zero();  // partial sums start at 0; lanes past C_out stay 0 in dout_t
 
-  DirectWeightGradient g;
-  g.out_h = p.out_h;
-  g.out_w = p.out_w;
-  g.pad_w = l.pad_w;
-  g.stride_h = p.stride_h;
-  g.stride_w = p.stride_w;
+  // Every output position of one image: rows of out_w, stride apart.
+  const DirectWalk walk{{1, p.out_h, p.out_w}, {0, p.stride_h * l.pad_w, p.stride_w}};
 
   // Where tap (ci, kh, kw) of channel ci of a task starts in its padded copy.
   std::vector<int64_t> tap_offset(taps_per_channel);
@@ -146,7 +142,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
           offsets[r] = (t / taps_per_channel - c0) * l.plane + tap_offset[t % taps_per_channel];
         }
         for (int64_t b = 0; b < blocks; ++b)
-          kern.tile(g, planes, offsets, rows, dout_t + b * l.positions * l.lanes,
+          kern.tile(walk, planes, offsets, rows, dout_t + b * l.positions * l.lanes,
                     partial + t0 * l.ld + b * l.lanes, l.ld);
       }
     }

@@ -18,9 +18,14 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
     return conv2d_forward_winograd(p, x, w, bias, out);
-  if (algorithm == ConvAlgorithm::direct ||
-      (automatic && direct_applies(p) && prefers_direct(p)))
+  // 'direct': the column kernel where it applies and is the choice (few
+  // input channels, stride 1, NCHW), else tiles of positions x channels.
+  const bool direct_columns = !p.channels_last && direct_applies(p) && prefers_direct(p);
+  if ((algorithm == ConvAlgorithm::direct || automatic) && direct_columns)
     return conv2d_forward_direct(p, x, w, bias, out);
+  if (algorithm == ConvAlgorithm::direct ||
+      (algorithm == ConvAlgorithm::automatic && prefers_direct_tiles(p, sizeof(T))))
+    return conv2d_forward_direct_tiles(p, x, w, bias, out);
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();

@@ -399,21 +399,12 @@ void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool
     throw std::invalid_argument(
         "algorithm='winograd' takes channels-first data; channels_last runs algorithm='gemm' "
         "(or 'auto')");
-  if (p.channels_last && algorithm == ConvAlgorithm::direct && !backward)
-    throw std::invalid_argument(
-        "algorithm='direct' (forward) takes channels-first data; channels_last runs "
-        "algorithm='gemm' (or 'auto')");
   if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p))
     throw std::invalid_argument(
         "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, dilation 1, groups=1 and "
         "padding <= kernel size - 1 on every side; got " + geometry(p));
-  if (algorithm == ConvAlgorithm::direct && backward && !direct_weight_applies(p))
-    throw std::invalid_argument(
-        "algorithm='direct' in conv2d_backward (direct weight gradient, dx by GEMM) needs "
-        "groups=1; got " + geometry(p));
-  if (algorithm == ConvAlgorithm::direct && !backward && !direct_applies(p))
-    throw std::invalid_argument(
-        "algorithm='direct' needs stride 1, dilation 1 and groups=1; got " + geometry(p));
+  if (algorithm == ConvAlgorithm::direct && p.groups != 1)
+    throw std::invalid_argument("algorithm='direct' needs groups=1; got " + geometry(p));
 }
 
 template <typename T>

@@ -212,7 +212,9 @@ void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, in
 // live in a small ring, each computed once.
 template <typename T>
 void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
-  const int64_t ring = (p.kernel_h + p.stride_h - 1) / p.stride_h + 1;
+  // Output rows covering one input row: at most ceil(kh / sh), and never more than out_h.
+  const int64_t cover = (p.kernel_h + p.stride_h - 1) / p.stride_h;
+  const int64_t ring = (cover < p.out_h ? cover : p.out_h) + 1;
   thread_local std::vector<T> buffer;
   if (static_cast<int64_t>(buffer.size()) < ring * p.in_w) buffer.resize(ring * p.in_w);
   int64_t spread_upto = 0;  // output rows [0, spread_upto) have been spread

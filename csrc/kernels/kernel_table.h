@@ -145,6 +145,10 @@ struct Kernels {
   WinogradKernels<T> winograd_f4x5;
   DirectKernels<T> direct;
   DirectTileKernels<T> direct_tile;
+  // A microkernel with fewer rows (gemm_mr when there is none): where C's
+  // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
+  int gemm_narrow_mr;
+  GemmMicrokernel<T> gemm_narrow;
 };
 
 struct KernelTable {

@@ -9,6 +9,8 @@ namespace fastcnn {
 
 void gemm_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
 void gemm_f64_6x8_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate);
+void gemm_f32_4x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void gemm_f64_4x8_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate);
 
 namespace avx2 {
 #include "pool/pool2d_impl.h"
@@ -31,14 +33,16 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x5_input<float>, &avx2::winograd_f4x5_output<float>,
         &avx2::winograd_f4x5_output_gradient<float>},
        {4, 16, &avx2::direct_conv_rows<float, 4, 16>},
-       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>}},
+       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>},
+       4, &gemm_f32_4x16_avx2},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
        {&avx2::winograd_f4x5_input<double>, &avx2::winograd_f4x5_output<double>,
         &avx2::winograd_f4x5_output_gradient<double>},
        {2, 16, &avx2::direct_conv_rows<double, 2, 16>},
-       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>}},
+       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>},
+       4, &gemm_f64_4x8_avx2},
   };
   return table;
 }

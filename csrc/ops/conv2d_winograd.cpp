@@ -163,7 +163,8 @@ template <typename T>
 void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w,
                           const T* bias, T* dst) {
   const Kernels<T>& kern = active_kernels().get<T>();
-  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const RowKernel<T> rk = gemm_for_rows(kern, q.c_out);
+  const int mr = rk.mr, nr = kern.gemm_nr;
   const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr;
   const int points = s.points;
 
@@ -217,7 +218,7 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
           for (int64_t panel = 0; panel < panels; ++panel) {
             const T* a = a_point + panel * mr * q.c_in + k0 * mr;
             for (int64_t j = 0; j < columns; j += nr)
-              kern.gemm(kc, a, v_p + j * q.c_in + k0 * nr, m_p + panel * mr * block + j, block, k0 > 0);
+              rk.gemm(kc, a, v_p + j * q.c_in + k0 * nr, m_p + panel * mr * block + j, block, k0 > 0);
           }
         }
       }
@@ -238,7 +239,8 @@ template <typename T>
 void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T* dout, const T* x,
                               T* dw) {
   const Kernels<T>& kern = active_kernels().get<T>();
-  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const RowKernel<T> rk = gemm_for_rows(kern, p.out_channels);
+  const int mr = rk.mr, nr = kern.gemm_nr;
   const int points = s.points;
   const int64_t rows = round_up(p.out_channels, mr), cols = round_up(p.in_channels, nr);
   const int64_t tiles_x = ceil_div(p.out_w, s.m), tiles_y = ceil_div(p.out_h, s.m);
@@ -294,7 +296,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
         pack_a_panels(v + q * v_point, block, p.in_channels, count, nr, b_panels);
         for (int64_t i = 0; i < rows; i += mr)
           for (int64_t j = 0; j < cols; j += nr)
-            kern.gemm(count, a_panels + i * count, b_panels + j * count,
+            rk.gemm(count, a_panels + i * count, b_panels + j * count,
                       m + q * m_point + i * cols + j, cols, b > begin);
       }
     }

@@ -1,0 +1,12 @@
+// double GEMM microkernel, 4 rows x 8 columns (avx2): see gemm_microkernel.h. The
+// narrow variant for row counts that are multiples of 4 but not of the main
+// tile's (Winograd's per-point GEMMs over 16, 32 or 64 channels).
+#include "gemm_microkernel.h"
+
+namespace fastcnn {
+
+void gemm_f64_4x8_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int accumulate) {
+  gemm_microkernel<avx2::F64, 4, 2>(kc, a, b, c, ldc, accumulate);
+}
+
+}  // namespace fastcnn

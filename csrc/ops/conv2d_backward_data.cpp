@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conv2d.h"
+#include "gemm_blocking.h"
 #include "cpu.h"
 #include "implicit_gemm.h"
 #include "parallel.h"
@@ -64,7 +65,11 @@ bool all_finite(const T* a, int64_t n) {
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm) {
-  const Kernels<T>& kern = active_kernels().get<T>();
+  // The row tile that pads C_in/groups least (see gemm_for_rows).
+  Kernels<T> kern = active_kernels().get<T>();
+  const RowKernel<T> rows = gemm_for_rows(kern, p.in_per_group());
+  kern.gemm_mr = rows.mr;
+  kern.gemm = rows.gemm;
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   // NHWC runs the phase GEMMs below (Winograd and col2im read NCHW planes).
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
@@ -77,7 +82,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
     return conv2d_backward_data_winograd(p, dout, w, dx);
-  if (!p.channels_last && prefers_col2im(p, mr)) return conv2d_backward_data_col2im(p, dout, w, dx);
+  if (!p.channels_last && prefers_col2im(p, active_kernels().get<T>().gemm_mr))
+    return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);
   const int64_t khw = p.kernel_h * p.kernel_w;

@@ -1,6 +1,6 @@
-// float GEMM microkernel, 4 rows x 16 columns (avx2): see gemm_microkernel.h. The
-// narrow variant for row counts that are multiples of 4 but not of the main
-// tile's (Winograd's per-point GEMMs over 16, 32 or 64 channels).
+// float GEMM microkernel, 4 rows x 16 columns (avx2): see gemm_microkernel.h.
+// The narrow variant, for row counts the main tile would pad by over 25%
+// (see ops/gemm_blocking.h).
 #include "gemm_microkernel.h"
 
 namespace fastcnn {

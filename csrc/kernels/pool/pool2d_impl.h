@@ -218,6 +218,7 @@ void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict d
   thread_local std::vector<T> buffer;
   if (static_cast<int64_t>(buffer.size()) < ring * p.in_w) buffer.resize(ring * p.in_w);
   int64_t spread_upto = 0;  // output rows [0, spread_upto) have been spread
+  const InteriorColumns mid = interior_columns(p);
   for (int64_t ih = 0; ih < p.in_h; ++ih) {
     // Output rows oh with oh*sh - pad_top <= ih < oh*sh - pad_top + kh.
     const int64_t reach = ih + p.pad_top;
@@ -234,11 +235,29 @@ void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict d
       T* __restrict spread = buffer.data() + (oh % ring) * p.in_w;
       for (int64_t i = 0; i < p.in_w; ++i) spread[i] = 0;
       const T* g = dout + oh * p.out_w;
-      for (int64_t ow = 0; ow < p.out_w; ++ow) {
+      for (int64_t ow = 0; ow < p.out_w; ++ow) {  // edge columns: clipped windows
+        if (ow == mid.begin) ow = mid.end;
+        if (ow >= p.out_w) break;
         const T v = g[ow] / static_cast<T>(avg_divisor(p, oh, ow));
         const int64_t w0 = ow * p.stride_w - p.pad_left;
         const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + p.kernel_w, 0, p.in_w);
         for (int64_t iw = w_lo; iw < w_hi; ++iw) spread[iw] += v;
+      }
+      if (mid.begin < mid.end) {  // interior columns share one divisor per row
+        const T divisor = static_cast<T>(avg_divisor(p, oh, mid.begin));
+        T* __restrict at = spread + mid.begin * p.stride_w - p.pad_left;
+        if (p.kernel_w == 2 && p.stride_w == 2) {
+          for (int64_t ow = 0; ow < mid.end - mid.begin; ++ow) {
+            const T v = g[mid.begin + ow] / divisor;
+            at[2 * ow] += v;
+            at[2 * ow + 1] += v;
+          }
+        } else {
+          for (int64_t ow = mid.begin; ow < mid.end; ++ow, at += p.stride_w) {
+            const T v = g[ow] / divisor;
+            for (int64_t j = 0; j < p.kernel_w; ++j) at[j] += v;
+          }
+        }
       }
     }
     const T* __restrict a = buffer.data() + (first % ring) * p.in_w;

@@ -7,7 +7,8 @@ form; output channels around the tile's lane count on every ISA (4, 8, 16,
 32: 1..70) and positions around its row count (4, 6, 12); batch 1..5
 (batches smaller than twice the threads split each image's positions over
 tasks); both dtypes, every SIMD path; channels-last, conv1d, strided views,
-bias; the automatic choice (1x1 with 256+ input channels); thread counts.
+bias; the automatic choice (small output planes, 1x1 with 256+ input
+channels); thread counts.
 """
 import numpy as np
 import pytest
@@ -85,12 +86,15 @@ def test_direct_tiles_conv1d_and_views(dtype, isa):
     assert_close(got, R.conv1d(x, w, stride=2, padding=(2, 1), dilation=2))
 
 
-def test_auto_takes_tiles_for_wide_1x1(dtype):
+def test_auto_takes_tiles_for_small_planes_and_wide_1x1(dtype):
     rng = np.random.default_rng(4)
-    x, w = rand(rng, (2, 256, 6, 5), dtype), rand(rng, (33, 256, 1, 1), dtype)
+    x, w = rand(rng, (2, 256, 6, 5), dtype), rand(rng, (48, 256, 1, 1), dtype)
     np.testing.assert_array_equal(F.conv2d(x, w), F.conv2d(x, w, algorithm="direct"))
-    # 3x3 layers stay on their paths: bits differ from the tiles' sum order
-    x3, w3 = rand(rng, (2, 16, 9, 9), dtype), rand(rng, (20, 16, 3, 3), dtype)
+    x7, w7 = rand(rng, (3, 24, 14, 14), dtype), rand(rng, (64, 24, 3, 3), dtype)  # to 7x7
+    np.testing.assert_array_equal(F.conv2d(x7, w7, stride=2, padding=1),
+                                  F.conv2d(x7, w7, stride=2, padding=1, algorithm="direct"))
+    # larger planes stay on the GEMM (bits differ from the tiles' sum order)
+    x3, w3 = rand(rng, (2, 16, 40, 40), dtype), rand(rng, (20, 16, 3, 3), dtype)   # to 19x19
     np.testing.assert_array_equal(F.conv2d(x3, w3, stride=2), F.conv2d(x3, w3, stride=2, algorithm="gemm"))
 
 
@@ -105,3 +109,19 @@ def test_direct_tiles_thread_count_independent(batch):
         results.append(F.conv2d(x, w, padding=1, stride=(1, 2), algorithm="direct"))
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+@pytest.mark.parametrize("padding, dilation", [(1, 1), (((0, 2), (1, 0)), 1), (2, 2), (3, 1)],
+                         ids=["same", "asymmetric", "dilated", "pad-beyond-kernel"])
+def test_backward_data_by_tiles_on_small_planes(padding, dilation, dtype, isa):
+    """Stride-1 dx on small planes runs as the tiles' correlation of dout with
+    the flipped, transposed weights (padding past dilation*(k-1): the GEMM)."""
+    rng = np.random.default_rng(8)
+    x, w = rand(rng, (2, 24, 7, 9), dtype), rand(rng, (12, 24, 3, 3), dtype)
+    kw = dict(padding=padding, dilation=dilation)
+    dout = rand(rng, R.conv2d(x, w, **kw).shape, dtype)
+    dx = F.conv2d_backward(dout, x, w, needs=("x",), **kw)[0]
+    assert_close(dx, R.conv2d_backward(dout, x, w, needs=("x",), **kw)[0], "dx")
+    last = F.conv2d_backward(np.moveaxis(dout, 1, -1), np.moveaxis(x, 1, -1), w, needs=("x",),
+                             data_format="channels_last", **kw)[0]
+    assert_close(np.moveaxis(last, -1, 1), dx, "dx channels_last")

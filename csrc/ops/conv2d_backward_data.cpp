@@ -62,6 +62,36 @@ bool all_finite(const T* a, int64_t n) {
 
 }  // namespace
 
+// Stride 1: dx is the correlation of dout, zero-padded by dilation*(k-1) -
+// pad, with the weights flipped and transposed to (C_in, C_out, KH, KW); on
+// small planes the direct tiles compute it best (MNIST 32 -> 16 channels 5x5
+// at 14x14, batch 8). Returns false when that path does not apply.
+template <typename T>
+bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
+  if (p.stride_h != 1 || p.stride_w != 1 || p.groups != 1) return false;
+  Conv2dParams q = p;
+  q.in_channels = p.out_channels;
+  q.in_h = p.out_h;
+  q.in_w = p.out_w;
+  q.out_channels = p.in_channels;
+  q.out_h = p.in_h;
+  q.out_w = p.in_w;
+  q.pad_top = p.dilation_h * (p.kernel_h - 1) - p.pad_top;
+  q.pad_bottom = p.dilation_h * (p.kernel_h - 1) - p.pad_bottom;
+  q.pad_left = p.dilation_w * (p.kernel_w - 1) - p.pad_left;
+  q.pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
+  if (q.pad_top < 0 || q.pad_bottom < 0 || q.pad_left < 0 || q.pad_right < 0) return false;
+  if (!prefers_direct_tiles(q, sizeof(T))) return false;
+  const int64_t taps = p.kernel_h * p.kernel_w;
+  Workspace<T> flipped(p.in_channels * p.out_channels * taps);
+  for (int64_t co = 0; co < p.out_channels; ++co)
+    for (int64_t ci = 0; ci < p.in_channels; ++ci)
+      for (int64_t e = 0; e < taps; ++e)
+        flipped.data()[(ci * p.out_channels + co) * taps + e] = w[(co * p.in_channels + ci) * taps + taps - 1 - e];
+  conv2d_forward_direct_tiles(q, dout, flipped.data(), static_cast<const T*>(nullptr), dx);
+  return true;
+}
+
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm) {
@@ -82,6 +112,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
     return conv2d_backward_data_winograd(p, dout, w, dx);
+  if (automatic && backward_data_by_direct_tiles(p, dout, w, dx)) return;
   if (!p.channels_last && prefers_col2im(p, active_kernels().get<T>().gemm_mr))
     return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();

@@ -58,15 +58,24 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
          (int64_t{4} << 20);
 }
 
-// Measured (AVX-512, 2 threads, ms tiles vs implicit GEMM): 1x1 256 -> 64 at
-// 14x14 batch 32 1.29 vs 1.39, 512 -> 2048 at 7x7 batch 8 6.6 vs 8.3, batch 1
-// 0.095 vs 0.139; but 128 -> 128 at 28x28 6.9 vs 4.7 and 64 -> 256 at 14x14
-// 2.5 vs 1.5: each tile stores R x lanes results transposed and walks the
-// taps once, so it needs a long reduction (C_in * KH * KW) to pay for that,
-// and 3x3 stride 2 (576 taps) only ties. Hence 1x1 with C_in >= 256.
+// Measured (AVX-512, 2 threads, ms tiles vs implicit GEMM): small output
+// planes, where the GEMM pads its 32-column panels per image: 3x3 stride 2
+// 128 -> 256 to 7x7 batch 32 4.96 vs 6.85, 64 -> 128 to 14x14 4.97 vs 6.05,
+// 3x3 256 -> 256 at 7x7 9.3 vs 12.3, 5x5 16 -> 32 at 14x14 batch 8 0.23 vs
+// 0.33 (Winograd 0.25), batch 1 0.053 vs 0.076; 1x1 256 -> 64 at 14x14 1.29
+// vs 1.39. But each tile stores its results transposed and walks the taps
+// once, so short walks lose (1x1 64 -> 256: 2.5 vs 1.5), and on larger
+// planes it only ties (3x3 stride 2 to 28x28: 21.1 vs 20.2); output
+// channels far below the lane count waste the tile (8 -> 16 5x5: 0.134 vs
+// 0.097).
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
-  return direct_tiles_applies(p) && p.kernel_h == 1 && p.kernel_w == 1 && p.in_channels >= 256 &&
-         direct_tiles_fits(p, element_bytes);
+  if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
+  const int lanes = element_bytes == 4 ? active_kernels().f32.direct_tile.lanes
+                                       : active_kernels().f64.direct_tile.lanes;
+  const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
+  const bool lanes_filled = p.out_channels * 4 >= round_up(p.out_channels, lanes) * 3;
+  if (p.kernel_h == 1 && p.kernel_w == 1) return p.in_channels >= 256 && lanes_filled;
+  return p.out_h * p.out_w <= 256 && taps >= 72 && lanes_filled;
 }
 
 template <typename T>

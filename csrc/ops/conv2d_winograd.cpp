@@ -358,12 +358,13 @@ bool winograd_applies(const Conv2dParams& p) {
 // 3x3: 8 -> 16 channels at 32x32 already win 1.15x; 512 -> 512 at 7x7 breaks
 // even at 128 tiles (batch 32) and wins 1.36x at 256. 5x5 (64 points, AVX-512,
 // batch 64): 16 -> 32 at 14x14 1.6x forward, 8 -> 16 at 14x14 1.9x, 6 -> 16 at
-// 28x28 1.55x; with 128 tiles (8 -> 16 at 14x14, batch 8) a tie.
+// 28x28 1.55x; from 128 tiles on (16 -> 32 at 14x14, batch 8: dx 0.28 vs 0.42
+// ms; 64 tiles lose: 32 -> 64 at 7x7, batch 4, 0.37 vs 0.32).
 bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
                       int64_t result_channels, int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   const int64_t fewest = kernel == 3 ? 8 : 6;
-  return source_channels >= fewest && result_channels >= fewest && tiles >= 160;
+  return source_channels >= fewest && result_channels >= fewest && tiles >= (kernel == 3 ? 160 : 128);
 }
 
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on

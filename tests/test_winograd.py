@@ -125,11 +125,15 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     small_x, small_w = rand(rng, (4, 3, 28, 28), dtype), rand(rng, (16, 3, 3, 3), dtype)
     np.testing.assert_array_equal(F.conv2d(small_x, small_w, padding=1),
                                   F.conv2d(small_x, small_w, padding=1, algorithm="gemm"))
-    # 5x5 (the MNIST tutorial's second layer): Winograd forward and dx; the
-    # direct kernel for dW below 64 channels on both sides.
+    # 5x5 (the MNIST tutorial's second layer): Winograd forward from 256 tiles
+    # (the direct tiles below), Winograd dx from 128; the direct kernel for dW
+    # below 32 channels on both sides.
     x5, w5 = rand(rng, (12, 16, 14, 14), dtype), rand(rng, (32, 16, 5, 5), dtype)  # 192 tiles
     np.testing.assert_array_equal(F.conv2d(x5, w5, padding=2),
-                                  F.conv2d(x5, w5, padding=2, algorithm="winograd"))
+                                  F.conv2d(x5, w5, padding=2, algorithm="direct"))
+    x20 = np.concatenate([x5, x5[:8]])                                              # 320 tiles
+    np.testing.assert_array_equal(F.conv2d(x20, w5, padding=2),
+                                  F.conv2d(x20, w5, padding=2, algorithm="winograd"))
     dout5 = rand(rng, (12, 32, 14, 14), dtype)
     auto5 = F.conv2d_backward(dout5, x5, w5, padding=2, needs=("x", "w"))
     np.testing.assert_array_equal(

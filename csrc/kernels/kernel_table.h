@@ -145,6 +145,9 @@ struct Kernels {
   WinogradKernels<T> winograd_f4x5;
   DirectKernels<T> direct;
   DirectTileKernels<T> direct_tile;
+  // Half the lanes and twice the rows, for channel counts the main tile would
+  // pad by over 25% (16 output channels on 32 lanes).
+  DirectTileKernels<T> direct_tile_narrow;
   // A microkernel with fewer rows (gemm_mr when there is none): where C's
   // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
   int gemm_narrow_mr;

@@ -34,6 +34,7 @@ const KernelTable& kernel_table_avx2() {
         &avx2::winograd_f4x5_output_gradient<float>},
        {4, 16, &avx2::direct_conv_rows<float, 4, 16>},
        {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>},
+       {8, 12, &avx2::direct_tile_rows<avx2::F32, 1, 12>},
        4, &gemm_f32_4x16_avx2},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
@@ -42,6 +43,7 @@ const KernelTable& kernel_table_avx2() {
         &avx2::winograd_f4x5_output_gradient<double>},
        {2, 16, &avx2::direct_conv_rows<double, 2, 16>},
        {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>},
+       {4, 12, &avx2::direct_tile_rows<avx2::F64, 1, 12>},
        4, &gemm_f64_4x8_avx2},
   };
   return table;

@@ -55,6 +55,15 @@ bool prefers_direct(const Conv2dParams& p);
 template <typename T>
 void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
+// The direct tile (main or narrow: see Kernels::direct_tile_narrow) for
+// `channels` lanes of results: the narrow one when the main one would pad
+// them by over 25%. element_bytes 4 or 8.
+struct DirectTileShape {
+  int lanes, max_rows;
+  bool narrow;
+};
+DirectTileShape direct_tile_shape(int element_bytes, int64_t channels);
+
 // Direct forward by tiles of output positions x channels
 // (conv2d_direct_tiles.cpp): one group, any stride, padding and dilation.
 bool direct_tiles_applies(const Conv2dParams& p);

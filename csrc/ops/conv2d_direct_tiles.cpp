@@ -51,10 +51,8 @@ bool direct_tiles_applies(const Conv2dParams& p) { return p.groups == 1; }
 // The padded image is per thread: beyond 4 MiB the implicit GEMM, whose
 // scratch is blocked, takes over.
 bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
-  const DirectTileKernels<float>& k = active_kernels().f32.direct_tile;
-  const int lanes = element_bytes == 4 ? k.lanes : active_kernels().f64.direct_tile.lanes;
-  const int rows = element_bytes == 4 ? k.max_rows : active_kernels().f64.direct_tile.max_rows;
-  return direct_tiles_layout(p, lanes, rows, num_threads()).per_thread() * element_bytes <=
+  const DirectTileShape tile = direct_tile_shape(element_bytes, p.out_channels);
+  return direct_tiles_layout(p, tile.lanes, tile.max_rows, num_threads()).per_thread() * element_bytes <=
          (int64_t{4} << 20);
 }
 
@@ -70,8 +68,7 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
 // 0.097).
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
-  const int lanes = element_bytes == 4 ? active_kernels().f32.direct_tile.lanes
-                                       : active_kernels().f64.direct_tile.lanes;
+  const int lanes = direct_tile_shape(element_bytes, p.out_channels).lanes;
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   const bool lanes_filled = p.out_channels * 4 >= round_up(p.out_channels, lanes) * 3;
   if (p.kernel_h == 1 && p.kernel_w == 1) return p.in_channels >= 256 && lanes_filled;
@@ -81,7 +78,9 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
 template <typename T>
 void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                                  T* out) {
-  const DirectTileKernels<T>& kern = active_kernels().get<T>().direct_tile;
+  const bool narrow = direct_tile_shape(sizeof(T), p.out_channels).narrow;
+  const DirectTileKernels<T>& kern =
+      narrow ? active_kernels().get<T>().direct_tile_narrow : active_kernels().get<T>().direct_tile;
   const int lanes = kern.lanes, max_rows = kern.max_rows;
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   const int64_t blocks = ceil_div(p.out_channels, lanes);

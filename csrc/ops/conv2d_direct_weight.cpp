@@ -22,6 +22,18 @@ namespace fastcnn {
 
 bool direct_weight_applies(const Conv2dParams& p) { return p.groups == 1; }
 
+DirectTileShape direct_tile_shape(int element_bytes, int64_t channels) {
+  const auto pick = [channels](const auto& main, const auto& narrow) {
+    const bool use_narrow = narrow.lanes < main.lanes &&
+                            round_up(channels, narrow.lanes) * 100 < round_up(channels, main.lanes) * 80;
+    const auto& k = use_narrow ? narrow : main;
+    return DirectTileShape{k.lanes, k.max_rows, use_narrow};
+  };
+  const KernelTable& t = active_kernels();
+  return element_bytes == 4 ? pick(t.f32.direct_tile, t.f32.direct_tile_narrow)
+                            : pick(t.f64.direct_tile, t.f64.direct_tile_narrow);
+}
+
 namespace {
 
 // Elements of one thread's scratch: the partial dW^T, dout_t and one task's
@@ -57,8 +69,7 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
 // and the image: past 4 MiB the GEMM path, whose workspace is blocked,
 // takes over.
 bool direct_weight_fits(const Conv2dParams& p, int element_bytes) {
-  const int lanes = element_bytes == 4 ? active_kernels().f32.direct_tile.lanes
-                                       : active_kernels().f64.direct_tile.lanes;
+  const int lanes = direct_tile_shape(element_bytes, p.out_channels).lanes;
   return direct_weight_layout(p, lanes, num_threads()).per_thread() * element_bytes <= (int64_t{4} << 20);
 }
 
@@ -73,7 +84,9 @@ bool prefers_direct_weight(const Conv2dParams& p, int element_bytes) {
 
 template <typename T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
-  const DirectTileKernels<T>& kern = active_kernels().get<T>().direct_tile;
+  const bool narrow = direct_tile_shape(sizeof(T), p.out_channels).narrow;
+  const DirectTileKernels<T>& kern =
+      narrow ? active_kernels().get<T>().direct_tile_narrow : active_kernels().get<T>().direct_tile;
   const int threads = threads_for(p.batch * std::min<int64_t>(p.in_channels, 2 * num_threads()));
   const DirectWeightLayout l = direct_weight_layout(p, kern.lanes, threads);
   const int64_t taps_per_channel = p.kernel_h * p.kernel_w;

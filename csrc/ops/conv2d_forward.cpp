@@ -15,9 +15,13 @@ template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
                     ConvAlgorithm algorithm) {
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
+  // Below 256 Winograd tiles the direct tiles win where they apply (MNIST 5x5
+  // 16 -> 32 at 14x14, batch 8: 0.23 vs 0.25 ms; batch 64: 1.7 vs 1.0).
+  const bool few_tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4) < 256;
   if (algorithm == ConvAlgorithm::winograd ||
       (automatic && winograd_applies(p) &&
-       prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w)))
+       prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
+       !(few_tiles && prefers_direct_tiles(p, sizeof(T)))))
     return conv2d_forward_winograd(p, x, w, bias, out);
   // 'direct': the column kernel where it applies and is the choice (few
   // input channels, stride 1, NCHW), else tiles of positions x channels.

@@ -265,7 +265,9 @@ py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices
       shape_of(indices) != shape_of(dout))
     throw py::value_error("indices must be a contiguous, aligned int64 array shaped like dout " +
                           shape_str(dout));
-  if (in_h <= 0 || in_w <= 0) throw py::value_error("input size must be positive");
+  if (in_h <= 0 || in_w <= 0 || in_h > (int64_t{1} << 31) || in_w > (int64_t{1} << 31))
+    throw py::value_error("in_h and in_w must be positive and at most 2**31, got in_h=" +
+                          std::to_string(in_h) + ", in_w=" + std::to_string(in_w));
   const std::vector<int64_t> shape = l.shape(in_h, in_w);
   const int64_t out_plane = l.h * l.w;
   if (channels_last)

@@ -302,6 +302,8 @@ RAW = [
      ValueError),
     ("max bw in 2**40", lambda: C.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int64),
                                                       2**40, 2**40), (ValueError, MemoryError)),
+    ("max bw in_w 2**62", lambda: C.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int64),
+                                                        3, 2**62), ValueError),
     ("max bw dout 3-D", lambda: C.max_pool2d_backward(np.ones((1, 2, 2)), np.zeros((1, 2, 2), np.int64), 4, 4),
      ValueError),
     ("global x 1-D", lambda: C.global_max_pool_forward(np.ones(4)), ValueError),

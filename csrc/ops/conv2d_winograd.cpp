@@ -159,6 +159,36 @@ WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T
   return {h, w, 0, 0, tiles_x, tiles_x * tiles_y, q.c_in * plane, s.m, s.mat, q.batch};
 }
 
+// Where a correlation's m x m output tiles lie, and the source the input
+// transforms read: src itself, or in image-lane mode its staged copy.
+template <typename T>
+struct WinogradTiling {
+  int64_t tiles_x, tiles_y, tiles_per_image;
+  bool image_lanes;
+  int64_t tiles;      // lanes to transform (image-lane mode rounds the batch up to 16)
+  WinogradTiles in;   // src's windows
+  WinogradTiles out;  // the result's (or dout's) m x m tiles
+  Workspace<T> staged;
+  const T* source;
+  int64_t source_plane;  // elements between channels of `source`
+
+  WinogradTiling(const Scheme<T>& s, const WinogradProblem& q, const T* src)
+      : tiles_x(ceil_div(q.out_w, s.m)),
+        tiles_y(ceil_div(q.out_h, s.m)),
+        tiles_per_image(tiles_x * tiles_y),
+        image_lanes(uses_image_lanes(s, q.batch, tiles_per_image)),
+        tiles(image_lanes ? round_up(q.batch, kLanes) * tiles_per_image : q.batch * tiles_per_image),
+        in{q.in_h, q.in_w, q.pad_top, q.pad_left, tiles_x, tiles_per_image,
+           q.c_in * q.in_h * q.in_w, s.m, s.mat, 0},
+        out{q.out_h, q.out_w, 0, 0, tiles_x, tiles_per_image, q.c_out * q.out_h * q.out_w, s.m,
+            s.mat, image_lanes ? q.batch : 0},
+        staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0) {
+    if (image_lanes) in = stage_images(s, q, src, tiles_x, tiles_y, staged.data());
+    source = image_lanes ? staged.data() : src;
+    source_plane = image_lanes ? in.h * in.w * kLanes : q.in_h * q.in_w;
+  }
+};
+
 template <typename T>
 void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w,
                           const T* bias, T* dst) {
@@ -171,20 +201,8 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
   Workspace<T> a_packed(points * rows * q.c_in);
   transform_weights(s, q, w, mr, a_packed.data());
 
-  const int64_t tiles_x = ceil_div(q.out_w, s.m), tiles_y = ceil_div(q.out_h, s.m);
-  const int64_t tiles_per_image = tiles_x * tiles_y;
-  const bool image_lanes = uses_image_lanes(s, q.batch, tiles_per_image);
-  const int64_t tiles = image_lanes ? round_up(q.batch, kLanes) * tiles_per_image
-                                    : q.batch * tiles_per_image;
-  WinogradTiles in_tiles{q.in_h,  q.in_w, q.pad_top, q.pad_left, tiles_x, tiles_per_image,
-                         q.c_in * q.in_h * q.in_w, s.m, s.mat, 0};
-  const WinogradTiles out_tiles{q.out_h, q.out_w, 0, 0, tiles_x, tiles_per_image,
-                                q.c_out * q.out_h * q.out_w, s.m, s.mat,
-                                image_lanes ? q.batch : 0};
-  Workspace<T> staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0);
-  if (image_lanes) in_tiles = stage_images(s, q, src, tiles_x, tiles_y, staged.data());
-  const T* source = image_lanes ? staged.data() : src;
-  const int64_t source_plane = image_lanes ? in_tiles.h * in_tiles.w * kLanes : q.in_h * q.in_w;
+  const WinogradTiling<T> t(s, q, src);
+  const int64_t tiles = t.tiles;
   // A block's V and M stay within half of L2; whole micro-panels of tiles,
   // whole lane groups of the transforms, and enough blocks for every thread.
   const int64_t quantum = std::max<int64_t>(nr, 16);
@@ -207,7 +225,7 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       const int64_t columns = round_up(count, nr);
       for (int64_t ci = 0; ci < q.c_in; ++ci)
-        s.kern->input(in_tiles, source + ci * source_plane, tile0, count, v + ci * nr, 0, v_point,
+        s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
                       q.c_in * nr, nr);
       for (int p = 0; p < points; ++p) {
         const T* a_point = a_packed.data() + p * rows * q.c_in;
@@ -223,7 +241,7 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
         }
       }
       for (int64_t co = 0; co < q.c_out; ++co)
-        s.kern->output(out_tiles, m + co * block, m_point, tile0, count, bias ? bias[co] : T(0),
+        s.kern->output(t.out, m + co * block, m_point, tile0, count, bias ? bias[co] : T(0),
                        dst + co * q.out_h * q.out_w);
     }
   });
@@ -243,22 +261,10 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int mr = rk.mr, nr = kern.gemm_nr;
   const int points = s.points;
   const int64_t rows = round_up(p.out_channels, mr), cols = round_up(p.in_channels, nr);
-  const int64_t tiles_x = ceil_div(p.out_w, s.m), tiles_y = ceil_div(p.out_h, s.m);
-  const int64_t tiles_per_image = tiles_x * tiles_y;
-  const bool image_lanes = uses_image_lanes(s, p.batch, tiles_per_image);
-  const int64_t tiles = image_lanes ? round_up(p.batch, kLanes) * tiles_per_image
-                                    : p.batch * tiles_per_image;
   const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
                           p.out_h, p.out_w, p.pad_top, p.pad_left};
-  WinogradTiles x_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
-                        p.in_channels * p.in_h * p.in_w, s.m, s.mat, 0};
-  const WinogradTiles dout_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
-                                 p.out_channels * p.out_h * p.out_w, s.m, s.mat,
-                                 image_lanes ? p.batch : 0};
-  Workspace<T> staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0);
-  if (image_lanes) x_tiles = stage_images(s, q, x, tiles_x, tiles_y, staged.data());
-  const T* source = image_lanes ? staged.data() : x;
-  const int64_t source_plane = image_lanes ? x_tiles.h * x_tiles.w * kLanes : p.in_h * p.in_w;
+  const WinogradTiling<T> t(s, q, x);  // x's windows, dout's tiles
+  const int64_t tiles = t.tiles;
 
   const int64_t per_tile = points * (p.in_channels + p.out_channels) * int64_t(sizeof(T));
   // The GEMMs' k is the block: at least 32 deep; at most what keeps a
@@ -286,10 +292,10 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     for (int64_t b = begin; b < end; ++b) {
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       for (int64_t co = 0; co < p.out_channels; ++co)
-        s.kern->output_gradient(dout_tiles, dout + co * p.out_h * p.out_w, tile0, count,
+        s.kern->output_gradient(t.out, dout + co * p.out_h * p.out_w, tile0, count,
                                 e + co * block, 0, e_point, 0, int(block));
       for (int64_t ci = 0; ci < p.in_channels; ++ci)
-        s.kern->input(x_tiles, source + ci * source_plane, tile0, count, v + ci * block, 0, v_point,
+        s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point,
                       0, int(block));
       for (int q = 0; q < points; ++q) {
         pack_a_panels(e + q * e_point, block, p.out_channels, count, mr, a_panels);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conv2d.h"
+#include "conv2d_layout.h"
 #include "gemm_blocking.h"
 #include "cpu.h"
 #include "implicit_gemm.h"
@@ -82,12 +83,8 @@ bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T
   q.pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
   if (q.pad_top < 0 || q.pad_bottom < 0 || q.pad_left < 0 || q.pad_right < 0) return false;
   if (!prefers_direct_tiles(q, sizeof(T))) return false;
-  const int64_t taps = p.kernel_h * p.kernel_w;
-  Workspace<T> flipped(p.in_channels * p.out_channels * taps);
-  for (int64_t co = 0; co < p.out_channels; ++co)
-    for (int64_t ci = 0; ci < p.in_channels; ++ci)
-      for (int64_t e = 0; e < taps; ++e)
-        flipped.data()[(ci * p.out_channels + co) * taps + e] = w[(co * p.in_channels + ci) * taps + taps - 1 - e];
+  Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
+  flip_transposed_weights(p, w, flipped.data());
   conv2d_forward_direct_tiles(q, dout, flipped.data(), static_cast<const T*>(nullptr), dx);
   return true;
 }
@@ -96,10 +93,7 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm) {
   // The row tile that pads C_in/groups least (see gemm_for_rows).
-  Kernels<T> kern = active_kernels().get<T>();
-  const RowKernel<T> rows = gemm_for_rows(kern, p.in_per_group());
-  kern.gemm_mr = rows.mr;
-  kern.gemm = rows.gemm;
+  const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), p.in_per_group());
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   // NHWC runs the phase GEMMs below (Winograd and col2im read NCHW planes).
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;

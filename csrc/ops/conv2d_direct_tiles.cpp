@@ -9,9 +9,9 @@
 // 196 positions, not 7 panels of 32) and strides cost nothing extra. Any
 // stride, padding and dilation; one group.
 #include <algorithm>
-#include <cstring>
 
 #include "conv2d.h"
+#include "conv2d_layout.h"
 #include "cpu.h"
 #include "parallel.h"
 #include "workspace.h"
@@ -104,7 +104,6 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   if (p.kernel_h == 1 && p.kernel_w == 1)  // one long innermost loop, not C_in loops of one step
     walk = {{1, 1, p.in_channels}, {0, 0, l.plane}};
   const int64_t in_image = p.in_channels * p.in_h * p.in_w;
-  const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
   const int64_t per_thread = l.per_thread();
   Workspace<T> scratch(threads * per_thread);
 
@@ -120,16 +119,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
       if (p0 >= p1) continue;
       const T* image = x + n * in_image;
       if (!l.in_place && padded_image != n) {
-        std::memset(padded, 0, sizeof(T) * p.in_channels * l.plane);
-        for (int64_t ci = 0; ci < p.in_channels; ++ci)
-          for (int64_t y = 0; y < p.in_h; ++y) {
-            T* to = padded + ci * l.plane + (y + p.pad_top) * l.pad_w + p.pad_left;
-            const T* from = image + ci * in_channel + y * p.in_w * in_pixel;
-            if (in_pixel == 1)
-              std::memcpy(to, from, sizeof(T) * p.in_w);
-            else
-              for (int64_t xx = 0; xx < p.in_w; ++xx) to[xx] = from[xx * in_pixel];
-          }
+        pad_input_planes(p, image, 0, p.in_channels, l.pad_w, l.plane, padded);
         padded_image = n;
       }
       const T* src = l.in_place ? image : padded;

@@ -10,10 +10,10 @@
 // at the end sums the partials (in thread order: deterministic for a given
 // thread count) and transposes them into dW.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "conv2d.h"
+#include "conv2d_layout.h"
 #include "cpu.h"
 #include "parallel.h"
 #include "workspace.h"
@@ -107,7 +107,6 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
 
   const int64_t in_image = p.in_channels * p.in_h * p.in_w;
   const int64_t out_image = p.out_channels * l.positions;
-  const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
   const int64_t out_channel = p.channel_step(p.out_h, p.out_w), out_pixel = p.pixel_step(p.out_channels);
   const int64_t blocks = l.ld / l.lanes;
   const bool in_place = !p.channels_last && p.pad_top == 0 && p.pad_bottom == 0 &&
@@ -136,16 +135,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
       const T* src = x + n * in_image;
       // Unpadded channels-first planes (1x1 and 'valid' layers) are read in place.
       const T* planes = in_place ? src + c0 * l.plane : padded;
-      if (!in_place) std::memset(padded, 0, sizeof(T) * (c1 - c0) * l.plane);
-      for (int64_t ci = c0; ci < c1 && !in_place; ++ci)
-        for (int64_t y = 0; y < p.in_h; ++y) {
-          T* to = padded + (ci - c0) * l.plane + (y + p.pad_top) * l.pad_w + p.pad_left;
-          const T* from = src + ci * in_channel + y * p.in_w * in_pixel;
-          if (in_pixel == 1)
-            std::memcpy(to, from, sizeof(T) * p.in_w);
-          else
-            for (int64_t xx = 0; xx < p.in_w; ++xx) to[xx] = from[xx * in_pixel];
-        }
+      if (!in_place) pad_input_planes(p, src, c0, c1, l.pad_w, l.plane, padded);
       // Tiles of up to max_rows consecutive taps of dW^T (they may span channels).
       const int64_t first = c0 * taps_per_channel, last = c1 * taps_per_channel;
       for (int64_t t0 = first; t0 < last; t0 += kern.max_rows) {

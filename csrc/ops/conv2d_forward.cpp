@@ -32,10 +32,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       (algorithm == ConvAlgorithm::automatic && prefers_direct_tiles(p, sizeof(T))))
     return conv2d_forward_direct_tiles(p, x, w, bias, out);
   // The row tile that pads C_out/groups least (see gemm_for_rows).
-  Kernels<T> kern = active_kernels().get<T>();
-  const RowKernel<T> rows = gemm_for_rows(kern, p.out_per_group());
-  kern.gemm_mr = rows.mr;
-  kern.gemm = rows.gemm;
+  const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), p.out_per_group());
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();
   const int64_t panels = ceil_div(m, mr);

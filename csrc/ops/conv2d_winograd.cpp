@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "conv2d.h"
+#include "conv2d_layout.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
 #include "parallel.h"
@@ -425,14 +426,10 @@ void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, cons
 
 template <typename T>
 void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
-  // w'[ci][co] = w[co][ci] flipped in both spatial axes.
-  const int64_t taps = p.kernel_h * p.kernel_w, last = p.kernel_h - 1;
-  Workspace<T> flipped(p.in_channels * p.out_channels * taps);
+  const int64_t last = p.kernel_h - 1;
+  Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
   T* f = flipped.data();
-  for (int64_t co = 0; co < p.out_channels; ++co)
-    for (int64_t ci = 0; ci < p.in_channels; ++ci)
-      for (int64_t e = 0; e < taps; ++e)
-        f[(ci * p.out_channels + co) * taps + e] = w[(co * p.in_channels + ci) * taps + taps - 1 - e];
+  flip_transposed_weights(p, w, f);
   const WinogradProblem q{p.batch, p.out_channels, p.out_h, p.out_w, p.in_channels,
                           p.in_h, p.in_w, last - p.pad_top, last - p.pad_left};
   winograd_correlation(scheme_for<T>(p.kernel_h), q, dout, f, static_cast<const T*>(nullptr), dx);

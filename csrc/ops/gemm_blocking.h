@@ -27,6 +27,16 @@ RowKernel<T> gemm_for_rows(const Kernels<T>& k, int64_t m) {
   return {k.gemm_mr, k.gemm};
 }
 
+// The kernels with gemm/gemm_mr set to gemm_for_rows(k, m), for drivers
+// (implicit_gemm_block) that read them from the table.
+template <typename T>
+Kernels<T> with_row_tile(Kernels<T> k, int64_t m) {
+  const RowKernel<T> rows = gemm_for_rows(k, m);
+  k.gemm_mr = rows.mr;
+  k.gemm = rows.gemm;
+  return k;
+}
+
 struct GemmBlocking {
   int64_t kc;  // depth of one packed block
   int64_t nc;  // columns of one packed block, a multiple of nr

@@ -1,0 +1,40 @@
+// Re-layouts that several convolution paths share.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "conv2d.h"
+
+namespace fastcnn {
+
+// Input channels [c0, c1) of one image (NCHW or NHWC, as p says) as
+// zero-padded planes of pad_w-wide rows, `plane` elements apart, with
+// p.pad_top rows and p.pad_left columns of zeros before the data.
+template <typename T>
+void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t c1, int64_t pad_w,
+                      int64_t plane, T* out) {
+  const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
+  std::memset(out, 0, sizeof(T) * (c1 - c0) * plane);
+  for (int64_t ci = c0; ci < c1; ++ci)
+    for (int64_t y = 0; y < p.in_h; ++y) {
+      T* to = out + (ci - c0) * plane + (y + p.pad_top) * pad_w + p.pad_left;
+      const T* from = image + ci * in_channel + y * p.in_w * in_pixel;
+      if (in_pixel == 1)
+        std::memcpy(to, from, sizeof(T) * p.in_w);
+      else
+        for (int64_t x = 0; x < p.in_w; ++x) to[x] = from[x * in_pixel];
+    }
+}
+
+// The weights of the correlation that computes dx from dout (stride 1):
+// out[ci][co] = w[co][ci] flipped in both spatial axes (one group).
+template <typename T>
+void flip_transposed_weights(const Conv2dParams& p, const T* w, T* out) {
+  const int64_t taps = p.kernel_h * p.kernel_w;
+  for (int64_t co = 0; co < p.out_channels; ++co)
+    for (int64_t ci = 0; ci < p.in_channels; ++ci)
+      for (int64_t e = 0; e < taps; ++e)
+        out[(ci * p.out_channels + co) * taps + e] = w[(co * p.in_channels + ci) * taps + taps - 1 - e];
+}
+
+}  // namespace fastcnn

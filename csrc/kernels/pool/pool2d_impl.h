@@ -23,16 +23,18 @@ inline InteriorColumns interior_columns(const PoolWindow& p) {
 
 inline int64_t clamp_index(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// Calls column(ow) for every ow in `mid`, in fixed chunks of 8 that the
-// compiler vectorises whole; a row whose length is not a multiple of 8 ends
-// with a chunk overlapping the previous one (column must be idempotent).
-// Otherwise a 14-column row (MNIST 28 -> 14) ran 6 of its 14 columns in
-// the scalar tail.
-template <class Column>
+// Calls column(ow) for every ow in `mid`. For 2x2 windows (kKernel == 2) in
+// fixed chunks of 8 that the compiler vectorises whole; a row whose length
+// is not a multiple of 8 ends with a chunk overlapping the previous one
+// (column must be idempotent). Otherwise a 14-column row (MNIST 28 -> 14)
+// ran 6 of its 14 columns in the scalar tail. 3x3 windows keep the plain
+// loop: forced 8-wide chunks became gathers there, 3x slower than GCC's own
+// choice.
+template <int kKernel, class Column>
 inline void for_columns(const InteriorColumns& mid, Column&& column) {
   constexpr int64_t kChunk = 8;
   const int64_t n = mid.end - mid.begin;
-  if (n < kChunk) {
+  if (kKernel != 2 || n < kChunk) {
     for (int64_t ow = mid.begin; ow < mid.end; ++ow) column(ow);
     return;
   }
@@ -103,10 +105,7 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
         o[ow] = best;
         if (kWithIndex) idx[ow] = best_i;
       };
-      if (kKernel == 2)
-        for_columns(mid, column);
-      else  // 3x3: forced 8-wide chunks became gathers, 3x slower than GCC's own choice
-        for (int64_t ow = mid.begin; ow < mid.end; ++ow) column(ow);
+      for_columns<kKernel>(mid, column);
       continue;
     }
     {
@@ -196,10 +195,7 @@ void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
           total += row0[(tap / kKernel) * p.in_w + tap % kKernel + ow * sw];
         o[ow] = total * scale;
       };
-      if (kKernel == 2)
-        for_columns(mid, column);
-      else
-        for (int64_t ow = mid.begin; ow < mid.end; ++ow) column(ow);
+      for_columns<kKernel>(mid, column);
       continue;
     }
     for (int64_t ow = mid.begin; ow < mid.end; ++ow) o[ow] = 0;

@@ -71,12 +71,11 @@ struct WinogradMatrices {
 // columns of tiles, its corner at (tile * row, tile * column). h, w, pad_*:
 // the plane a transform reads or writes (the input, padded, for the input
 // transform; the output for the output transform); images are image_stride
-// elements apart. `matrices`: the scheme (documentation; kernels hard-code it).
+// elements apart.
 struct WinogradTiles {
   int64_t h, w, pad_top, pad_left;
   int64_t tiles_x, tiles_per_image, image_stride;
   int64_t tile;
-  const WinogradMatrices* matrices;
   // Image lanes, for small planes where most windows cross the border: 0,
   // or the batch size when the 16 lanes of a transform are 16 images at one
   // tile position rather than 16 tiles of one image. Tile t is then position

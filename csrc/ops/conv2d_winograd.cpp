@@ -157,7 +157,7 @@ WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T
       }
     }
   });
-  return {h, w, 0, 0, tiles_x, tiles_x * tiles_y, q.c_in * plane, s.m, s.mat, q.batch};
+  return {h, w, 0, 0, tiles_x, tiles_x * tiles_y, q.c_in * plane, s.m, q.batch};
 }
 
 // Where a correlation's m x m output tiles lie, and the source the input
@@ -180,9 +180,9 @@ struct WinogradTiling {
         image_lanes(uses_image_lanes(s, q.batch, tiles_per_image)),
         tiles(image_lanes ? round_up(q.batch, kLanes) * tiles_per_image : q.batch * tiles_per_image),
         in{q.in_h, q.in_w, q.pad_top, q.pad_left, tiles_x, tiles_per_image,
-           q.c_in * q.in_h * q.in_w, s.m, s.mat, 0},
+           q.c_in * q.in_h * q.in_w, s.m, 0},
         out{q.out_h, q.out_w, 0, 0, tiles_x, tiles_per_image, q.c_out * q.out_h * q.out_w, s.m,
-            s.mat, image_lanes ? q.batch : 0},
+            image_lanes ? q.batch : 0},
         staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0) {
     if (image_lanes) in = stage_images(s, q, src, tiles_x, tiles_y, staged.data());
     source = image_lanes ? staged.data() : src;

@@ -104,7 +104,7 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     # Winograd rounds differently from the direct sum, so bit-equality tells
     # which path `auto` took.
     rng = np.random.default_rng(6)
-    big_x, big_w = rand(rng, (4, 16, 28, 28), dtype), rand(rng, (16, 16, 3, 3), dtype)  # 196 tiles
+    big_x, big_w = rand(rng, (8, 16, 28, 28), dtype), rand(rng, (16, 16, 3, 3), dtype)  # 392 tiles
     auto = F.conv2d(big_x, big_w, padding=1)
     np.testing.assert_array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="winograd"))
     assert not np.array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="gemm"))

@@ -131,6 +131,8 @@ struct DirectTileKernels {
   // r < rows <= max_rows, j < lanes.
   void (*tile)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc,
                int64_t ld);
+  // out[j * out_stride + r] = acc[r * ld + j], r < rows, j < live.
+  void (*store_transposed)(const T* acc, int64_t ld, int rows, int live, T* out, int64_t out_stride);
 };
 
 template <typename T>

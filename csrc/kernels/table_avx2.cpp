@@ -33,8 +33,8 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x5_input<float>, &avx2::winograd_f4x5_output<float>,
         &avx2::winograd_f4x5_output_gradient<float>},
        {4, 16, &avx2::direct_conv_rows<float, 4, 16>},
-       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>},
-       {8, 12, &avx2::direct_tile_rows<avx2::F32, 1, 12>},
+       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>, &avx2::direct_tile_store_transposed<avx2::F32>},
+       {8, 12, &avx2::direct_tile_rows<avx2::F32, 1, 12>, &avx2::direct_tile_store_transposed<avx2::F32>},
        4, &gemm_f32_4x16_avx2},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
@@ -42,8 +42,8 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x5_input<double>, &avx2::winograd_f4x5_output<double>,
         &avx2::winograd_f4x5_output_gradient<double>},
        {2, 16, &avx2::direct_conv_rows<double, 2, 16>},
-       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>},
-       {4, 12, &avx2::direct_tile_rows<avx2::F64, 1, 12>},
+       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>, &avx2::direct_tile_store_transposed<avx2::F64>},
+       {4, 12, &avx2::direct_tile_rows<avx2::F64, 1, 12>, &avx2::direct_tile_store_transposed<avx2::F64>},
        4, &gemm_f64_4x8_avx2},
   };
   return table;

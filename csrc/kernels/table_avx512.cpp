@@ -35,8 +35,8 @@ const KernelTable& kernel_table_avx512() {
        {&avx512::winograd_f4x5_input<float>, &avx512::winograd_f4x5_output<float>,
         &avx512::winograd_f4x5_output_gradient<float>},
        {8, 32, &avx512::direct_conv_rows<float, 8, 32>},
-       {32, 12, &avx512::direct_tile_rows<avx512::F32, 2, 12>},
-       {16, 24, &avx512::direct_tile_rows<avx512::F32, 1, 24>},
+       {32, 12, &avx512::direct_tile_rows<avx512::F32, 2, 12>, &avx512::direct_tile_store_transposed<avx512::F32>},
+       {16, 24, &avx512::direct_tile_rows<avx512::F32, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F32>},
        8, &gemm_f32_8x32_avx512},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
@@ -44,8 +44,8 @@ const KernelTable& kernel_table_avx512() {
        {&avx512::winograd_f4x5_input<double>, &avx512::winograd_f4x5_output<double>,
         &avx512::winograd_f4x5_output_gradient<double>},
        {8, 16, &avx512::direct_conv_rows<double, 8, 16>},
-       {16, 12, &avx512::direct_tile_rows<avx512::F64, 2, 12>},
-       {8, 24, &avx512::direct_tile_rows<avx512::F64, 1, 24>},
+       {16, 12, &avx512::direct_tile_rows<avx512::F64, 2, 12>, &avx512::direct_tile_store_transposed<avx512::F64>},
+       {8, 24, &avx512::direct_tile_rows<avx512::F64, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F64>},
        8, &gemm_f64_8x16_avx512},
   };
   return table;

@@ -30,8 +30,8 @@ const KernelTable& kernel_table_generic() {
        {&generic::winograd_f4x5_input<float>, &generic::winograd_f4x5_output<float>,
         &generic::winograd_f4x5_output_gradient<float>},
        {2, 16, &generic::direct_conv_rows<float, 2, 16>},
-       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>},
-       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>},
+       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<float>>},
+       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<float>>},
        4, &gemm_f32_4x8_generic},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
@@ -39,8 +39,8 @@ const KernelTable& kernel_table_generic() {
        {&generic::winograd_f4x5_input<double>, &generic::winograd_f4x5_output<double>,
         &generic::winograd_f4x5_output_gradient<double>},
        {2, 16, &generic::direct_conv_rows<double, 2, 16>},
-       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>},
-       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>},
+       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<double>>},
+       {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<double>>},
        4, &gemm_f64_4x4_generic},
   };
   return table;

@@ -9,6 +9,7 @@
 // 196 positions, not 7 panels of 32) and strides cost nothing extra. Any
 // stride, padding and dilation; one group.
 #include <algorithm>
+#include <vector>
 
 #include "conv2d.h"
 #include "conv2d_layout.h"
@@ -57,22 +58,29 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
 }
 
 // Measured (AVX-512, 2 threads, ms tiles vs implicit GEMM): small output
-// planes, where the GEMM pads its 32-column panels per image: 3x3 stride 2
-// 128 -> 256 to 7x7 batch 32 4.96 vs 6.85, 64 -> 128 to 14x14 4.97 vs 6.05,
-// 3x3 256 -> 256 at 7x7 9.3 vs 12.3, 5x5 16 -> 32 at 14x14 batch 8 0.23 vs
-// 0.33 (Winograd 0.25), batch 1 0.053 vs 0.076; 1x1 256 -> 64 at 14x14 1.29
-// vs 1.39. But each tile stores its results transposed and walks the taps
-// once, so short walks lose (1x1 64 -> 256: 2.5 vs 1.5), and on larger
-// planes it only ties (3x3 stride 2 to 28x28: 21.1 vs 20.2); output
-// channels far below the lane count waste the tile (8 -> 16 5x5: 0.134 vs
-// 0.097).
+// planes, where the GEMM pads its 32-column panels per image (Zen 4: 3x3
+// stride 2 128 -> 256 to 7x7 batch 32 4.96 vs 6.85, 3x3 256 -> 256 at 7x7
+// 9.3 vs 12.3, 5x5 16 -> 32 at 14x14 batch 8 0.23 vs 0.33); and, once the
+// tiles stored their results by gathers, larger planes whose (padded) image
+// stays in half the L2 (Xeon, 2 MiB L2: 3x3 stride 2 64 -> 128 to 28x28
+// 15.7 vs 16.8, 7x7 stride 2 3 -> 64 to 112x112 36.8 vs 45.3, 16 -> 32 to
+// 32x32 0.73 vs 1.07). An image beyond that is re-read from L3 by every tile
+// (1x1 256 -> 64 at 56x56: 33.8 vs 17.8). A 1x1 walk is only C_in steps, so
+// 1x1 needs small planes too (64 -> 256 at 14x14 1.10 vs 1.30, but 128 -> 32
+// at 28x28 1.34 vs 1.15). Output channels far below the lane count waste
+// the tile (8 -> 16 5x5: 0.134 vs 0.097).
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
   const int lanes = direct_tile_shape(element_bytes, p.out_channels).lanes;
-  const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   const bool lanes_filled = p.out_channels * 4 >= round_up(p.out_channels, lanes) * 3;
-  if (p.kernel_h == 1 && p.kernel_w == 1) return p.in_channels >= 256 && lanes_filled;
-  return p.out_h * p.out_w <= 256 && taps >= 72 && lanes_filled;
+  const int64_t image_bytes = p.in_channels * (p.in_h + p.pad_top + p.pad_bottom) *
+                              (p.in_w + p.pad_left + p.pad_right) * element_bytes;
+  const bool image_in_l2 = 2 * image_bytes <= cache_sizes().l2;
+  const bool small_plane = p.out_h * p.out_w <= 256;
+  if (!lanes_filled) return false;
+  if (p.kernel_h == 1 && p.kernel_w == 1)  // 1024 -> 256 at 14x14 (800 KiB): 14.9 vs 13.0
+    return p.in_channels >= 64 && small_plane && 4 * image_bytes <= cache_sizes().l2;
+  return p.in_channels * p.kernel_h * p.kernel_w >= 72 && (small_plane || image_in_l2);
 }
 
 template <typename T>
@@ -97,6 +105,11 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         const int64_t co = b * lanes + j;
         w_t.data()[(b * taps + tap) * lanes + j] = co < p.out_channels ? w[co * taps + tap] : T(0);
       }
+
+  // Each tile starts from its block's bias row (zero past C_out or without bias).
+  std::vector<T> initial(blocks * lanes, T(0));
+  if (bias)
+    for (int64_t co = 0; co < p.out_channels; ++co) initial[co] = bias[co];
 
   // The walk over taps: channels a plane apart, kernel rows dilation rows apart.
   DirectWalk walk{{p.in_channels, p.kernel_h, p.kernel_w},
@@ -123,28 +136,25 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         padded_image = n;
       }
       const T* src = l.in_place ? image : padded;
-      for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
-        const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
-        for (int r = 0; r < rows; ++r) {
-          const int64_t q = q0 + r, oh = q / p.out_w, ow = q % p.out_w;
-          offsets[r] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
-        }
-        for (int64_t b = 0; b < blocks; ++b) {
-          const int64_t co0 = b * lanes;
-          const int live = static_cast<int>(std::min<int64_t>(lanes, p.out_channels - co0));
-          for (int r = 0; r < rows; ++r)
-            for (int j = 0; j < lanes; ++j) acc[r * lanes + j] = bias && j < live ? bias[co0 + j] : T(0);
+      // Blocks outermost: one block's weights (taps x lanes) stay cached
+      // across the image's tiles; C_out x taps of them together may not.
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t co0 = b * lanes;
+        const int live = static_cast<int>(std::min<int64_t>(lanes, p.out_channels - co0));
+        for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
+          const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
+          for (int r = 0; r < rows; ++r) {
+            const int64_t q = q0 + r, oh = q / p.out_w, ow = q % p.out_w;
+            offsets[r] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
+            std::copy_n(initial.data() + co0, lanes, acc + r * lanes);
+          }
           kern.tile(walk, src, offsets, rows, w_t.data() + b * taps * lanes, acc, lanes);
           if (p.channels_last) {
-            for (int r = 0; r < rows; ++r) {
-              T* o = out + (n * l.positions + q0 + r) * p.out_channels + co0;
-              for (int j = 0; j < live; ++j) o[j] = acc[r * lanes + j];
-            }
+            for (int r = 0; r < rows; ++r)
+              std::copy_n(acc + r * lanes, live, out + (n * l.positions + q0 + r) * p.out_channels + co0);
           } else {
-            for (int j = 0; j < live; ++j) {
-              T* o = out + (n * p.out_channels + co0 + j) * l.positions + q0;
-              for (int r = 0; r < rows; ++r) o[r] = acc[r * lanes + j];
-            }
+            kern.store_transposed(acc, lanes, rows, live,
+                                  out + (n * p.out_channels + co0) * l.positions + q0, l.positions);
           }
         }
       }

@@ -14,16 +14,25 @@ template <typename T>
 void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t c1, int64_t pad_w,
                       int64_t plane, T* out) {
   const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
-  std::memset(out, 0, sizeof(T) * (c1 - c0) * plane);
-  for (int64_t ci = c0; ci < c1; ++ci)
-    for (int64_t y = 0; y < p.in_h; ++y) {
-      T* to = out + (ci - c0) * plane + (y + p.pad_top) * pad_w + p.pad_left;
-      const T* from = image + ci * in_channel + y * p.in_w * in_pixel;
+  // Every element is written once: zero rows above and below, each data row
+  // between its zero borders (not a memset of the whole buffer first).
+  const int64_t pad_right = pad_w - p.pad_left - p.in_w;
+  const int64_t below = plane - (p.pad_top + p.in_h) * pad_w;  // bottom rows and any slack
+  for (int64_t ci = c0; ci < c1; ++ci) {
+    T* to = out + (ci - c0) * plane;
+    std::memset(to, 0, sizeof(T) * p.pad_top * pad_w);
+    to += p.pad_top * pad_w;
+    const T* from = image + ci * in_channel;
+    for (int64_t y = 0; y < p.in_h; ++y, to += pad_w, from += p.in_w * in_pixel) {
+      for (int64_t x = 0; x < p.pad_left; ++x) to[x] = T(0);
       if (in_pixel == 1)
-        std::memcpy(to, from, sizeof(T) * p.in_w);
+        std::memcpy(to + p.pad_left, from, sizeof(T) * p.in_w);
       else
-        for (int64_t x = 0; x < p.in_w; ++x) to[x] = from[x * in_pixel];
+        for (int64_t x = 0; x < p.in_w; ++x) to[p.pad_left + x] = from[x * in_pixel];
+      for (int64_t x = 0; x < pad_right; ++x) to[p.pad_left + p.in_w + x] = T(0);
     }
+    std::memset(to, 0, sizeof(T) * below);
+  }
 }
 
 // The weights of the correlation that computes dx from dout (stride 1):

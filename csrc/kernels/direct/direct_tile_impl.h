@@ -29,6 +29,8 @@ struct ScalarTrait {  // one-lane "vectors" for the portable table
   static void store(T* p, V v) { *p = v; }
   static V broadcast(const T* p) { return *p; }
   static V fmadd(V a, V b, V c) { return a * b + c; }
+  static V gather(const T* p, int64_t, int) { return *p; }
+  static void store_first(T* p, V v, int) { *p = v; }
 };
 
 template <class S, int NV, int R>
@@ -76,4 +78,17 @@ void direct_tile_rows(const DirectWalk& walk, const typename S::T* src, const in
     if (rows < RMAX) return direct_tile_rows<S, NV, RMAX - 1>(walk, src, offsets, rows, b, acc, ld);
   }
   direct_tile<S, NV, RMAX>(walk, src, offsets, b, acc, ld);
+}
+
+// out[j * out_stride + r] = acc[r * ld + j] for r < rows, j < live: a
+// forward tile's [position][channel] results stored channel-major (NCHW),
+// a vector of positions per gather instead of one scalar per element.
+template <class S>
+void direct_tile_store_transposed(const typename S::T* acc, int64_t ld, int rows, int live,
+                                  typename S::T* out, int64_t out_stride) {
+  for (int r0 = 0; r0 < rows; r0 += S::width) {
+    const int n = rows - r0 < S::width ? rows - r0 : S::width;
+    for (int j = 0; j < live; ++j)
+      S::store_first(out + j * out_stride + r0, S::gather(acc + r0 * ld + j, ld, n), n);
+  }
 }

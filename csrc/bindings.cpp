@@ -416,6 +416,7 @@ py::dict cpu_info_py() {
   const KernelTable& k = active_kernels();
   d["gemm_tile_f32"] = py::make_tuple(k.f32.gemm_mr, k.f32.gemm_nr);
   d["gemm_tile_f64"] = py::make_tuple(k.f64.gemm_mr, k.f64.gemm_nr);
+  d["avx512_fma_speedup"] = avx512_fma_speedup();
   return d;
 }
 

@@ -17,7 +17,7 @@ ALL_ISAS = ("avx512", "avx2", "generic")
 def test_cpu_info_keys_and_values():
     info = fastcnn.cpu_info()
     expected = {"isa", "supported_isas", "num_threads", "cpu", "l1d_bytes", "l2_bytes", "l3_bytes",
-                "gemm_tile_f32", "gemm_tile_f64"}
+                "gemm_tile_f32", "gemm_tile_f64", "avx512_fma_speedup"}
     assert expected <= set(info), expected - set(info)
     assert isinstance(info, dict)
     supported = info["supported_isas"]
@@ -32,6 +32,12 @@ def test_cpu_info_keys_and_values():
     for key in ("gemm_tile_f32", "gemm_tile_f64"):
         mr, nr = info[key]
         assert mr > 0 and nr > 0
+    # Measured, so only bounds: exactly 1 without AVX-512, else about 1 or 2.
+    speedup = info["avx512_fma_speedup"]
+    if "avx512" in supported:
+        assert 0.5 < speedup < 3.0
+    else:
+        assert speedup == 1.0
 
 
 def test_cpu_info_is_a_fresh_dict():

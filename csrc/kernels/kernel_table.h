@@ -133,6 +133,10 @@ struct DirectTileKernels {
                int64_t ld);
   // out[j * out_stride + r] = acc[r * ld + j], r < rows, j < live.
   void (*store_transposed)(const T* acc, int64_t ld, int rows, int live, T* out, int64_t out_stride);
+  // to[q * lanes + j] = from[j * channel_step + q * position_step] for j < live, else 0
+  // (channel_step * (vector width - 1) must fit in int32).
+  void (*gather_lanes)(const T* from, int live, int64_t channel_step, int64_t position_step,
+                       int64_t positions, T* to, int lanes);
 };
 
 template <typename T>

@@ -111,6 +111,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   const int64_t blocks = l.ld / l.lanes;
   const bool in_place = !p.channels_last && p.pad_top == 0 && p.pad_bottom == 0 &&
                         p.pad_left == 0 && p.pad_right == 0;
+  const bool gather_fits = out_channel * 16 < (int64_t{1} << 31);
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
@@ -125,10 +126,15 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
       if (c0 >= c1) continue;
       if (transposed != n) {  // dout_t[block][position][lane] = dout[n, block*lanes + lane, position]
         const T* d = dout + n * out_image;
-        for (int64_t co = 0; co < p.out_channels; ++co) {
-          T* to = dout_t + (co / l.lanes) * l.positions * l.lanes + co % l.lanes;
-          const T* from = d + co * out_channel;
-          for (int64_t q = 0; q < l.positions; ++q) to[q * l.lanes] = from[q * out_pixel];
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int live = static_cast<int>(std::min<int64_t>(l.lanes, p.out_channels - b * l.lanes));
+          T* to = dout_t + b * l.positions * l.lanes;
+          const T* from = d + b * l.lanes * out_channel;
+          if (gather_fits)
+            kern.gather_lanes(from, live, out_channel, out_pixel, l.positions, to, l.lanes);
+          else
+            for (int j = 0; j < live; ++j)
+              for (int64_t q = 0; q < l.positions; ++q) to[q * l.lanes + j] = from[j * out_channel + q * out_pixel];
         }
         transposed = n;
       }

@@ -377,17 +377,25 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on
 // every shape measured) Winograd's transforms pay off only with enough
 // channels and tiles that fill the plane (AVX-512, 2 threads, best of 10,
-// winograd / direct): 3x3 64->64 at 56x56 0.80, 128->128 at 14x14 0.80,
-// 32->32 at 28x28 1.13, 256->256 at 7x7 1.44; 5x5 32->64 at 7x7 0.79,
-// 64->64 at 7x7 0.66, 32->32 at 14x14 0.94, 16->16 at 28x28 0.92, but 16->32
-// at 14x14 1.45 (its 4x4 tiles cover 16x16: a third of the work is padding,
-// and 16 channels do not amortise the transforms). The per-thread
-// 6x6/8x8-domain sums take points x C_out x C_in values, hence the upper bound.
+// winograd / direct). Zen 4 (512-bit FMAs as two halves): 3x3 64->64 at
+// 56x56 0.80, 128->128 at 14x14 0.80, 32->32 at 28x28 1.13, 256->256 at 7x7
+// 1.44; 5x5 32->64 at 7x7 0.79, 64->64 at 7x7 0.66, 32->32 at 14x14 0.94,
+// 16->16 at 28x28 0.92, but 16->32 at 14x14 1.45 (its 4x4 tiles cover 16x16:
+// a third of the work is padding, and 16 channels do not amortise the
+// transforms). Where 512-bit FMAs run at twice AVX2's rate (Xeon) the
+// direct kernel gains and Winograd needs twice the channels: 3x3 64->64 at
+// 56x56 1.14, at 14x14 1.44, 128->128 at 28x28 0.80, 256->256 at 14x14
+// 0.71; 5x5 32->64 at 7x7 1.15, 16->32 at 28x28 2.07, 64->64 at 14x14 0.95.
+// The per-thread 6x6/8x8-domain sums take points x C_out x C_in values,
+// hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
   if (!prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) ||
       p.in_channels * p.out_channels > 256 * 256)
     return false;
-  if (p.kernel_h == 3) return p.in_channels >= 64 && p.out_channels >= 64 && p.out_h * p.out_w >= 196;
+  const int64_t wide = wide_fma_active() ? 2 : 1;
+  if (p.kernel_h == 3)
+    return p.in_channels >= 64 * wide && p.out_channels >= 64 * wide && p.out_h * p.out_w >= 196;
+  if (wide > 1) return p.in_channels >= 64 && p.out_channels >= 64;
   const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.out_h * p.out_w >= 784;
   return (p.in_channels >= 32 && p.out_channels >= 32) ||
          (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);

@@ -31,4 +31,14 @@ std::string cpu_model_name();
 // Measured float32 FMA throughput of the active ISA on `threads` threads (0: all).
 double fma_peak_gflops(int threads);
 
+// AVX-512 FMA throughput over AVX2's on one core, measured once per process
+// (about 2 ms): ~2 where 512-bit FMAs run on two full-width ports (Xeon),
+// ~1 where they are split into 256-bit halves (Zen 4) or issue on one port;
+// 1 without AVX-512. Algorithm choices that trade FMAs against memory
+// passes (Winograd vs direct) depend on it.
+double avx512_fma_speedup();
+
+// True when the active table is AVX-512 and avx512_fma_speedup() > 1.5.
+bool wide_fma_active();
+
 }  // namespace fastcnn

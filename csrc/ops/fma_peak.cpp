@@ -4,6 +4,9 @@
 #include "cpu.h"
 #include "parallel.h"
 
+#include <string>
+#include <vector>
+
 namespace fastcnn {
 
 double fma_peak_gflops(int threads) {
@@ -26,6 +29,38 @@ double fma_peak_gflops(int threads) {
     if (seconds > 0.1 || iterations > (int64_t{1} << 34)) return sink >= 0 ? flops / seconds / 1e9 : 0;
     iterations *= 4;
   }
+}
+
+namespace {
+// Best-of-five single-thread GFLOP/s of a table's FMA loop (~0.2 ms each).
+double single_core_fma_rate(const KernelTable& kern) {
+  float sink = 0;
+  kern.fma_peak(1 << 14, &sink);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = omp_get_wtime();
+    const double flops = kern.fma_peak(1 << 15, &sink);
+    const double seconds = omp_get_wtime() - t0;
+    if (seconds > 0 && flops / seconds > best) best = flops / seconds;
+  }
+  return sink >= 0 ? best : best + 1;  // uses sink so the loops stay
+}
+}  // namespace
+
+double avx512_fma_speedup() {
+  static const double speedup = [] {
+    const std::vector<std::string> isas = supported_isas();
+    if (isas.empty() || isas.front() != "avx512") return 1.0;
+    const KernelTable& wide = kernel_table_avx512();
+    const KernelTable& narrow = kernel_table_avx2();
+    const double a = single_core_fma_rate(wide), b = single_core_fma_rate(narrow);
+    return b > 0 ? a / b : 1.0;
+  }();
+  return speedup;
+}
+
+bool wide_fma_active() {
+  return std::string(active_kernels().isa) == "avx512" && avx512_fma_speedup() > 1.5;
 }
 
 }  // namespace fastcnn

@@ -29,6 +29,7 @@ struct ScalarTrait {  // one-lane "vectors" for the portable table
   static void store(T* p, V v) { *p = v; }
   static V broadcast(const T* p) { return *p; }
   static V fmadd(V a, V b, V c) { return a * b + c; }
+  static V zero() { return T(0); }
   static V gather(const T* p, int64_t, int) { return *p; }
   static void store_first(T* p, V v, int) { *p = v; }
 };
@@ -91,4 +92,17 @@ void direct_tile_store_transposed(const typename S::T* acc, int64_t ld, int rows
     for (int j = 0; j < live; ++j)
       S::store_first(out + j * out_stride + r0, S::gather(acc + r0 * ld + j, ld, n), n);
   }
+}
+
+// to[q * lanes + j] = from[j * channel_step + q * position_step] for
+// q < positions, j < live, and 0 for live <= j < lanes: one image's dout as
+// [position][lane] rows for the weight gradient, a vector of lanes per gather.
+template <class S>
+void direct_tile_gather_lanes(const typename S::T* from, int live, int64_t channel_step,
+                              int64_t position_step, int64_t positions, typename S::T* to, int lanes) {
+  for (int64_t q = 0; q < positions; ++q, from += position_step, to += lanes)
+    for (int j0 = 0; j0 < lanes; j0 += S::width) {
+      const int n = live - j0 < S::width ? live - j0 : S::width;
+      S::store(to + j0, n > 0 ? S::gather(from + j0 * channel_step, channel_step, n) : S::zero());
+    }
 }

@@ -63,6 +63,7 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
           for (int v = 0; v < NV; ++v) c[r][v] = S::fmadd(xb, bv[v], c[r][v]);
         }
       }
+      b += walk.b_row_skip;
     }
 #pragma GCC unroll 24
   for (int r = 0; r < R; ++r)

@@ -15,9 +15,13 @@ template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
                     ConvAlgorithm algorithm) {
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
-  // Below 256 Winograd tiles the direct tiles win where they apply (MNIST 5x5
-  // 16 -> 32 at 14x14, batch 8: 0.23 vs 0.25 ms; batch 64: 1.7 vs 1.0).
-  const bool few_tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4) < 256;
+  // Below 256 Winograd tiles the direct tiles win where they apply on small
+  // planes (MNIST 5x5 16 -> 32 at 14x14, batch 8: 0.23 vs 0.25 ms; batch 64:
+  // 1.7 vs 1.0) and with few channels on larger ones (3x3 32 -> 32 at 28x28,
+  // batch 4: 0.22 vs 0.28), but not 64 channels there (64 -> 64 at 56x56,
+  // batch 1: 0.89 vs 0.68).
+  const bool few_tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4) < 256 &&
+                         (p.out_h * p.out_w <= 256 || p.in_channels <= 32);
   if (algorithm == ConvAlgorithm::winograd ||
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&

@@ -5,6 +5,7 @@
 
 // Tiles transformed at once, one per SIMD lane (a whole vector of floats on
 // AVX-512, two on AVX2).
+
 constexpr int kWinogradLanes = 16;
 
 // Lane l of u[p], p < points, to column j = first + l of a packed
@@ -59,4 +60,78 @@ inline const T* winograd_staged_windows(const WinogradTiles& g, const T* plane0,
 inline bool winograd_lane_is_tile(const WinogradTiles& g, int64_t first, int l, int64_t tiles) {
   if (first + l >= tiles) return false;
   return !g.image_lanes || winograd_tile(g, first + l).image < g.image_lanes;
+}
+
+// Lane offsets of a lane group's windows for the vector gather/scatter below:
+// lane l < n holds tile first + l, its KH x KW window's corner at the
+// tile's corner + (dy, dx). Dead lanes (past n, or past the batch in
+// image-lane mode) get a row far outside so every mask bit is clear.
+// False when an offset would not fit the 32-bit gather indices.
+struct WinogradLaneWindows {
+  alignas(64) int32_t offset[kWinogradLanes], y[kWinogradLanes], x[kWinogradLanes];
+};
+
+inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy,
+                                  int64_t dx, WinogradLaneWindows* lanes) {
+  constexpr int64_t kLimit = int64_t{1} << 30;
+  for (int l = 0; l < kWinogradLanes; ++l) {
+    const WinogradTile tile = winograd_tile(g, first + l);
+    const bool live = l < n && (!g.image_lanes || tile.image < g.image_lanes);
+    if (!live) {
+      lanes->offset[l] = 0;
+      lanes->y[l] = -(1 << 29);
+      lanes->x[l] = 0;
+      continue;
+    }
+    const int64_t y0 = tile.y + dy, x0 = tile.x + dx;
+    const int64_t image = tile.image * g.image_stride;
+    if (image + g.h * g.w >= kLimit || y0 < -kLimit / 2 / (g.w + 1) || g.w >= kLimit / 16) return false;
+    lanes->offset[l] = static_cast<int32_t>(image + y0 * g.w + x0);
+    lanes->y[l] = static_cast<int32_t>(y0);
+    lanes->x[l] = static_cast<int32_t>(x0);
+  }
+  return true;
+}
+
+// d[i * KW + j][l] = plane0[window of lane l at (i, j)], 0 outside the
+// plane or for dead lanes: one masked vector gather per window element
+// instead of 16 scalar loads and stores. Returns false (nothing written)
+// without AVX-512 or when the offsets do not fit; callers then gather by hand.
+template <typename T, int KH, int KW>
+inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int64_t first,
+                                    int64_t n, int64_t dy, int64_t dx, T (*d)[kWinogradLanes]) {
+#if defined(__AVX512F__)
+  WinogradLaneWindows lanes;
+  if (!winograd_lane_windows(g, first, n, dy, dx, &lanes)) return false;
+  const __m512i offset = _mm512_load_si512(lanes.offset), y = _mm512_load_si512(lanes.y),
+                x = _mm512_load_si512(lanes.x);
+  const __m512i h = _mm512_set1_epi32(static_cast<int>(g.h)), w = _mm512_set1_epi32(static_cast<int>(g.w));
+  __mmask16 col_ok[KW];
+  for (int j = 0; j < KW; ++j) {
+    const __m512i xj = _mm512_add_epi32(x, _mm512_set1_epi32(j));
+    col_ok[j] = _mm512_cmpge_epi32_mask(xj, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(xj, w);
+  }
+  for (int i = 0; i < KH; ++i) {
+    const __m512i yi = _mm512_add_epi32(y, _mm512_set1_epi32(i));
+    const __mmask16 row_ok = _mm512_cmpge_epi32_mask(yi, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(yi, h);
+    const __m512i row = _mm512_add_epi32(offset, _mm512_set1_epi32(static_cast<int>(i * g.w)));
+    for (int j = 0; j < KW; ++j) {
+      const __mmask16 m = row_ok & col_ok[j];
+      const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(j));
+      if constexpr (sizeof(T) == 4) {
+        _mm512_store_ps(d[i * KW + j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, plane0, 4));
+      } else {
+        _mm512_store_pd(d[i * KW + j], _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(m),
+                                                                 _mm512_castsi512_si256(index), plane0, 8));
+        _mm512_store_pd(d[i * KW + j] + 8,
+                        _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(m >> 8),
+                                                 _mm512_extracti64x4_epi64(index, 1), plane0, 8));
+      }
+    }
+  }
+  return true;
+#else
+  (void)g, (void)plane0, (void)first, (void)n, (void)dy, (void)dx, (void)d;
+  return false;
+#endif
 }

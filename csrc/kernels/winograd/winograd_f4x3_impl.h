@@ -75,7 +75,9 @@ void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
   const int64_t padded = (count + nr - 1) / nr * nr;
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
-    for (int64_t l = 0; l < L; ++l) {
+    const bool gathered =
+        winograd_gather_windows<T, 6, 6>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int e = 0; e < 36; ++e) d[e][l] = 0;
         continue;
@@ -123,7 +125,8 @@ void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int6
   const int64_t padded = (count + nr - 1) / nr * nr;
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
-    for (int64_t l = 0; l < L; ++l) {
+    const bool gathered = winograd_gather_windows<T, 4, 4>(g, plane0, tile_begin + done, n, 0, 0, e);
+    for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int k = 0; k < 16; ++k) e[k][l] = 0;
         continue;

@@ -121,7 +121,9 @@ void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
       winograd_store_lanes<T, 64>(u, v, local0 + done, point_stride, panel_stride, nr);
       continue;
     }
-    for (int64_t l = 0; l < L; ++l) {
+    const bool gathered =
+        winograd_gather_windows<T, 8, 8>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int e = 0; e < 64; ++e) d[e][l] = 0;
         continue;
@@ -188,7 +190,8 @@ void winograd_f4x5_output_gradient(const WinogradTiles& g, const T* plane0, int6
   const int64_t padded = (count + nr - 1) / nr * nr;
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
-    for (int64_t l = 0; l < L; ++l) {
+    const bool gathered = winograd_gather_windows<T, 4, 4>(g, plane0, tile_begin + done, n, 0, 0, e);
+    for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int q = 0; q < 16; ++q) e[q][l] = 0;
         continue;

@@ -49,6 +49,33 @@ inline WinogradTile winograd_tile(const WinogradTiles& g, int64_t tile) {
 }
 
 
+// The tiles of lanes first .. first + kWinogradLanes - 1 with one or two
+// integer divisions, not two per lane (64-bit divisions cost more than a
+// lane's share of the transform).
+inline void winograd_lane_tiles(const WinogradTiles& g, int64_t first, WinogradTile* tiles) {
+  tiles[0] = winograd_tile(g, first);
+  if (g.image_lanes) {  // lanes are images at one tile position, 16 to a group
+    for (int l = 1; l < kWinogradLanes; ++l)
+      tiles[l] = (first + l) % kWinogradLanes == 0
+                     ? winograd_tile(g, first + l)
+                     : WinogradTile{tiles[l - 1].image + 1, tiles[l - 1].y, tiles[l - 1].x};
+    return;
+  }
+  int64_t position = first % g.tiles_per_image;
+  const int64_t row_end = g.tiles_x * g.tile;
+  for (int l = 1; l < kWinogradLanes; ++l) {
+    WinogradTile t = tiles[l - 1];
+    if (++position == g.tiles_per_image) {
+      position = 0;
+      t = {t.image + 1, 0, 0};
+    } else if ((t.x += g.tile) == row_end) {
+      t.x = 0;
+      t.y += g.tile;
+    }
+    tiles[l] = t;
+  }
+}
+
 template <typename T>
 inline const T* winograd_staged_windows(const WinogradTiles& g, const T* plane0, int64_t first) {
   const WinogradTile corner = winograd_tile(g, first);  // lane 0: image group * 16
@@ -74,8 +101,10 @@ struct WinogradLaneWindows {
 inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy,
                                   int64_t dx, WinogradLaneWindows* lanes) {
   constexpr int64_t kLimit = int64_t{1} << 30;
+  WinogradTile tiles[kWinogradLanes];
+  winograd_lane_tiles(g, first, tiles);
   for (int l = 0; l < kWinogradLanes; ++l) {
-    const WinogradTile tile = winograd_tile(g, first + l);
+    const WinogradTile& tile = tiles[l];
     const bool live = l < n && (!g.image_lanes || tile.image < g.image_lanes);
     if (!live) {
       lanes->offset[l] = 0;
@@ -134,4 +163,66 @@ inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int
   (void)g, (void)plane0, (void)first, (void)n, (void)dy, (void)dx, (void)d;
   return false;
 #endif
+}
+
+// plane0[4x4 tile of lane l] = y[i * 4 + j][l] + bias for lanes l < n (and,
+// in image-lane mode, images in the batch), clipped at the plane's
+// bottom/right edge. float on AVX-512: the 16 x 16 block is transposed in
+// registers so each tile row is one 4-float store; returns false elsewhere
+// (callers store element by element).
+template <typename T>
+inline bool winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t first, int64_t n,
+                                 const T (*y)[kWinogradLanes], T bias) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    __m512 r[16], t[16];
+    const __m512 b = _mm512_set1_ps(bias);
+    for (int e = 0; e < 16; ++e) r[e] = _mm512_add_ps(_mm512_load_ps(y[e]), b);
+    // 16 x 16 transpose: afterwards r[l] is lane l's tile, row-major.
+    for (int k = 0; k < 8; ++k) {
+      t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+      t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512d t0 = _mm512_castps_pd(t[4 * k]), t1 = _mm512_castps_pd(t[4 * k + 1]),
+                    t2 = _mm512_castps_pd(t[4 * k + 2]), t3 = _mm512_castps_pd(t[4 * k + 3]);
+      r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+      r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+      r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+      r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int m = 0; m < 4; ++m) {
+      t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+      t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+      t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+      t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+    }
+    for (int m = 0; m < 4; ++m) {
+      r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);
+      r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
+      r[4 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0x88);
+      r[12 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0xdd);
+    }
+    WinogradTile tiles[kWinogradLanes];
+    winograd_lane_tiles(g, first, tiles);
+    for (int64_t l = 0; l < n; ++l) {
+      const WinogradTile& tile = tiles[l];
+      if (g.image_lanes && tile.image >= g.image_lanes) continue;
+      const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
+      const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;
+      float* base = plane0 + tile.image * g.image_stride + tile.y * g.w + tile.x;
+      const __m128 row[4] = {_mm512_castps512_ps128(r[l]), _mm512_extractf32x4_ps(r[l], 1),
+                             _mm512_extractf32x4_ps(r[l], 2), _mm512_extractf32x4_ps(r[l], 3)};
+      if (cols == 4) {
+        for (int64_t i = 0; i < rows; ++i) _mm_storeu_ps(base + i * g.w, row[i]);
+      } else {
+        const __mmask8 mask = static_cast<__mmask8>((1u << cols) - 1);
+        for (int64_t i = 0; i < rows; ++i) _mm_mask_storeu_ps(base + i * g.w, mask, row[i]);
+      }
+    }
+    return true;
+  }
+#endif
+  (void)g, (void)plane0, (void)first, (void)n, (void)y, (void)bias;
+  return false;
 }

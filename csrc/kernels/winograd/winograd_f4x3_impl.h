@@ -77,12 +77,14 @@ void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
     const bool gathered =
         winograd_gather_windows<T, 6, 6>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    WinogradTile lane_tiles[kWinogradLanes];
+    if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int e = 0; e < 36; ++e) d[e][l] = 0;
         continue;
       }
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       const T* plane = plane0 + tile.image * g.image_stride;
       const int64_t y0 = tile.y - g.pad_top, x0 = tile.x - g.pad_left;
       if (y0 >= 0 && y0 + 6 <= g.h && x0 >= 0 && x0 + 6 <= g.w) {
@@ -126,12 +128,14 @@ void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int6
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
     const bool gathered = winograd_gather_windows<T, 4, 4>(g, plane0, tile_begin + done, n, 0, 0, e);
+    WinogradTile lane_tiles[kWinogradLanes];
+    if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int k = 0; k < 16; ++k) e[k][l] = 0;
         continue;
       }
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       const T* plane = plane0 + tile.image * g.image_stride;
       const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
       const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;
@@ -177,8 +181,11 @@ void winograd_f4x3_output(const WinogradTiles& g, const T* m, int64_t point_stri
       winograd_at4(in, out);
     }
     const int64_t n = count - done < L ? count - done : L;
+    if (winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias)) continue;
+    WinogradTile lane_tiles[kWinogradLanes];
+    winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < n; ++l) {
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       T* plane = plane0 + tile.image * g.image_stride;
       const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
       const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;

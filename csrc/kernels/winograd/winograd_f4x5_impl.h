@@ -123,12 +123,14 @@ void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
     }
     const bool gathered =
         winograd_gather_windows<T, 8, 8>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    WinogradTile lane_tiles[kWinogradLanes];
+    if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int e = 0; e < 64; ++e) d[e][l] = 0;
         continue;
       }
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       const T* plane = plane0 + tile.image * g.image_stride;
       const int64_t y0 = tile.y - g.pad_top, x0 = tile.x - g.pad_left;
       // The window's part inside the plane, then zeros around it.
@@ -167,8 +169,11 @@ void winograd_f4x5_output(const WinogradTiles& g, const T* m, int64_t point_stri
       winograd_at8(in, out);
     }
     const int64_t n = count - done < L ? count - done : L;
+    if (winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias)) continue;
+    WinogradTile lane_tiles[kWinogradLanes];
+    winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < n; ++l) {
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       if (g.image_lanes && tile.image >= g.image_lanes) continue;
       T* plane = plane0 + tile.image * g.image_stride;
       const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
@@ -191,12 +196,14 @@ void winograd_f4x5_output_gradient(const WinogradTiles& g, const T* plane0, int6
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
     const bool gathered = winograd_gather_windows<T, 4, 4>(g, plane0, tile_begin + done, n, 0, 0, e);
+    WinogradTile lane_tiles[kWinogradLanes];
+    if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
       if (l >= n) {
         for (int q = 0; q < 16; ++q) e[q][l] = 0;
         continue;
       }
-      const WinogradTile tile = winograd_tile(g, tile_begin + done + l);
+      const WinogradTile& tile = lane_tiles[l];
       const T* plane = plane0 + tile.image * g.image_stride;
       const bool real = !g.image_lanes || tile.image < g.image_lanes;
       const int64_t rows = !real ? 0 : (g.h - tile.y < 4 ? g.h - tile.y : 4);

@@ -21,7 +21,10 @@ inline void winograd_store_lanes(const T (*u)[kWinogradLanes], T* v, int64_t fir
   const int64_t run = nr < L ? nr : L;
   for (int64_t l0 = 0; l0 < L; l0 += run) {
     const int64_t j = first + l0;
-    T* dst = v + (j / nr) * panel_stride + j % nr;
+    // A GEMM's nr is a power of two: shift and mask instead of a 64-bit division.
+    const bool pow2 = (nr & (nr - 1)) == 0;
+    const int64_t panel = pow2 ? j >> __builtin_ctz(static_cast<unsigned>(nr)) : j / nr;
+    T* dst = v + panel * panel_stride + (pow2 ? j & (nr - 1) : j % nr);
     for (int e = 0; e < points; ++e)
       for (int64_t l = 0; l < run; ++l) dst[e * point_stride + l] = u[e][l0 + l];
   }

@@ -1,5 +1,6 @@
 // The avx2 kernel table. Compiled with the avx2 flags (see CMakeLists.txt).
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "kernel_table.h"

@@ -1,5 +1,6 @@
 // The avx512 kernel table. Compiled with the avx512 flags (see CMakeLists.txt).
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "kernel_table.h"

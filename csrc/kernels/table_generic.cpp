@@ -1,5 +1,6 @@
 // The generic kernel table. Compiled with the generic flags (see CMakeLists.txt).
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "kernel_table.h"

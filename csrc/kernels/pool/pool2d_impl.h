@@ -3,7 +3,7 @@
 //
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace, so each
 // ISA gets its own copy of these templates (no cross-ISA symbol merging).
-// Needs <cstdint>, <vector> and kernel_table.h (PoolWindow) included before.
+// Needs <cstdint>, <limits>, <vector> and kernel_table.h (PoolWindow) included before.
 
 // Output columns whose whole window lies inside the input horizontally; only
 // those take the vectorised path, the few edge columns take the checked one.
@@ -92,6 +92,21 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
       const T* row0 = in + h_lo * p.in_w + base;
       const int64_t offset0 = h_lo * p.in_w + base;
       const auto column = [&](int64_t ow) {
+        if constexpr (!kWithIndex) {
+          // Without indices only the value matters: a plain max (one vmaxps
+          // per tap) and a separate "saw a NaN" flag, instead of the ordered
+          // NaN-aware replacement test.
+          T best = row0[ow * sw];
+          bool nan = !(best == best);
+#pragma GCC unroll 9
+          for (int tap = 1; tap < kKernel * kKernel; ++tap) {
+            const T v = row0[(tap / kKernel) * p.in_w + tap % kKernel + ow * sw];
+            nan = nan | !(v == v);
+            best = v > best ? v : best;
+          }
+          o[ow] = nan ? std::numeric_limits<T>::quiet_NaN() : best;
+          return;
+        }
         T best = row0[ow * sw];
         int64_t best_i = offset0 + ow * sw;
 #pragma GCC unroll 9

@@ -103,7 +103,11 @@ struct WinogradLaneWindows {
 
 inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy,
                                   int64_t dx, WinogradLaneWindows* lanes) {
+  // Offsets stay in int32 when every image ends below 2^30 and rows are
+  // under 2^26 wide (corners lie at most 7 rows above the plane, windows
+  // reach at most 8 rows below): checked without a division per lane.
   constexpr int64_t kLimit = int64_t{1} << 30;
+  if (g.w >= kLimit / 16 || dy < -8) return false;
   WinogradTile tiles[kWinogradLanes];
   winograd_lane_tiles(g, first, tiles);
   for (int l = 0; l < kWinogradLanes; ++l) {
@@ -117,7 +121,7 @@ inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t
     }
     const int64_t y0 = tile.y + dy, x0 = tile.x + dx;
     const int64_t image = tile.image * g.image_stride;
-    if (image + g.h * g.w >= kLimit || y0 < -kLimit / 2 / (g.w + 1) || g.w >= kLimit / 16) return false;
+    if (image + g.h * g.w >= kLimit) return false;
     lanes->offset[l] = static_cast<int32_t>(image + y0 * g.w + x0);
     lanes->y[l] = static_cast<int32_t>(y0);
     lanes->x[l] = static_cast<int32_t>(x0);

@@ -142,6 +142,12 @@ struct DirectTileKernels {
                        int64_t positions, T* to, int lanes);
 };
 
+// Scratch values of one Kernels::winograd_filter call.
+inline int64_t winograd_filter_scratch(int alpha, int r, int mr, int64_t c_in, int width) {
+  const int64_t n = (c_in + width - 1) / width * width;
+  return (static_cast<int64_t>(r) * r + static_cast<int64_t>(alpha) * r + 1) * n * mr;
+}
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
@@ -160,6 +166,12 @@ struct Kernels {
   // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
   int gemm_narrow_mr;
   GemmMicrokernel<T> gemm_narrow;
+  // Winograd U = G g G^T of one A micro-panel of output channels (see
+  // winograd/winograd_common.h), shared by every scheme; filter_width sizes
+  // its scratch (winograd_filter_scratch).
+  void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int rows,
+                          int mr, T* dst, int64_t point_stride, T* scratch);
+  int filter_width;
 };
 
 struct KernelTable {

@@ -38,7 +38,7 @@ const KernelTable& kernel_table_avx2() {
         &avx2::direct_tile_gather_lanes<avx2::F32>},
        {8, 12, &avx2::direct_tile_rows<avx2::F32, 1, 12>, &avx2::direct_tile_store_transposed<avx2::F32>,
         &avx2::direct_tile_gather_lanes<avx2::F32>},
-       4, &gemm_f32_4x16_avx2},
+       4, &gemm_f32_4x16_avx2, &avx2::winograd_filter_transform<avx2::F32>, avx2::F32::width},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
@@ -49,7 +49,7 @@ const KernelTable& kernel_table_avx2() {
         &avx2::direct_tile_gather_lanes<avx2::F64>},
        {4, 12, &avx2::direct_tile_rows<avx2::F64, 1, 12>, &avx2::direct_tile_store_transposed<avx2::F64>,
         &avx2::direct_tile_gather_lanes<avx2::F64>},
-       4, &gemm_f64_4x8_avx2},
+       4, &gemm_f64_4x8_avx2, &avx2::winograd_filter_transform<avx2::F64>, avx2::F64::width},
   };
   return table;
 }

@@ -40,7 +40,7 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F32>},
        {16, 24, &avx512::direct_tile_rows<avx512::F32, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F32>,
         &avx512::direct_tile_gather_lanes<avx512::F32>},
-       8, &gemm_f32_8x32_avx512},
+       8, &gemm_f32_8x32_avx512, &avx512::winograd_filter_transform<avx512::F32>, avx512::F32::width},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
@@ -51,7 +51,7 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F64>},
        {8, 24, &avx512::direct_tile_rows<avx512::F64, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F64>,
         &avx512::direct_tile_gather_lanes<avx512::F64>},
-       8, &gemm_f64_8x16_avx512},
+       8, &gemm_f64_8x16_avx512, &avx512::winograd_filter_transform<avx512::F64>, avx512::F64::width},
   };
   return table;
 }

@@ -35,7 +35,7 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<float>>},
        {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<float>>,
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<float>>},
-       4, &gemm_f32_4x8_generic},
+       4, &gemm_f32_4x8_generic, &generic::winograd_filter_transform<generic::ScalarTrait<float>>, 1},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -46,7 +46,7 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<double>>},
        {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<double>>,
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<double>>},
-       4, &gemm_f64_4x4_generic},
+       4, &gemm_f64_4x4_generic, &generic::winograd_filter_transform<generic::ScalarTrait<double>>, 1},
   };
   return table;
 }

@@ -27,7 +27,8 @@ struct DirectTilesLayout {
   int64_t pass_channels;  // input channels per pass over a task's positions
   bool in_place;
   int64_t padded, acc;  // per-thread elements
-  int64_t per_thread() const { return padded + acc; }
+  int64_t offsets;       // a task's position offsets (int64 stored in T slots)
+  int64_t per_thread() const { return padded + acc + offsets; }
 };
 
 DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows, int64_t threads,
@@ -57,6 +58,7 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   l.chunk = round_up(ceil_div(l.positions, l.chunks), rows);
   l.padded = l.in_place ? 0 : round_up(p.in_channels * l.plane, 16);
   l.acc = round_up((one_pass ? rows : l.chunk) * lanes, 16);
+  l.offsets = round_up(l.chunk * 8 / element_bytes, 16);
   return l;
 }
 
@@ -147,7 +149,9 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* padded = scratch.slot(thread, per_thread);
     T* acc = padded + l.padded;
-    int64_t offsets[64];  // max_rows <= 24 on every ISA
+    // Where each of the task's positions starts in the (padded) planes,
+    // made once per task without a division per position and tile.
+    int64_t* offsets = reinterpret_cast<int64_t*>(acc + l.acc);
     int64_t padded_image = -1;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / l.chunks, chunk = task % l.chunks;
@@ -160,6 +164,13 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         padded_image = n;
       }
       const T* src = l.in_place ? image : padded;
+      for (int64_t q = p0, oh = p0 / p.out_w, ow = p0 % p.out_w; q < p1; ++q) {
+        offsets[q - p0] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
+        if (++ow == p.out_w) {
+          ow = 0;
+          ++oh;
+        }
+      }
       for (int64_t b = 0; b < blocks; ++b) {
         const int64_t co0 = b * lanes;
         const int live = static_cast<int>(std::min<int64_t>(lanes, p.out_channels - co0));
@@ -176,12 +187,8 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
           const T* weights = w_t.data() + b * taps * lanes;
           for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
-            for (int r = 0; r < rows; ++r) {
-              const int64_t q = q0 + r, oh = q / p.out_w, ow = q % p.out_w;
-              offsets[r] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
-              std::copy_n(initial.data() + co0, lanes, acc + r * lanes);
-            }
-            kern.tile(walk_for(p.in_channels), src, offsets, rows, weights, acc, lanes);
+            for (int r = 0; r < rows; ++r) std::copy_n(initial.data() + co0, lanes, acc + r * lanes);
+            kern.tile(walk_for(p.in_channels), src, offsets + (q0 - p0), rows, weights, acc, lanes);
             store(acc, q0, q0 + rows);
           }
           continue;
@@ -192,11 +199,8 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
           const T* weights = w_t.data() + (b * taps + c0 * p.kernel_h * p.kernel_w) * lanes;
           for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
-            for (int r = 0; r < rows; ++r) {
-              const int64_t q = q0 + r, oh = q / p.out_w, ow = q % p.out_w;
-              offsets[r] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
-            }
-            kern.tile(walk, src + c0 * l.plane, offsets, rows, weights, acc + (q0 - p0) * lanes, lanes);
+            kern.tile(walk, src + c0 * l.plane, offsets + (q0 - p0), rows, weights,
+                      acc + (q0 - p0) * lanes, lanes);
           }
         }
         store(acc, p0, p1);

@@ -5,7 +5,6 @@
 
 // Tiles transformed at once, one per SIMD lane (a whole vector of floats on
 // AVX-512, two on AVX2).
-
 constexpr int kWinogradLanes = 16;
 
 // Lane l of u[p], p < points, to column j = first + l of a packed
@@ -92,7 +91,7 @@ inline bool winograd_lane_is_tile(const WinogradTiles& g, int64_t first, int l, 
   return !g.image_lanes || winograd_tile(g, first + l).image < g.image_lanes;
 }
 
-// Lane offsets of a lane group's windows for the vector gather/scatter below:
+// Lane offsets of a lane group's windows for the vector gather below:
 // lane l < n holds tile first + l, its KH x KW window's corner at the
 // tile's corner + (dy, dx). Dead lanes (past n, or past the batch in
 // image-lane mode) get a row far outside so every mask bit is clear.
@@ -104,7 +103,7 @@ struct WinogradLaneWindows {
 inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy,
                                   int64_t dx, WinogradLaneWindows* lanes) {
   // Offsets stay in int32 when every image ends below 2^30 and rows are
-  // under 2^26 wide (corners lie at most 7 rows above the plane, windows
+  // under 2^26 wide (corners lie at most 8 rows above the plane, windows
   // reach at most 8 rows below): checked without a division per lane.
   constexpr int64_t kLimit = int64_t{1} << 30;
   if (g.w >= kLimit / 16 || dy < -8) return false;

@@ -9,7 +9,6 @@
 // 196 positions, not 7 panels of 32) and strides cost nothing extra. Any
 // stride, padding and dilation; one group.
 #include <algorithm>
-#include <string>
 #include <vector>
 
 #include "conv2d.h"
@@ -98,7 +97,7 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   // The larger planes and 64-channel 1x1 layers were measured on AVX-512;
   // AVX2's 6 x 16 tile keeps the small-plane rule (ResNet 3x3 stride 2 to
   // 28x28 by tiles on AVX2, Xeon: 29.5-32.9 ms against the GEMM's 25.3-26.2).
-  const bool avx512 = std::string(active_kernels().isa) == "avx512";
+  const bool avx512 = avx512_active();
   if (p.kernel_h == 1 && p.kernel_w == 1) {
     if (!avx512) return p.in_channels >= 256;
     // 1024 -> 256 at 14x14 (800 KiB): 14.9 vs 13.0
@@ -142,6 +141,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
     if (p.kernel_h == 1 && p.kernel_w == 1) return DirectWalk{{1, 1, channels}, {0, 0, l.plane}};
     return DirectWalk{{channels, p.kernel_h, p.kernel_w}, {l.plane, p.dilation_h * l.pad_w, p.dilation_w}};
   };
+  const DirectWalk full_walk = walk_for(p.in_channels);
   const int64_t in_image = p.in_channels * p.in_h * p.in_w;
   const int64_t per_thread = l.per_thread();
   Workspace<T> scratch(threads * per_thread);
@@ -188,7 +188,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
           for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
             for (int r = 0; r < rows; ++r) std::copy_n(initial.data() + co0, lanes, acc + r * lanes);
-            kern.tile(walk_for(p.in_channels), src, offsets + (q0 - p0), rows, weights, acc, lanes);
+            kern.tile(full_walk, src, offsets + (q0 - p0), rows, weights, acc, lanes);
             store(acc, q0, q0 + rows);
           }
           continue;

@@ -59,10 +59,10 @@ struct WinogradProblem {
 };
 
 // U = G g G^T for every (co, ci), packed per point as A micro-panels:
-// a[(p * panels + panel) * mr * c_in + ci * mr + row], one output channel
-// at a time by the active ISA's winograd_filter (vectorised over ci; per
-// pair and in double it took 12% of a CIFAR 32 -> 64 forward, and in the
-// baseline build's SSE2 14% of an MNIST 64 -> 32 5x5 dx).
+// a[(p * panels + panel) * mr * c_in + ci * mr + row], one micro-panel of
+// output channels at a time by the active ISA's winograd_filter (vectorised
+// over ci; per pair and in double it took 12% of a CIFAR 32 -> 64 forward,
+// and in the baseline build's SSE2 14% of an MNIST 64 -> 32 5x5 dx).
 template <typename T>
 void transform_weights(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, T* a) {
   const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr, filters = rows * q.c_in;
@@ -98,7 +98,7 @@ bool uses_image_lanes(const Scheme<T>& s, int64_t batch, int64_t tiles_per_image
   // then pay only with full lane groups on 14x14 planes (N64 16->32: forward
   // 0.72 vs 0.78 ms), and cost at batch 8, where half the lanes are empty
   // (0.25 vs 0.17 ms; dW 0.61 vs 0.36), or on 7x7 (0.66 vs 0.65).
-  if (std::string(active_kernels().isa) == "avx512") return batch >= kLanes && tiles_per_image > 8;
+  if (avx512_active()) return batch >= kLanes && tiles_per_image > 8;
   return batch >= kLanes / 2;
 }
 

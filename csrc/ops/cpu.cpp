@@ -97,6 +97,8 @@ const KernelTable& active_kernels() {
   return *g_active.load();
 }
 
+bool avx512_active() { return std::string(active_kernels().isa) == "avx512"; }
+
 int num_threads() {
   int n = g_threads.load();
   if (n > 0) return n;

@@ -20,6 +20,9 @@ std::vector<std::string> supported_isas();
 // The active table: FASTCNN_ISA if set (and supported), else the widest.
 const KernelTable& active_kernels();
 
+// Whether the active table is the AVX-512 one (rules measured only there ask).
+bool avx512_active();
+
 // Forces a path; throws std::invalid_argument for an unknown or unsupported one.
 void set_isa(const std::string& name);
 

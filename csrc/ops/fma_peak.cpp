@@ -60,7 +60,7 @@ double avx512_fma_speedup() {
 }
 
 bool wide_fma_active() {
-  return std::string(active_kernels().isa) == "avx512" && avx512_fma_speedup() > 1.5;
+  return avx512_active() && avx512_fma_speedup() > 1.5;
 }
 
 }  // namespace fastcnn

@@ -144,8 +144,8 @@ struct DirectTileKernels {
 
 // Scratch values of one Kernels::winograd_filter call.
 inline int64_t winograd_filter_scratch(int alpha, int r, int mr, int64_t c_in, int width) {
-  const int64_t n = (c_in + width - 1) / width * width;
-  return (static_cast<int64_t>(r) * r + static_cast<int64_t>(alpha) * r + 1) * n * mr;
+  const int64_t m = (c_in * mr + width - 1) / width * width;
+  return (static_cast<int64_t>(r) * r + static_cast<int64_t>(alpha) * r) * m;
 }
 
 template <typename T>

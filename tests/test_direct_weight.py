@@ -122,6 +122,19 @@ def test_direct_weight_gradient_per_thread_count(batch):
         assert_close(dw.astype(np.float64), ref, tol=1e-4)
 
 
+@pytest.mark.parametrize("padding", [0, 2, ((1, 0), (2, 1))])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_direct_weight_gradient_image_groups(padding, threads, dtype):
+    """Small planes are walked a group of images per task (13 images: groups
+    of 13, 7 + 6 and 5 + 5 + 3), padded and in place."""
+    rng = np.random.default_rng(6)
+    x, w = rand(rng, (13, 12, 7, 6), dtype), rand(rng, (20, 12, 5, 3), dtype)
+    dout = rand(rng, R.conv2d(x, w, padding=padding).shape, dtype)
+    fastcnn.set_num_threads(threads)  # the autouse fixture restores it
+    got = F.conv2d_backward(dout, x, w, padding=padding, needs=("w",), algorithm="direct")[1]
+    assert_close(got, R.conv2d_backward(dout, x, w, padding=padding, needs=("w",))[1], "dw")
+
+
 def test_direct_weight_gradient_propagates_nan():
     """A NaN of x reaches exactly the dW entries whose taps read it (not its zero padding)."""
     x, w = np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3))

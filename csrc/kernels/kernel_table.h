@@ -120,10 +120,12 @@ struct DirectKernels {
 // (i0*count[1] + i1)*count[2] + i2 reads src at i0*step[0] + i1*step[1] +
 // i2*step[2] past each row's offset.
 // b advances one row of `lanes` per step, plus b_row_skip elements after
-// each run of count[2] steps (a walk over part of each row of a position grid).
+// each run of count[2] steps (a walk over part of each row of a position
+// grid) and b_outer_skip after each run of count[1] runs (over part of each
+// image's grid when count[0] walks images).
 struct DirectWalk {
   int64_t count[3], step[3];
-  int64_t b_row_skip = 0;
+  int64_t b_row_skip = 0, b_outer_skip = 0;
 };
 
 template <typename T>

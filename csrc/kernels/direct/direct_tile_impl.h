@@ -49,7 +49,7 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
     for (int v = 0; v < NV; ++v) c[r][v] = S::load(acc + r * ld + v * S::width);
   }
   const int64_t step2 = walk.step[2];
-  for (int64_t i0 = 0; i0 < walk.count[0]; ++i0)
+  for (int64_t i0 = 0; i0 < walk.count[0]; ++i0, b += walk.b_outer_skip)
     for (int64_t i1 = 0; i1 < walk.count[1]; ++i1) {
       int64_t at = i0 * walk.step[0] + i1 * walk.step[1];
       for (int64_t i2 = 0; i2 < walk.count[2]; ++i2, at += step2, b += lanes) {

@@ -32,6 +32,10 @@ struct F32 {
   static void store_first(T* p, V v, int n) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
   }
+  // p[i] for i < n, zero above; nothing past p[n - 1] is read.
+  static V load_first(const T* p, int n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
 };
 struct F64 {
   using T = double;
@@ -50,6 +54,9 @@ struct F64 {
   }
   static void store_first(T* p, V v, int n) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
+  }
+  static V load_first(const T* p, int n) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
   }
 };
 }  // namespace avx512
@@ -76,6 +83,7 @@ struct F32 {
     return _mm256_mask_i32gather_ps(zero(), p, index, _mm256_castsi256_ps(first(n)), 4);
   }
   static void store_first(T* p, V v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+  static V load_first(const T* p, int n) { return _mm256_maskload_ps(p, first(n)); }
 };
 struct F64 {
   using T = double;
@@ -95,6 +103,7 @@ struct F64 {
     return _mm256_mask_i32gather_pd(zero(), p, index, _mm256_castsi256_pd(first(n)), 8);
   }
   static void store_first(T* p, V v, int n) { _mm256_maskstore_pd(p, first(n), v); }
+  static V load_first(const T* p, int n) { return _mm256_maskload_pd(p, first(n)); }
 };
 }  // namespace avx2
 #endif

@@ -21,6 +21,7 @@ namespace avx512 {
 #include "winograd/winograd_f4x5_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
+#include "gemm/gemm_strided_b_impl.h"
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
@@ -40,7 +41,9 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F32>},
        {16, 24, &avx512::direct_tile_rows<avx512::F32, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F32>,
         &avx512::direct_tile_gather_lanes<avx512::F32>},
-       8, &gemm_f32_8x32_avx512, &avx512::winograd_filter_transform<avx512::F32>, avx512::F32::width},
+       8, &gemm_f32_8x32_avx512, &avx512::winograd_filter_transform<avx512::F32>, avx512::F32::width,
+       {12, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 12, 2>},
+       {8, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 8, 2>}},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
@@ -51,7 +54,9 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F64>},
        {8, 24, &avx512::direct_tile_rows<avx512::F64, 1, 24>, &avx512::direct_tile_store_transposed<avx512::F64>,
         &avx512::direct_tile_gather_lanes<avx512::F64>},
-       8, &gemm_f64_8x16_avx512, &avx512::winograd_filter_transform<avx512::F64>, avx512::F64::width},
+       8, &gemm_f64_8x16_avx512, &avx512::winograd_filter_transform<avx512::F64>, avx512::F64::width,
+       {12, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 12, 2>},
+       {8, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 8, 2>}},
   };
   return table;
 }

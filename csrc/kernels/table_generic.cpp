@@ -19,6 +19,7 @@ namespace generic {
 #include "winograd/winograd_f4x5_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
+#include "gemm/gemm_strided_b_impl.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
@@ -35,7 +36,9 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<float>>},
        {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<float>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<float>>,
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<float>>},
-       4, &gemm_f32_4x8_generic, &generic::winograd_filter_transform<generic::ScalarTrait<float>>, 1},
+       4, &gemm_f32_4x8_generic, &generic::winograd_filter_transform<generic::ScalarTrait<float>>, 1,
+       {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
+       {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>}},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -46,7 +49,9 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<double>>},
        {4, 4, &generic::direct_tile_rows<generic::ScalarTrait<double>, 4, 4>, &generic::direct_tile_store_transposed<generic::ScalarTrait<double>>,
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<double>>},
-       4, &gemm_f64_4x4_generic, &generic::winograd_filter_transform<generic::ScalarTrait<double>>, 1},
+       4, &gemm_f64_4x4_generic, &generic::winograd_filter_transform<generic::ScalarTrait<double>>, 1,
+       {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
+       {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>}},
   };
   return table;
 }

@@ -72,6 +72,15 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes);
 template <typename T>
 void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
+// 1x1 convolutions, stride 1, no padding, NCHW, any groups
+// (conv2d_pointwise.cpp): one GEMM per image reading its planes in place.
+bool pointwise_applies(const Conv2dParams& p);
+bool prefers_pointwise_forward(const Conv2dParams& p, int element_bytes);
+template <typename T>
+void conv2d_forward_pointwise(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+template <typename T>
+void conv2d_backward_data_pointwise(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+
 // Direct weight gradient (conv2d_direct_weight.cpp): one group, any stride,
 // padding and dilation; `element_bytes` 4 or 8.
 bool direct_weight_applies(const Conv2dParams& p);

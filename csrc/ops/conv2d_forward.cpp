@@ -27,6 +27,8 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
        !(few_tiles && prefers_direct_tiles(p, sizeof(T)))))
     return conv2d_forward_winograd(p, x, w, bias, out);
+  if (automatic && pointwise_applies(p) && prefers_pointwise_forward(p, sizeof(T)))
+    return conv2d_forward_pointwise(p, x, w, bias, out);
   // 'direct': the column kernel where it applies and is the choice (few
   // input channels, stride 1, NCHW), else tiles of positions x channels.
   const bool direct_columns = !p.channels_last && direct_applies(p) && prefers_direct(p);

@@ -32,6 +32,8 @@ struct ScalarTrait {  // one-lane "vectors" for the portable table
   static V zero() { return T(0); }
   static V gather(const T* p, int64_t, int) { return *p; }
   static void store_first(T* p, V v, int) { *p = v; }
+  static V load_first(const T* p, int) { return *p; }
+  static V add(V a, V b) { return a + b; }
 };
 
 template <class S, int NV, int R>

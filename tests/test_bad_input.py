@@ -363,3 +363,15 @@ def test_huge_stride_backward_does_not_hang(stride):
     # a 1x1 input with a 1x1 kernel: one multiply, whatever the stride (the
     # backward-data phases once ran over all stride_h * stride_w of them)
     _run_with_timeout(HANG_SCRIPT.format(stride=stride), timeout=20)
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=True), dict(stride=(1, True)), dict(padding=-1),
+                                    dict(groups=True), dict(dilation=0), dict(stride=1.0)])
+def test_checks_hold_after_a_good_call_with_the_same_shapes(kwargs):
+    """Geometry is reused for repeated plain arguments; bool (== 1), float
+    and bad values must still be checked, not served from that cache."""
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    F.conv2d(x, w, stride=1, padding=0, dilation=1, groups=1)
+    F.conv2d_backward(np.ones((1, 3, 3, 3), np.float32), x, w)
+    with pytest.raises((TypeError, ValueError)):
+        F.conv2d(x, w, **kwargs)

@@ -176,12 +176,43 @@ def as_float_array(a, name):
 
 def same_float_dtype(**arrays):
     """Convert each array with `as_float_array`; all must end up one dtype."""
+    first = next(iter(arrays.values()))
+    if type(first) is np.ndarray and first.dtype in _NATIVE_FLOATS and all(
+            type(a) is np.ndarray and a.dtype == first.dtype for a in arrays.values()):
+        return tuple(arrays.values())                               # the common case, fast
     out = {name: as_float_array(a, name) for name, a in arrays.items()}
     dtypes = {a.dtype for a in out.values()}
     if len(dtypes) > 1:
         desc = ", ".join(f"{name}: {a.dtype}" for name, a in out.items())
         raise TypeError(f"arrays must share one float dtype (float32 or float64), got {desc}")
     return tuple(out.values())
+
+
+def _plain(value):
+    """Whether `value` is an int, a str or (nested) tuples of ints: safe as a
+    cache key (True == 1 and np.int64(2) == 2 hash alike but mean otherwise)."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return True
+    return kind is tuple and all(_plain(v) for v in value)
+
+
+_GEOMETRIES = {}
+
+
+def conv_geometry(x, w, stride, padding, dilation, groups, d):
+    """ConvGeometry(x, w, ...), reused for repeated shapes and plain arguments
+    (the checks cost several microseconds per call, a layer's call repeats them)."""
+    key = (x.shape, w.shape, stride, padding, dilation, groups, d)
+    if not all(_plain(v) for v in key[2:]):
+        return ConvGeometry(x, w, stride, padding, dilation, groups, d)
+    geo = _GEOMETRIES.get(key)
+    if geo is None:
+        geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
+        if len(_GEOMETRIES) >= 1024:
+            _GEOMETRIES.clear()
+        _GEOMETRIES[key] = geo
+    return geo
 
 
 class ConvGeometry:

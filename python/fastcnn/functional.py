@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _C
-from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, conv_output_size,
+from ._shapes import (PoolGeometry, as_float_array, conv_geometry, conv_output_size,
                       same_float_dtype, spatial_dims)
 
 __all__ = [
@@ -108,7 +108,7 @@ def _native(geo, a):
 def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm, data_format):
     last = _channels_last(data_format)
     x, w = same_float_dtype(x=x, w=w)
-    geo = ConvGeometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
+    geo = conv_geometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if b is not None:
@@ -126,7 +126,7 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm, data
 def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d, algorithm, data_format):
     last = _channels_last(data_format)
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    geo = ConvGeometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
+    geo = conv_geometry(_first_view(x, last, d, "x"), w, stride, padding, dilation, groups, d)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     out_shape = _last_shape(geo.out_shape) if last else geo.out_shape

@@ -2,8 +2,9 @@
 the NumPy reference.
 
 Kernels 1..7 and non-square ones, strides 1..3, dilations 1..3, every padding
-form; output channels around the tile's lane count on every ISA (4, 8, 16,
-32: 1..70) and taps around its row count (4, 6, 12); batch 1..5 (batches
+form; output channels around the tiles' lane counts on every ISA (4, 8, 16,
+32, 64: 1..70, 128, 192, 200) and taps around the row counts (4, 6, 12);
+batch 1..5 (batches
 smaller than twice the threads split the input channels over tasks); both
 dtypes, every SIMD path; channels-last, conv1d, strided views; the automatic
 choice; thread counts.
@@ -33,7 +34,7 @@ def _cases():
                               c_out=int(rng.integers(1, 71)), h=h, w=w, kh=kh, kw=kw,
                               stride=stride, dilation=dilation,
                               padding=((pads[0], pads[1]), (pads[2], pads[3]))))
-    for c_out in (1, 4, 8, 15, 16, 17, 31, 32, 33, 64, 65):       # lane tails on every ISA
+    for c_out in (1, 4, 8, 15, 16, 17, 31, 32, 33, 64, 65, 128, 192, 200):  # every tile, lane tails
         cases.append(dict(n=2, c_in=3, c_out=c_out, h=9, w=10, kh=3, kw=3, stride=(1, 1),
                           dilation=(1, 1), padding="same"))
     for c_in in (1, 2, 4, 5, 13):                                   # row tails: 9*c_in taps

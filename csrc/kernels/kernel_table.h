@@ -174,6 +174,9 @@ struct Kernels {
   // Half the lanes and twice the rows, for channel counts the main tile would
   // pad by over 25% (16 output channels on 32 lanes).
   DirectTileKernels<T> direct_tile_narrow;
+  // Twice the lanes and half the rows (the main tile where there is none),
+  // for 2+ blocks of the wide tile's lanes.
+  DirectTileKernels<T> direct_tile_wide;
   // A microkernel with fewer rows (gemm_mr when there is none): where C's
   // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
   int gemm_narrow_mr;

@@ -55,12 +55,14 @@ bool prefers_direct(const Conv2dParams& p);
 template <typename T>
 void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 
-// The direct tile (main or narrow: see Kernels::direct_tile_narrow) for
-// `channels` lanes of results: the narrow one when the main one would pad
-// them by over 25%. element_bytes 4 or 8.
+// The direct tile (main, narrow or wide: see Kernels::direct_tile_narrow)
+// for `channels` lanes of results: the narrow one when the main one would
+// pad them by over 25%, the wide one for 2+ of its blocks without more
+// padding than the main one.
+enum class DirectTileKind { main, narrow, wide };
 struct DirectTileShape {
   int lanes, max_rows;
-  bool narrow;
+  DirectTileKind kind;
 };
 DirectTileShape direct_tile_shape(int element_bytes, int64_t channels);
 

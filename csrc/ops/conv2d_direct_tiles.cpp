@@ -109,9 +109,7 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
 template <typename T>
 void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                                  T* out) {
-  const bool narrow = direct_tile_shape(sizeof(T), p.out_channels).narrow;
-  const DirectTileKernels<T>& kern =
-      narrow ? active_kernels().get<T>().direct_tile_narrow : active_kernels().get<T>().direct_tile;
+  const DirectTileKernels<T>& kern = direct_tile_kernels<T>(direct_tile_shape(sizeof(T), p.out_channels).kind);
   const int lanes = kern.lanes, max_rows = kern.max_rows;
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   const int64_t blocks = ceil_div(p.out_channels, lanes);

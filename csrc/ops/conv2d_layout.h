@@ -4,8 +4,16 @@
 #include <cstring>
 
 #include "conv2d.h"
+#include "cpu.h"
 
 namespace fastcnn {
+
+// The active table's direct tile of that kind (see direct_tile_shape).
+template <typename T>
+const DirectTileKernels<T>& direct_tile_kernels(DirectTileKind kind) {
+  const Kernels<T>& k = active_kernels().get<T>();
+  return kind == DirectTileKind::narrow ? k.direct_tile_narrow : kind == DirectTileKind::wide ? k.direct_tile_wide : k.direct_tile;
+}
 
 // Input channels [c0, c1) of one image (NCHW or NHWC, as p says) as
 // zero-padded planes of pad_w-wide rows, `plane` elements apart, with

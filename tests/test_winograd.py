@@ -1,5 +1,6 @@
 """Winograd F(4x4, 3x3) and F(4x4, 5x5): forward, backward-data and
-backward-weight against the NumPy reference.
+backward-weight against the NumPy reference; F(4x4, 2x2) over the input's
+phases for 3x3 stride-2 forward.
 
 The grid covers what the tile machinery can get wrong: output sizes that are
 and are not multiples of the 4x4 tile (1..13 and a few larger), batches that put images in the transform lanes
@@ -155,8 +156,68 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
         auto5[1], F.conv2d_backward(dout5, x5, w5, padding=2, needs="w", algorithm="direct")[1])
 
 
+def _phase_cases():
+    """3x3 stride 2 (F(4x4, 2x2) over the input's four phases): every padding
+    0..2 per side, even and odd input sizes (odd widths take the per-phase
+    gather, even ones the paired one), tiles that overhang the output, batches
+    whose tile blocks span images, channel counts past the register tile."""
+    rng = np.random.default_rng(77)
+    cases = []
+    for pads in itertools.product((0, 1, 2), repeat=4):
+        h, w = int(rng.integers(3, 20)), int(rng.integers(3, 20))
+        cases.append(dict(n=int(rng.integers(1, 4)), c_in=int(rng.integers(1, 12)),
+                          c_out=int(rng.integers(1, 20)), h=h, w=w,
+                          padding=((pads[0], pads[1]), (pads[2], pads[3])), bias=bool(rng.integers(2))))
+    for size in range(3, 30, 3):
+        cases.append(dict(n=2, c_in=3, c_out=5, h=size, w=33 - size, padding=1, bias=True))
+    cases += [dict(n=3, c_in=35, c_out=70, h=30, w=28, padding=1, bias=True),
+              dict(n=9, c_in=16, c_out=33, h=16, w=16, padding="same", bias=False),
+              dict(n=2, c_in=64, c_out=128, h=56, w=56, padding=1, bias=True)]
+    return cases
+
+
+PHASE_CASES = _phase_cases()
+
+
+@pytest.mark.parametrize("case", PHASE_CASES,
+                         ids=lambda c: f"n{c['n']}c{c['c_in']}-{c['c_out']}_{c['h']}x{c['w']}_p{c['padding']}")
+def test_winograd_stride2_forward_matches_reference(case, dtype, isa):
+    rng = np.random.default_rng(PHASE_CASES.index(case))
+    x = rand(rng, (case["n"], case["c_in"], case["h"], case["w"]), dtype)
+    w = rand(rng, (case["c_out"], case["c_in"], 3, 3), dtype)
+    b = rand(rng, (case["c_out"],), dtype) if case["bias"] else None
+    out = F.conv2d(x, w, b, stride=2, padding=case["padding"], algorithm="winograd")
+    assert_close(out, R.conv2d(x, w, b, stride=2, padding=case["padding"]), "forward")
+
+
+def test_winograd_stride2_views_and_float32_error(isa):
+    # a strided view of x (copied to C order on the way in), and deep
+    # 64-channel sums of mixed scale against a float64 reference
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 64, 40, 41)) * rng.uniform(0.1, 10, (1, 64, 1, 1))
+    w = rng.standard_normal((48, 64, 3, 3))
+    exact = R.conv2d(x[:, :, :, 1:], w, stride=2, padding=1)
+    got = F.conv2d(x.astype(np.float32)[:, :, :, 1:], w.astype(np.float32), stride=2, padding=1,
+                   algorithm="winograd")
+    assert np.max(np.abs(got - exact)) <= 1e-3 * np.max(np.abs(exact))
+
+
+def test_auto_takes_phase_winograd_where_it_wins(isa):
+    rng = np.random.default_rng(9)
+    def check(shape, c_out, expect_winograd):
+        x, w = rand(rng, shape, np.float32), rand(rng, (c_out, shape[1], 3, 3), np.float32)
+        auto = F.conv2d(x, w, stride=2, padding=1)
+        wino = F.conv2d(x, w, stride=2, padding=1, algorithm="winograd")
+        assert np.array_equal(auto, wino) == expect_winograd
+    check((32, 32, 32, 32), 64, True)    # 512 tiles of 16x16 outputs
+    check((32, 32, 28, 28), 64, False)   # 14x14: the 4x4 tiles overhang
+    check((32, 128, 32, 32), 64, False)  # 512 B rows per tile
+    check((1, 32, 32, 32), 64, False)    # 16 tiles
+
+
 UNSUPPORTED = {  # by kernel size k: geometries Winograd cannot compute
     "stride": lambda k: dict(stride=2),
+    "stride3": lambda k: dict(stride=3),
     "dilation": lambda k: dict(dilation=2),
     "groups": lambda k: dict(groups=2),
     "padding": lambda k: dict(padding=k),
@@ -169,8 +230,11 @@ UNSUPPORTED = {  # by kernel size k: geometries Winograd cannot compute
 def test_winograd_rejects_what_it_cannot_compute(what, k):
     kw = UNSUPPORTED[what](k)
     x, w = np.ones((1, 4, 13, 13)), np.ones((4, 4 // kw.get("groups", 1), k, k))
-    with pytest.raises(ValueError, match="winograd"):
+    if what == "stride" and k == 3:  # forward by F(4x4, 2x2) over the input's phases
         F.conv2d(x, w, algorithm="winograd", **kw)
+    else:
+        with pytest.raises(ValueError, match="winograd"):
+            F.conv2d(x, w, algorithm="winograd", **kw)
     dout = F.conv2d(x, w, **kw)
     with pytest.raises(ValueError, match="winograd"):
         F.conv2d_backward(dout, x, w, algorithm="winograd", **kw)

@@ -84,7 +84,20 @@ struct WinogradTiles {
   // a staged copy [image group][channel][h][w][16 images], zero-padded (h,
   // w: the copy's; pad_*: 0; image_stride: one image group).
   int64_t image_lanes;
+  // Windows of a strided correlation's input phase (F(4x4, 2x2) for 3x3
+  // stride 2): the window of the tile at output corner (y, x) starts at
+  // (step * y - pad_top, step * x - pad_left) and takes every step-th row and
+  // column. 1 elsewhere.
+  int64_t step = 1;
+  // F(4x4, 2x2)'s input transform writes the four phases of a channel:
+  // phase q's B rows phase_offset * q elements after phase 0's.
+  int64_t phase_offset = 0;
 };
+
+// The input phases of a 3x3 stride-2 convolution in the order of their B
+// rows: (row parity, column parity) of the padded input. Every Winograd
+// point's nonzero phases are then one run (ops/conv2d_winograd.cpp).
+constexpr int kWinogradPhase[4][2] = {{0, 1}, {0, 0}, {1, 0}, {1, 1}};
 
 template <typename T>
 struct WinogradKernels {
@@ -191,6 +204,9 @@ struct Kernels {
   // entry is its main 6-row tile: 4 rows x 2 vectors are 8 accumulators, too
   // few to cover the FMA latency (64 -> 256 1x1 dx at 56x56: 9.2 vs 8.3 ms).
   GemmStridedBKernels<T> gemm_strided_b, gemm_strided_b_narrow;
+  // F(4x4, 2x2) over input phases, for 3x3 stride-2 forward (no
+  // output_gradient).
+  WinogradKernels<T> winograd_f4x2;
 };
 
 struct KernelTable {

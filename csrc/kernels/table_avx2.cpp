@@ -20,6 +20,7 @@ namespace avx2 {
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
+#include "winograd/winograd_f4x2_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
@@ -43,7 +44,8 @@ const KernelTable& kernel_table_avx2() {
         &avx2::direct_tile_gather_lanes<avx2::F32>},
        4, &gemm_f32_4x16_avx2, &avx2::winograd_filter_transform<avx2::F32>, avx2::F32::width,
        {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
-       {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>}},
+       {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
+       {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr}},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
@@ -58,7 +60,8 @@ const KernelTable& kernel_table_avx2() {
         &avx2::direct_tile_gather_lanes<avx2::F64>},
        4, &gemm_f64_4x8_avx2, &avx2::winograd_filter_transform<avx2::F64>, avx2::F64::width,
        {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
-       {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>}},
+       {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
+       {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr}},
   };
   return table;
 }

@@ -19,6 +19,7 @@ namespace avx512 {
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
+#include "winograd/winograd_f4x2_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
@@ -45,7 +46,8 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F32>},
        8, &gemm_f32_8x32_avx512, &avx512::winograd_filter_transform<avx512::F32>, avx512::F32::width,
        {12, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 12, 2>},
-       {8, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 8, 2>}},
+       {8, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 8, 2>},
+       {&avx512::winograd_f4x2_input<float>, &avx512::winograd_f4x2_output<float>, nullptr}},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
@@ -60,7 +62,8 @@ const KernelTable& kernel_table_avx512() {
         &avx512::direct_tile_gather_lanes<avx512::F64>},
        8, &gemm_f64_8x16_avx512, &avx512::winograd_filter_transform<avx512::F64>, avx512::F64::width,
        {12, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 12, 2>},
-       {8, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 8, 2>}},
+       {8, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 8, 2>},
+       {&avx512::winograd_f4x2_input<double>, &avx512::winograd_f4x2_output<double>, nullptr}},
   };
   return table;
 }

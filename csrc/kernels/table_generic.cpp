@@ -17,6 +17,7 @@ namespace generic {
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
+#include "winograd/winograd_f4x2_impl.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
@@ -40,7 +41,8 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<float>>},
        4, &gemm_f32_4x8_generic, &generic::winograd_filter_transform<generic::ScalarTrait<float>>, 1,
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
-       {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>}},
+       {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
+       {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr}},
       {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -55,7 +57,8 @@ const KernelTable& kernel_table_generic() {
         &generic::direct_tile_gather_lanes<generic::ScalarTrait<double>>},
        4, &gemm_f64_4x4_generic, &generic::winograd_filter_transform<generic::ScalarTrait<double>>, 1,
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
-       {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>}},
+       {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
+       {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr}},
   };
   return table;
 }

@@ -94,6 +94,10 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
 // Winograd F(4x4, 3x3) and F(4x4, 5x5) (conv2d_winograd.cpp): 3x3 or 5x5
 // kernels, stride 1, dilation 1, one group, padding <= kernel - 1 per side.
 bool winograd_applies(const Conv2dParams& p);
+// F(4x4, 2x2) over the input's four phases (forward only): 3x3 kernels,
+// stride 2, dilation 1, one group, channels first, padding <= 2 per side.
+bool winograd_phase_applies(const Conv2dParams& p);
+bool prefers_winograd_phases(const Conv2dParams& p);
 // Whether the automatic choice takes Winograd, for a correlation from
 // `source_channels` to `result_channels` planes of result_h x result_w
 // (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).

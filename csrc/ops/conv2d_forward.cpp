@@ -23,6 +23,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const bool few_tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4) < 256 &&
                          (p.out_h * p.out_w <= 256 || p.in_channels <= 32);
   if (algorithm == ConvAlgorithm::winograd ||
+      (automatic && winograd_phase_applies(p) && prefers_winograd_phases(p)) ||
       (automatic && winograd_applies(p) &&
        prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
        !(few_tiles && prefers_direct_tiles(p, sizeof(T)))))

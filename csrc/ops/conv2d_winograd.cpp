@@ -166,34 +166,41 @@ struct WinogradTiling {
   }
 };
 
-template <typename T>
-void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w,
-                          const T* bias, T* dst) {
-  const Kernels<T>& kern = active_kernels().get<T>();
-  const RowKernel<T> rk = gemm_for_rows(kern, q.c_out);
-  const int mr = rk.mr, nr = kern.gemm_nr;
-  const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr;
+// Steps 1-3 over every block of tiles, given U packed as A micro-panels
+// (rows x k_total per point, rk's mr) and the input transforms of a block
+// (inputs(tile0, count, v, v_point) writes V[p] as packed B panels, k_total
+// rows each). k_range, where given, limits point p's GEMM to k in
+// [k_range[2p], k_range[2p + 1]) (U is zero outside it).
+template <typename T, class Inputs>
+void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_total, int64_t c_out,
+                       const T* a_packed, int64_t tiles, const WinogradTiles& out_tiles,
+                       const int64_t* k_range, const Inputs& inputs, const T* bias, T* dst) {
+  const int mr = rk.mr, nr = active_kernels().get<T>().gemm_nr;
+  const int64_t panels = ceil_div(c_out, mr), rows = panels * mr;
   const int points = s.points;
-
-  Workspace<T> a_packed(points * rows * q.c_in);
-  transform_weights(s, q, w, mr, a_packed.data());
-
-  const WinogradTiling<T> t(s, q, src);
-  const int64_t tiles = t.tiles;
-  // A block's V and M stay within half of L2; whole micro-panels of tiles,
-  // whole lane groups of the transforms, and enough blocks for every thread.
+  // A block's V stays within half of L2 (M holds one micro-panel of output
+  // channels); whole micro-panels of tiles, whole lane groups of the
+  // transforms, and enough blocks for every thread. Every block reads all of
+  // U (F(4x4, 2x2) 64 -> 128: 2.6 MiB), so the more tiles per block the
+  // less U is streamed from L3 per tile.
   const int64_t quantum = std::max<int64_t>(nr, 16);
-  const int64_t per_tile = points * (q.c_in + rows) * int64_t(sizeof(T));
+  const int64_t per_tile = points * (k_total + mr) * int64_t(sizeof(T));
   int64_t block = cache_sizes().l2 / 2 / per_tile / quantum * quantum;
   block = std::min<int64_t>(std::max(block, quantum), 8 * quantum);
-  block = std::min(block, round_up(ceil_div(tiles, num_threads()), quantum));
+  // As many blocks per thread, each as large as that allows (3 blocks of 96
+  // tiles on 2 threads: MNIST 32 -> 64 5x5 forward 0.53 -> 0.63 ms).
+  const int64_t want = round_up(ceil_div(tiles, block), int64_t{num_threads()});
+  block = std::min(block, round_up(ceil_div(tiles, want), quantum));
   const int64_t blocks = ceil_div(tiles, block);
 
-  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), q.c_in, block);
-  const int64_t v_point = block * q.c_in, m_point = rows * block;
+  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k_total, block);
+  // Points one cache line past a multiple of 4 KiB apart: the transforms
+  // touch all of a tile's points at once, and 2^k strides put them in one L1 set.
+  const int64_t v_point = block * k_total + 16, m_point = mr * block + 16;
   const int64_t per_thread = round_up(points * (v_point + m_point), 16);
   const int threads = threads_for(blocks);
   Workspace<T> scratch(threads * per_thread);
+  const int64_t out_plane = out_tiles.h * out_tiles.w;
 
   parallel_for(blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* v = scratch.slot(thread, per_thread);
@@ -201,27 +208,111 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
     for (int64_t b = begin; b < end; ++b) {
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       const int64_t columns = round_up(count, nr);
-      for (int64_t ci = 0; ci < q.c_in; ++ci)
-        s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
-                      q.c_in * nr, nr);
-      for (int p = 0; p < points; ++p) {
-        const T* a_point = a_packed.data() + p * rows * q.c_in;
-        const T* v_p = v + p * v_point;
-        T* m_p = m + p * m_point;
-        for (int64_t k0 = 0; k0 < q.c_in; k0 += blk.kc) {
-          const int64_t kc = std::min(blk.kc, q.c_in - k0);
-          for (int64_t panel = 0; panel < panels; ++panel) {
-            const T* a = a_point + panel * mr * q.c_in + k0 * mr;
+      inputs(tile0, count, v, v_point);
+      // One micro-panel of output channels at a time through every point,
+      // then its output transforms: M stays in L1/L2 whatever C_out.
+      for (int64_t panel = 0; panel < panels; ++panel) {
+        for (int p = 0; p < points; ++p) {
+          const T* a_point = a_packed + p * rows * k_total + panel * mr * k_total;
+          const T* v_p = v + p * v_point;
+          T* m_p = m + p * m_point;
+          const int64_t k_begin = k_range ? k_range[2 * p] : 0, k_end = k_range ? k_range[2 * p + 1] : k_total;
+          for (int64_t k0 = k_begin; k0 < k_end; k0 += blk.kc) {
+            const int64_t kc = std::min(blk.kc, k_end - k0);
             for (int64_t j = 0; j < columns; j += nr)
-              rk.gemm(kc, a, v_p + j * q.c_in + k0 * nr, m_p + panel * mr * block + j, block, k0 > 0);
+              rk.gemm(kc, a_point + k0 * mr, v_p + j * k_total + k0 * nr, m_p + j, block, k0 > k_begin);
           }
         }
+        const int64_t co_end = std::min(c_out, (panel + 1) * mr);
+        for (int64_t co = panel * mr; co < co_end; ++co)
+          s.kern->output(out_tiles, m + (co - panel * mr) * block, m_point, tile0, count,
+                         bias ? bias[co] : T(0), dst + co * out_plane);
       }
-      for (int64_t co = 0; co < q.c_out; ++co)
-        s.kern->output(t.out, m + co * block, m_point, tile0, count, bias ? bias[co] : T(0),
-                       dst + co * q.out_h * q.out_w);
     }
   });
+}
+
+template <typename T>
+void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w,
+                          const T* bias, T* dst) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const RowKernel<T> rk = gemm_for_rows(kern, q.c_out);
+  const int mr = rk.mr, nr = kern.gemm_nr;
+  const int64_t rows = ceil_div(q.c_out, mr) * mr;
+
+  Workspace<T> a_packed(s.points * rows * q.c_in);
+  transform_weights(s, q, w, mr, a_packed.data());
+
+  const WinogradTiling<T> t(s, q, src);
+  const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
+    for (int64_t ci = 0; ci < q.c_in; ++ci)
+      s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
+                    q.c_in * nr, nr);
+  };
+  winograd_products(s, rk, q.c_in, q.c_out, a_packed.data(), t.tiles, t.out, static_cast<const int64_t*>(nullptr),
+                    inputs, bias, dst);
+}
+
+// 3x3 stride 2 as four stride-1 2x2 correlations over the input's phases
+// (the padded input's rows and columns of parity py, px). Per axis
+//   y[o] = w0 x'[2o] + w1 x'[2o + 1] + w2 x'[2o + 2]
+//        = (w0, w2) . even[o, o + 1] + (w1, 0) . odd[o, o + 1],
+// so each phase has a 2x2 kernel of the 3x3 one's taps (zero where the odd
+// phase has one tap), and F(4x4, 2x2) sums all four as one correlation over
+// 4 C_in channels [phase][ci], its windows read in place (WinogradTiles::step).
+// The zero taps make U zero at the points with ∞ on an axis where a phase's
+// kernel has one tap; those points' GEMMs skip that phase's channels, so a
+// 4x4 tile costs (16 x 4 + 8 x 2 + 1) / 16 = 5.06 multiply-adds per output
+// and channel pair instead of 9.
+template <typename T>
+void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const WinogradMatrices* mat = winograd_phase_scheme();
+  const Scheme<T> s{mat, &kern.winograd_f4x2, 4, 2, 5, 25};
+  const RowKernel<T> rk = gemm_for_rows(kern, p.out_channels);
+  const int mr = rk.mr, nr = kern.gemm_nr;
+  const int64_t c_in = p.in_channels, c_out = p.out_channels, k_total = 4 * c_in;
+  const int64_t rows = ceil_div(c_out, mr) * mr;
+
+  const auto& kPhase = kWinogradPhase;  // B row order: each point's live phases are one run
+  // A phase's taps a = 0, 1 on an axis: kernel index 0, 2 (even) or 1, none (odd).
+  const auto tap = [](int parity, int a) { return parity == 0 ? 2 * a : (a == 0 ? 1 : -1); };
+  Workspace<T> phase_w(c_out * k_total * 4);
+  for (int64_t co = 0; co < c_out; ++co)
+    for (int ph = 0; ph < 4; ++ph)
+      for (int64_t ci = 0; ci < c_in; ++ci)
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) {
+            const int ky = tap(kPhase[ph][0], a), kx = tap(kPhase[ph][1], b);
+            phase_w.data()[((co * 4 + ph) * c_in + ci) * 4 + a * 2 + b] =
+                ky < 0 || kx < 0 ? T(0) : w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+          }
+  const WinogradProblem q{p.batch, k_total, 0, 0, c_out, p.out_h, p.out_w, 0, 0};
+  Workspace<T> a_packed(s.points * rows * k_total);
+  transform_weights(s, q, phase_w.data(), mr, a_packed.data());
+
+  // Point (i, j) with ∞ (index 4) on the rows needs the even-row phases
+  // (0, 1), on the columns the even-column ones (1, 2), on both phase 1.
+  int64_t k_range[2 * 25];
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) {
+      const int first = j == 4 ? 1 : 0, last = i == 4 ? 2 : (j == 4 ? 3 : 4);
+      k_range[2 * (i * 5 + j)] = first * c_in;
+      k_range[2 * (i * 5 + j) + 1] = last * c_in;
+    }
+
+  const int64_t tiles_x = ceil_div(p.out_w, 4), tiles_per_image = tiles_x * ceil_div(p.out_h, 4);
+  const int64_t in_plane = p.in_h * p.in_w;
+  const WinogradTiles in_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
+                               c_in * in_plane, 4, 0, 2, c_in * nr};
+  const WinogradTiles out_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
+                                c_out * p.out_h * p.out_w, 4, 0};
+  const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
+    for (int64_t ci = 0; ci < c_in; ++ci)
+      s.kern->input(in_tiles, x + ci * in_plane, tile0, count, v + ci * nr, 0, v_point, k_total * nr, nr);
+  };
+  winograd_products(s, rk, k_total, c_out, a_packed.data(), p.batch * tiles_per_image, out_tiles, k_range,
+                    inputs, bias, out);
 }
 
 // dW[co][ci] = G^T [ sum over tiles t of E[co][t] ⊙ V[ci][t] ] G with
@@ -327,6 +418,12 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
 
 }  // namespace
 
+bool winograd_phase_applies(const Conv2dParams& p) {
+  return p.kernel_h == 3 && p.kernel_w == 3 && p.stride_h == 2 && p.stride_w == 2 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && p.groups == 1 && !p.channels_last && p.pad_top <= 2 && p.pad_bottom <= 2 &&
+         p.pad_left <= 2 && p.pad_right <= 2;
+}
+
 bool winograd_applies(const Conv2dParams& p) {
   const int64_t r = p.kernel_h, most = r - 1;
   return (r == 3 || r == 5) && p.kernel_w == r && p.stride_h == 1 && p.stride_w == 1 &&
@@ -348,6 +445,20 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   const int64_t fewest = kernel == 3 ? 8 : 6;
   return source_channels >= fewest && result_channels >= fewest && tiles >= (kernel == 3 ? 160 : 128);
+}
+
+// F(4x4, 2x2) over input phases against the direct tiles (AVX-512, 2
+// threads, float32, ms): 64 -> 128 at 56x56 batch 32 11.4 vs 13.6, batch 16
+// 5.4 vs 6.5, batch 8 3.3 vs 3.3, batch 1 0.74 vs 0.49; 32 -> 64 at 56x56 3.2
+// vs 4.0; 64 -> 64 at 64x64 8.2 vs 12.8; 32 -> 32 at 32x32 0.69 vs 0.73;
+// AVX2 64 -> 128 at 56x56 23 vs 28. It loses where the 4x4 tiles overhang
+// the output (14x14: 3.6 vs 3.3) and with 128+ input channels, whose 512+
+// B rows per tile leave few tiles per L2 block, each reading all of U (128
+// -> 128 at 28x28: 8.4 vs 6.4).
+bool prefers_winograd_phases(const Conv2dParams& p) {
+  const int64_t tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4);
+  return p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.in_channels >= 32 && p.in_channels <= 64 &&
+         p.out_channels >= 32 && tiles >= 512;
 }
 
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on
@@ -393,16 +504,17 @@ void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool
     throw std::invalid_argument(
         "algorithm='winograd' takes channels-first data; channels_last runs algorithm='gemm' "
         "(or 'auto')");
-  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p))
+  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p) && (backward || !winograd_phase_applies(p)))
     throw std::invalid_argument(
-        "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, dilation 1, groups=1 and "
-        "padding <= kernel size - 1 on every side; got " + geometry(p));
+        "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1 (forward: or 3x3 stride 2), "
+        "dilation 1, groups=1 and padding <= kernel size - 1 on every side; got " + geometry(p));
   if (algorithm == ConvAlgorithm::direct && p.groups != 1)
     throw std::invalid_argument("algorithm='direct' needs groups=1; got " + geometry(p));
 }
 
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
+  if (p.stride_h == 2) return winograd_phase_correlation(p, x, w, bias, out);
   const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
                           p.out_h, p.out_w, p.pad_top, p.pad_left};
   winograd_correlation(scheme_for<T>(p.kernel_h), q, x, w, bias, out);

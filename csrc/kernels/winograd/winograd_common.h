@@ -92,8 +92,8 @@ inline bool winograd_lane_is_tile(const WinogradTiles& g, int64_t first, int l, 
 }
 
 // Lane offsets of a lane group's windows for the vector gather below:
-// lane l < n holds tile first + l, its KH x KW window's corner at the
-// tile's corner + (dy, dx). Dead lanes (past n, or past the batch in
+// lane l < n holds tile first + l, its KH x KW window's corner at step x
+// the tile's corner + (dy, dx), its elements step rows and columns apart. Dead lanes (past n, or past the batch in
 // image-lane mode) get a row far outside so every mask bit is clear.
 // False when an offset would not fit the 32-bit gather indices.
 struct WinogradLaneWindows {
@@ -106,7 +106,7 @@ inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t
   // under 2^26 wide (corners lie at most 8 rows above the plane, windows
   // reach at most 8 rows below): checked without a division per lane.
   constexpr int64_t kLimit = int64_t{1} << 30;
-  if (g.w >= kLimit / 16 || dy < -8) return false;
+  if (g.w >= kLimit / (16 * g.step) || dy < -8) return false;
   WinogradTile tiles[kWinogradLanes];
   winograd_lane_tiles(g, first, tiles);
   for (int l = 0; l < kWinogradLanes; ++l) {
@@ -118,7 +118,7 @@ inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t
       lanes->x[l] = 0;
       continue;
     }
-    const int64_t y0 = tile.y + dy, x0 = tile.x + dx;
+    const int64_t y0 = g.step * tile.y + dy, x0 = g.step * tile.x + dx;
     const int64_t image = tile.image * g.image_stride;
     if (image + g.h * g.w >= kLimit) return false;
     lanes->offset[l] = static_cast<int32_t>(image + y0 * g.w + x0);
@@ -142,17 +142,18 @@ inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int
                 x = _mm512_load_si512(lanes.x);
   const __m512i h = _mm512_set1_epi32(static_cast<int>(g.h)), w = _mm512_set1_epi32(static_cast<int>(g.w));
   __mmask16 col_ok[KW];
+  const int step = static_cast<int>(g.step);
   for (int j = 0; j < KW; ++j) {
-    const __m512i xj = _mm512_add_epi32(x, _mm512_set1_epi32(j));
+    const __m512i xj = _mm512_add_epi32(x, _mm512_set1_epi32(j * step));
     col_ok[j] = _mm512_cmpge_epi32_mask(xj, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(xj, w);
   }
   for (int i = 0; i < KH; ++i) {
-    const __m512i yi = _mm512_add_epi32(y, _mm512_set1_epi32(i));
+    const __m512i yi = _mm512_add_epi32(y, _mm512_set1_epi32(i * step));
     const __mmask16 row_ok = _mm512_cmpge_epi32_mask(yi, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(yi, h);
-    const __m512i row = _mm512_add_epi32(offset, _mm512_set1_epi32(static_cast<int>(i * g.w)));
+    const __m512i row = _mm512_add_epi32(offset, _mm512_set1_epi32(static_cast<int>(i * step * g.w)));
     for (int j = 0; j < KW; ++j) {
       const __mmask16 m = row_ok & col_ok[j];
-      const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(j));
+      const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(j * step));
       if constexpr (sizeof(T) == 4) {
         _mm512_store_ps(d[i * KW + j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, plane0, 4));
       } else {

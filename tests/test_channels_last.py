@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastcnn.functional as F
+import fastcnn.reference as R
 
 from _helpers import assert_close, rand
 
@@ -56,6 +57,32 @@ def test_conv2d_channels_last_equals_channels_first(case, dtype, isa):
     assert_close(to_first(ldx), dx, "dx")
     assert_close(ldw, dw, "dw")
     assert_close(ldb, db, "db")
+
+
+DIRECT_TILES = [  # (n, c_in, c_out, h, w, kernel, stride, padding, dilation)
+    (2, 64, 40, 9, 10, 3, 1, 1, 1),            # weights past L1: passes over channels
+    (2, 64, 130, 8, 9, 3, 2, ((0, 1), (2, 1)), 1),  # the wide tile, stride 2, uneven pads
+    (3, 3, 32, 11, 12, 3, 1, 0, 1),            # no padding: read in place
+    (2, 1, 16, 14, 13, 5, 1, 2, 1),            # one channel: each kernel row one run
+    (1, 20, 24, 12, 13, 3, 1, "same", (2, 3)), # dilated columns: no single run
+    (2, 48, 200, 7, 6, 3, 2, 1, 2),            # passes, dilation and 200 channels
+    (2, 96, 24, 5, 7, 1, 1, 0, 1),             # 1x1
+]
+
+
+@pytest.mark.parametrize("case", DIRECT_TILES, ids=lambda c: "-".join(map(str, c[:5])))
+@pytest.mark.parametrize("algorithm", ["direct", "auto"])
+def test_conv2d_channels_last_direct_tiles(case, algorithm, dtype, isa):
+    # the tiles walk each pixel's contiguous channels in place (or in a
+    # padded channels-last copy): against the reference on channels-first data
+    n, ci, co, h, w, k, s, pad, dil = case
+    rng = np.random.default_rng(sum(map(hash, map(str, case))) % 2**32)
+    x = rand(rng, (n, ci, h, w), dtype)
+    wt = rand(rng, (co, ci, k, k), dtype)
+    b = rand(rng, (co,), dtype)
+    kw_ = dict(stride=s, padding=pad, dilation=dil)
+    out = F.conv2d(to_last(x), wt, b, data_format="channels_last", algorithm=algorithm, **kw_)
+    assert_close(to_first(out), R.conv2d(x, wt, b, **kw_), "forward")
 
 
 @pytest.mark.parametrize("k,s,pad,dil,g", [(3, 1, 1, 1, 1), (5, 2, "same", 1, 2), (4, 3, (2, 1), 2, 1)])

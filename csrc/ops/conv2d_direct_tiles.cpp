@@ -46,8 +46,7 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   l.pad_w = p.in_w + p.pad_left + p.pad_right;
   l.plane = l.pad_h * l.pad_w;
   l.positions = p.out_h * p.out_w;
-  l.in_place = !p.channels_last && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
-               p.pad_right == 0;
+  l.in_place = p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
   // Split an image's positions only when there are too few images for the threads.
   const int64_t want = p.batch >= 2 * threads ? 1 : ceil_div(2 * threads, p.batch);
   // or, with passes, when a task's [position][lane] rows would pass 1 MiB.
@@ -118,14 +117,20 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   const int64_t tasks = p.batch * l.chunks;
   const int threads = threads_for(tasks);
 
-  // w_t[block][tap][lane] = w[block * lanes + lane][tap], zero past C_out.
+  // w_t[block][tap][lane] = w[block * lanes + lane][tap], zero past C_out,
+  // taps in the walk's order: (ci, kh, kw), or (kh, kw, ci) for channels-last
+  // data, whose input channels are contiguous.
+  const bool nhwc = p.channels_last;
+  const int64_t c_in = p.in_channels, kernel_taps = p.kernel_h * p.kernel_w;
   Workspace<T> w_t(blocks * taps * lanes);
   for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t tap = 0; tap < taps; ++tap)
+    for (int64_t tap = 0; tap < taps; ++tap) {
+      const int64_t source = nhwc ? (tap % c_in) * kernel_taps + tap / c_in : tap;
       for (int j = 0; j < lanes; ++j) {
         const int64_t co = b * lanes + j;
-        w_t.data()[(b * taps + tap) * lanes + j] = co < p.out_channels ? w[co * taps + tap] : T(0);
+        w_t.data()[(b * taps + tap) * lanes + j] = co < p.out_channels ? w[co * taps + source] : T(0);
       }
+    }
 
   // Each tile starts from its block's bias row (zero past C_out or without bias).
   std::vector<T> initial(blocks * lanes, T(0));
@@ -135,10 +140,20 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   const bool one_pass = l.pass_channels >= p.in_channels;
   // The walk over `channels` channels' taps: channels a plane apart, kernel
   // rows dilation rows apart (1x1: one long innermost loop, not C_in loops of one step).
+  // Channels-last: kernel rows, then (kw, ci) as one contiguous run where
+  // the kernel columns are adjacent pixels and every channel is in the pass.
   const auto walk_for = [&](int64_t channels) {
+    if (nhwc) {
+      const int64_t row = p.dilation_h * l.pad_w * c_in;
+      if (channels == c_in && p.dilation_w == 1) return DirectWalk{{p.kernel_h, 1, p.kernel_w * c_in}, {row, 0, 1}};
+      return DirectWalk{{p.kernel_h, p.kernel_w, channels}, {row, p.dilation_w * c_in, 1}, (c_in - channels) * lanes};
+    }
     if (p.kernel_h == 1 && p.kernel_w == 1) return DirectWalk{{1, 1, channels}, {0, 0, l.plane}};
     return DirectWalk{{channels, p.kernel_h, p.kernel_w}, {l.plane, p.dilation_h * l.pad_w, p.dilation_w}};
   };
+  // A pass's first input channel: where its walk starts in the source and in w_t.
+  const auto channel_offset = [&](int64_t c0) { return nhwc ? c0 : c0 * l.plane; };
+  const auto channel_taps = [&](int64_t c0) { return nhwc ? c0 : c0 * kernel_taps; };
   const DirectWalk full_walk = walk_for(p.in_channels);
   const int64_t in_image = p.in_channels * p.in_h * p.in_w;
   const int64_t per_thread = l.per_thread();
@@ -158,12 +173,15 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
       if (p0 >= p1) continue;
       const T* image = x + n * in_image;
       if (!l.in_place && padded_image != n) {
-        pad_input_planes(p, image, 0, p.in_channels, l.pad_w, l.plane, padded);
+        if (nhwc)
+          pad_input_pixels(p, image, l.pad_w, padded);
+        else
+          pad_input_planes(p, image, 0, p.in_channels, l.pad_w, l.plane, padded);
         padded_image = n;
       }
       const T* src = l.in_place ? image : padded;
       for (int64_t q = p0, oh = p0 / p.out_w, ow = p0 % p.out_w; q < p1; ++q) {
-        offsets[q - p0] = oh * p.stride_h * l.pad_w + ow * p.stride_w;
+        offsets[q - p0] = (oh * p.stride_h * l.pad_w + ow * p.stride_w) * (nhwc ? c_in : 1);
         if (++ow == p.out_w) {
           ow = 0;
           ++oh;
@@ -194,10 +212,10 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         for (int64_t q = p0; q < p1; ++q) std::copy_n(initial.data() + co0, lanes, acc + (q - p0) * lanes);
         for (int64_t c0 = 0; c0 < p.in_channels; c0 += l.pass_channels) {
           const DirectWalk walk = walk_for(std::min(l.pass_channels, p.in_channels - c0));
-          const T* weights = w_t.data() + (b * taps + c0 * p.kernel_h * p.kernel_w) * lanes;
+          const T* weights = w_t.data() + (b * taps + channel_taps(c0)) * lanes;
           for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
-            kern.tile(walk, src + c0 * l.plane, offsets + (q0 - p0), rows, weights,
+            kern.tile(walk, src + channel_offset(c0), offsets + (q0 - p0), rows, weights,
                       acc + (q0 - p0) * lanes, lanes);
           }
         }

@@ -43,6 +43,23 @@ void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t
   }
 }
 
+// One channels-last image zero-padded: pad_h x pad_w pixels of C_in
+// contiguous channels (pad_w = pad_left + in_w + pad_right + slack), each
+// row one copy of the image's row between zero borders.
+template <typename T>
+void pad_input_pixels(const Conv2dParams& p, const T* image, int64_t pad_w, T* out) {
+  const int64_t c = p.in_channels, row = pad_w * c;
+  const int64_t left = p.pad_left * c, data = p.in_w * c, right = row - left - data;
+  std::memset(out, 0, sizeof(T) * p.pad_top * row);
+  T* to = out + p.pad_top * row;
+  for (int64_t y = 0; y < p.in_h; ++y, to += row, image += data) {
+    std::memset(to, 0, sizeof(T) * left);
+    std::memcpy(to + left, image, sizeof(T) * data);
+    std::memset(to + left + data, 0, sizeof(T) * right);
+  }
+  std::memset(to, 0, sizeof(T) * p.pad_bottom * row);
+}
+
 // The weights of the correlation that computes dx from dout (stride 1):
 // out[ci][co] = w[co][ci] flipped in both spatial axes (one group).
 template <typename T>

@@ -82,7 +82,13 @@ def test_conv2d_channels_last_direct_tiles(case, algorithm, dtype, isa):
     b = rand(rng, (co,), dtype)
     kw_ = dict(stride=s, padding=pad, dilation=dil)
     out = F.conv2d(to_last(x), wt, b, data_format="channels_last", algorithm=algorithm, **kw_)
-    assert_close(to_first(out), R.conv2d(x, wt, b, **kw_), "forward")
+    expect = R.conv2d(x, wt, b, **kw_)
+    assert_close(to_first(out), expect, "forward")
+    # stride 1: dx is the same tiles over dout with flipped weights
+    dout = rand(rng, expect.shape, dtype)
+    dx = F.conv2d_backward(to_last(dout), to_last(x), wt, data_format="channels_last", needs="x",
+                           algorithm=algorithm, **kw_)[0]
+    assert_close(to_first(dx), R.conv2d_backward(dout, x, wt, needs=("x",), **kw_)[0], "dx")
 
 
 @pytest.mark.parametrize("k,s,pad,dil,g", [(3, 1, 1, 1, 1), (5, 2, "same", 1, 2), (4, 3, (2, 1), 2, 1)])

@@ -91,6 +91,30 @@ def test_conv2d_channels_last_direct_tiles(case, algorithm, dtype, isa):
     assert_close(to_first(dx), R.conv2d_backward(dout, x, wt, needs=("x",), **kw_)[0], "dx")
 
 
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64])
+def test_channels_last_goes_through_channels_first_winograd_in_chunks(dtype_, isa):
+    # 64 -> 64 3x3 at 48x48: auto takes Winograd on channels-first data, so
+    # channels-last data is transposed through it in chunks of images (8 MiB
+    # of scratch: 7 float32 or 3 float64 images here, so 9 images are 2 or 3
+    # chunks). Each tile's Winograd sums are the same in any chunk: results
+    # equal the channels-first ones exactly.
+    rng = np.random.default_rng(31)
+    x, w = rand(rng, (9, 64, 48, 48), dtype_), rand(rng, (64, 64, 3, 3), dtype_)
+    b = rand(rng, (64,), dtype_)
+    first = F.conv2d(x, w, b, padding=1)
+    np.testing.assert_array_equal(first, F.conv2d(x, w, b, padding=1, algorithm="winograd"))
+    np.testing.assert_array_equal(to_first(F.conv2d(to_last(x), w, b, padding=1, data_format="channels_last")),
+                                  first)
+    dout = rand(rng, first.shape, dtype_)
+    dx = F.conv2d_backward(dout, x, w, padding=1, needs="x")[0]
+    ldx = F.conv2d_backward(to_last(dout), to_last(x), w, padding=1, needs="x", data_format="channels_last")[0]
+    np.testing.assert_array_equal(to_first(ldx), dx)
+    # 13x13 outputs (4x4 tiles waste 51%): the channels-last tiles instead
+    xs, ws = rand(rng, (32, 32, 15, 15), dtype_), rand(rng, (64, 32, 3, 3), dtype_)
+    np.testing.assert_array_equal(F.conv2d(to_last(xs), ws, data_format="channels_last"),
+                                  F.conv2d(to_last(xs), ws, data_format="channels_last", algorithm="direct"))
+
+
 @pytest.mark.parametrize("k,s,pad,dil,g", [(3, 1, 1, 1, 1), (5, 2, "same", 1, 2), (4, 3, (2, 1), 2, 1)])
 def test_conv1d_channels_last(k, s, pad, dil, g, dtype, isa):
     rng = np.random.default_rng(k * 10 + s)

@@ -47,6 +47,18 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
+// Channels-last data through the channels-first algorithms in chunks of
+// transposed images (conv2d_channels_first_route.cpp), where `auto` would
+// take stride-1 Winograd on channels-first data and it pays for the
+// transposes; false (nothing done) elsewhere.
+bool prefers_channels_first_forward(const Conv2dParams& channels_first, int element_bytes);
+bool winograd_pays_for_transposes(int64_t kernel, int64_t h, int64_t w);
+bool prefers_channels_first_backward_data(const Conv2dParams& channels_first);
+template <typename T>
+bool conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+template <typename T>
+bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+
 // Direct convolution by output columns (conv2d_direct.cpp), forward only:
 // one group, stride 1, dilation 1, NCHW; the automatic choice for few input
 // channels.

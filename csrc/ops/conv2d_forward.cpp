@@ -11,10 +11,11 @@
 
 namespace fastcnn {
 
-template <typename T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
-                    ConvAlgorithm algorithm) {
-  const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
+namespace {
+
+// Whether `auto` takes Winograd for channels-first data.
+bool prefers_winograd_forward(const Conv2dParams& p, int element_bytes) {
+  if (winograd_phase_applies(p) && prefers_winograd_phases(p)) return true;
   // Below 256 Winograd tiles the direct tiles win where they apply on small
   // planes (MNIST 5x5 16 -> 32 at 14x14, batch 8: 0.23 vs 0.25 ms; batch 64:
   // 1.7 vs 1.0) and with few channels on larger ones (3x3 32 -> 32 at 28x28,
@@ -22,11 +23,37 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   // batch 1: 0.89 vs 0.68).
   const bool few_tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4) < 256 &&
                          (p.out_h * p.out_w <= 256 || p.in_channels <= 32);
-  if (algorithm == ConvAlgorithm::winograd ||
-      (automatic && winograd_phase_applies(p) && prefers_winograd_phases(p)) ||
-      (automatic && winograd_applies(p) &&
-       prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
-       !(few_tiles && prefers_direct_tiles(p, sizeof(T)))))
+  return winograd_applies(p) &&
+         prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) &&
+         !(few_tiles && prefers_direct_tiles(p, element_bytes));
+}
+
+}  // namespace
+
+// Stride-1 Winograd, for channels-first data: what channels-last data goes
+// through transposed, where it beats the channels-last tiles by more than
+// the transposes cost: 5x5 kernels, and 3x3 whose 4x4 tiles waste little
+// (2 threads, Xeon, ms through channels-first vs tiles: ResNet 64 -> 64 3x3
+// at 56x56 19.1 vs 27, MNIST 16 -> 32 5x5 0.89 vs 1.05; but CIFAR 32 -> 64
+// to 13x13 0.78 vs 0.68, 3x3 stride 2 to 28x28 ~16 vs 13.8, and the column
+// kernel for 3 channels 0.55 vs 0.31).
+bool winograd_pays_for_transposes(int64_t kernel, int64_t h, int64_t w) {
+  return kernel == 5 || 100 * round_up(h, 4) * round_up(w, 4) <= 115 * h * w;
+}
+
+bool prefers_channels_first_forward(const Conv2dParams& q, int element_bytes) {
+  return winograd_applies(q) && prefers_winograd_forward(q, element_bytes) &&
+         winograd_pays_for_transposes(q.kernel_h, q.out_h, q.out_w);
+}
+
+template <typename T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
+                    ConvAlgorithm algorithm) {
+  const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
+  if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
+      conv2d_forward_through_channels_first(p, x, w, bias, out))
+    return;
+  if (algorithm == ConvAlgorithm::winograd || (automatic && prefers_winograd_forward(p, sizeof(T))))
     return conv2d_forward_winograd(p, x, w, bias, out);
   if (automatic && pointwise_applies(p) && prefers_pointwise_forward(p, sizeof(T)))
     return conv2d_forward_pointwise(p, x, w, bias, out);

@@ -109,6 +109,16 @@ def test_channels_last_goes_through_channels_first_winograd_in_chunks(dtype_, is
     dx = F.conv2d_backward(dout, x, w, padding=1, needs="x")[0]
     ldx = F.conv2d_backward(to_last(dout), to_last(x), w, padding=1, needs="x", data_format="channels_last")[0]
     np.testing.assert_array_equal(to_first(ldx), dx)
+    # dx of a stride-2 layer and of a 3-channel first layer: the channels-
+    # first GEMM paths, through the same chunks (their blocking follows the
+    # chunk's batch, so sums may round differently)
+    for shape, c_out, stride in [((5, 64, 20, 20), 32, 2), ((6, 3, 32, 32), 16, 1)]:
+        xq, wq = rand(rng, shape, dtype_), rand(rng, (c_out, shape[1], 3, 3), dtype_)
+        dq = rand(rng, F.conv2d(xq, wq, stride=stride, padding=1).shape, dtype_)
+        assert_close(
+            to_first(F.conv2d_backward(to_last(dq), to_last(xq), wq, stride=stride, padding=1, needs="x",
+                                       data_format="channels_last")[0]),
+            F.conv2d_backward(dq, xq, wq, stride=stride, padding=1, needs="x")[0], "dx")
     # 13x13 outputs (4x4 tiles waste 51%): the channels-last tiles instead
     xs, ws = rand(rng, (32, 32, 15, 15), dtype_), rand(rng, (64, 32, 3, 3), dtype_)
     np.testing.assert_array_equal(F.conv2d(to_last(xs), ws, data_format="channels_last"),

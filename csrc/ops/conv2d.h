@@ -53,7 +53,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
 // transposes; false (nothing done) elsewhere.
 bool prefers_channels_first_forward(const Conv2dParams& channels_first, int element_bytes);
 bool winograd_pays_for_transposes(int64_t kernel, int64_t h, int64_t w);
-bool prefers_channels_first_backward_data(const Conv2dParams& channels_first);
+bool prefers_channels_first_backward_data(const Conv2dParams& channels_first, int element_bytes);
 template <typename T>
 bool conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>

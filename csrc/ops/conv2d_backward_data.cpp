@@ -97,10 +97,20 @@ bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T
 // transposed where that pays (see prefers_channels_first_forward; 2 threads,
 // Xeon, ms against the channels-last tiles: ResNet 64 -> 64 3x3 at 56x56
 // 19.3 vs 28, MNIST 32 -> 16 5x5 1.14 vs 1.50).
-bool prefers_channels_first_backward_data(const Conv2dParams& q) {
-  return winograd_applies(q) &&
-         prefers_winograd(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w) &&
-         winograd_pays_for_transposes(q.kernel_h, q.in_h, q.in_w);
+// Otherwise only the stride-1 direct tiles (below) with enough input
+// channels to fill their lanes keep channels-last data: the channels-first
+// GEMMs and col2im beat the channels-last phase GEMMs by more than the
+// transposes (2 threads, Xeon, ms, channels-last vs through channels-first:
+// ResNet 64 -> 128 3x3 stride 2 31.6 vs 24.3, MNIST 1 -> 16 5x5 2.48 vs
+// 0.94, CIFAR 3 -> 32 1.23 vs 0.89).
+bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_bytes) {
+  if (winograd_applies(q) &&
+      prefers_winograd(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w))
+    return winograd_pays_for_transposes(q.kernel_h, q.in_h, q.in_w);
+  if (q.groups != 1) return false;
+  const int64_t lanes = direct_tile_shape(element_bytes, q.in_channels).lanes;
+  const bool tiles_fill = q.in_channels * 4 >= round_up(q.in_channels, lanes) * 3;
+  return q.stride_h != 1 || q.stride_w != 1 || !tiles_fill;
 }
 
 template <typename T>

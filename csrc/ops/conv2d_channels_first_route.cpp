@@ -83,7 +83,7 @@ template <typename T>
 bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   const int64_t in_image = p.in_channels * p.in_h * p.in_w, out_image = p.out_channels * p.out_h * p.out_w;
   const int64_t chunk = chunk_images(p, in_image, out_image, sizeof(T));
-  if (!prefers_channels_first_backward_data(channels_first(p, chunk))) return false;
+  if (!prefers_channels_first_backward_data(channels_first(p, chunk), sizeof(T))) return false;
   Workspace<T> dout_first(chunk * out_image), dx_first(chunk * in_image);
   for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, p.batch - n0);

@@ -1,7 +1,8 @@
 """Benchmark cases, and the callables that run them, shared by `compare.py`
 and the pytest-benchmark suite `test_bench_ops.py`.
 
-All cases are float32 NCHW. Conv cases come from the layers of small MNIST
+All cases are float32 NCHW (conv cases also NHWC with `as_channels_last()`,
+against PyTorch's channels_last tensors). Conv cases come from the layers of small MNIST
 and CIFAR nets and from ResNet's stage bodies; pool cases are a LeNet-style
 2x2 pool and ResNet's 3x3 stride-2 stem pool (padding 1).
 
@@ -42,6 +43,7 @@ class ConvCase:
     k: int
     stride: int = 1
     padding: int = 0
+    channels_last: bool = False  # x, dout and results NHWC (weights stay OIHW)
 
     unit = "GFLOP/s"  # how `work` is rated (a class constant, not a field)
 
@@ -70,9 +72,12 @@ class ConvCase:
     def with_batch(self, n):
         return replace(self, n=n)
 
+    def as_channels_last(self):
+        return replace(self, channels_last=True)
+
     def describe(self):
         return (f"N{self.n} {self.c_in}x{self.h}x{self.w} -> {self.c_out}, "
-                f"{self.k}x{self.k} s{self.stride} p{self.padding}")
+                f"{self.k}x{self.k} s{self.stride} p{self.padding}" + (" NHWC" if self.channels_last else ""))
 
     def inputs(self, seed=0):
         """x, w, b and an upstream gradient dout, all float32 C-contiguous."""
@@ -82,6 +87,8 @@ class ConvCase:
         w *= np.float32(1.0 / np.sqrt(self.c_in * self.k * self.k))
         b = rng.standard_normal(self.c_out, dtype=np.float32)
         dout = rng.standard_normal(self.out_shape, dtype=np.float32)
+        if self.channels_last:
+            x, dout = (np.ascontiguousarray(np.moveaxis(a, 1, -1)) for a in (x, dout))
         return x, w, b, dout
 
 
@@ -176,9 +183,14 @@ class NumpyApi:
         self.f = module
 
     def conv_forward(self, case, x, w, b, dout):
+        if case.channels_last:
+            return lambda: self.f.conv2d(x, w, b, case.stride, case.padding, data_format="channels_last")
         return lambda: self.f.conv2d(x, w, b, case.stride, case.padding)
 
     def conv_backward(self, case, x, w, b, dout):
+        if case.channels_last:
+            return lambda: self.f.conv2d_backward(dout, x, w, case.stride, case.padding,
+                                                  data_format="channels_last")
         return lambda: self.f.conv2d_backward(dout, x, w, case.stride, case.padding)
 
     def pool_forward(self, case, x, dout):
@@ -193,11 +205,20 @@ class NumpyApi:
                                                   indices=indices)
 
 
+def _torch_activation(case, a):
+    """A tensor on the array's memory; NHWC arrays become channels_last NCHW views."""
+    t = torch.from_numpy(a)
+    return t.permute(0, 3, 1, 2) if case.channels_last else t
+
+
 class TorchApi:
-    """The same ops through PyTorch (requires torch)."""
+    """The same ops through PyTorch (requires torch); channels-last cases run
+    on channels_last tensors (weights too, as PyTorch's own NHWC path wants)."""
 
     def conv_forward(self, case, x, w, b, dout):
-        x, w, b = (torch.from_numpy(a) for a in (x, w, b))
+        x, w, b = _torch_activation(case, x), torch.from_numpy(w), torch.from_numpy(b)
+        if case.channels_last:
+            w = w.contiguous(memory_format=torch.channels_last)
 
         def run():
             with torch.no_grad():
@@ -205,7 +226,9 @@ class TorchApi:
         return run
 
     def conv_backward(self, case, x, w, b, dout):
-        dout, x, w = (torch.from_numpy(a) for a in (dout, x, w))
+        dout, x, w = _torch_activation(case, dout), _torch_activation(case, x), torch.from_numpy(w)
+        if case.channels_last:
+            w = w.contiguous(memory_format=torch.channels_last)
         stride, padding = [case.stride] * 2, [case.padding] * 2
         return lambda: torch.ops.aten.convolution_backward(
             dout, x, w, [case.c_out], stride, padding, [1, 1], False, [0, 0], 1,

@@ -132,8 +132,11 @@ def max_rel_diff(ours, theirs):
     worst = 0.0
     for a, t in zip(ours, theirs):
         t = t.numpy() if torch is not None and isinstance(t, torch.Tensor) else np.asarray(t)
+        a = np.asarray(a)
+        if a.shape != t.shape and a.ndim == 4:  # NHWC against a channels_last tensor's NCHW view
+            a = np.moveaxis(a, -1, 1)
         scale = float(np.max(np.abs(t))) or 1.0
-        worst = max(worst, float(np.max(np.abs(np.asarray(a) - t))) / scale)
+        worst = max(worst, float(np.max(np.abs(a - t))) / scale)
     return worst
 
 
@@ -348,7 +351,7 @@ def print_markdown(report):
     for run in report["runs"]:
         print(f"\n**{run['threads']} thread(s)** — {SPEEDUP_NOTE}; "
               f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s\n")
-        for rows in (run["conv"], run["pool"], run.get("sweep", [])):
+        for rows in (run["conv"], run["pool"], run.get("sweep", []), run.get("channels_last", [])):
             table = markdown_table(rows)
             if table:
                 print(table + "\n")
@@ -407,6 +410,9 @@ def parse_args(argv=None):
     parser.add_argument("--sweep", action="store_true",
                         help=f"also time {' and '.join(SWEEP_CASES)} at batch "
                              f"{', '.join(map(str, SWEEP_BATCHES))} (fastcnn and torch)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="also time the conv cases on channels-last (NHWC) data, against "
+                             "PyTorch's channels_last tensors (fastcnn and torch)")
     parser.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     return parser.parse_args(argv)
@@ -431,6 +437,9 @@ def main(argv=None):
     if args.sweep:
         sweep = [CASES[name].with_batch(n) for name in SWEEP_CASES for n in SWEEP_BATCHES]
         tables.append(("sweep", "batch sweep", sweep, False))
+    if args.channels_last:
+        nhwc = [case.as_channels_last() for case in selected if isinstance(case, ConvCase)]
+        tables.append(("channels_last", "convolution, channels-last", nhwc, False))
 
     for threads in args.threads:
         runner.set_threads(threads)

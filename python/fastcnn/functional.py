@@ -12,9 +12,11 @@ C order). Outputs are new C-contiguous arrays of the input dtype.
 
 Layouts: every op takes data_format='channels_first' (the default, as
 above) or 'channels_last' ((N, H, W, C) and (N, L, C), Keras' default).
-Channels-last data is computed in place by native NHWC kernels (no
-transposed copy); weights keep the (C_out, C_in / groups, KH, KW) layout and
-pooling indices still index each channel's flattened H*W plane.
+Channels-last data is computed in place by native NHWC kernels, except
+where a channels-first convolution path (Winograd, or the GEMMs of a strided
+input gradient) wins by more than a transpose costs: chunks of images then
+go through it transposed. Weights keep the (C_out, C_in / groups, KH, KW)
+layout and pooling indices still index each channel's flattened H*W plane.
 'winograd' takes channels-first data only.
 
 Padding forms (conv and pooling): an int; one int per spatial dim; explicit

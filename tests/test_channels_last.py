@@ -67,6 +67,8 @@ DIRECT_TILES = [  # (n, c_in, c_out, h, w, kernel, stride, padding, dilation)
     (1, 20, 24, 12, 13, 3, 1, "same", (2, 3)), # dilated columns: no single run
     (2, 48, 200, 7, 6, 3, 2, 1, 2),            # passes, dilation and 200 channels
     (2, 96, 24, 5, 7, 1, 1, 0, 1),             # 1x1
+    (1, 40, 24, 9, 8, 3, 1, 1, 1),             # one image: channel ranges per thread
+    (1, 64, 16, 72, 70, 3, 1, 1, 1),           # an image past L2 / 4: dW copies it to planes
 ]
 
 
@@ -84,11 +86,14 @@ def test_conv2d_channels_last_direct_tiles(case, algorithm, dtype, isa):
     out = F.conv2d(to_last(x), wt, b, data_format="channels_last", algorithm=algorithm, **kw_)
     expect = R.conv2d(x, wt, b, **kw_)
     assert_close(to_first(out), expect, "forward")
-    # stride 1: dx is the same tiles over dout with flipped weights
+    # stride 1: dx is the same tiles over dout with flipped weights; dW walks
+    # the positions with taps as rows, reading each tap's channel in place
     dout = rand(rng, expect.shape, dtype)
-    dx = F.conv2d_backward(to_last(dout), to_last(x), wt, data_format="channels_last", needs="x",
-                           algorithm=algorithm, **kw_)[0]
-    assert_close(to_first(dx), R.conv2d_backward(dout, x, wt, needs=("x",), **kw_)[0], "dx")
+    dx, dw, _ = F.conv2d_backward(to_last(dout), to_last(x), wt, data_format="channels_last",
+                                  needs=("x", "w"), algorithm=algorithm, **kw_)
+    rdx, rdw, _ = R.conv2d_backward(dout, x, wt, needs=("x", "w"), **kw_)
+    assert_close(to_first(dx), rdx, "dx")
+    assert_close(dw, rdw, "dw")
 
 
 @pytest.mark.parametrize("dtype_", [np.float32, np.float64])

@@ -53,6 +53,7 @@ struct ValidRange {
 struct DirectWeightLayout {
   int64_t lanes, ld, positions, pad_h, pad_w, plane, channels_per_task, ranges, group, groups;
   int64_t partial, dout_t, padded;
+  bool pixels;  // channels-last input read pixel by pixel (else copied to planes)
   int64_t per_thread() const { return partial + dout_t + padded; }
 };
 
@@ -87,7 +88,16 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   l.partial = round_up(taps * l.ld, 16);
   l.dout_t = round_up(l.group * l.positions * l.ld, 16);
-  l.padded = round_up(l.group * l.channels_per_task * l.plane, 16);
+  // Channels-last input is walked in place, pixel by pixel (padded whole
+  // when padded: its channels are interleaved), except stride-1 kxk layers
+  // on images past a quarter of L2, whose planes stream better through L1
+  // (2 threads, Xeon, ms pixels vs planes: 64 -> 64 3x3 at 56x56 29.3 vs
+  // 27.1; but 256 -> 64 1x1 at 14x14 0.97 vs 1.46, 64 -> 128 3x3 stride 2
+  // 13.6 vs 14.8, 3 -> 32 3x3 at 32x32 0.34 vs 0.39).
+  const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1, strided = p.stride_h > 1 || p.stride_w > 1;
+  l.pixels = p.channels_last &&
+             (pointwise || strided || p.in_channels * l.plane * element_bytes <= cache_sizes().l2 / 4);
+  l.padded = round_up(l.group * (l.pixels ? p.in_channels : l.channels_per_task) * l.plane, 16);
   return l;
 }
 
@@ -124,17 +134,24 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   // padded planes are written whole by every task, so need no clearing.
   for (int th = 0; th < threads; ++th) std::fill_n(scratch.slot(th, per_thread), l.partial, T(0));
 
+  // Channels-last data is read pixel by pixel in place (or from a padded
+  // channels-last copy of the whole image): offsets and position steps are
+  // in pixels of C_in values, and channel ci is ci values into a pixel.
+  const bool nhwc = l.pixels;
+  const int64_t pixel = nhwc ? p.in_channels : 1;
   // Where tap (ci, kh, kw) of channel ci of a task starts in its padded copy.
   std::vector<int64_t> tap_offset(taps_per_channel);
   for (int64_t i = 0; i < p.kernel_h; ++i)
     for (int64_t j = 0; j < p.kernel_w; ++j)
-      tap_offset[i * p.kernel_w + j] = i * p.dilation_h * l.pad_w + j * p.dilation_w;
+      tap_offset[i * p.kernel_w + j] = (i * p.dilation_h * l.pad_w + j * p.dilation_w) * pixel;
+  // Where channel ci (of a task starting at c0) starts.
+  const auto channel_offset = [&](int64_t ci, int64_t c0) { return nhwc ? ci : (ci - c0) * l.plane; };
 
   const int64_t in_image = p.in_channels * p.in_h * p.in_w;
   const int64_t out_image = p.out_channels * l.positions;
   const int64_t out_channel = p.channel_step(p.out_h, p.out_w), out_pixel = p.pixel_step(p.out_channels);
   const int64_t blocks = l.ld / l.lanes;
-  const bool in_place = !p.channels_last && p.pad_top == 0 && p.pad_bottom == 0 &&
+  const bool in_place = (nhwc || !p.channels_last) && p.pad_top == 0 && p.pad_bottom == 0 &&
                         p.pad_left == 0 && p.pad_right == 0;
   const bool gather_fits = out_channel * 16 < (int64_t{1} << 31);
 
@@ -160,7 +177,10 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
       v.w = range(j * p.dilation_w - p.pad_left, p.stride_w, p.in_w, p.out_w, &v.ow);
       padded_work = padded_work || v.h < p.out_h || v.w < p.out_w;
     }
-  const bool by_tap = padded_work && l.channels_per_task >= kern.max_rows / 2;
+  // Channels-last rows are channels at one tap whatever the padding: their
+  // broadcasts then read adjacent values of one pixel, not 9 pixels a
+  // cache line apart (64 -> 64 3x3 at 56x56: 34 vs 24 ms).
+  const bool by_tap = (padded_work || nhwc) && l.channels_per_task >= kern.max_rows / 2;
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* partial = scratch.slot(thread, per_thread);
@@ -192,12 +212,17 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
         transposed = group;
       }
       const T* src = x + n0 * in_image;
-      // Unpadded channels-first planes (1x1 and 'valid' layers) are read in place.
-      const T* planes = in_place ? src + c0 * l.plane : padded;
-      const int64_t image_step = in_place ? in_image : l.channels_per_task * l.plane;
+      // Unpadded images (1x1 and 'valid' layers) are read in place.
+      const T* planes = in_place ? src + (nhwc ? 0 : c0 * l.plane) : padded;
+      const int64_t image_step = in_place ? in_image : (nhwc ? p.in_channels : l.channels_per_task) * l.plane;
       if (!in_place)
-        for (int64_t i = 0; i < images; ++i)
-          pad_input_planes(p, src + i * in_image, c0, c1, l.pad_w, l.plane, padded + i * image_step);
+        for (int64_t i = 0; i < images; ++i) {
+          if (nhwc)
+            pad_input_pixels(p, src + i * in_image, l.pad_w, padded + i * image_step);
+          else
+            pad_input_planes(p, src + i * in_image, c0, c1, l.pad_w, l.plane, padded + i * image_step);
+        }
+      const int64_t row_step = p.stride_h * l.pad_w * pixel, column_step = p.stride_w * pixel;
       const int64_t block_step = l.group * l.positions * l.lanes;
       if (by_tap) {
         // Rows are channels at one tap, so the walk covers only the output
@@ -206,13 +231,13 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
         for (int64_t tap = 0; tap < taps_per_channel; ++tap) {
           const ValidRange& v = valid[tap];
           if (v.h == 0 || v.w == 0) continue;
-          const DirectWalk tap_walk{{images, v.h, v.w}, {image_step, p.stride_h * l.pad_w, p.stride_w},
+          const DirectWalk tap_walk{{images, v.h, v.w}, {image_step, row_step, column_step},
                                     (p.out_w - v.w) * l.lanes, (p.out_h - v.h) * p.out_w * l.lanes};
-          const int64_t start = tap_offset[tap] + v.oh * p.stride_h * l.pad_w + v.ow * p.stride_w;
+          const int64_t start = tap_offset[tap] + v.oh * row_step + v.ow * column_step;
           for (int64_t tile = 0; tile < tiles; ++tile) {  // balanced: 16 channels are 8 + 8
             const int64_t r0 = count * tile / tiles, r1 = count * (tile + 1) / tiles;
             const int rows = static_cast<int>(r1 - r0);
-            for (int r = 0; r < rows; ++r) offsets[r] = (r0 + r) * l.plane + start;
+            for (int r = 0; r < rows; ++r) offsets[r] = channel_offset(c0 + r0 + r, c0) + start;
             for (int64_t b = 0; b < blocks; ++b)
               kern.tile(tap_walk, planes, offsets, rows,
                         dout_t + b * block_step + (v.oh * p.out_w + v.ow) * l.lanes,
@@ -223,14 +248,14 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
         continue;
       }
       // Every output position of every image of the group: rows of out_w, stride apart.
-      const DirectWalk walk{{images, p.out_h, p.out_w}, {image_step, p.stride_h * l.pad_w, p.stride_w}};
+      const DirectWalk walk{{images, p.out_h, p.out_w}, {image_step, row_step, column_step}};
       // Tiles of up to max_rows consecutive taps of dW^T (they may span channels).
       const int64_t first = c0 * taps_per_channel, last = c1 * taps_per_channel;
       for (int64_t t0 = first; t0 < last; t0 += kern.max_rows) {
         const int rows = static_cast<int>(std::min<int64_t>(kern.max_rows, last - t0));
         for (int r = 0; r < rows; ++r) {
           const int64_t t = t0 + r;
-          offsets[r] = (t / taps_per_channel - c0) * l.plane + tap_offset[t % taps_per_channel];
+          offsets[r] = channel_offset(t / taps_per_channel, c0) + tap_offset[t % taps_per_channel];
         }
         for (int64_t b = 0; b < blocks; ++b)
           kern.tile(walk, planes, offsets, rows, dout_t + b * block_step, partial + t0 * l.ld + b * l.lanes, l.ld);

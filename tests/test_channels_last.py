@@ -117,7 +117,7 @@ def test_channels_last_goes_through_channels_first_winograd_in_chunks(dtype_, is
     # dx of a stride-2 layer and of a 3-channel first layer: the channels-
     # first GEMM paths, through the same chunks (their blocking follows the
     # chunk's batch, so sums may round differently)
-    for shape, c_out, stride in [((5, 64, 20, 20), 32, 2), ((6, 3, 32, 32), 16, 1)]:
+    for shape, c_out, stride in [((5, 64, 20, 20), 32, 2), ((6, 3, 32, 32), 16, 1), ((3, 5, 9, 9), 7, 2)]:
         xq, wq = rand(rng, shape, dtype_), rand(rng, (c_out, shape[1], 3, 3), dtype_)
         dq = rand(rng, F.conv2d(xq, wq, stride=stride, padding=1).shape, dtype_)
         assert_close(

@@ -175,10 +175,10 @@ inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int
 // plane0[4x4 tile of lane l] = y[i * 4 + j][l] + bias for lanes l < n (and,
 // in image-lane mode, images in the batch), clipped at the plane's
 // bottom/right edge. float on AVX-512: the 16 x 16 block is transposed in
-// registers so each tile row is one 4-float store; returns false elsewhere
-// (callers store element by element).
+// registers so each tile row is one 4-float store; elsewhere element by
+// element.
 template <typename T>
-inline bool winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t first, int64_t n,
+inline void winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t first, int64_t n,
                                  const T (*y)[kWinogradLanes], T bias) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
@@ -227,11 +227,20 @@ inline bool winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t firs
         for (int64_t i = 0; i < rows; ++i) _mm_mask_storeu_ps(base + i * g.w, mask, row[i]);
       }
     }
-    return true;
+    return;
   }
 #endif
-  (void)g, (void)plane0, (void)first, (void)n, (void)y, (void)bias;
-  return false;
+  WinogradTile lane_tiles[kWinogradLanes];
+  winograd_lane_tiles(g, first, lane_tiles);
+  for (int64_t l = 0; l < n; ++l) {
+    const WinogradTile& tile = lane_tiles[l];
+    if (g.image_lanes && tile.image >= g.image_lanes) continue;
+    T* plane = plane0 + tile.image * g.image_stride;
+    const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
+    const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) plane[(tile.y + i) * g.w + tile.x + j] = y[i * 4 + j][l] + bias;
+  }
 }
 
 // U = G g G^T of one A micro-panel: `rows` output channels' filters

@@ -175,16 +175,6 @@ void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stri
       winograd_at5(in, out);
     }
     const int64_t n = count - done < L ? count - done : L;
-    if (winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias)) continue;
-    WinogradTile lane_tiles[kWinogradLanes];
-    winograd_lane_tiles(g, tile_begin + done, lane_tiles);
-    for (int64_t l = 0; l < n; ++l) {
-      const WinogradTile& tile = lane_tiles[l];
-      T* plane = plane0 + tile.image * g.image_stride;
-      const int64_t rows = g.h - tile.y < 4 ? g.h - tile.y : 4;
-      const int64_t cols = g.w - tile.x < 4 ? g.w - tile.x : 4;
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) plane[(tile.y + i) * g.w + tile.x + j] = y[i * 4 + j][l] + bias;
-    }
+    winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias);
   }
 }

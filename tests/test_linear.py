@@ -7,7 +7,10 @@ from fastcnn import reference as R
 
 from _helpers import assert_close, numeric_grad
 
-SHAPES = [(1, 1, 1), (3, 5, 7), (2, 17, 33), (64, 3136, 10), (5, 130, 129), (33, 7, 300)]
+# The last three have 8+ rows per output column: x runs as one channels-last
+# image of N pixels (see functional._rows_as_pixels), the others as filters.
+SHAPES = [(1, 1, 1), (3, 5, 7), (2, 17, 33), (64, 3136, 10), (5, 130, 129), (33, 7, 300),
+          (256, 800, 10), (100, 9, 3), (1030, 70, 33)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -22,14 +25,18 @@ def test_linear_matches_reference(isa, dtype, shape):
         assert_close(got, want)
 
 
-def test_linear_needs_and_noncontiguous():
+@pytest.mark.parametrize("rows", [8, 40])  # 40 rows for 4 outputs: rows as pixels
+def test_linear_needs_and_noncontiguous(rows):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 12))[:, ::2]           # non-contiguous
+    x = rng.standard_normal((rows, 12))[:, ::2]        # non-contiguous
     w = np.asfortranarray(rng.standard_normal((6, 4)))
-    dout = rng.standard_normal((8, 4))
+    dout = rng.standard_normal((rows, 4))
     dx, dw, db = F.linear_backward(dout, x, w, needs=("w",))
     assert dx is None and db is None
     assert_close(dw, x.T @ dout)
+    assert dw.flags.c_contiguous
+    dx, _, _ = F.linear_backward(dout, x, w, needs=("x",))
+    assert_close(dx, dout @ w.T)
     assert_close(F.linear(x, w), x @ w)
 
 

@@ -83,6 +83,8 @@ DirectTileShape direct_tile_shape(int element_bytes, int64_t channels);
 bool direct_tiles_applies(const Conv2dParams& p);
 bool direct_tiles_fits(const Conv2dParams& p, int element_bytes);
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes);
+// Whether `channels` results fill at least 3/4 of the direct tile's lanes.
+bool direct_tile_lanes_filled(int element_bytes, int64_t channels);
 template <typename T>
 void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 

@@ -108,9 +108,7 @@ bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_byt
       prefers_winograd(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w))
     return winograd_pays_for_transposes(q.kernel_h, q.in_h, q.in_w);
   if (q.groups != 1) return false;
-  const int64_t lanes = direct_tile_shape(element_bytes, q.in_channels).lanes;
-  const bool tiles_fill = q.in_channels * 4 >= round_up(q.in_channels, lanes) * 3;
-  return q.stride_h != 1 || q.stride_w != 1 || !tiles_fill;
+  return q.stride_h != 1 || q.stride_w != 1 || !direct_tile_lanes_filled(element_bytes, q.in_channels);
 }
 
 template <typename T>
@@ -127,7 +125,10 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   // A NaN/Inf weight would reach every dx entry through the phase GEMMs'
   // zero-padded dout (0 * NaN = NaN); GEMM + col2im adds exactly the terms
   // the definition has, so non-finite weights take that path.
-  if (automatic && !all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w))
+  const auto weights_finite = [&] {
+    return all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w);
+  };
+  if (automatic && !weights_finite())
     return conv2d_backward_data_col2im(p, dout, w, dx);
   if (algorithm == ConvAlgorithm::winograd ||
       (automatic && winograd_applies(p) &&
@@ -140,8 +141,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   // vs 3.8, CIFAR 32 -> 64 0.95 vs 1.59, MNIST 16 -> 32 5x5 1.50 vs 2.35).
   // Non-finite weights keep the GEMMs (see above).
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
-      all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w) &&
-      backward_data_by_direct_tiles(p, dout, w, dx))
+      weights_finite() && backward_data_by_direct_tiles(p, dout, w, dx))
     return;
   if (!p.channels_last && prefers_col2im(p, active_kernels().get<T>().gemm_mr))
     return conv2d_backward_data_col2im(p, dout, w, dx);

@@ -76,12 +76,6 @@ void transpose_images(const T* from, int64_t images, int64_t pixels, int64_t cha
   });
 }
 
-// Images per chunk: input and result of a chunk within kChunkBytes.
-int64_t chunk_images(const Conv2dParams& p, int64_t in_elements, int64_t out_elements, int64_t element_bytes) {
-  const int64_t per_image = (in_elements + out_elements) * element_bytes;
-  return std::max<int64_t>(1, std::min(p.batch, kChunkBytes / std::max<int64_t>(per_image, 1)));
-}
-
 // p as channels-first data, `images` of them.
 Conv2dParams channels_first(const Conv2dParams& p, int64_t images) {
   Conv2dParams q = p;
@@ -90,37 +84,48 @@ Conv2dParams channels_first(const Conv2dParams& p, int64_t images) {
   return q;
 }
 
+// One channels-last tensor in, one out (images of `from_pixels` x
+// `from_channels` and `to_pixels` x `to_channels`): when
+// prefers(channels-first params of a chunk) holds, every chunk of images is
+// transposed to channels-first scratch, run(params, from_first, to_first)
+// computes its result there, and that is transposed back. Chunks keep input
+// and result within kChunkBytes (at least one image).
+template <typename T, class Prefers, class Run>
+bool through_channels_first(const Conv2dParams& p, const T* from, int64_t from_pixels, int64_t from_channels,
+                            T* to, int64_t to_pixels, int64_t to_channels, Prefers prefers, Run run) {
+  const int64_t from_image = from_pixels * from_channels, to_image = to_pixels * to_channels;
+  const int64_t per_image = (from_image + to_image) * int64_t(sizeof(T));
+  const int64_t chunk = std::max<int64_t>(1, std::min(p.batch, kChunkBytes / std::max<int64_t>(per_image, 1)));
+  if (!prefers(channels_first(p, chunk))) return false;
+  Workspace<T> from_first(chunk * from_image), to_first(chunk * to_image);
+  for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, p.batch - n0);
+    transpose_images(from + n0 * from_image, images, from_pixels, from_channels, from_first.data(), true);
+    run(channels_first(p, images), from_first.data(), to_first.data());
+    transpose_images(to_first.data(), images, to_pixels, to_channels, to + n0 * to_image, false);
+  }
+  return true;
+}
+
 }  // namespace
 
 template <typename T>
 bool conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                                            T* out) {
-  const int64_t in_image = p.in_channels * p.in_h * p.in_w, out_image = p.out_channels * p.out_h * p.out_w;
-  const int64_t chunk = chunk_images(p, in_image, out_image, sizeof(T));
-  if (!prefers_channels_first_forward(channels_first(p, chunk), sizeof(T))) return false;
-  Workspace<T> x_first(chunk * in_image), out_first(chunk * out_image);
-  for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
-    const int64_t images = std::min(chunk, p.batch - n0);
-    transpose_images(x + n0 * in_image, images, p.in_h * p.in_w, p.in_channels, x_first.data(), true);
-    conv2d_forward(channels_first(p, images), x_first.data(), w, bias, out_first.data());
-    transpose_images(out_first.data(), images, p.out_h * p.out_w, p.out_channels, out + n0 * out_image, false);
-  }
-  return true;
+  return through_channels_first(
+      p, x, p.in_h * p.in_w, p.in_channels, out, p.out_h * p.out_w, p.out_channels,
+      [](const Conv2dParams& q) { return prefers_channels_first_forward(q, sizeof(T)); },
+      [&](const Conv2dParams& q, const T* x_first, T* out_first) { conv2d_forward(q, x_first, w, bias, out_first); });
 }
 
 template <typename T>
 bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
-  const int64_t in_image = p.in_channels * p.in_h * p.in_w, out_image = p.out_channels * p.out_h * p.out_w;
-  const int64_t chunk = chunk_images(p, in_image, out_image, sizeof(T));
-  if (!prefers_channels_first_backward_data(channels_first(p, chunk), sizeof(T))) return false;
-  Workspace<T> dout_first(chunk * out_image), dx_first(chunk * in_image);
-  for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
-    const int64_t images = std::min(chunk, p.batch - n0);
-    transpose_images(dout + n0 * out_image, images, p.out_h * p.out_w, p.out_channels, dout_first.data(), true);
-    conv2d_backward_data(channels_first(p, images), dout_first.data(), w, dx_first.data());
-    transpose_images(dx_first.data(), images, p.in_h * p.in_w, p.in_channels, dx + n0 * in_image, false);
-  }
-  return true;
+  return through_channels_first(
+      p, dout, p.out_h * p.out_w, p.out_channels, dx, p.in_h * p.in_w, p.in_channels,
+      [](const Conv2dParams& q) { return prefers_channels_first_backward_data(q, sizeof(T)); },
+      [&](const Conv2dParams& q, const T* dout_first, T* dx_first) {
+        conv2d_backward_data(q, dout_first, w, dx_first);
+      });
 }
 
 template bool conv2d_forward_through_channels_first<float>(const Conv2dParams&, const float*, const float*,

@@ -64,6 +64,11 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
 
 bool direct_tiles_applies(const Conv2dParams& p) { return p.groups == 1; }
 
+bool direct_tile_lanes_filled(int element_bytes, int64_t channels) {
+  const int lanes = direct_tile_shape(element_bytes, channels).lanes;
+  return channels * 4 >= round_up(channels, lanes) * 3;
+}
+
 // The padded image is per thread: beyond 4 MiB the implicit GEMM, whose
 // scratch is blocked, takes over.
 bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
@@ -86,8 +91,7 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
 // the tile (8 -> 16 5x5: 0.134 vs 0.097).
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
-  const int lanes = direct_tile_shape(element_bytes, p.out_channels).lanes;
-  const bool lanes_filled = p.out_channels * 4 >= round_up(p.out_channels, lanes) * 3;
+  const bool lanes_filled = direct_tile_lanes_filled(element_bytes, p.out_channels);
   const int64_t image_bytes = p.in_channels * (p.in_h + p.pad_top + p.pad_bottom) *
                               (p.in_w + p.pad_left + p.pad_right) * element_bytes;
   const bool image_in_l2 = 2 * image_bytes <= cache_sizes().l2;

@@ -32,11 +32,11 @@ bool prefers_winograd_forward(const Conv2dParams& p, int element_bytes) {
 
 // Stride-1 Winograd (and the column kernel for one input channel), for
 // channels-first data: what channels-last data goes through transposed,
-// where it beats the channels-last tiles by more than the transposes cost: 5x5 kernels, and 3x3 whose 4x4 tiles waste little
-// (2 threads, Xeon, ms through channels-first vs tiles: ResNet 64 -> 64 3x3
-// at 56x56 19.1 vs 27, MNIST 16 -> 32 5x5 0.89 vs 1.05; but CIFAR 32 -> 64
-// to 13x13 0.78 vs 0.68, 3x3 stride 2 to 28x28 ~16 vs 13.8, and the column
-// kernel for 3 channels 0.55 vs 0.31).
+// where it beats the channels-last tiles by more than the transposes cost:
+// 5x5 kernels, and 3x3 whose 4x4 tiles waste little (2 threads, Xeon, ms
+// through channels-first vs tiles: ResNet 64 -> 64 3x3 at 56x56 19.1 vs 27,
+// MNIST 16 -> 32 5x5 0.89 vs 1.05; but CIFAR 32 -> 64 to 13x13 0.78 vs
+// 0.68, 3x3 stride 2 to 28x28 ~16 vs 13.8).
 bool winograd_pays_for_transposes(int64_t kernel, int64_t h, int64_t w) {
   return kernel == 5 || 100 * round_up(h, 4) * round_up(w, 4) <= 115 * h * w;
 }

@@ -268,13 +268,12 @@ template <typename T>
 void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const WinogradMatrices* mat = winograd_phase_scheme();
-  const Scheme<T> s{mat, &kern.winograd_f4x2, 4, 2, 5, 25};
+  const Scheme<T> s{mat, &kern.winograd_f4x2, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
   const RowKernel<T> rk = gemm_for_rows(kern, p.out_channels);
   const int mr = rk.mr, nr = kern.gemm_nr;
   const int64_t c_in = p.in_channels, c_out = p.out_channels, k_total = 4 * c_in;
   const int64_t rows = ceil_div(c_out, mr) * mr;
 
-  const auto& kPhase = kWinogradPhase;  // B row order: each point's live phases are one run
   // A phase's taps a = 0, 1 on an axis: kernel index 0, 2 (even) or 1, none (odd).
   const auto tap = [](int parity, int a) { return parity == 0 ? 2 * a : (a == 0 ? 1 : -1); };
   Workspace<T> phase_w(c_out * k_total * 4);
@@ -283,7 +282,7 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
       for (int64_t ci = 0; ci < c_in; ++ci)
         for (int a = 0; a < 2; ++a)
           for (int b = 0; b < 2; ++b) {
-            const int ky = tap(kPhase[ph][0], a), kx = tap(kPhase[ph][1], b);
+            const int ky = tap(kWinogradPhase[ph][0], a), kx = tap(kWinogradPhase[ph][1], b);
             phase_w.data()[((co * 4 + ph) * c_in + ci) * 4 + a * 2 + b] =
                 ky < 0 || kx < 0 ? T(0) : w[((co * c_in + ci) * 3 + ky) * 3 + kx];
           }

@@ -93,8 +93,9 @@ inline bool winograd_lane_is_tile(const WinogradTiles& g, int64_t first, int l, 
 
 // Lane offsets of a lane group's windows for the vector gather below:
 // lane l < n holds tile first + l, its KH x KW window's corner at step x
-// the tile's corner + (dy, dx), its elements step rows and columns apart. Dead lanes (past n, or past the batch in
-// image-lane mode) get a row far outside so every mask bit is clear.
+// the tile's corner + (dy, dx), its elements step rows and columns apart.
+// Dead lanes (past n, or past the batch in image-lane mode) get a row far
+// outside so every mask bit is clear.
 // False when an offset would not fit the 32-bit gather indices.
 struct WinogradLaneWindows {
   alignas(64) int32_t offset[kWinogradLanes], y[kWinogradLanes], x[kWinogradLanes];

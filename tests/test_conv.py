@@ -242,20 +242,26 @@ BLOCKING_CASES = [
     (1, 8, 300, 15, 17, 3, 3, 2, 1, 1, 1),
     # the identity gather with K over several blocks and columns below one register tile
     (2, 600, 2, 6, 5, 1, 1, 1, 0, 1, 1),
+    # C rows over several L1 groups of A panels (forward M = 200; backward-data
+    # M = 150 on strided phases), K over several KC blocks
+    (2, 24, 200, 9, 11, 3, 3, 1, 1, 1, 1),
+    (1, 150, 20, 12, 13, 3, 3, 2, 1, 1, 1),
 ]
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "gemm"])
 @pytest.mark.parametrize("case", BLOCKING_CASES, ids=lambda c: "-".join(map(str, c)).replace(" ", ""))
-def test_conv2d_blocking_sizes_match_reference(case, dtype, isa):
+def test_conv2d_blocking_sizes_match_reference(case, algorithm, dtype, isa):
     n, ci, co, h, w_, kh, kw, stride, padding, dilation, groups = case
     rng = np.random.default_rng(sum(case[:7]))
     x, w, b = rand(rng, (n, ci, h, w_), dtype), rand(rng, (co, ci // groups, kh, kw), dtype), \
         rand(rng, (co,), dtype)
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     expect = R.conv2d(x, w, b, **kwargs)
-    assert_close(F.conv2d(x, w, b, **kwargs), expect, "forward")
+    assert_close(F.conv2d(x, w, b, algorithm=algorithm, **kwargs), expect, "forward")
     dout = rand(rng, expect.shape, dtype)
-    for name, got, ref in zip(("dx", "dw", "db"), F.conv2d_backward(dout, x, w, **kwargs),
+    for name, got, ref in zip(("dx", "dw", "db"),
+                              F.conv2d_backward(dout, x, w, algorithm=algorithm, **kwargs),
                               R.conv2d_backward(dout, x, w, **kwargs)):
         assert_close(got, ref, name)
 

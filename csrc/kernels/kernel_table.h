@@ -43,14 +43,14 @@ struct PoolKernels {
   void (*avg_backward_nhwc)(const PoolWindow&, int64_t channels, const T* dout, T* din);
 };
 
-// Packs one contiguous im2col row into B micro-panels:
-// dst[(j / NR) * panel_stride + j % NR] = row[j] for j < n, zero up to the
-// micro-panel's end (see pack/pack_b_panels.h).
+// C[MR x NR] (+)= A_panel[kc x MR] * B, B's row k being the NR values at
+// b + offset[k] (see gemm/gemm_offset_b_impl.h).
 template <typename T>
-using PackBCopy = void (*)(const T* row, int64_t n, int64_t panel_stride, T* dst);
+using GemmOffsetB = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset, T* c,
+                             int64_t ldc, int accumulate);
 
 // Concatenates runs of a band into a contiguous row, moving whole vectors
-// (reads and writes up to one vector past each run; see pack/pack_b_panels.h).
+// (reads and writes up to one vector past each run; see pack/copy_runs.h).
 template <typename T>
 using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset,
                           const int64_t* length, int64_t count, T* dst);
@@ -177,7 +177,7 @@ template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
   GemmMicrokernel<T> gemm;
-  PackBCopy<T> pack_b_copy;
+  GemmOffsetB<T> gemm_offset_b;  // the gemm tile with B rows read in place
   CopyRuns<T> copy_runs;
   PoolKernels<T> pool;
   WinogradKernels<T> winograd_f4x3;
@@ -207,6 +207,7 @@ struct Kernels {
   // F(4x4, 2x2) over input phases, for 3x3 stride-2 forward (no
   // output_gradient).
   WinogradKernels<T> winograd_f4x2;
+  GemmOffsetB<T> gemm_offset_b_narrow;  // gemm_narrow's tile with B rows read in place
 };
 
 struct KernelTable {

@@ -16,7 +16,7 @@ void gemm_f64_4x8_avx2(int64_t kc, const double* a, const double* b, double* c, 
 namespace avx2 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
-#include "pack/pack_b_panels.h"
+#include "pack/copy_runs.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
@@ -24,13 +24,14 @@ namespace avx2 {
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
+#include "gemm/gemm_offset_b_impl.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
   static const KernelTable table{
       "avx2",
       &avx2::fma_peak_loop<avx2::F32>,
-      {6, 16, &gemm_f32_6x16_avx2, &avx2::pack_b_copy<avx2::F32, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
+      {6, 16, &gemm_f32_6x16_avx2, &avx2::gemm_offset_b<avx2::F32, 6, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
        {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>,
         &avx2::winograd_f4x3_output_gradient<float>},
        {&avx2::winograd_f4x5_input<float>, &avx2::winograd_f4x5_output<float>,
@@ -45,8 +46,9 @@ const KernelTable& kernel_table_avx2() {
        4, &gemm_f32_4x16_avx2, &avx2::winograd_filter_transform<avx2::F32>, avx2::F32::width,
        {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
        {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
-       {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr}},
-      {6, 8, &gemm_f64_6x8_avx2, &avx2::pack_b_copy<avx2::F64, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
+       {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr},
+       &avx2::gemm_offset_b<avx2::F32, 4, 2>},
+      {6, 8, &gemm_f64_6x8_avx2, &avx2::gemm_offset_b<avx2::F64, 6, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
        {&avx2::winograd_f4x5_input<double>, &avx2::winograd_f4x5_output<double>,
@@ -61,7 +63,8 @@ const KernelTable& kernel_table_avx2() {
        4, &gemm_f64_4x8_avx2, &avx2::winograd_filter_transform<avx2::F64>, avx2::F64::width,
        {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
        {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
-       {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr}},
+       {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr},
+       &avx2::gemm_offset_b<avx2::F64, 4, 2>},
   };
   return table;
 }

@@ -15,7 +15,7 @@ void gemm_f64_8x16_avx512(int64_t kc, const double* a, const double* b, double* 
 
 namespace avx512 {
 #include "peak/fma_peak.h"
-#include "pack/pack_b_panels.h"
+#include "pack/copy_runs.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
@@ -23,6 +23,7 @@ namespace avx512 {
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
+#include "gemm/gemm_offset_b_impl.h"
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
@@ -32,7 +33,7 @@ const KernelTable& kernel_table_avx512() {
   static const KernelTable table{
       "avx512",
       &avx512::fma_peak_loop<avx512::F32>,
-      {12, 32, &gemm_f32_12x32_avx512, &avx512::pack_b_copy<avx512::F32, 2>, &avx512::copy_runs<avx512::F32>, kernel_table_avx2().f32.pool,
+      {12, 32, &gemm_f32_12x32_avx512, &avx512::gemm_offset_b<avx512::F32, 12, 2>, &avx512::copy_runs<avx512::F32>, kernel_table_avx2().f32.pool,
        {&avx512::winograd_f4x3_input<float>, &avx512::winograd_f4x3_output<float>,
         &avx512::winograd_f4x3_output_gradient<float>},
        {&avx512::winograd_f4x5_input<float>, &avx512::winograd_f4x5_output<float>,
@@ -47,8 +48,9 @@ const KernelTable& kernel_table_avx512() {
        8, &gemm_f32_8x32_avx512, &avx512::winograd_filter_transform<avx512::F32>, avx512::F32::width,
        {12, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 12, 2>},
        {8, 2 * avx512::F32::width, &avx512::gemm_strided_b<avx512::F32, 8, 2>},
-       {&avx512::winograd_f4x2_input<float>, &avx512::winograd_f4x2_output<float>, nullptr}},
-      {12, 16, &gemm_f64_12x16_avx512, &avx512::pack_b_copy<avx512::F64, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
+       {&avx512::winograd_f4x2_input<float>, &avx512::winograd_f4x2_output<float>, nullptr},
+       &avx512::gemm_offset_b<avx512::F32, 8, 2>},
+      {12, 16, &gemm_f64_12x16_avx512, &avx512::gemm_offset_b<avx512::F64, 12, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
        {&avx512::winograd_f4x5_input<double>, &avx512::winograd_f4x5_output<double>,
@@ -63,7 +65,8 @@ const KernelTable& kernel_table_avx512() {
        8, &gemm_f64_8x16_avx512, &avx512::winograd_filter_transform<avx512::F64>, avx512::F64::width,
        {12, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 12, 2>},
        {8, 2 * avx512::F64::width, &avx512::gemm_strided_b<avx512::F64, 8, 2>},
-       {&avx512::winograd_f4x2_input<double>, &avx512::winograd_f4x2_output<double>, nullptr}},
+       {&avx512::winograd_f4x2_input<double>, &avx512::winograd_f4x2_output<double>, nullptr},
+       &avx512::gemm_offset_b<avx512::F64, 8, 2>},
   };
   return table;
 }

@@ -13,7 +13,7 @@ void gemm_f64_4x4_generic(int64_t kc, const double* a, const double* b, double* 
 namespace generic {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
-#include "pack/pack_b_panels.h"
+#include "pack/copy_runs.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
@@ -21,13 +21,14 @@ namespace generic {
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
+#include "gemm/gemm_offset_b_impl.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
   static const KernelTable table{
       "generic",
       &generic::fma_peak_loop_portable,
-      {4, 8, &gemm_f32_4x8_generic, &generic::pack_b_copy_portable<float, 8>, &generic::copy_runs_portable<float>, generic::pool_kernels<float>(),
+      {4, 8, &gemm_f32_4x8_generic, &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>, &generic::copy_runs_portable<float>, generic::pool_kernels<float>(),
        {&generic::winograd_f4x3_input<float>, &generic::winograd_f4x3_output<float>,
         &generic::winograd_f4x3_output_gradient<float>},
        {&generic::winograd_f4x5_input<float>, &generic::winograd_f4x5_output<float>,
@@ -42,8 +43,9 @@ const KernelTable& kernel_table_generic() {
        4, &gemm_f32_4x8_generic, &generic::winograd_filter_transform<generic::ScalarTrait<float>>, 1,
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
-       {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr}},
-      {4, 4, &gemm_f64_4x4_generic, &generic::pack_b_copy_portable<double, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
+       {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr},
+       &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>},
+      {4, 4, &gemm_f64_4x4_generic, &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
        {&generic::winograd_f4x5_input<double>, &generic::winograd_f4x5_output<double>,
@@ -58,7 +60,8 @@ const KernelTable& kernel_table_generic() {
        4, &gemm_f64_4x4_generic, &generic::winograd_filter_transform<generic::ScalarTrait<double>>, 1,
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
-       {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr}},
+       {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr},
+       &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>},
   };
   return table;
 }

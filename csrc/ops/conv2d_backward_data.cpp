@@ -162,7 +162,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
       f.y0 = ph;
       f.x0 = pw;
       f.table = make_tap_table(f.h.offsets, f.w.offsets, 1, 1, f.h.grid, f.w.grid);
-      f.table.choose_positions(m);
+      f.table.choose_positions(m, 0.0);
       f.k = c_out_g * f.table.taps();
       f.a_offset = a_total;
       a_total += groups * panels * mr * f.k;

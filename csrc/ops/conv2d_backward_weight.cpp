@@ -40,7 +40,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
   TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
-  taps.choose_positions(c_out_g);
+  taps.choose_positions(c_out_g, 0.15);
   const int64_t positions = taps.positions(), taps_n = taps.taps();
   const bool direct = !p.channels_last && reads_source_directly(taps, p.in_h, p.in_w);
 

@@ -89,7 +89,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;
   for (int64_t j = 0; j < p.kernel_w; ++j) offset_w[j] = j * p.dilation_w - p.pad_left;
   TapTable taps = make_tap_table(offset_h, offset_w, p.stride_h, p.stride_w, p.out_h, p.out_w);
-  taps.choose_positions(m);
+  taps.choose_positions(m, 0.0);
   const int64_t positions = taps.positions();
 
   GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k, positions);

@@ -4,9 +4,9 @@
 //
 // A is packed once per call (weights). B is the im2col matrix over "wide"
 // positions P (see kernels/pack/band.h): for each block of positions a band
-// of the source is filled once and every B row of the block is one
-// contiguous copy out of it into the packed micro-panels. No column matrix
-// proportional to the image or the batch ever exists. The microkernel writes
+// of the source is filled once and every B row of the block is a run of
+// it, which the microkernel reads in place (gemm/gemm_offset_b_impl.h).
+// No column matrix proportional to the image or the batch ever exists. The microkernel writes
 // a C block buffer (all tiles full, so no edge cases in the hot loop), and
 // an epilogue moves the real grid columns to the output through a strided
 // grid, which lets backward-data fill one phase of a strided input gradient.
@@ -41,39 +41,45 @@ struct ImplicitGemm {
 template <typename T>
 struct GemmScratch {
   T* band;     // channels * phases * band_stride
-  T* b_block;  // kc * nc
-  T* c_block;  // m_rows * nc
+  T* staged;   // kc rows of row_stride: a k block's compact im2col rows
+  T* c_block;  // m_rows rows of row_stride
+  int64_t* offsets;  // k: where each B row starts (band, source or staged)
   RunTable runs;
-  T* row;      // nc + slack: one compact im2col row, staged
   int64_t band_stride;
 
   // Whole-vector run copies read and write up to one vector (<= 16 values)
-  // past a run: each band plane and the staged row keep that much slack.
+  // past a run: each band plane and staged row keep that much slack.
   static constexpr int64_t kSlack = 16;
+  // Rows of staged and c_block: nc plus the slack, which also keeps rows off
+  // a 4 KiB stride (the microkernel touches one line per row: L1 sets).
+  static int64_t row_stride(const GemmBlocking& blk) { return blk.nc + kSlack; }
   static int64_t band_stride_for(const TapTable& t, const GemmBlocking& blk) {
     return round_up(t.band_capacity(blk.nc) + kSlack, 16);
   }
-  static int64_t run_elements(const GemmBlocking& blk) {
-    return round_up(3 * RunTable::capacity(blk.nc) * int64_t(sizeof(int64_t) / sizeof(T)), 16);
+  template <typename I>
+  static int64_t as_elements(int64_t n) {
+    return round_up(n * int64_t(sizeof(I)) / int64_t(sizeof(T)), 16);
   }
   static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
                           const GemmBlocking& blk) {
-    return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * blk.nc, 16) +
-           round_up(m_rows * blk.nc, 16) + run_elements(blk) + round_up(blk.nc + kSlack, 16);
+    return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * row_stride(blk), 16) +
+           round_up(m_rows * row_stride(blk), 16) + as_elements<int64_t>(channels * t.taps()) +
+           as_elements<int64_t>(3 * RunTable::capacity(blk.nc));
   }
   static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows,
                            const GemmBlocking& blk) {
     GemmScratch s;
     s.band_stride = band_stride_for(t, blk);
     s.band = base;
-    s.b_block = s.band + channels * t.phases() * s.band_stride;
-    s.c_block = s.b_block + round_up(blk.kc * blk.nc, 16);
-    int64_t* runs = reinterpret_cast<int64_t*>(s.c_block + round_up(m_rows * blk.nc, 16));
+    s.staged = s.band + channels * t.phases() * s.band_stride;
+    s.c_block = s.staged + round_up(blk.kc * row_stride(blk), 16);
+    T* rest = s.c_block + round_up(m_rows * row_stride(blk), 16);
+    s.offsets = reinterpret_cast<int64_t*>(rest);
+    int64_t* runs = reinterpret_cast<int64_t*>(rest + as_elements<int64_t>(channels * t.taps()));
     const int64_t cap = RunTable::capacity(blk.nc);
     s.runs.column = runs;
     s.runs.offset = runs + cap;
     s.runs.length = runs + 2 * cap;
-    s.row = reinterpret_cast<T*>(runs) + run_elements(blk);
     return s;
   }
 };
@@ -87,67 +93,105 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   const TapTable& t = *g.taps;
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t np = p_end - p_begin, np_round = round_up(np, nr);
+  const int64_t ldc = GemmScratch<T>::row_stride(blk);
   const int64_t row_begin = panel_begin * mr, row_end = std::min(panel_end * mr, g.m);
   const int64_t plane = g.src_channel ? g.src_channel : g.src_h * g.src_w;
   const int64_t taps = t.taps();
+  T* const c_panels = s.c_block;  // panel q's rows at c_panels + (q - panel_begin) * mr * ldc
 
   if (g.k > 0) {
-    const bool direct = g.src_pixel == 1 && reads_source_directly(t, g.src_h, g.src_w);
     const int64_t channels = g.k / taps, f0 = t.flat(p_begin);
+    // The microkernel reads whole tiles: wide positions read their rows up
+    // to np_round, so the source is read in place only when that stays
+    // inside the plane, and the band is filled that far.
+    const bool direct = t.wide() && g.src_pixel == 1 && reads_source_directly(t, g.src_h, g.src_w) &&
+                        f0 + np_round <= g.src_h * g.src_w;
+    const int64_t band_count = t.band_count(p_begin, np) + (t.wide() ? np_round - np : 0);
     if (!direct)
       for (int64_t ch = 0; ch < channels; ++ch)
         for (int64_t ph = 0; ph < t.phases(); ++ph)
-          fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, t.band_count(p_begin, np),
+          fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, band_count,
                     s.band + (ch * t.phases() + ph) * s.band_stride, g.src_pixel);
-    // Compact positions: each im2col row is a run per grid row of the block,
-    // staged contiguous, then packed like a wide row.
-    if (!t.wide()) make_runs(t, p_begin, np, &s.runs);
+    auto band_row = [&](int64_t kk) {
+      const int64_t ch = kk / taps, tap = kk % taps;
+      return (ch * t.phases() + t.tap_phase[tap]) * s.band_stride + t.tap_shift[tap];
+    };
 
-    for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
-      const int64_t kc = std::min(blk.kc, g.k - k0);
-      for (int64_t kk = 0; kk < kc; ++kk) {
-        const int64_t ch = (k0 + kk) / taps, tap = (k0 + kk) % taps;
-        const T* row = direct ? g.src + ch * plane + f0
-                              : s.band + (ch * t.phases() + t.tap_phase[tap]) * s.band_stride +
-                                    t.tap_shift[tap];
-        if (!t.wide()) {
-          kern.copy_runs(row, s.runs.column, s.runs.offset, s.runs.length, s.runs.count, s.row);
-          row = s.row;
-        }
-        kern.pack_b_copy(row, np, kc * nr, s.b_block + kk * nr);
-      }
-      const int accumulate = k0 > 0;
-      for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-        const T* a = g.a_packed + panel * mr * g.k + k0 * mr;
-        T* c_rows = s.c_block + (panel - panel_begin) * mr * np_round;
+    if (t.wide()) {
+      // Every B row is a run of the band (or of the source): one tile of
+      // positions goes through all of k for a group of A panels while its
+      // runs sit in L1, and so do the group's C tiles (a quarter of L1:
+      // with hundreds of rows, C tiles written down a whole column of the
+      // block spilled to L2 before the epilogue read them back).
+      const T* base = direct ? g.src + f0 : s.band;
+      for (int64_t kk = 0; kk < g.k; ++kk) s.offsets[kk] = direct ? kk * plane : band_row(kk);
+      const int64_t group =
+          std::max<int64_t>(1, cache_sizes().l1d / 4 / (int64_t(mr) * nr * int64_t(sizeof(T))));
+      for (int64_t first = panel_begin; first < panel_end; first += group) {
+        const int64_t last = std::min(panel_end, first + group);
         for (int64_t j = 0; j < np; j += nr)
-          kern.gemm(kc, a, s.b_block + j * kc, c_rows + j, np_round, accumulate);
+          for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
+            const int64_t kc = std::min(blk.kc, g.k - k0);
+            for (int64_t panel = first; panel < last; ++panel)
+              kern.gemm_offset_b(kc, g.a_packed + panel * mr * g.k + k0 * mr, base + j,
+                                 s.offsets + k0, c_panels + (panel - panel_begin) * mr * ldc + j, ldc,
+                                 k0 > 0);
+          }
+      }
+    } else {
+      // Compact positions: each im2col row is a run per grid row of the
+      // block, staged contiguous (zero past np: whole tiles are read).
+      make_runs(t, p_begin, np, &s.runs);
+      const int64_t ldb = GemmScratch<T>::row_stride(blk);
+      for (int64_t kk = 0; kk < blk.kc; ++kk) s.offsets[kk] = kk * ldb;
+      for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
+        const int64_t kc = std::min(blk.kc, g.k - k0);
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          T* row = s.staged + kk * ldb;
+          kern.copy_runs(s.band + band_row(k0 + kk), s.runs.column, s.runs.offset, s.runs.length,
+                         s.runs.count, row);
+          for (int64_t q = np; q < np_round; ++q) row[q] = T(0);
+        }
+        for (int64_t j = 0; j < np; j += nr)
+          for (int64_t panel = panel_begin; panel < panel_end; ++panel)
+            kern.gemm_offset_b(kc, g.a_packed + panel * mr * g.k + k0 * mr, s.staged + j, s.offsets,
+                               c_panels + (panel - panel_begin) * mr * ldc + j, ldc, k0 > 0);
       }
     }
   }
 
   // Epilogue: block columns to output grid points (wide columns x >= grid_w
-  // are dropped), plus bias; one grid row piece at a time.
+  // are dropped), plus bias, one grid row piece at a time. The pieces are
+  // the same for every row of C: found once (the staging runs are done).
+  RunTable& pieces = s.runs;
+  pieces.count = 0;
+  for (int64_t p = p_begin; p < p_end;) {
+    const int64_t y = p / t.row_w, x = p % t.row_w;
+    const int64_t piece_end = std::min(p_end, p - x + t.row_w);
+    const int64_t n = std::min(piece_end, p - x + t.grid_w) - p;  // real columns
+    if (n > 0) {
+      pieces.column[pieces.count] = p - p_begin;
+      pieces.offset[pieces.count] = ((g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x) * g.c_pixel;
+      pieces.length[pieces.count] = n;
+      ++pieces.count;
+    }
+    p = piece_end;
+  }
+  const int64_t step = g.step_x * g.c_pixel;
   for (int64_t m = row_begin; m < row_end; ++m) {
-    const T* from = s.c_block + (m - row_begin) * np_round;
+    const T* from = c_panels + (m - row_begin) * ldc;
     const T bias = g.bias ? g.bias[m] : T(0);
     T* out = g.c + m * g.c_row_stride;
-    for (int64_t p = p_begin; p < p_end;) {
-      const int64_t y = p / t.row_w, x = p % t.row_w;
-      const int64_t piece_end = std::min(p_end, p - x + t.row_w);
-      const int64_t n = std::min(piece_end, p - x + t.grid_w) - p;  // real columns
-      if (n > 0) {
-        T* o = out + ((g.y0 + y * g.step_y) * g.c_w + g.x0 + x * g.step_x) * g.c_pixel;
-        const T* f = from + (p - p_begin);
-        const int64_t step = g.step_x * g.c_pixel;
-        if (g.k == 0)
-          for (int64_t i = 0; i < n; ++i) o[i * step] = bias;
-        else if (step == 1)
-          for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
-        else
-          for (int64_t i = 0; i < n; ++i) o[i * step] = f[i] + bias;
-      }
-      p = piece_end;
+    for (int64_t r = 0; r < pieces.count; ++r) {
+      T* o = out + pieces.offset[r];
+      const T* f = from + pieces.column[r];
+      const int64_t n = pieces.length[r];
+      if (g.k == 0)
+        for (int64_t i = 0; i < n; ++i) o[i * step] = bias;
+      else if (step == 1)
+        for (int64_t i = 0; i < n; ++i) o[i] = f[i] + bias;
+      else
+        for (int64_t i = 0; i < n; ++i) o[i * step] = f[i] + bias;
     }
   }
 }

@@ -55,14 +55,15 @@ struct TapTable {
   }
 
   // Picks compact or wide positions by estimated cycles per im2col row
-  // element: the GEMM does `reuse` multiply-adds with each packed element
-  // (16 per cycle on 8-lane FMA hardware); wide packing is one plain copy
-  // but computes width/grid_w as many columns; compact packing first stages
-  // one run per grid row.
-  void choose_positions(int64_t reuse) {
+  // element: the GEMM does `reuse` multiply-adds with each element (16 per
+  // cycle on 8-lane FMA hardware); a wide row costs `wide_copy` per element
+  // (0 where the microkernel reads it from the band in place; a plain copy
+  // where it is packed) but computes width/grid_w as many columns; compact
+  // rows are first staged, one run per grid row.
+  void choose_positions(int64_t reuse, double wide_copy) {
     const double gemm = static_cast<double>(reuse) / 16.0;
     const double compact = grid_w * (gemm + 0.3 + 3.0 / static_cast<double>(grid_w));
-    const double wide_cost = width * (gemm + 0.15);
+    const double wide_cost = width * (gemm + wide_copy);
     row_w = wide_cost < compact ? width : grid_w;
   }
 };
@@ -179,8 +180,9 @@ void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, in
       const int64_t lo = std::min(std::max(c_lo, c), end), hi = std::max(std::min(c_hi, end), lo);
       T* o = out;
       for (int64_t i = c; i < lo; ++i) *o++ = 0;
-      if (sw == 1 && hi - lo >= 64) {  // short rows: a call costs more than the copy
-        std::memcpy(o, row + lo, sizeof(T) * (hi - lo));
+      if (sw == 1) {  // a plain indexed copy, vectorised (a strided one is not)
+        const T* from = row + lo;
+        for (int64_t i = 0; i < hi - lo; ++i) o[i] = from[i];
         o += hi - lo;
       } else {
         for (int64_t i = lo; i < hi; ++i) *o++ = row[i * sw];

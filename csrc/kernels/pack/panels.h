@@ -1,7 +1,8 @@
 // Packing of the GEMM's A operand (weights) into the layout the microkernel
 // streams through: an A micro-panel is MR rows of A stored column by column
-// (k-major, MR values per k), zero-padded past the last row. B micro-panels
-// (NR columns stored row by row) are packed per ISA: pack/pack_b_panels.h.
+// (k-major, MR values per k), zero-padded past the last row. The implicit
+// GEMM reads B's rows in place (gemm/gemm_offset_b_impl.h); Winograd's input
+// transforms write packed B micro-panels themselves.
 #pragma once
 #include <cstdint>
 

@@ -1,0 +1,49 @@
+// GEMM microkernel whose B rows are read where they lie, one offset per row:
+// C (MR x NV * width) (+)= A (packed MR-row micro-panel, [k][MR]) * B, where
+// B's row k is the contiguous run b + offset[k]. An im2col row of a
+// convolution is such a run of the zero-padded input band (a tap is a fixed
+// shift of its channel's band plane), so the implicit GEMM needs no packed
+// B panel: packing it was a strided copy of taps x the input per block
+// (14% of a 3x3 forward on the GEMM path) and the panel was read back from
+// L2 for every A panel, where these runs are read by each A panel from L1.
+//
+// Always a full tile: the caller's B runs have NV * width readable values
+// and C is a block buffer whose extra columns are thrown away.
+//
+// Included by kernels/table_<isa>.cpp *inside* that ISA's namespace, after
+// direct/direct_tile_impl.h (its ScalarTrait serves the portable table).
+
+template <class S, int MR, int NV>
+void gemm_offset_b(int64_t kc, const typename S::T* __restrict a, const typename S::T* b,
+                   const int64_t* __restrict offset, typename S::T* __restrict c, int64_t ldc,
+                   int accumulate) {
+  using V = typename S::V;
+  constexpr int W = S::width;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+  for (int64_t k = 0; k < kc; ++k, a += MR) {
+    const typename S::T* row = b + offset[k];
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(row + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const V ar = S::broadcast(a + r);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(ar, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    typename S::T* out = c + r * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      V sum = acc[r][v];
+      if (accumulate) sum = S::add(sum, S::load(out + v * W));
+      S::store(out + v * W, sum);
+    }
+  }
+}

@@ -128,7 +128,7 @@ template <typename T>
 void conv2d_backward_weight_winograd(const Conv2dParams& p, const T* dout, const T* x, T* dw);
 
 // The few-input-channel variant (GEMM + col2im), and when it is the better one.
-bool prefers_col2im(const Conv2dParams& p, int mr);
+bool prefers_col2im(const Conv2dParams& p, int phase_mr, int col2im_mr);
 template <typename T>
 void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 

@@ -143,7 +143,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
       weights_finite() && backward_data_by_direct_tiles(p, dout, w, dx))
     return;
-  if (!p.channels_last && prefers_col2im(p, active_kernels().get<T>().gemm_mr))
+  if (!p.channels_last && prefers_col2im(p, mr, active_kernels().get<T>().gemm_mr))
     return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);

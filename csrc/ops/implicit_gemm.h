@@ -35,6 +35,9 @@ struct ImplicitGemm {
   T* c;
   int64_t c_row_stride, c_w, y0, x0, step_y, step_x, c_pixel = 1;
   const T* bias;  // may be null
+  // Calls on one block that share a band (see BandFrame): the first fills
+  // it (never reading the source in place), the later ones only read it.
+  enum class Band { own, fill_shared, shared_filled } band = Band::own;
 };
 
 // Per-thread scratch of the driver, carved from one slot.
@@ -104,10 +107,10 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
     // The microkernel reads whole tiles: wide positions read their rows up
     // to np_round, so the source is read in place only when that stays
     // inside the plane, and the band is filled that far.
-    const bool direct = t.wide() && g.src_pixel == 1 && reads_source_directly(t, g.src_h, g.src_w) &&
-                        f0 + np_round <= g.src_h * g.src_w;
+    const bool direct = g.band == ImplicitGemm<T>::Band::own && t.wide() && g.src_pixel == 1 &&
+                        reads_source_directly(t, g.src_h, g.src_w) && f0 + np_round <= g.src_h * g.src_w;
     const int64_t band_count = t.band_count(p_begin, np) + (t.wide() ? np_round - np : 0);
-    if (!direct)
+    if (!direct && g.band != ImplicitGemm<T>::Band::shared_filled)
       for (int64_t ch = 0; ch < channels; ++ch)
         for (int64_t ph = 0; ph < t.phases(); ++ph)
           fill_band(t, ph, g.src + ch * plane, g.src_h, g.src_w, f0, band_count,

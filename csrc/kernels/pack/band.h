@@ -68,10 +68,19 @@ struct TapTable {
   }
 };
 
+// A band layout several tables share (their taps' shifts all measured
+// from one origin, on rows of one width): one band serves them all.
+struct BandFrame {
+  int64_t row_origin, col_origin, width;
+};
+
 // offsets_h[th] / offsets_w[tw]: rh, rw of each tap (e.g. kh*dilation - pad).
+// With a frame (whose origin is at most, and width at least, the table's
+// own) the band is laid out by it.
 inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
                                const std::vector<int64_t>& offsets_w, int64_t stride_h,
-                               int64_t stride_w, int64_t grid_h, int64_t grid_w) {
+                               int64_t stride_w, int64_t grid_h, int64_t grid_w,
+                               const BandFrame* frame = nullptr) {
   TapTable t;
   t.taps_h = static_cast<int64_t>(offsets_h.size());
   t.taps_w = static_cast<int64_t>(offsets_w.size());
@@ -96,6 +105,11 @@ inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
   t.col_origin = *std::min_element(aw.begin(), aw.end());
   const int64_t col_spread = *std::max_element(aw.begin(), aw.end()) - t.col_origin;
   t.width = grid_w + col_spread;
+  if (frame) {
+    t.row_origin = frame->row_origin;
+    t.col_origin = frame->col_origin;
+    t.width = frame->width;
+  }
   for (int64_t i = 0; i < t.taps_h; ++i)
     for (int64_t j = 0; j < t.taps_w; ++j) {
       int64_t phase = 0;

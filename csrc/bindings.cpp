@@ -11,6 +11,7 @@
 
 #include "ops/conv2d.h"
 #include "ops/cpu.h"
+#include "ops/matmul.h"
 #include "ops/pool2d.h"
 
 namespace py = pybind11;
@@ -172,6 +173,48 @@ py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py
   }
   return is_f32(x) ? conv_backward_typed<float>(p, dout, x, w, need_dx, need_dw, need_db, a)
                    : conv_backward_typed<double>(p, dout, x, w, need_dx, need_dw, need_db, a);
+}
+
+// ------------------------------------------------------------------ matmul
+
+// A 2-D float array read through its strides (views need no copy).
+template <typename T>
+MatrixView<const T> matrix_view(const py::array& a, const char* name) {
+  for (int d = 0; d < 2; ++d)
+    if (a.strides(d) % static_cast<py::ssize_t>(sizeof(T)))
+      throw py::value_error(std::string(name) + "'s strides must be whole elements");
+  return {static_cast<const T*>(a.data()), static_cast<int64_t>(a.strides(0) / sizeof(T)),
+          static_cast<int64_t>(a.strides(1) / sizeof(T))};
+}
+
+template <typename T>
+py::array matmul_typed(const py::array& a, const py::array& b) {
+  const int64_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
+  py::array_t<T> c = empty<T>({m, n});
+  const MatrixView<const T> av = matrix_view<T>(a, "a"), bv = matrix_view<T>(b, "b");
+  const MatrixView<T> cv{c.mutable_data(), n, 1};
+  {
+    py::gil_scoped_release release;
+    matmul<T>(m, n, k, av, bv, cv);
+  }
+  return c;
+}
+
+py::array matmul_py(const py::array& a, const py::array& b) {
+  for (const auto& [arr, name] : {std::pair<const py::array&, const char*>{a, "a"}, {b, "b"}}) {
+    const bool f32 = arr.dtype().is(py::dtype::of<float>()), f64 = arr.dtype().is(py::dtype::of<double>());
+    if (!f32 && !f64)
+      throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
+                           std::string(py::str(arr.dtype())));
+    if (arr.ndim() != 2)
+      throw py::value_error(std::string(name) + " must be 2-D, got shape " + shape_str(arr));
+    if (!aligned(arr)) throw py::value_error(std::string(name) + " must be aligned to its element size");
+  }
+  require_same_dtype(a, "a", b, "b");
+  if (a.shape(1) != b.shape(0))
+    throw py::value_error("a " + shape_str(a) + " and b " + shape_str(b) +
+                          " do not chain: a's columns must equal b's rows");
+  return is_f32(a) ? matmul_typed<float>(a, b) : matmul_typed<double>(a, b);
 }
 
 // ----------------------------------------------------------------- pooling
@@ -440,6 +483,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
         py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
         py::arg("algorithm") = "auto", py::arg("channels_last") = false);
+  m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"));
   m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
         py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
         py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),

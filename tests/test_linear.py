@@ -1,4 +1,4 @@
-"""functional.linear (the Dense op on the native GEMM) against the NumPy reference."""
+"""functional.linear (the Dense op) and the native matmul it runs on, against NumPy."""
 import numpy as np
 import pytest
 
@@ -7,8 +7,9 @@ from fastcnn import reference as R
 
 from _helpers import assert_close, numeric_grad
 
-# The last three have 8+ rows per output column: x runs as one channels-last
-# image of N pixels (see functional._rows_as_pixels), the others as filters.
+# Forward: under 128 outputs a 1x1 convolution (the last three with 8+ rows
+# per output as one channels-last image of N pixels), from 128 the GEMM; the
+# gradients are GEMMs (see functional._forward_on_tiles).
 SHAPES = [(1, 1, 1), (3, 5, 7), (2, 17, 33), (64, 3136, 10), (5, 130, 129), (33, 7, 300),
           (256, 800, 10), (100, 9, 3), (1030, 70, 33)]
 
@@ -62,3 +63,51 @@ def test_linear_bad_shapes(x_shape, w_shape, match):
 def test_linear_mixed_dtypes_named():
     with pytest.raises(TypeError, match="x: float32, w: float64"):
         F.linear(np.ones((2, 3), np.float32), np.ones((3, 4)))
+
+
+# m, k, n crossing the GEMM's blocks: depth beyond one KC block (edge tiles
+# accumulated over several), rows and columns beyond one block and not
+# multiples of any register tile, skinny products that run as C^T = B^T A^T
+# (few rows) and products whose C^T would be stored through a stride.
+MATMUL_SHAPES = [(1, 1, 1), (7, 1, 5), (3, 700, 5), (10, 2000, 33), (1, 513, 1000), (600, 3, 10),
+                 (257, 1300, 130), (1030, 70, 2100), (64, 300, 6272)]
+
+
+def _operand_views(rng, shape, dtype):
+    """The same matrix as C-contiguous, transposed (Fortran), sliced and reversed views."""
+    base = rng.standard_normal(shape).astype(dtype)
+    wide = np.zeros((shape[0], 2 * shape[1]), dtype)
+    wide[:, ::2] = base
+    return {"c": base, "f": np.asfortranarray(base), "sliced": wide[:, ::2],
+            "reversed": np.ascontiguousarray(base[::-1, ::-1])[::-1, ::-1]}
+
+
+@pytest.mark.parametrize("shape", MATMUL_SHAPES)
+def test_matmul_matches_numpy_on_strided_views(isa, dtype, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m + 7 * k + 13 * n)
+    a_views, b_views = _operand_views(rng, (m, k), dtype), _operand_views(rng, (k, n), dtype)
+    want = (a_views["c"].astype(np.float64) @ b_views["c"].astype(np.float64)).astype(dtype)
+    for a_name, b_name in (("c", "c"), ("f", "c"), ("c", "f"), ("sliced", "reversed"), ("f", "f")):
+        got = F._matmul(a_views[a_name], b_views[b_name])
+        assert got.dtype == dtype and got.flags.c_contiguous
+        assert_close(got, want, f"{a_name} @ {b_name}")
+
+
+def test_matmul_copies_unaligned_operands():
+    raw = np.zeros(6 * 5 * 8 + 1, np.uint8)[1:].view(np.float64).reshape(6, 5)  # odd byte offset
+    raw[:] = np.arange(30).reshape(6, 5)
+    assert not raw.flags.aligned
+    assert_close(F._matmul(raw, raw.T), raw @ raw.T)
+
+
+@pytest.mark.parametrize("a, b, error, match", [
+    (np.ones((2, 3), np.int64), np.ones((3, 2)), TypeError, "a must be float32 or float64"),
+    (np.ones(3), np.ones((3, 2)), ValueError, "a must be 2-D"),
+    (np.ones((2, 3)), np.ones((4, 2)), ValueError, "do not chain"),
+    (np.ones((2, 3), np.float32), np.ones((3, 2)), TypeError, "must share a dtype"),
+])
+def test_native_matmul_rejects_bad_operands(a, b, error, match):
+    from fastcnn import _C
+    with pytest.raises(error, match=match):
+        _C.matmul(a, b)

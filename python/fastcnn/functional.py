@@ -182,7 +182,7 @@ def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs
 
 # ---------------------------------------------------------------------- linear
 
-def _linear_operands(x, w):
+def _check_linear_operands(x, w):
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (N, in_features), got shape {x.shape}")
     if w.ndim != 2:
@@ -190,37 +190,50 @@ def _linear_operands(x, w):
     if x.shape[1] != w.shape[0] or 0 in x.shape or 0 in w.shape:
         raise ValueError(f"x {x.shape} and w {w.shape} do not chain: x's columns must equal "
                          f"w's rows and no size may be 0")
-    # x @ w is a 1x1 convolution of the image w (1, in, 1, out) with the
-    # "filters" x (N, in, 1, 1): it runs on the native GEMM and its threads,
-    # never on NumPy's BLAS, whose spinning threads would otherwise compete
-    # with ours for the same cores between layers.
-    return (_contiguous(w)[None, :, None, :], _contiguous(x)[:, :, None, None],
-            (1, 1, 0, 0, 0, 0, 1, 1, 1))
 
 
-def _rows_as_pixels(x, w):
-    """Many rows for few outputs: x as one channels-last image of N pixels
-    and w^T as 1x1 filters, so the direct tiles walk the rows (2 threads,
-    Xeon, ms forward / backward: 256x800 @ 800x10 0.14 / 0.63 -> 0.06 / 0.15,
-    6272x256 @ 256x64 1.50 / 9.4 -> 0.79 / 3.6, 1024x512 @ 512x64 0.51 / 2.1
-    -> 0.27 / 0.90); otherwise the rows of x are the filters applied to the
-    image w (64x3136 @ 3136x128 as pixels: 0.52 / 2.6 against 0.35 / 0.84)."""
-    return x.shape[0] >= 8 * w.shape[1]
+def _matrix(a):
+    """`a` as the native matmul reads it: any strides, but whole, aligned elements."""
+    if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
+        return a
+    return np.require(a, requirements=("C", "A"))
 
 
-def _pixel_operands(x, w):
-    return _contiguous(x)[None, None], np.ascontiguousarray(w.T)[:, :, None, None]
+def _matmul(a, b):
+    # The native GEMM and its threads, never NumPy's BLAS, whose spinning
+    # threads would otherwise compete with ours for the same cores between
+    # layers. Transposed operands are strided views, read in place.
+    return _C.matmul(_matrix(a), _matrix(b))
+
+
+def _forward_on_tiles(x, w):
+    """Under 128 outputs the forward runs as a 1x1 convolution on the direct
+    tiles, which read x's rows in place where the GEMM packs all of x for
+    few multiply-adds per element (2 threads, Xeon, ms tiles vs GEMM:
+    512x4096 @ 4096x10 0.61 vs 1.03, 6272x256 @ 256x64 0.81 vs 1.02); from
+    128 the GEMM wins (64x3136 @ 3136x128 0.32 vs 0.40, 1024^3 7.9 vs 10.3)."""
+    return w.shape[1] < 128
+
+
+def _forward_by_convolution(x, w):
+    args = (1, 1, 0, 0, 0, 0, 1, 1, 1)
+    if x.shape[0] >= 8 * w.shape[1]:
+        # Many rows for few outputs: x as one channels-last image of N
+        # pixels and w^T as 1x1 filters, so the tiles walk the rows (256x800
+        # @ 800x10: 0.14 -> 0.06 ms); otherwise the rows of x are the filters
+        # applied to the image w (1, in, 1, out).
+        filters_t = np.ascontiguousarray(w.T)[:, :, None, None]
+        return _C.conv2d_forward(_contiguous(x)[None, None], filters_t, None, *args,
+                                 channels_last=True)[0, 0]
+    return _C.conv2d_forward(_contiguous(w)[None, :, None, :], _contiguous(x)[:, :, None, None],
+                             None, *args)[0, :, 0, :]
 
 
 def linear(x, w, b=None):
     """x (N, in) @ w (in, out) + b, the Dense layer (Keras' kernel layout)."""
     x, w = same_float_dtype(x=x, w=w)
-    image, filters, args = _linear_operands(x, w)
-    if _rows_as_pixels(x, w):
-        pixels, filters_t = _pixel_operands(x, w)
-        y = _C.conv2d_forward(pixels, filters_t, None, *args, channels_last=True)[0, 0]
-    else:
-        y = _C.conv2d_forward(image, filters, None, *args)[0, :, 0, :]
+    _check_linear_operands(x, w)
+    y = _forward_by_convolution(x, w) if _forward_on_tiles(x, w) else _matmul(x, w)
     if b is not None:
         b = np.asarray(b)
         if b.shape != (w.shape[1],):
@@ -232,27 +245,18 @@ def linear(x, w, b=None):
 def linear_backward(dout, x, w, needs=("x", "w", "b")):
     """Gradients of linear: (dx, dw, db); entries not in `needs` are None."""
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    image, filters, args = _linear_operands(x, w)
+    _check_linear_operands(x, w)
     if dout.shape != (x.shape[0], w.shape[1]):
         raise ValueError(f"dout must have shape {(x.shape[0], w.shape[1])}, got {dout.shape}")
     if isinstance(needs, str):
         needs = (needs,)
     if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
         raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
-    if _rows_as_pixels(x, w):
-        pixels, filters_t = _pixel_operands(x, w)
-        d_pixels, d_filters_t, _ = _C.conv2d_backward(
-            _contiguous(dout)[None, None], pixels, filters_t, *args, "x" in needs, "w" in needs, False,
-            channels_last=True)
-        dx = d_pixels[0, 0] if d_pixels is not None else None
-        dw = np.ascontiguousarray(d_filters_t[:, :, 0, 0].T) if d_filters_t is not None else None
-        db = dout.sum(axis=0) if "b" in needs else None
-        return dx, dw, db
-    d_image, d_filters, _ = _C.conv2d_backward(
-        _contiguous(dout)[None, :, None, :], image, filters, *args,
-        "w" in needs, "x" in needs, False)
-    dx = d_filters[:, :, 0, 0] if d_filters is not None else None
-    dw = d_image[0, :, 0, :] if d_image is not None else None
+    # dx = dout w^T and dw = x^T dout: plain GEMMs (2 threads, Xeon, ms
+    # against the 1x1-convolution form they replaced: 512x4096 @ 4096x10 dw
+    # 3.7 -> 0.51, 6272x256 @ 256x64 dx 1.45 -> 0.95, 1024^3 dx 15 -> 8.4).
+    dx = _matmul(dout, w.T) if "x" in needs else None
+    dw = _matmul(x.T, dout) if "w" in needs else None
     db = dout.sum(axis=0) if "b" in needs else None
     return dx, dw, db
 

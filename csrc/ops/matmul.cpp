@@ -1,0 +1,160 @@
+// Dense matrix product, BLIS's way: blocks of C (mc x nc) are tasks; per
+// block, A (mc x kc) is packed into MR-row micro-panels and B (kc x nc) into
+// NR-column micro-panels for each depth block of kc, and the microkernel
+// runs B micro-panel by B micro-panel (each in L1) over the A block (in L2).
+//
+// The product is run as C or as C^T = B^T A^T, whichever pads the register
+// tile less and packs more of its elements from contiguous runs: a Dense
+// layer's 10 outputs are 10 rows of 12 (not 10 columns of 32). Operands are read through strides, so
+// the layer's transposed operands (x^T, w^T) are never copied first.
+#include "matmul.h"
+
+#include <algorithm>
+
+#include "cpu.h"
+#include "gemm_blocking.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace fastcnn {
+
+namespace {
+
+// dst[panel][p][r] = a(i0 + panel*mr + r, p0 + p), zero past `rows`.
+template <typename T>
+void pack_a_block(MatrixView<const T> a, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr,
+                  T* __restrict dst) {
+  for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += mr * kc) {
+    const int64_t live = std::min<int64_t>(mr, rows - r0);
+    for (int64_t r = 0; r < live; ++r) {
+      const T* from = a.data + (i0 + r0 + r) * a.row + p0 * a.col;
+      for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = from[p * a.col];
+    }
+    for (int64_t r = live; r < mr; ++r)
+      for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = T(0);
+  }
+}
+
+// dst[panel][p][j] = b(p0 + p, j0 + panel*nr + j), zero past `cols`.
+template <typename T>
+void pack_b_block(MatrixView<const T> b, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr,
+                  T* __restrict dst) {
+  for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += nr * kc) {
+    const int64_t live = std::min<int64_t>(nr, cols - c0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* from = b.data + (p0 + p) * b.row + (j0 + c0) * b.col;
+      T* to = dst + p * nr;
+      if (b.col == 1)
+        for (int64_t j = 0; j < live; ++j) to[j] = from[j];
+      else
+        for (int64_t j = 0; j < live; ++j) to[j] = from[j * b.col];
+      for (int64_t j = live; j < nr; ++j) to[j] = T(0);
+    }
+  }
+}
+
+template <typename T>
+void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
+                   MatrixView<T> c) {
+  const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), m);
+  const int mr = kern.gemm_mr, nr = kern.gemm_nr;
+  const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k, n);
+  const CacheSizes& cache = cache_sizes();
+  // A block of at most mc_max rows fills about a quarter of L2 next to the
+  // B block. Blocks split C evenly, in a multiple of the thread count where
+  // there are few (four blocks of 316, 316, 316 and 76 rows left one of two
+  // threads waiting a third of a 1024^3 product).
+  const int64_t mc_max = std::max<int64_t>(mr, cache.l2 / 4 / (blk.kc * int64_t(sizeof(T))) / mr * mr);
+  const int64_t threads = num_threads();
+  int64_t row_blocks = ceil_div(m, mc_max), col_blocks = ceil_div(n, blk.nc);
+  const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);
+  while (row_blocks * col_blocks < 4 * threads && (row_blocks * col_blocks) % threads != 0 &&
+         (row_blocks < row_tiles || col_blocks < col_tiles)) {
+    // split the side whose blocks are longer in register tiles
+    if (row_blocks < row_tiles && (col_blocks >= col_tiles || row_tiles * col_blocks >= col_tiles * row_blocks))
+      ++row_blocks;
+    else
+      ++col_blocks;
+  }
+  const int64_t mc = round_up(ceil_div(m, row_blocks), mr), nc = round_up(ceil_div(n, col_blocks), nr);
+  row_blocks = ceil_div(m, mc);
+  col_blocks = ceil_div(n, nc);
+  const int64_t a_size = round_up(mc * blk.kc, 16), b_size = round_up(blk.kc * nc, 16);
+  const int64_t per_thread = a_size + b_size + round_up(mr * nr, 16);
+  const int64_t tasks = row_blocks * col_blocks;
+  const int nt = threads_for(tasks);
+  Workspace<T> scratch(nt * per_thread);
+
+  parallel_for(tasks, nt, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+    T* a_block = scratch.slot(thread, per_thread);
+    T* b_block = a_block + a_size;
+    T* tile = b_block + b_size;  // edge tiles, and tiles of C not stored row by row
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i0 = task / col_blocks * mc, j0 = task % col_blocks * nc;
+      const int64_t rows = std::min(mc, m - i0), cols = std::min(nc, n - j0);
+      const int64_t rows_round = round_up(rows, mr), cols_round = round_up(cols, nr);
+      if (k == 0)
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = 0; j < cols; ++j) c.data[(i0 + i) * c.row + (j0 + j) * c.col] = T(0);
+      for (int64_t p0 = 0; p0 < k; p0 += blk.kc) {
+        const int64_t kc = std::min(blk.kc, k - p0);
+        pack_a_block(a, i0, rows, p0, kc, mr, a_block);
+        pack_b_block(b, p0, kc, j0, cols, nr, b_block);
+        for (int64_t jr = 0; jr < cols_round; jr += nr)
+          for (int64_t ir = 0; ir < rows_round; ir += mr) {
+            T* to = c.data + (i0 + ir) * c.row + (j0 + jr) * c.col;
+            const int64_t live_rows = std::min<int64_t>(mr, rows - ir), live_cols = std::min<int64_t>(nr, cols - jr);
+            // Whole tiles of a row-major C are accumulated in place (C is
+            // read and written once per depth block, not copied through a
+            // buffer: that pass cost a fifth of a 6272 x 64 x 256 product).
+            if (c.col == 1 && live_rows == mr && live_cols == nr) {
+              kern.gemm(kc, a_block + ir * kc, b_block + jr * kc, to, c.row, p0 > 0);
+              continue;
+            }
+            kern.gemm(kc, a_block + ir * kc, b_block + jr * kc, tile, nr, 0);
+            for (int64_t i = 0; i < live_rows; ++i)
+              for (int64_t j = 0; j < live_cols; ++j) {
+                T& out = to[i * c.row + j * c.col];
+                out = p0 > 0 ? out + tile[i * nr + j] : tile[i * nr + j];
+              }
+          }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
+            MatrixView<T> c) {
+  if (m == 0 || n == 0) return;
+  // Estimated cycles of each orientation: the register tiles' FMAs (32 per
+  // cycle, padding included), packing (~1 cycle per element gathered
+  // through a stride, ~1/4 per element copied from a contiguous run: A's
+  // rows along k, B's rows along n) and storing C (~2 per element stored
+  // through a stride: C^T's). x^T (256 x 6272) times dout (6272 x 64) pads
+  // the same either way but packs x 3x faster as B.
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const auto cost = [&](int64_t rows, int64_t cols, int64_t a_k_stride, int64_t b_n_stride,
+                        int64_t c_n_stride) {
+    const double tiles = static_cast<double>(round_up(rows, gemm_for_rows(kern, rows).mr)) *
+                         static_cast<double>(round_up(cols, kern.gemm_nr)) * static_cast<double>(k) / 32.0;
+    const auto pack = [](int64_t elements, int64_t stride) {
+      return static_cast<double>(elements) * (stride == 1 ? 0.25 : 1.0);
+    };
+    const double store = c_n_stride == 1 ? 0.0 : 2.0 * static_cast<double>(rows * cols);
+    return tiles + pack(rows * k, a_k_stride) + pack(k * cols, b_n_stride) + store;
+  };
+  if (cost(n, m, b.row, a.row, c.row) < cost(m, n, a.col, b.col, c.col))  // C^T = B^T A^T
+    return matmul_blocks<T>(n, m, k, {b.data, b.col, b.row}, {a.data, a.col, a.row},
+                            {c.data, c.col, c.row});
+  matmul_blocks<T>(m, n, k, a, b, c);
+}
+
+template void matmul<float>(int64_t, int64_t, int64_t, MatrixView<const float>, MatrixView<const float>,
+                            MatrixView<float>);
+template void matmul<double>(int64_t, int64_t, int64_t, MatrixView<const double>,
+                             MatrixView<const double>, MatrixView<double>);
+
+}  // namespace fastcnn

@@ -26,9 +26,16 @@ void pack_a_block(MatrixView<const T> a, int64_t i0, int64_t rows, int64_t p0, i
                   T* __restrict dst) {
   for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += mr * kc) {
     const int64_t live = std::min<int64_t>(mr, rows - r0);
-    for (int64_t r = 0; r < live; ++r) {
-      const T* from = a.data + (i0 + r0 + r) * a.row + p0 * a.col;
-      for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = from[p * a.col];
+    if (a.row == 1) {  // A^T row-major (x^T): a panel column is one run
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* from = a.data + (i0 + r0) + (p0 + p) * a.col;
+        for (int64_t r = 0; r < live; ++r) dst[p * mr + r] = from[r];
+      }
+    } else {
+      for (int64_t r = 0; r < live; ++r) {
+        const T* from = a.data + (i0 + r0 + r) * a.row + p0 * a.col;
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = from[p * a.col];
+      }
     }
     for (int64_t r = live; r < mr; ++r)
       for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = T(0);
@@ -132,22 +139,26 @@ void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<c
   // Estimated cycles of each orientation: the register tiles' FMAs (32 per
   // cycle, padding included), packing (~1 cycle per element gathered
   // through a stride, ~1/4 per element copied from a contiguous run: A's
-  // rows along k, B's rows along n) and storing C (~2 per element stored
-  // through a stride: C^T's). x^T (256 x 6272) times dout (6272 x 64) pads
-  // the same either way but packs x 3x faster as B.
+  // rows or columns, B's rows) and storing C (~2 per element stored through
+  // a stride: C^T's).
   const Kernels<T>& kern = active_kernels().get<T>();
-  const auto cost = [&](int64_t rows, int64_t cols, int64_t a_k_stride, int64_t b_n_stride,
+  const auto cost = [&](int64_t rows, int64_t cols, MatrixView<const T> a_view, int64_t b_n_stride,
                         int64_t c_n_stride) {
     const double tiles = static_cast<double>(round_up(rows, gemm_for_rows(kern, rows).mr)) *
                          static_cast<double>(round_up(cols, kern.gemm_nr)) * static_cast<double>(k) / 32.0;
     const auto pack = [](int64_t elements, int64_t stride) {
       return static_cast<double>(elements) * (stride == 1 ? 0.25 : 1.0);
     };
-    const double store = c_n_stride == 1 ? 0.0 : 2.0 * static_cast<double>(rows * cols);
-    return tiles + pack(rows * k, a_k_stride) + pack(k * cols, b_n_stride) + store;
+    // A packs from runs along k or along its rows; strided C tiles are
+    // stored once per depth block.
+    const int64_t a_run = a_view.col == 1 || a_view.row == 1 ? 1 : a_view.col;
+    const double depth_blocks = static_cast<double>(ceil_div(k, 256));
+    const double store = c_n_stride == 1 ? 0.0 : 2.0 * static_cast<double>(rows * cols) * depth_blocks;
+    return tiles + pack(rows * k, a_run) + pack(k * cols, b_n_stride) + store;
   };
-  if (cost(n, m, b.row, a.row, c.row) < cost(m, n, a.col, b.col, c.col))  // C^T = B^T A^T
-    return matmul_blocks<T>(n, m, k, {b.data, b.col, b.row}, {a.data, a.col, a.row},
+  const MatrixView<const T> b_t{b.data, b.col, b.row};
+  if (cost(n, m, b_t, a.row, c.row) < cost(m, n, a, b.col, c.col))  // C^T = B^T A^T
+    return matmul_blocks<T>(n, m, k, b_t, {a.data, a.col, a.row},
                             {c.data, c.col, c.row});
   matmul_blocks<T>(m, n, k, a, b, c);
 }

@@ -3,6 +3,7 @@
 #include <limits>
 #include <vector>
 
+#include "gemm/gemm_microkernel.h"
 #include "kernel_table.h"
 #include "simd.h"
 

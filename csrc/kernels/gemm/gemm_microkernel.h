@@ -12,12 +12,13 @@
 
 namespace fastcnn {
 
-template <class S, int MR, int NV>
-inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
-                             const typename S::T* __restrict b, typename S::T* __restrict c,
-                             int64_t ldc, int accumulate) {
+// The register tile itself, for any B layout: row(k) points at the NV
+// vectors of B's row k (the packed micro-panel's, or a row read in place by
+// gemm/gemm_offset_b_impl.h).
+template <class S, int MR, int NV, class BRow>
+inline void gemm_register_tile(int64_t kc, const typename S::T* __restrict a, BRow row,
+                               typename S::T* __restrict c, int64_t ldc, int accumulate) {
   using V = typename S::V;
-  constexpr int NR = NV * S::width;
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -25,6 +26,7 @@ inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
     for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
 
   for (int64_t k = 0; k < kc; ++k) {
+    const typename S::T* b = row(k);
     V bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * S::width);
@@ -35,19 +37,26 @@ inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
       for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(ar, bv[v], acc[r][v]);
     }
     a += MR;
-    b += NR;
   }
 
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    typename S::T* row = c + r * ldc;
+    typename S::T* out = c + r * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V out = acc[r][v];
-      if (accumulate) out = S::add(out, S::load(row + v * S::width));
-      S::store(row + v * S::width, out);
+      V sum = acc[r][v];
+      if (accumulate) sum = S::add(sum, S::load(out + v * S::width));
+      S::store(out + v * S::width, sum);
     }
   }
+}
+
+template <class S, int MR, int NV>
+inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
+                             const typename S::T* __restrict b, typename S::T* __restrict c,
+                             int64_t ldc, int accumulate) {
+  constexpr int NR = NV * S::width;
+  gemm_register_tile<S, MR, NV>(kc, a, [b](int64_t k) { return b + k * NR; }, c, ldc, accumulate);
 }
 
 // Portable fallback: the same register tile as plain arrays; the compiler

@@ -11,39 +11,13 @@
 // and C is a block buffer whose extra columns are thrown away.
 //
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace, after
-// direct/direct_tile_impl.h (its ScalarTrait serves the portable table).
+// direct/direct_tile_impl.h (its ScalarTrait serves the portable table);
+// the register tile is gemm_microkernel.h's, included before.
 
 template <class S, int MR, int NV>
 void gemm_offset_b(int64_t kc, const typename S::T* __restrict a, const typename S::T* b,
                    const int64_t* __restrict offset, typename S::T* __restrict c, int64_t ldc,
                    int accumulate) {
-  using V = typename S::V;
-  constexpr int W = S::width;
-  V acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
-  for (int64_t k = 0; k < kc; ++k, a += MR) {
-    const typename S::T* row = b + offset[k];
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = S::load(row + v * W);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const V ar = S::broadcast(a + r);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(ar, bv[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    typename S::T* out = c + r * ldc;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      V sum = acc[r][v];
-      if (accumulate) sum = S::add(sum, S::load(out + v * W));
-      S::store(out + v * W, sum);
-    }
-  }
+  gemm_register_tile<S, MR, NV>(kc, a, [b, offset](int64_t k) { return b + offset[k]; }, c, ldc,
+                                accumulate);
 }

@@ -7,9 +7,8 @@ from fastcnn import reference as R
 
 from _helpers import assert_close, numeric_grad
 
-# Forward: under 128 outputs a 1x1 convolution (the last three with 8+ rows
-# per output as one channels-last image of N pixels), from 128 the GEMM; the
-# gradients are GEMMs (see functional._forward_on_tiles).
+# Few outputs (x's rows read in place by the direct tile), many, and sizes
+# that tile unevenly.
 SHAPES = [(1, 1, 1), (3, 5, 7), (2, 17, 33), (64, 3136, 10), (5, 130, 129), (33, 7, 300),
           (256, 800, 10), (100, 9, 3), (1030, 70, 33)]
 
@@ -26,7 +25,7 @@ def test_linear_matches_reference(isa, dtype, shape):
         assert_close(got, want)
 
 
-@pytest.mark.parametrize("rows", [8, 40])  # 40 rows for 4 outputs: rows as pixels
+@pytest.mark.parametrize("rows", [8, 40])
 def test_linear_needs_and_noncontiguous(rows):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((rows, 12))[:, ::2]        # non-contiguous

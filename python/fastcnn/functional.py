@@ -206,34 +206,11 @@ def _matmul(a, b):
     return _C.matmul(_matrix(a), _matrix(b))
 
 
-def _forward_on_tiles(x, w):
-    """Under 128 outputs the forward runs as a 1x1 convolution on the direct
-    tiles, which read x's rows in place where the GEMM packs all of x for
-    few multiply-adds per element (2 threads, Xeon, ms tiles vs GEMM:
-    512x4096 @ 4096x10 0.61 vs 1.03, 6272x256 @ 256x64 0.81 vs 1.02); from
-    128 the GEMM wins (64x3136 @ 3136x128 0.32 vs 0.40, 1024^3 7.9 vs 10.3)."""
-    return w.shape[1] < 128
-
-
-def _forward_by_convolution(x, w):
-    args = (1, 1, 0, 0, 0, 0, 1, 1, 1)
-    if x.shape[0] >= 8 * w.shape[1]:
-        # Many rows for few outputs: x as one channels-last image of N
-        # pixels and w^T as 1x1 filters, so the tiles walk the rows (256x800
-        # @ 800x10: 0.14 -> 0.06 ms); otherwise the rows of x are the filters
-        # applied to the image w (1, in, 1, out).
-        filters_t = np.ascontiguousarray(w.T)[:, :, None, None]
-        return _C.conv2d_forward(_contiguous(x)[None, None], filters_t, None, *args,
-                                 channels_last=True)[0, 0]
-    return _C.conv2d_forward(_contiguous(w)[None, :, None, :], _contiguous(x)[:, :, None, None],
-                             None, *args)[0, :, 0, :]
-
-
 def linear(x, w, b=None):
     """x (N, in) @ w (in, out) + b, the Dense layer (Keras' kernel layout)."""
     x, w = same_float_dtype(x=x, w=w)
     _check_linear_operands(x, w)
-    y = _forward_by_convolution(x, w) if _forward_on_tiles(x, w) else _matmul(x, w)
+    y = _matmul(x, w)
     if b is not None:
         b = np.asarray(b)
         if b.shape != (w.shape[1],):

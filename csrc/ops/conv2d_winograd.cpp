@@ -121,15 +121,19 @@ WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T
     for (int64_t task = begin; task < end; ++task) {
       const int64_t group = task / q.c_in, ci = task % q.c_in;
       T* out = staged + task * plane;
-      for (int64_t e = 0; e < plane; ++e) out[e] = 0;
-      for (int64_t l = 0; l < kLanes && group * kLanes + l < q.batch; ++l) {
-        const T* image = src + ((group * kLanes + l) * q.c_in + ci) * q.in_h * q.in_w;
-        for (int64_t y = 0; y < q.in_h; ++y) {
-          const int64_t sy = y + q.pad_top;
-          if (sy >= h) break;
-          for (int64_t x = 0; x < q.in_w && x + q.pad_left < w; ++x)
-            out[(sy * w + x + q.pad_left) * kLanes + l] = image[y * q.in_w + x];
-        }
+      std::fill(out, out + plane, T(0));
+      // Pixel by pixel, its 16 images' values side by side: the staged copy
+      // is written in order (image by image, every store hit a new line:
+      // a fifth of an MNIST 32 -> 16 5x5 dx).
+      const int64_t live = std::min(kLanes, q.batch - group * kLanes);
+      const T* image[kLanes];
+      for (int64_t l = 0; l < live; ++l)
+        image[l] = src + ((group * kLanes + l) * q.c_in + ci) * q.in_h * q.in_w;
+      const int64_t columns = std::min(q.in_w, w - q.pad_left);
+      for (int64_t y = 0; y < q.in_h && y + q.pad_top < h; ++y) {
+        T* row = out + ((y + q.pad_top) * w + q.pad_left) * kLanes;
+        for (int64_t x = 0; x < columns; ++x)
+          for (int64_t l = 0; l < live; ++l) row[x * kLanes + l] = image[l][y * q.in_w + x];
       }
     }
   });

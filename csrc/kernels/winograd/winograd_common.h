@@ -267,11 +267,14 @@ void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, in
   T* gg = wt + int64_t(rr) * m;                   // [i][k][ci * mr + row]
   if (rows < mr || live < m)
     for (int64_t e = 0; e < int64_t(rr) * m; ++e) wt[e] = T(0);
-  for (int row = 0; row < rows; ++row)
-    for (int64_t ci = 0; ci < c_in; ++ci) {
-      const T* from = g + (row * c_in + ci) * rr;
-      T* to = wt + ci * mr + row;
-      for (int kj = 0; kj < rr; ++kj) to[kj * m] = from[kj];
+  // Channel by channel, tap by tap, the rows innermost: the rows' filters
+  // of one channel and the tap runs they write stay in L1 (row by row, the
+  // writes swept all r*r * c_in * mr values once per row: 16% of an MNIST
+  // 64 -> 32 5x5 dx).
+  for (int64_t ci = 0; ci < c_in; ++ci)
+    for (int kj = 0; kj < rr; ++kj) {
+      T* to = wt + kj * m + ci * mr;
+      for (int row = 0; row < rows; ++row) to[row] = g[(row * c_in + ci) * rr + kj];
     }
   // Each row of G as its nonzero coefficients, broadcast once.
   V coef[8][7];

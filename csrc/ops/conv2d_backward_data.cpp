@@ -242,7 +242,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
             for (int64_t kh : f.h.taps)
               for (int64_t kw : f.w.taps)
                 *row++ = w[((g * c_out_g + co) * m + ci) * khw + kh * p.kernel_w + kw];
-        pack_a_panels(a_rows.data(), f.k, m, f.k, mr,
+        pack_a_panels(a_rows.data(), f.k, 1, m, f.k, mr,
                       a_packed.data() + f.a_offset + g * panels * mr * f.k);
       }
     }

@@ -83,7 +83,7 @@ void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* 
     for (int64_t g = 0; g < groups; ++g) {
       for (int64_t r = 0; r < m; ++r)
         for (int64_t co = 0; co < c_out_g; ++co) a_rows.data()[r * c_out_g + co] = w[(g * c_out_g + co) * m + r];
-      pack_a_panels(a_rows.data(), c_out_g, m, c_out_g, mr, a_packed.data() + g * panels * mr * c_out_g);
+      pack_a_panels(a_rows.data(), c_out_g, 1, m, c_out_g, mr, a_packed.data() + g * panels * mr * c_out_g);
     }
   }
 

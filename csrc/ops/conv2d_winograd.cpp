@@ -369,8 +369,8 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
         s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point,
                       0, int(block));
       for (int q = 0; q < points; ++q) {
-        pack_a_panels(e + q * e_point, block, p.out_channels, count, mr, a_panels);
-        pack_a_panels(v + q * v_point, block, p.in_channels, count, nr, b_panels);
+        pack_a_panels(e + q * e_point, block, 1, p.out_channels, count, mr, a_panels);
+        pack_a_panels(v + q * v_point, block, 1, p.in_channels, count, nr, b_panels);
         for (int64_t i = 0; i < rows; i += mr)
           for (int64_t j = 0; j < cols; j += nr)
             rk.gemm(count, a_panels + i * count, b_panels + j * count,

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "../kernels/pack/panels.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
 #include "parallel.h"
@@ -19,28 +20,6 @@
 namespace fastcnn {
 
 namespace {
-
-// dst[panel][p][r] = a(i0 + panel*mr + r, p0 + p), zero past `rows`.
-template <typename T>
-void pack_a_block(MatrixView<const T> a, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr,
-                  T* __restrict dst) {
-  for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += mr * kc) {
-    const int64_t live = std::min<int64_t>(mr, rows - r0);
-    if (a.row == 1) {  // A^T row-major (x^T): a panel column is one run
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* from = a.data + (i0 + r0) + (p0 + p) * a.col;
-        for (int64_t r = 0; r < live; ++r) dst[p * mr + r] = from[r];
-      }
-    } else {
-      for (int64_t r = 0; r < live; ++r) {
-        const T* from = a.data + (i0 + r0 + r) * a.row + p0 * a.col;
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = from[p * a.col];
-      }
-    }
-    for (int64_t r = live; r < mr; ++r)
-      for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = T(0);
-  }
-}
 
 // dst[panel][p][j] = b(p0 + p, j0 + panel*nr + j), zero past `cols`.
 template <typename T>
@@ -105,7 +84,7 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
           for (int64_t j = 0; j < cols; ++j) c.data[(i0 + i) * c.row + (j0 + j) * c.col] = T(0);
       for (int64_t p0 = 0; p0 < k; p0 += blk.kc) {
         const int64_t kc = std::min(blk.kc, k - p0);
-        pack_a_block(a, i0, rows, p0, kc, mr, a_block);
+        pack_a_panels(a.data + i0 * a.row + p0 * a.col, a.row, a.col, rows, kc, mr, a_block);
         pack_b_block(b, p0, kc, j0, cols, nr, b_block);
         for (int64_t jr = 0; jr < cols_round; jr += nr)
           for (int64_t ir = 0; ir < rows_round; ir += mr) {
@@ -142,18 +121,9 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
   const DirectTileKernels<T>& tile = n <= kern.direct_tile_narrow.lanes ? kern.direct_tile_narrow
                                      : n <= kern.direct_tile.lanes       ? kern.direct_tile
                                                                          : kern.direct_tile_wide;
-  const int lanes = tile.lanes, max_rows = tile.max_rows;
-  const int64_t panels = ceil_div(n, lanes);
-  Workspace<T> b_packed(panels * k * lanes);
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    const int64_t live = std::min<int64_t>(lanes, n - panel * lanes);
-    for (int64_t p = 0; p < k; ++p) {
-      T* to = b_packed.data() + (panel * k + p) * lanes;
-      const T* from = b.data + p * b.row + panel * lanes * b.col;
-      for (int64_t j = 0; j < live; ++j) to[j] = from[j * b.col];
-      for (int64_t j = live; j < lanes; ++j) to[j] = T(0);
-    }
-  }
+  const int lanes = tile.lanes, max_rows = tile.max_rows;  // n <= lanes: one panel of B
+  Workspace<T> b_packed(k * lanes);
+  pack_b_block(b, 0, k, 0, n, lanes, b_packed.data());
   DirectWalk walk{};
   walk.count[0] = walk.count[1] = 1;
   walk.count[2] = k;
@@ -173,14 +143,11 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
       const int64_t i0 = t * max_rows;
       const int rows = static_cast<int>(std::min<int64_t>(max_rows, m - i0));
       for (int r = 0; r < rows; ++r) offsets[r] = (i0 + r) * a.row;
-      for (int64_t panel = 0; panel < panels; ++panel) {
-        std::fill(acc, acc + int64_t(max_rows) * lanes, T(0));
-        tile.tile(walk, a.data, offsets, rows, b_packed.data() + panel * k * lanes, acc, lanes);
-        const int64_t live = std::min<int64_t>(lanes, n - panel * lanes);
-        for (int r = 0; r < rows; ++r) {
-          T* to = c.data + (i0 + r) * c.row + panel * lanes * c.col;
-          for (int64_t j = 0; j < live; ++j) to[j * c.col] = acc[r * lanes + j];
-        }
+      std::fill(acc, acc + int64_t(max_rows) * lanes, T(0));
+      tile.tile(walk, a.data, offsets, rows, b_packed.data(), acc, lanes);
+      for (int r = 0; r < rows; ++r) {
+        T* to = c.data + (i0 + r) * c.row;
+        for (int64_t j = 0; j < n; ++j) to[j * c.col] = acc[r * lanes + j];
       }
     }
   });

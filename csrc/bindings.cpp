@@ -183,8 +183,11 @@ MatrixView<const T> matrix_view(const py::array& a, const char* name) {
   for (int d = 0; d < 2; ++d)
     if (a.strides(d) % static_cast<py::ssize_t>(sizeof(T)))
       throw py::value_error(std::string(name) + "'s strides must be whole elements");
-  return {static_cast<const T*>(a.data()), static_cast<int64_t>(a.strides(0) / sizeof(T)),
-          static_cast<int64_t>(a.strides(1) / sizeof(T))};
+  // Signed division: a negative stride divided by sizeof (unsigned) became
+  // 2^62 - 1 and only wrapped back to -1 in the pointer arithmetic.
+  const auto size = static_cast<int64_t>(sizeof(T));
+  return {static_cast<const T*>(a.data()), static_cast<int64_t>(a.strides(0)) / size,
+          static_cast<int64_t>(a.strides(1)) / size};
 }
 
 template <typename T>

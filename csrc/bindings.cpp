@@ -12,6 +12,7 @@
 #include "ops/conv2d.h"
 #include "ops/cpu.h"
 #include "ops/matmul.h"
+#include "ops/output_buffer.h"
 #include "ops/pool2d.h"
 
 namespace py = pybind11;
@@ -67,7 +68,16 @@ py::array_t<T> empty(const std::vector<int64_t>& shape) {
     total *= d;
   }
   std::vector<py::ssize_t> s(shape.begin(), shape.end());
-  return py::array_t<T>(s);
+  const size_t bytes = size_t(total) * sizeof(T);
+  if (bytes < kOutputCacheMinBytes) return py::array_t<T>(s);
+  // The array's base owns the block and returns it to the cache.
+  auto* block = new OutputBlock(take_output_block(bytes));
+  py::capsule owner(block, [](void* p) {
+    auto* b = static_cast<OutputBlock*>(p);
+    give_output_block(*b);
+    delete b;
+  });
+  return py::array_t<T>(s, static_cast<T*>(block->data), owner);
 }
 
 template <typename T>
@@ -506,6 +516,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("global_max_pool_forward", &global_max_pool_forward_py);
   m.def("global_max_pool_backward", &global_max_pool_backward_py);
   m.def("set_num_threads", [](int n) { set_num_threads(n); });
+  m.def("set_output_cache_limit", [](size_t bytes) { set_output_cache_limit(bytes); });
+  m.def("output_cache_info", []() {
+    py::dict d;
+    d["limit_bytes"] = output_cache_limit();
+    d["cached_bytes"] = output_cache_bytes();
+    d["min_array_bytes"] = kOutputCacheMinBytes;
+    return d;
+  });
   m.def("get_num_threads", []() { return num_threads(); });
   m.def("set_isa", [](const std::string& name) { set_isa(name); });
   m.def("cpu_info", &cpu_info_py);

@@ -469,6 +469,7 @@ py::dict cpu_info_py() {
   d["l1d_bytes"] = c.l1d;
   d["l2_bytes"] = c.l2;
   d["l3_bytes"] = c.l3;
+  d["streaming_store_bytes"] = streaming_store_bytes();
   const KernelTable& k = active_kernels();
   d["gemm_tile_f32"] = py::make_tuple(k.f32.gemm_mr, k.f32.gemm_nr);
   d["gemm_tile_f64"] = py::make_tuple(k.f64.gemm_mr, k.f64.gemm_nr);

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
+import fastcnn
 import fastcnn.functional as F
 import fastcnn.reference as R
 
@@ -291,3 +292,35 @@ def test_pool_dtypes_and_layouts(isa):
     np.testing.assert_array_equal(F.avg_pool2d_backward(np.asfortranarray(dout), np.asfortranarray(x), 2),
                                   F.avg_pool2d_backward(dout, x, 2))
     assert F.avg_pool1d(x[:, :, 0].astype(np.float64), 2).dtype == np.float64
+
+
+@pytest.mark.parametrize("kind, k, s, p, dtype", [("max", 3, 2, 1, np.float32), ("avg", 3, 2, 1, np.float64),
+                                                 ("avg", 2, 2, 0, np.float32)])
+def test_gradients_past_the_streaming_size(kind, k, s, p, dtype, isa):
+    """Gradients larger than cpu_info()['streaming_store_bytes'] are computed
+    plane by plane in scratch and copied out with non-temporal stores; planes
+    of odd sizes start at every alignment. Each block of planes must equal
+    the same planes pooled alone (small, written in place)."""
+    limit = fastcnn.cpu_info()["streaming_store_bytes"]
+    h, w = 53, 47
+    itemsize = np.dtype(dtype).itemsize
+    planes = limit // (h * w * itemsize) + 37
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, planes, h, w)).astype(dtype)
+    assert x.nbytes > limit
+    out = F.conv_output_size(h, k, s, p)
+    dout = rng.standard_normal((1, planes, out, F.conv_output_size(w, k, s, p))).astype(dtype)
+    if kind == "max":
+        big = F.max_pool2d_backward(dout, x, k, s, p)
+    else:
+        big = F.avg_pool2d_backward(dout, x, k, s, p)
+    for start in list(range(0, planes, planes // 5)) + [planes - 3]:
+        part = slice(start, start + 3)
+        if kind == "max":
+            small = F.max_pool2d_backward(dout[:, part].copy(), x[:, part].copy(), k, s, p)
+        else:
+            small = F.avg_pool2d_backward(dout[:, part].copy(), x[:, part].copy(), k, s, p)
+        np.testing.assert_array_equal(big[:, part], small)
+    want = R.avg_pool2d_backward(dout[:, :4], x[:, :4], k, s, p) if kind == "avg" else \
+        R.max_pool2d_backward(dout[:, :4], x[:, :4], k, s, p)
+    assert_close(big[:, :4], want, dtype)

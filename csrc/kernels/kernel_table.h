@@ -41,6 +41,9 @@ struct PoolKernels {
   void (*avg_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out,
                            int64_t row_begin, int64_t row_end);
   void (*avg_backward_nhwc)(const PoolWindow&, int64_t channels, const T* dout, T* din);
+  // dst[i] = src[i] for i < n, whole cache lines of dst with non-temporal
+  // stores (see pool/copy_streaming.h).
+  void (*copy_streaming)(const T* src, T* dst, int64_t n);
 };
 
 // C[MR x NR] (+)= A_panel[kc x MR] * B, B's row k being the NR values at

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -98,6 +99,8 @@ const KernelTable& active_kernels() {
 }
 
 bool avx512_active() { return std::string(active_kernels().isa) == "avx512"; }
+
+int64_t streaming_store_bytes() { return std::max<int64_t>(int64_t{32} << 20, cache_sizes().l3 / 4); }
 
 int num_threads() {
   int n = g_threads.load();

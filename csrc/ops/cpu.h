@@ -26,6 +26,13 @@ bool avx512_active();
 // Forces a path; throws std::invalid_argument for an unknown or unsupported one.
 void set_isa(const std::string& name);
 
+// Results larger than this are written with non-temporal stores, being too
+// big to still be cached when they are next read: a quarter of the reported
+// L3 (on a VM shared with other guests), at least 32 MiB (a 50 MB result
+// stayed cached on a 2-vCPU slice of a 260 MiB L3, a 100 MB one did not).
+int64_t streaming_store_bytes();
+inline bool writes_bypass_cache(int64_t bytes) { return bytes > streaming_store_bytes(); }
+
 int num_threads();
 void set_num_threads(int n);
 

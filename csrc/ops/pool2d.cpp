@@ -1,11 +1,13 @@
 #include "pool2d.h"
 
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "cpu.h"
 #include "parallel.h"
+#include "workspace.h"
 
 namespace fastcnn {
 
@@ -50,25 +52,47 @@ void max_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out,
   });
 }
 
+// Planes of a gradient too big to stay cached are computed in a per-thread
+// scratch plane and streamed out (see kernels/pool/copy_streaming.h); planes
+// over kMaxScratchPlane bytes are written in place.
+constexpr int64_t kMaxScratchPlane = int64_t{1} << 20;
+
+template <typename T>
+int64_t scratch_plane(int64_t planes, int64_t in_plane) {
+  const bool stream = in_plane * int64_t(sizeof(T)) <= kMaxScratchPlane &&
+                      writes_bypass_cache(planes * in_plane * int64_t(sizeof(T)));
+  return stream ? in_plane : 0;
+}
+
 template <typename T>
 bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout,
                          const int64_t* indices, T* dx) {
+  const PoolKernels<T>& kern = active_kernels().get<T>().pool;
+  const int64_t scratch = scratch_plane<T>(planes, in_plane);
+  const int threads = threads_for(planes);
+  Workspace<T> work(scratch * threads);
   std::atomic<bool> ok{true};
-  parallel_for(planes, [&](int64_t begin, int64_t end, int) {
+  parallel_for(planes, threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
+    // Sizes in locals and one flag per thread: through the captured
+    // references, every scattered store forced the bounds to be reloaded.
+    const int64_t n_in = in_plane, n_out = out_plane;
+    bool bad = false;
     for (int64_t plane = begin; plane < end; ++plane) {
-      T* d = dx + plane * in_plane;
-      for (int64_t i = 0; i < in_plane; ++i) d[i] = 0;
-      const T* g = dout + plane * out_plane;
-      const int64_t* idx = indices + plane * out_plane;
-      for (int64_t i = 0; i < out_plane; ++i) {
-        const int64_t target = idx[i];
-        if (target < 0 || target >= in_plane) {
-          ok.store(false);
+      T* __restrict d = scratch ? work.slot(thread, scratch) : dx + plane * n_in;
+      std::memset(d, 0, sizeof(T) * n_in);
+      const T* __restrict g = dout + plane * n_out;
+      const int64_t* __restrict idx = indices + plane * n_out;
+      for (int64_t i = 0; i < n_out; ++i) {
+        const uint64_t target = static_cast<uint64_t>(idx[i]);  // negative: huge
+        if (target >= static_cast<uint64_t>(n_in)) {
+          bad = true;
           continue;
         }
         d[target] += g[i];
       }
+      if (scratch) kern.copy_streaming(d, dx + plane * n_in, n_in);
     }
+    if (bad) ok.store(false);
   });
   return ok.load();
 }
@@ -91,9 +115,19 @@ template <typename T>
 void avg_pool2d_backward(const PoolWindow& w, int64_t planes, const T* dout, T* dx) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
-  parallel_for(planes, [&](int64_t begin, int64_t end, int) {
-    for (int64_t plane = begin; plane < end; ++plane)
-      kern.avg_backward(w, dout + plane * out_plane, dx + plane * in_plane);
+  const int64_t scratch = scratch_plane<T>(planes, in_plane);
+  const int threads = threads_for(planes);
+  Workspace<T> work(scratch * threads);
+  parallel_for(planes, threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      if (!scratch) {
+        kern.avg_backward(w, dout + plane * out_plane, dx + plane * in_plane);
+        continue;
+      }
+      T* d = work.slot(thread, scratch);
+      kern.avg_backward(w, dout + plane * out_plane, d);
+      kern.copy_streaming(d, dx + plane * in_plane, in_plane);
+    }
   });
 }
 

@@ -59,6 +59,9 @@ def set_isa(name):
 def cpu_info():
     """The SIMD path in use, the paths this CPU supports, threads and cache sizes.
 
+    `streaming_store_bytes`: pooling gradients larger than this are written
+    with non-temporal stores (too big to be cached when next read).
+
     `avx512_fma_speedup` is AVX-512's measured FMA rate over AVX2's on one
     core (about 2 where 512-bit FMAs issue on two full-width ports, about 1
     where they are split in halves; 1 without AVX-512): the auto algorithm

@@ -254,8 +254,9 @@ void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict d
   // Output rows covering one input row: at most ceil(kh / sh), and never more than out_h.
   const int64_t cover = (p.kernel_h + p.stride_h - 1) / p.stride_h;
   const int64_t ring = (cover < p.out_h ? cover : p.out_h) + 1;
-  thread_local std::vector<T> buffer;
+  thread_local std::vector<T> buffer, quotient;
   if (static_cast<int64_t>(buffer.size()) < ring * p.in_w) buffer.resize(ring * p.in_w);
+  if (static_cast<int64_t>(quotient.size()) < p.out_w + 1) quotient.resize(p.out_w + 1);
   int64_t spread_upto = 0;  // output rows [0, spread_upto) have been spread
   const InteriorColumns mid = interior_columns(p);
   for (int64_t ih = 0; ih < p.in_h; ++ih) {
@@ -291,6 +292,21 @@ void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict d
             at[2 * ow] += v;
             at[2 * ow + 1] += v;
           }
+        } else if (p.kernel_w == 3 && p.stride_w == 2) {
+          // Neighbouring windows share a column: column 2*ow takes windows
+          // ow - 1 and ow, column 2*ow + 1 window ow alone. With the
+          // quotients in a buffer first, the loop has no chain of adds
+          // through memory and vectorises (three strided adds per output
+          // ran scalar, most of the pass).
+          const int64_t count = mid.end - mid.begin;
+          T* __restrict v = quotient.data();  // v[1 + ow]; v[0] = 0
+          v[0] = 0;
+          for (int64_t ow = 0; ow < count; ++ow) v[1 + ow] = g[mid.begin + ow] / divisor;
+          for (int64_t ow = 0; ow < count; ++ow) {
+            at[2 * ow] += v[ow] + v[ow + 1];
+            at[2 * ow + 1] += v[ow + 1];
+          }
+          at[2 * count] += v[count];
         } else {
           for (int64_t ow = mid.begin; ow < mid.end; ++ow, at += p.stride_w) {
             const T v = g[ow] / divisor;
@@ -335,9 +351,11 @@ T max_with_index(const T* __restrict x, int64_t n, int64_t* index) {
 
 // Channels-last variants (same namespace, same helpers).
 #include "pool2d_nhwc_impl.h"
+#include "copy_streaming.h"
 
 template <typename T>
 PoolKernels<T> pool_kernels() {
   return {&max_forward<T>,      &avg_forward<T>,      &avg_backward<T>,     &sum<T>,
-          &max_with_index<T>,   &max_forward_nhwc<T>, &avg_forward_nhwc<T>, &avg_backward_nhwc<T>};
+          &max_with_index<T>,   &max_forward_nhwc<T>, &avg_forward_nhwc<T>, &avg_backward_nhwc<T>,
+          &copy_streaming<T>};
 }

@@ -1,0 +1,35 @@
+// A copy whose stores bypass the caches. A result much larger than the last
+// level cache is evicted before anyone reads it again, and ordinary stores
+// first read every line they write (read for ownership): writing 100 MB ran
+// at half the speed of non-temporal stores on the Xeon (5.6 vs 2.7 ms on 2
+// threads), while up to ~50 MB both were equal (the L3 held it).
+// Included inside an ISA namespace by pool2d_impl.h; the portable build
+// copies plainly.
+template <typename T>
+void copy_streaming(const T* __restrict src, T* __restrict dst, int64_t n) {
+#if defined(__AVX2__)
+  constexpr int64_t kLine = 64 / sizeof(T);
+  // Plain stores up to the first whole cache line of dst: a line written
+  // partly with non-temporal stores would be flushed partially.
+  int64_t i = 0;
+  const int64_t head = (64 - reinterpret_cast<uintptr_t>(dst) % 64) % 64;
+  if (head % sizeof(T) == 0) {
+    for (; i < head / static_cast<int64_t>(sizeof(T)) && i < n; ++i) dst[i] = src[i];
+    for (; i + kLine <= n; i += kLine) {
+      if constexpr (sizeof(T) == 4) {
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+      } else {
+        _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
+        _mm256_stream_pd(dst + i + 4, _mm256_loadu_pd(src + i + 4));
+      }
+    }
+    // Non-temporal stores are weakly ordered: make them visible before the
+    // caller's threads synchronise.
+    _mm_sfence();
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+#endif
+}

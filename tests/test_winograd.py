@@ -118,23 +118,24 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     # dW of 16 channels: the direct weight-gradient kernel; 64 -> 64: Winograd.
     direct_dw = F.conv2d_backward(dout, big_x, big_w, padding=1, needs="w", algorithm="direct")[1]
     np.testing.assert_array_equal(auto_grads[1], direct_dw)
-    # dW 64 -> 64: Winograd, or twice the channels where 512-bit FMAs run at
-    # twice AVX2's rate (the direct kernel gains; see cpu_info's avx512_fma_speedup).
+    # dW 64 -> 64 on a 20x20 plane: Winograd; also 32 -> 32 where 512-bit FMAs
+    # run at twice AVX2's rate (see cpu_info's avx512_fma_speedup), where it
+    # was measured; on a 13x13 plane the direct kernel.
     info = fastcnn.cpu_info()
-    wide = 2 if info["isa"] == "avx512" and info["avx512_fma_speedup"] > 1.5 else 1
-    c = 64 * wide
-    wide_x, wide_w = rand(rng, (2, c, 20, 20), dtype), rand(rng, (c, c, 3, 3), dtype)  # 50 tiles
-    wide_x = np.concatenate([wide_x] * 4)                                               # 200 tiles
+    wide = info["isa"] == "avx512" and info["avx512_fma_speedup"] > 1.5
+    wide_x, wide_w = rand(rng, (2, 64, 20, 20), dtype), rand(rng, (64, 64, 3, 3), dtype)  # 50 tiles
+    wide_x = np.concatenate([wide_x] * 4)                                                 # 200 tiles
     wide_dout = rand(rng, wide_x.shape, dtype)
-    np.testing.assert_array_equal(
-        F.conv2d_backward(wide_dout, wide_x, wide_w, padding=1, needs="w")[1],
-        F.conv2d_backward(wide_dout, wide_x, wide_w, padding=1, needs="w", algorithm="winograd")[1])
-    if wide > 1:
-        half_x, half_w = wide_x[:, :64], wide_w[:64, :64]
-        half_dout = wide_dout[:, :64]
+    for c in (64, 32):
+        x_c, w_c, dout_c = wide_x[:, :c], wide_w[:c, :c], wide_dout[:, :c]
+        expect = "winograd" if c == 64 or wide else "direct"
         np.testing.assert_array_equal(
-            F.conv2d_backward(half_dout, half_x, half_w, padding=1, needs="w")[1],
-            F.conv2d_backward(half_dout, half_x, half_w, padding=1, needs="w", algorithm="direct")[1])
+            F.conv2d_backward(dout_c, x_c, w_c, padding=1, needs="w")[1],
+            F.conv2d_backward(dout_c, x_c, w_c, padding=1, needs="w", algorithm=expect)[1])
+    small_plane = (wide_dout[:, :, :13, :13], wide_x[:, :, :13, :13], wide_w)
+    np.testing.assert_array_equal(
+        F.conv2d_backward(*small_plane, padding=1, needs="w")[1],
+        F.conv2d_backward(*small_plane, padding=1, needs="w", algorithm="direct")[1])
     # Few input channels (the transforms would dominate): the GEMM path.
     small_x, small_w = rand(rng, (4, 3, 28, 28), dtype), rand(rng, (16, 3, 3, 3), dtype)
     np.testing.assert_array_equal(F.conv2d(small_x, small_w, padding=1),

@@ -211,6 +211,9 @@ struct Kernels {
   // output_gradient).
   WinogradKernels<T> winograd_f4x2;
   GemmOffsetB<T> gemm_offset_b_narrow;  // gemm_narrow's tile with B rows read in place
+  // pack_a_panels(a, row, 1, rows, k, mr, dst), by blocks in registers (see
+  // pack/pack_rows_transposed.h).
+  void (*pack_rows_transposed)(const T* a, int64_t row, int64_t rows, int64_t k, int mr, T* dst);
 };
 
 struct KernelTable {

@@ -1,6 +1,7 @@
 // The avx2 kernel table. Compiled with the avx2 flags (see CMakeLists.txt).
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gemm/gemm_microkernel.h"
@@ -18,6 +19,7 @@ namespace avx2 {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/copy_runs.h"
+#include "pack/pack_rows_transposed.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
@@ -48,7 +50,7 @@ const KernelTable& kernel_table_avx2() {
        {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
        {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
        {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr},
-       &avx2::gemm_offset_b<avx2::F32, 4, 2>},
+       &avx2::gemm_offset_b<avx2::F32, 4, 2>, &avx2::pack_rows_transposed<float>},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::gemm_offset_b<avx2::F64, 6, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
@@ -65,7 +67,7 @@ const KernelTable& kernel_table_avx2() {
        {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
        {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
        {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr},
-       &avx2::gemm_offset_b<avx2::F64, 4, 2>},
+       &avx2::gemm_offset_b<avx2::F64, 4, 2>, &avx2::pack_rows_transposed<double>},
   };
   return table;
 }

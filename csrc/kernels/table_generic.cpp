@@ -1,6 +1,7 @@
 // The generic kernel table. Compiled with the generic flags (see CMakeLists.txt).
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gemm/gemm_microkernel.h"
@@ -15,6 +16,7 @@ namespace generic {
 #include "pool/pool2d_impl.h"
 #include "peak/fma_peak.h"
 #include "pack/copy_runs.h"
+#include "pack/pack_rows_transposed.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
@@ -45,7 +47,7 @@ const KernelTable& kernel_table_generic() {
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
        {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr},
-       &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>},
+       &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>, &generic::pack_rows_transposed<float>},
       {4, 4, &gemm_f64_4x4_generic, &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -62,7 +64,7 @@ const KernelTable& kernel_table_generic() {
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
        {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr},
-       &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>},
+       &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::pack_rows_transposed<double>},
   };
   return table;
 }

@@ -349,7 +349,11 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   // Transforms write tile-contiguous rows E[p][co][tile], V[p][ci][tile]
   // (whole-vector stores); each point's pair is then packed into micro-panels
   // (k = tile) for the GEMM.
-  const int64_t e_point = p.out_channels * block, v_point = p.in_channels * block;
+  // One cache line more than the rows need, so that the alpha^2 points'
+  // rows, which a transform writes together, do not all fall in the same L1
+  // sets (a multiple of 4 KiB apart they did: 64 channels x 64 tiles).
+  const int64_t line = 64 / int64_t(sizeof(T));
+  const int64_t e_point = p.out_channels * block + line, v_point = p.in_channels * block + line;
   const int64_t m_point = rows * cols, packed = (rows + cols) * block;
   const int64_t per_thread = round_up(points * (e_point + v_point + m_point) + packed, 16);
   Workspace<T> scratch(threads * per_thread);
@@ -369,8 +373,8 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
         s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point,
                       0, int(block));
       for (int q = 0; q < points; ++q) {
-        pack_a_panels(e + q * e_point, block, 1, p.out_channels, count, mr, a_panels);
-        pack_a_panels(v + q * v_point, block, 1, p.in_channels, count, nr, b_panels);
+        kern.pack_rows_transposed(e + q * e_point, block, p.out_channels, count, mr, a_panels);
+        kern.pack_rows_transposed(v + q * v_point, block, p.in_channels, count, nr, b_panels);
         for (int64_t i = 0; i < rows; i += mr)
           for (int64_t j = 0; j < cols; j += nr)
             rk.gemm(count, a_panels + i * count, b_panels + j * count,
@@ -472,21 +476,27 @@ bool prefers_winograd_phases(const Conv2dParams& p) {
 // 1.44; 5x5 32->64 at 7x7 0.79, 64->64 at 7x7 0.66, 32->32 at 14x14 0.94,
 // 16->16 at 28x28 0.92, but 16->32 at 14x14 1.45 (its 4x4 tiles cover 16x16:
 // a third of the work is padding, and 16 channels do not amortise the
-// transforms). Where 512-bit FMAs run at twice AVX2's rate (Xeon) the
-// direct kernel gains and Winograd needs twice the channels: 3x3 64->64 at
-// 56x56 1.14, at 14x14 1.44, 128->128 at 28x28 0.80, 256->256 at 14x14
-// 0.71; 5x5 32->64 at 7x7 1.15, 16->32 at 28x28 2.07, 64->64 at 14x14 0.95.
+// transforms). Those Zen 4 numbers predate the two fixes below. On the Xeon
+// (512-bit FMAs at twice AVX2's rate, so a faster direct kernel) with the
+// transposing packer in registers (kern.pack_rows_transposed) and point rows
+// off the 4 KiB alias: 3x3 64->64 at 56x56 0.62 (batch 8: 0.65), at 14x14
+// 0.93, 32->32 at 28x28 0.85, 128->128 at 14x14 0.84, at 28x28 0.59,
+// 256->256 at 14x14 0.70, but 32->64 at 13x13 1.18; 5x5 32->64 at 7x7 0.96,
+// 16->32 at 28x28 0.90, 32->32 at 14x14 0.87, 64->64 at 14x14 0.69, but
+// 16->32 at 14x14 1.24 (before the fixes Winograd lost on all but the
+// largest of these).
 // The per-thread 6x6/8x8-domain sums take points x C_out x C_in values,
 // hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
   if (!prefers_winograd(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w) ||
       p.in_channels * p.out_channels > 256 * 256)
     return false;
-  const int64_t wide = wide_fma_active() ? 2 : 1;
-  if (p.kernel_h == 3)
-    return p.in_channels >= 64 * wide && p.out_channels >= 64 * wide && p.out_h * p.out_w >= 196;
-  if (wide > 1) return p.in_channels >= 64 && p.out_channels >= 64;
-  const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.out_h * p.out_w >= 784;
+  const int64_t plane = p.out_h * p.out_w;
+  if (p.kernel_h == 3) {
+    const int64_t least = wide_fma_active() ? 32 : 64;
+    return p.in_channels >= least && p.out_channels >= least && plane >= 196;
+  }
+  const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && plane >= 784;
   return (p.in_channels >= 32 && p.out_channels >= 32) ||
          (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);
 }

@@ -170,6 +170,30 @@ struct WinogradTiling {
   }
 };
 
+// Tiles per block, at most max_block and a multiple of quantum, such that
+// parallel_for's contiguous runs of blocks give the threads equal numbers of
+// tiles: as many blocks per thread, each as large as that allows (3 blocks of
+// 96 tiles on 2 threads: MNIST 32 -> 64 5x5 forward 0.53 -> 0.63 ms), and
+// among a few such counts the one whose busiest thread has the fewest tiles
+// (CIFAR 32 -> 64 dx, 512 tiles: 6 blocks of 96 split 288 / 224 tiles, 8 of
+// 64 split 256 / 256).
+inline int64_t balanced_block(int64_t tiles, int64_t max_block, int64_t quantum, int threads) {
+  const int64_t first = round_up(ceil_div(tiles, max_block), int64_t{threads});
+  int64_t best = 0, best_load = 0;
+  for (int64_t want = first; want <= 4 * first; want += threads) {
+    const int64_t block = std::min(max_block, round_up(ceil_div(tiles, want), quantum));
+    const int64_t blocks = ceil_div(tiles, block);
+    int64_t load = 0;
+    for (int t = 0; t < threads; ++t) {
+      const int64_t begin = blocks * t / threads, end = blocks * (t + 1) / threads;
+      load = std::max(load, std::min(end * block, tiles) - std::min(begin * block, tiles));
+    }
+    if (best == 0 || load < best_load) best = block, best_load = load;
+    if (block == quantum) break;
+  }
+  return best;
+}
+
 // Steps 1-3 over every block of tiles, given U packed as A micro-panels
 // (rows x k_total per point, rk's mr) and the input transforms of a block
 // (inputs(tile0, count, v, v_point) writes V[p] as packed B panels, k_total
@@ -191,10 +215,7 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
   const int64_t per_tile = points * (k_total + mr) * int64_t(sizeof(T));
   int64_t block = cache_sizes().l2 / 2 / per_tile / quantum * quantum;
   block = std::min<int64_t>(std::max(block, quantum), 8 * quantum);
-  // As many blocks per thread, each as large as that allows (3 blocks of 96
-  // tiles on 2 threads: MNIST 32 -> 64 5x5 forward 0.53 -> 0.63 ms).
-  const int64_t want = round_up(ceil_div(tiles, block), int64_t{num_threads()});
-  block = std::min(block, round_up(ceil_div(tiles, want), quantum));
+  block = balanced_block(tiles, block, quantum, num_threads());
   const int64_t blocks = ceil_div(tiles, block);
 
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k_total, block);
@@ -342,7 +363,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   // block's E and V within half of L2 (measured best: 32..64 tiles).
   int64_t block = cache_sizes().l2 / 2 / per_tile / 16 * 16;
   block = std::min<int64_t>(std::max<int64_t>(block, 32), 64);
-  block = std::min(block, round_up(ceil_div(tiles, num_threads()), 16));
+  block = balanced_block(tiles, block, 16, num_threads());
   const int64_t blocks = ceil_div(tiles, block);
   const int threads = threads_for(blocks);
 

@@ -114,6 +114,17 @@ def test_channels_last_goes_through_channels_first_winograd_in_chunks(dtype_, is
     dx = F.conv2d_backward(dout, x, w, padding=1, needs="x")[0]
     ldx = F.conv2d_backward(to_last(dout), to_last(x), w, padding=1, needs="x", data_format="channels_last")[0]
     np.testing.assert_array_equal(to_first(ldx), dx)
+    # dW likewise: both x and dout are transposed (the same 8 MiB for both,
+    # so the same chunks), each chunk's Winograd dW summed in order.
+    chunk = min(9, (8 << 20) // (2 * x[0].nbytes))
+    want = None
+    for n0 in range(0, 9, chunk):
+        part = F.conv2d_backward(dout[n0:n0 + chunk], x[n0:n0 + chunk], w, padding=1, needs="w",
+                                 algorithm="winograd")[1]
+        want = part if want is None else want + part
+    ldw = F.conv2d_backward(to_last(dout), to_last(x), w, padding=1, needs="w", data_format="channels_last")[1]
+    np.testing.assert_array_equal(ldw, want)
+    assert_close(ldw, F.conv2d_backward(dout, x, w, padding=1, needs="w")[1], "dw")
     # dx of a stride-2 layer and of a 3-channel first layer: the channels-
     # first GEMM paths, through the same chunks (their blocking follows the
     # chunk's batch, so sums may round differently)

@@ -58,6 +58,11 @@ template <typename T>
 bool conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>
 bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+// The weight gradient: where `auto` takes Winograd on channels-first data and
+// its plane fills the 4x4 tiles (x and dout are both transposed).
+bool prefers_channels_first_backward_weight(const Conv2dParams& channels_first);
+template <typename T>
+bool conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const T* dout, const T* x, T* dw);
 
 // Direct convolution by output columns (conv2d_direct.cpp), forward only:
 // one group, stride 1, dilation 1, NCHW; the automatic choice for few input

@@ -19,9 +19,19 @@
 
 namespace fastcnn {
 
+// Channels-last ResNet 64 -> 64 3x3 at 56x56 (2 threads, Xeon): the
+// channels-last direct kernel 24.7 ms, Winograd on transposed chunks 17.7.
+bool prefers_channels_first_backward_weight(const Conv2dParams& q) {
+  return winograd_applies(q) && prefers_winograd_weight_gradient(q) &&
+         winograd_pays_for_transposes(q.kernel_h, q.out_h, q.out_w);
+}
+
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
                             ConvAlgorithm algorithm) {
+  if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
+      conv2d_backward_weight_through_channels_first(p, dout, x, dw))
+    return;
   if (algorithm == ConvAlgorithm::winograd ||
       (algorithm == ConvAlgorithm::automatic && !p.channels_last && winograd_applies(p) &&
        prefers_winograd_weight_gradient(p)))

@@ -128,6 +128,29 @@ bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T*
       });
 }
 
+// dW of channels-last data: each chunk's x and dout are transposed to
+// channels-first scratch and its dW (Winograd where `auto` takes it) is
+// summed over the chunks in order.
+template <typename T>
+bool conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
+  const int64_t x_image = p.in_h * p.in_w * p.in_channels, d_image = p.out_h * p.out_w * p.out_channels;
+  const int64_t per_image = (x_image + d_image) * int64_t(sizeof(T));
+  const int64_t chunk = std::max<int64_t>(1, std::min(p.batch, kChunkBytes / std::max<int64_t>(per_image, 1)));
+  if (!prefers_channels_first_backward_weight(channels_first(p, chunk))) return false;
+  const int64_t weights = p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w;
+  Workspace<T> x_first(chunk * x_image), dout_first(chunk * d_image), part(chunk < p.batch ? weights : 0);
+  for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, p.batch - n0);
+    transpose_images(x + n0 * x_image, images, p.in_h * p.in_w, p.in_channels, x_first.data(), true);
+    transpose_images(dout + n0 * d_image, images, p.out_h * p.out_w, p.out_channels, dout_first.data(), true);
+    conv2d_backward_weight(channels_first(p, images), dout_first.data(), x_first.data(),
+                           n0 == 0 ? dw : part.data());
+    if (n0 > 0)
+      for (int64_t i = 0; i < weights; ++i) dw[i] += part.data()[i];
+  }
+  return true;
+}
+
 template bool conv2d_forward_through_channels_first<float>(const Conv2dParams&, const float*, const float*,
                                                            const float*, float*);
 template bool conv2d_forward_through_channels_first<double>(const Conv2dParams&, const double*, const double*,
@@ -136,5 +159,10 @@ template bool conv2d_backward_data_through_channels_first<float>(const Conv2dPar
                                                                  float*);
 template bool conv2d_backward_data_through_channels_first<double>(const Conv2dParams&, const double*,
                                                                   const double*, double*);
+
+template bool conv2d_backward_weight_through_channels_first<float>(const Conv2dParams&, const float*,
+                                                                   const float*, float*);
+template bool conv2d_backward_weight_through_channels_first<double>(const Conv2dParams&, const double*,
+                                                                    const double*, double*);
 
 }  // namespace fastcnn

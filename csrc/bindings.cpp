@@ -116,14 +116,14 @@ py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py
   return out;
 }
 
-ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name, bool backward) {
+ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name, bool weight_gradient) {
   ConvAlgorithm a;
   if (name == "auto") a = ConvAlgorithm::automatic;
   else if (name == "gemm") a = ConvAlgorithm::gemm;
   else if (name == "winograd") a = ConvAlgorithm::winograd;
   else if (name == "direct") a = ConvAlgorithm::direct;
   else throw py::value_error("algorithm must be 'auto', 'gemm', 'winograd' or 'direct', got '" + name + "'");
-  check_conv2d_algorithm(p, a, backward);
+  check_conv2d_algorithm(p, a, weight_gradient);
   return a;
 }
 
@@ -172,7 +172,7 @@ py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py
                              int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
                              bool need_db, const std::string& algorithm, bool channels_last) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
-  const ConvAlgorithm a = conv_algorithm(p, algorithm, true);
+  const ConvAlgorithm a = conv_algorithm(p, algorithm, need_dw);
   require_float(dout, "dout");
   require_same_dtype(dout, "dout", x, "x");
   const std::vector<int64_t> expected = activation_shape(p, p.out_channels, p.out_h, p.out_w);

@@ -191,6 +191,46 @@ def test_winograd_stride2_forward_matches_reference(case, dtype, isa):
     assert_close(out, R.conv2d(x, w, b, stride=2, padding=case["padding"]), "forward")
 
 
+@pytest.mark.parametrize("case", PHASE_CASES,
+                         ids=lambda c: f"n{c['n']}c{c['c_in']}-{c['c_out']}_{c['h']}x{c['w']}_p{c['padding']}")
+def test_winograd_stride2_dx_matches_reference(case, dtype, isa):
+    # dx by F(4x4, 2x2) over dx's four phases (8x8 blocks clipped at odd
+    # sizes; pads 0 and 1..2 give different window offsets per axis)
+    rng = np.random.default_rng(1000 + PHASE_CASES.index(case))
+    x = rand(rng, (case["n"], case["c_in"], case["h"], case["w"]), dtype)
+    w = rand(rng, (case["c_out"], case["c_in"], 3, 3), dtype)
+    dout = rand(rng, R.conv2d(x, w, stride=2, padding=case["padding"]).shape, dtype)
+    dx = F.conv2d_backward(dout, x, w, stride=2, padding=case["padding"], needs=("x",), algorithm="winograd")[0]
+    want = R.conv2d_backward(dout, x, w, stride=2, padding=case["padding"], needs=("x",))[0]
+    assert_close(dx, want, "dx")
+
+
+def test_winograd_stride2_dx_float32_error_and_auto_choice(isa):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 64, 40, 41)) * rng.uniform(0.1, 10, (1, 64, 1, 1))
+    w = rng.standard_normal((96, 64, 3, 3))
+    dout = rng.standard_normal(R.conv2d(x, w, stride=2, padding=1).shape)
+    exact = R.conv2d_backward(dout, x, w, stride=2, padding=1, needs=("x",))[0]
+    x32, w32, d32 = (a.astype(np.float32) for a in (x, w, dout))
+    got = F.conv2d_backward(d32, x32, w32, stride=2, padding=1, needs=("x",), algorithm="winograd")[0]
+    assert np.max(np.abs(got - exact)) <= 1e-3 * np.max(np.abs(exact))
+    # auto: Winograd from 128 tiles of the phase grid, up to 128 x 256
+    # channel pairs (64 x 128 without 512-bit FMAs at twice AVX2's rate)
+    info = fastcnn.cpu_info()
+    wide = info["isa"] == "avx512" and info["avx512_fma_speedup"] > 1.5
+    def takes_winograd(n, c_in, size, c_out):
+        xs, ws = rand(rng, (n, c_in, size, size), np.float32), rand(rng, (c_out, c_in, 3, 3), np.float32)
+        ds = rand(rng, F.conv2d(xs, ws, stride=2, padding=1).shape, np.float32)
+        auto = F.conv2d_backward(ds, xs, ws, stride=2, padding=1, needs=("x",))[0]
+        return np.array_equal(auto, F.conv2d_backward(ds, xs, ws, stride=2, padding=1, needs=("x",),
+                                                      algorithm="winograd")[0])
+    assert takes_winograd(8, 16, 32, 32)        # 8 x 16 tiles
+    assert not takes_winograd(4, 16, 32, 32)    # 64 tiles
+    assert takes_winograd(8, 128, 28, 128) == wide
+    with pytest.raises(ValueError, match="winograd"):  # no stride-2 Winograd dW
+        F.conv2d_backward(d32, x32, w32, stride=2, padding=1, algorithm="winograd")
+
+
 def test_winograd_stride2_views_and_float32_error(isa):
     # a strided view of x (copied to C order on the way in), and deep
     # 64-channel sums of mixed scale against a float64 reference
@@ -239,6 +279,11 @@ def test_winograd_rejects_what_it_cannot_compute(what, k):
     dout = F.conv2d(x, w, **kw)
     with pytest.raises(ValueError, match="winograd"):
         F.conv2d_backward(dout, x, w, algorithm="winograd", **kw)
+    if what == "stride" and k == 3:  # dx alone: F(4x4, 2x2) over dx's phases
+        F.conv2d_backward(dout, x, w, algorithm="winograd", needs=("x",), **kw)
+    else:
+        with pytest.raises(ValueError, match="winograd"):
+            F.conv2d_backward(dout, x, w, algorithm="winograd", needs=("x",), **kw)
 
 
 @pytest.mark.parametrize("kernel", [(7, 7), (3, 1), (1, 3), (3, 5), (1, 1)])

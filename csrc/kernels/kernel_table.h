@@ -160,6 +160,18 @@ struct DirectTileKernels {
                        int64_t positions, T* to, int lanes);
 };
 
+// F(4x4, 2x2) the other way round, for 3x3 stride-2 backward-data: dout's
+// 5x5 windows (step 1) into packed B micro-panels like WinogradKernels::input,
+// and the output transforms of a dx channel's four phases (GEMM rows
+// phase_stride apart) into interleaved 8x8 blocks of its plane.
+template <typename T>
+struct WinogradPhaseGradientKernels {
+  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
+  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t phase_stride,
+                 int64_t tile_begin, int64_t count, T* plane0);
+};
+
 // Scratch values of one Kernels::winograd_filter call.
 inline int64_t winograd_filter_scratch(int alpha, int r, int mr, int64_t c_in, int width) {
   const int64_t m = (c_in * mr + width - 1) / width * width;
@@ -214,6 +226,8 @@ struct Kernels {
   // pack_a_panels(a, row, 1, rows, k, mr, dst), by blocks in registers (see
   // pack/pack_rows_transposed.h).
   void (*pack_rows_transposed)(const T* a, int64_t row, int64_t rows, int64_t k, int mr, T* dst);
+  // F(4x4, 2x2) for 3x3 stride-2 backward-data (see winograd/winograd_f4x2_impl.h).
+  WinogradPhaseGradientKernels<T> winograd_f4x2_dx;
 };
 
 struct KernelTable {

@@ -36,8 +36,8 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
 enum class ConvAlgorithm { automatic = 0, gemm = 1, winograd = 2, direct = 3 };
 
 // Throws std::invalid_argument when `algorithm` cannot run this convolution
-// (for the backward pass when `backward`).
-void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward);
+// (its weight gradient too when `weight_gradient`).
+void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool weight_gradient);
 
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
@@ -117,6 +117,7 @@ bool winograd_applies(const Conv2dParams& p);
 // stride 2, dilation 1, one group, channels first, padding <= 2 per side.
 bool winograd_phase_applies(const Conv2dParams& p);
 bool prefers_winograd_phases(const Conv2dParams& p);
+bool prefers_winograd_phase_backward_data(const Conv2dParams& p);
 // Whether the automatic choice takes Winograd, for a correlation from
 // `source_channels` to `result_channels` planes of result_h x result_w
 // (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).

@@ -145,7 +145,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
     return conv2d_backward_data_col2im(p, dout, w, dx);
   if (algorithm == ConvAlgorithm::winograd ||
       (automatic && winograd_applies(p) &&
-       prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)))
+       prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w)) ||
+      (automatic && prefers_winograd_phase_backward_data(p)))
     return conv2d_backward_data_winograd(p, dout, w, dx);
   if (automatic && pointwise_applies(p)) return conv2d_backward_data_pointwise(p, dout, w, dx);
   if (automatic && backward_data_by_direct_tiles(p, dout, w, dx)) return;

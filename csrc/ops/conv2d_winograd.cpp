@@ -195,14 +195,16 @@ inline int64_t balanced_block(int64_t tiles, int64_t max_block, int64_t quantum,
 }
 
 // Steps 1-3 over every block of tiles, given U packed as A micro-panels
-// (rows x k_total per point, rk's mr) and the input transforms of a block
+// (rows x k_total per point, rk's mr), the input transforms of a block
 // (inputs(tile0, count, v, v_point) writes V[p] as packed B panels, k_total
-// rows each). k_range, where given, limits point p's GEMM to k in
+// rows each) and the output transforms of a micro-panel of rows
+// (outputs(row0, row_end, m, block, m_point, tile0, count): row r's M at
+// m + (r - row0) * block, points m_point apart). k_range, where given, limits point p's GEMM to k in
 // [k_range[2p], k_range[2p + 1]) (U is zero outside it).
-template <typename T, class Inputs>
+template <typename T, class Inputs, class Outputs>
 void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_total, int64_t c_out,
-                       const T* a_packed, int64_t tiles, const WinogradTiles& out_tiles,
-                       const int64_t* k_range, const Inputs& inputs, const T* bias, T* dst) {
+                       const T* a_packed, int64_t tiles, const int64_t* k_range, const Inputs& inputs,
+                       const Outputs& outputs) {
   const int mr = rk.mr, nr = active_kernels().get<T>().gemm_nr;
   const int64_t panels = ceil_div(c_out, mr), rows = panels * mr;
   const int points = s.points;
@@ -225,7 +227,6 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
   const int64_t per_thread = round_up(points * (v_point + m_point), 16);
   const int threads = threads_for(blocks);
   Workspace<T> scratch(threads * per_thread);
-  const int64_t out_plane = out_tiles.h * out_tiles.w;
 
   parallel_for(blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* v = scratch.slot(thread, per_thread);
@@ -248,13 +249,22 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
               rk.gemm(kc, a_point + k0 * mr, v_p + j * k_total + k0 * nr, m_p + j, block, k0 > k_begin);
           }
         }
-        const int64_t co_end = std::min(c_out, (panel + 1) * mr);
-        for (int64_t co = panel * mr; co < co_end; ++co)
-          s.kern->output(out_tiles, m + (co - panel * mr) * block, m_point, tile0, count,
-                         bias ? bias[co] : T(0), dst + co * out_plane);
+        outputs(panel * mr, std::min(c_out, (panel + 1) * mr), m, block, m_point, tile0, count);
       }
     }
   });
+}
+
+// Output transforms of one output channel per row into its plane, plus bias.
+template <typename T>
+auto plane_outputs(const Scheme<T>& s, const WinogradTiles& out_tiles, const T* bias, T* dst) {
+  const int64_t out_plane = out_tiles.h * out_tiles.w;
+  return [&s, out_tiles, bias, dst, out_plane](int64_t row0, int64_t row_end, const T* m, int64_t block,
+                                                int64_t m_point, int64_t tile0, int64_t count) {
+    for (int64_t co = row0; co < row_end; ++co)
+      s.kern->output(out_tiles, m + (co - row0) * block, m_point, tile0, count, bias ? bias[co] : T(0),
+                     dst + co * out_plane);
+  };
 }
 
 template <typename T>
@@ -274,8 +284,8 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
       s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
                     q.c_in * nr, nr);
   };
-  winograd_products(s, rk, q.c_in, q.c_out, a_packed.data(), t.tiles, t.out, static_cast<const int64_t*>(nullptr),
-                    inputs, bias, dst);
+  winograd_products(s, rk, q.c_in, q.c_out, a_packed.data(), t.tiles, static_cast<const int64_t*>(nullptr),
+                    inputs, plane_outputs(s, t.out, bias, dst));
 }
 
 // 3x3 stride 2 as four stride-1 2x2 correlations over the input's phases
@@ -335,8 +345,71 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
     for (int64_t ci = 0; ci < c_in; ++ci)
       s.kern->input(in_tiles, x + ci * in_plane, tile0, count, v + ci * nr, 0, v_point, k_total * nr, nr);
   };
-  winograd_products(s, rk, k_total, c_out, a_packed.data(), p.batch * tiles_per_image, out_tiles, k_range,
-                    inputs, bias, out);
+  winograd_products(s, rk, k_total, c_out, a_packed.data(), p.batch * tiles_per_image, k_range, inputs,
+                    plane_outputs(s, out_tiles, bias, out));
+}
+
+// Backward-data of 3x3 stride 2, by the same F(4x4, 2x2) the other way
+// round. dx's row 2i + qy takes taps ky = qy + pad - 2 (s + a) of dout rows
+// i + s + a, a = 0, 1, where s (-1 for pad 0, else 0) is the same for both
+// row parities: ky = 0 and 2 for one parity, 1 alone (its other tap zero)
+// for the other; columns alike. So the four phases (qy, qx) of every input
+// channel are 4 C_in "output channels" [ci][phase] of one stride-1 2x2
+// correlation of dout over tiles of the phase grid (ceil(H / 2) x ceil(W /
+// 2)), and each channel's four phases leave the output transform as 8x8
+// blocks of dx. 25 multiply-adds per 4x4 tile, phase and channel pair, i.e.
+// 6.25 per dx element against the direct 9 / 4 x 4 = 9 (with every phase's
+// zero taps kept: the phases are rows of one micro-panel).
+template <typename T>
+void winograd_phase_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
+  const Kernels<T>& kern = active_kernels().get<T>();
+  const WinogradMatrices* mat = winograd_phase_scheme();
+  const Scheme<T> s{mat, &kern.winograd_f4x2, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
+  const int64_t c_in = p.in_channels, c_out = p.out_channels, rows = 4 * c_in;
+  // The four phases of a channel in one micro-panel: a row tile of a multiple of 4.
+  RowKernel<T> rk = gemm_for_rows(kern, rows);
+  if (rk.mr % 4 != 0) rk = {kern.gemm_narrow_mr, kern.gemm_narrow, kern.gemm_offset_b_narrow};
+  const int mr = rk.mr, nr = kern.gemm_nr;
+  const int64_t packed_rows = ceil_div(rows, mr) * mr;
+
+  const int64_t start_y = p.pad_top == 0 ? -1 : 0, start_x = p.pad_left == 0 ? -1 : 0;  // s per axis
+  const auto tap = [](int parity, int64_t pad, int64_t start, int a) {
+    const int64_t k = parity + pad - 2 * (start + a);
+    return k >= 0 && k <= 2 ? static_cast<int>(k) : -1;
+  };
+  Workspace<T> phase_w(rows * c_out * 4);
+  for (int64_t ci = 0; ci < c_in; ++ci)
+    for (int q = 0; q < 4; ++q)
+      for (int64_t co = 0; co < c_out; ++co)
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) {
+            const int ky = tap(q >> 1, p.pad_top, start_y, a), kx = tap(q & 1, p.pad_left, start_x, b);
+            phase_w.data()[((ci * 4 + q) * c_out + co) * 4 + a * 2 + b] =
+                ky < 0 || kx < 0 ? T(0) : w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+          }
+  const WinogradProblem q{p.batch, c_out, 0, 0, rows, 0, 0, 0, 0};
+  Workspace<T> a_packed(s.points * packed_rows * c_out);
+  transform_weights(s, q, phase_w.data(), mr, a_packed.data());
+
+  const int64_t grid_h = ceil_div(p.in_h, 2), grid_w = ceil_div(p.in_w, 2);
+  const int64_t tiles_x = ceil_div(grid_w, 4), tiles_per_image = tiles_x * ceil_div(grid_h, 4);
+  const int64_t out_plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
+  const WinogradTiles windows{p.out_h, p.out_w, -start_y, -start_x, tiles_x, tiles_per_image,
+                              c_out * out_plane, 4, 0};
+  const WinogradTiles blocks{p.in_h, p.in_w, 0, 0, tiles_x, tiles_per_image, c_in * in_plane, 4, 0};
+  const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
+    for (int64_t co = 0; co < c_out; ++co)
+      kern.winograd_f4x2_dx.input(windows, dout + co * out_plane, tile0, count, v + co * nr, 0, v_point,
+                                  c_out * nr, nr);
+  };
+  const auto outputs = [&](int64_t row0, int64_t row_end, const T* m, int64_t block, int64_t m_point,
+                           int64_t tile0, int64_t count) {
+    for (int64_t r = row0; r < row_end; r += 4)
+      kern.winograd_f4x2_dx.output(blocks, m + (r - row0) * block, m_point, block, tile0, count,
+                                   dx + (r / 4) * in_plane);
+  };
+  winograd_products(s, rk, c_out, rows, a_packed.data(), p.batch * tiles_per_image,
+                    static_cast<const int64_t*>(nullptr), inputs, outputs);
 }
 
 // dW[co][ci] = G^T [ sum over tiles t of E[co][t] ⊙ V[ci][t] ] G with
@@ -489,6 +562,26 @@ bool prefers_winograd_phases(const Conv2dParams& p) {
          p.out_channels >= 32 && tiles >= 512;
 }
 
+// Backward-data of 3x3 stride 2 by F(4x4, 2x2) on dx's phases, against what
+// auto took before (phase GEMMs or col2im; 2 threads, Xeon, AVX-512, batch
+// 32 unless given): 64->128 at 56x56 0.79 (batch 8 0.92, batch 1 1.09),
+// 128->256 at 28x28 0.89, 256->512 at 14x14 1.71 (a 7x7 phase grid: 4x4
+// tiles cover 8x8, and U's 25 x 1024 x 512 values are streamed per block),
+// 32->64 at 32x32 0.79, 64->64 at 64x64 0.79, 16->32 at 32x32 0.81,
+// 128->128 at 56x56 0.77, 3->64 at 224x224 (batch 8) 0.86; against the
+// phase GEMMs with 14x14 phase grids (whose tiles overhang by a third):
+// 128->256 at 28x28 0.87, 64->128 0.89, 32->64 0.90, 64->128 at 14x14 0.88,
+// 128->128 at 14x14 0.80. The AVX2 path
+// forced on the same Xeon (its 4-row tile, as a channel's four phases must
+// share a micro-panel): 64->128 at 56x56 0.86, 128->256 at 28x28 1.05.
+bool prefers_winograd_phase_backward_data(const Conv2dParams& p) {
+  if (!winograd_phase_applies(p)) return false;
+  const int64_t grid_h = ceil_div(p.in_h, 2), grid_w = ceil_div(p.in_w, 2);
+  const int64_t tiles = p.batch * ceil_div(grid_h, 4) * ceil_div(grid_w, 4);
+  const int64_t most = wide_fma_active() ? 128 * 256 : 64 * 128;
+  return tiles >= 128 && p.in_channels * p.out_channels <= most;
+}
+
 // Against the direct weight-gradient kernel (which beats the im2col GEMM on
 // every shape measured) Winograd's transforms pay off only with enough
 // channels and tiles that fill the plane (AVX-512, 2 threads, best of 10,
@@ -533,14 +626,15 @@ std::string geometry(const Conv2dParams& p) {
 }
 }  // namespace
 
-void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool backward) {
+void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool weight_gradient) {
   if (p.channels_last && algorithm == ConvAlgorithm::winograd)
     throw std::invalid_argument(
         "algorithm='winograd' takes channels-first data; channels_last runs algorithm='gemm' "
         "(or 'auto')");
-  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p) && (backward || !winograd_phase_applies(p)))
+  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p) &&
+      (weight_gradient || !winograd_phase_applies(p)))
     throw std::invalid_argument(
-        "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1 (forward: or 3x3 stride 2), "
+        "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1 (forward and dx: or 3x3 stride 2), "
         "dilation 1, groups=1 and padding <= kernel size - 1 on every side; got " + geometry(p));
   if (algorithm == ConvAlgorithm::direct && p.groups != 1)
     throw std::invalid_argument("algorithm='direct' needs groups=1; got " + geometry(p));
@@ -556,6 +650,7 @@ void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, cons
 
 template <typename T>
 void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
+  if (p.stride_h == 2) return winograd_phase_backward_data(p, dout, w, dx);
   const int64_t last = p.kernel_h - 1;
   Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
   T* f = flipped.data();

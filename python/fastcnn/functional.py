@@ -46,8 +46,9 @@ __all__ = [
 # 'auto' picks by shape; the others force one path, for tests and
 # benchmarks: 'gemm' (implicit GEMM, any convolution), 'winograd' (F(4x4,
 # 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1, dilation 1, groups 1,
-# padding <= kernel - 1; forward, dx and dw; and 3x3 stride 2 forward by
-# F(4x4, 2x2) over the input's four phases), 'direct' (groups 1; forward:
+# padding <= kernel - 1; forward, dx and dw; and 3x3 stride 2 forward and
+# dx (not dw) by F(4x4, 2x2) over the input's or dx's four phases), 'direct'
+# (groups 1; forward:
 # the column kernel for C_in <= 4 at stride 1, else register tiles of
 # positions x channels; backward: the direct weight gradient, with dx by the
 # GEMM path).

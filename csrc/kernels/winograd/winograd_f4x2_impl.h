@@ -178,3 +178,100 @@ void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stri
     winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias);
   }
 }
+
+// 3x3 stride-2 backward-data (ops/conv2d_winograd.cpp) runs F(4x4, 2x2) the
+// other way round: dout's 5x5 windows in, the four phases of dx out.
+
+// Tiles [tile_begin, tile_begin + count) of one channel: the 5x5 window of
+// the tile at corner (ty, tx) starts at (ty - pad_top, tx - pad_left), step
+// 1, zero outside the plane; stored like winograd_f4x2_input's phase 0.
+template <typename T>
+void winograd_f4x2_window_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count,
+                                T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
+  constexpr int L = kWinogradLanes;
+  alignas(64) T d[25][L], t[25][L], u[25][L];
+  const int64_t padded = (count + nr - 1) / nr * nr;
+  for (int64_t done = 0; done < padded; done += L) {
+    const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
+    if (!winograd_gather_windows<T, 5, 5>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d)) {
+      WinogradTile lane_tiles[kWinogradLanes];
+      winograd_lane_tiles(g, tile_begin + done, lane_tiles);
+      for (int64_t l = 0; l < L; ++l) {
+        const WinogradTile& tile = lane_tiles[l];
+        const T* plane = plane0 + tile.image * g.image_stride;
+        const int64_t y0 = tile.y - g.pad_top, x0 = tile.x - g.pad_left;
+        for (int i = 0; i < 5; ++i)
+          for (int j = 0; j < 5; ++j) {
+            const int64_t y = y0 + i, x = x0 + j;
+            d[i * 5 + j][l] = (l < n && y >= 0 && y < g.h && x >= 0 && x < g.w) ? plane[y * g.w + x] : T(0);
+          }
+      }
+    }
+    for (int i = 0; i < 5; ++i) {  // along rows (the column index j)
+      const T* in[5] = {d[i * 5], d[i * 5 + 1], d[i * 5 + 2], d[i * 5 + 3], d[i * 5 + 4]};
+      T* out[5] = {t[i * 5], t[i * 5 + 1], t[i * 5 + 2], t[i * 5 + 3], t[i * 5 + 4]};
+      winograd_bt5(in, out);
+    }
+    for (int c = 0; c < 5; ++c) {  // along columns (the row index i)
+      const T* in[5] = {t[c], t[5 + c], t[10 + c], t[15 + c], t[20 + c]};
+      T* out[5] = {u[c], u[5 + c], u[10 + c], u[15 + c], u[20 + c]};
+      winograd_bt5(in, out);
+    }
+    winograd_store_lanes<T, 25>(u, v, local0 + done, point_stride, panel_stride, nr);
+  }
+}
+
+// A^T m A of the four phases of one dx channel, phase q = 2 qy + qx's 25
+// GEMM results at m + q * phase_stride (points point_stride apart), for
+// tiles [tile_begin, tile_begin + count): phase (qy, qx) of the tile at
+// phase-grid corner (ty, tx) is dx[2 (ty + i) + qy][2 (tx + j) + qx], i, j <
+// 4, so the four phases fill an 8x8 block, clipped at the plane's bottom and
+// right edge.
+template <typename T>
+void winograd_f4x2_phase_output(const WinogradTiles& g, const T* m, int64_t point_stride, int64_t phase_stride,
+                                int64_t tile_begin, int64_t count, T* plane0) {
+  constexpr int L = kWinogradLanes;
+  alignas(64) T s[20][L], y[4][16][L];
+  for (int64_t done = 0; done < count; done += L) {
+    for (int q = 0; q < 4; ++q) {
+      const T* mm = m + q * phase_stride + done;
+      for (int r = 0; r < 5; ++r) {
+        const T* in[5];
+        for (int c = 0; c < 5; ++c) in[c] = mm + (r * 5 + c) * point_stride;
+        T* out[4] = {s[r * 4], s[r * 4 + 1], s[r * 4 + 2], s[r * 4 + 3]};
+        winograd_at5(in, out);
+      }
+      for (int c = 0; c < 4; ++c) {
+        const T* in[5] = {s[c], s[4 + c], s[8 + c], s[12 + c], s[16 + c]};
+        T* out[4] = {y[q][c], y[q][4 + c], y[q][8 + c], y[q][12 + c]};
+        winograd_at5(in, out);
+      }
+    }
+    const int64_t n = count - done < L ? count - done : L;
+    WinogradTile lane_tiles[kWinogradLanes];
+    winograd_lane_tiles(g, tile_begin + done, lane_tiles);
+    for (int64_t l = 0; l < n; ++l) {
+      const WinogradTile& tile = lane_tiles[l];
+      T* plane = plane0 + tile.image * g.image_stride;
+      const int64_t x0 = 2 * tile.x;
+      for (int i = 0; i < 4; ++i)
+        for (int qy = 0; qy < 2; ++qy) {
+          const int64_t row = 2 * (tile.y + i) + qy;
+          if (row >= g.h) break;
+          T* out = plane + row * g.w + x0;
+          const T(*even)[L] = y[2 * qy], (*odd)[L] = y[2 * qy + 1];
+          if (x0 + 8 <= g.w) {
+            for (int j = 0; j < 4; ++j) {
+              out[2 * j] = even[i * 4 + j][l];
+              out[2 * j + 1] = odd[i * 4 + j][l];
+            }
+          } else {
+            for (int j = 0; j < 4; ++j) {
+              if (x0 + 2 * j < g.w) out[2 * j] = even[i * 4 + j][l];
+              if (x0 + 2 * j + 1 < g.w) out[2 * j + 1] = odd[i * 4 + j][l];
+            }
+          }
+        }
+    }
+  }
+}

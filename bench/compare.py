@@ -17,7 +17,9 @@ longer than --numpy-max-seconds. NumPy's BLAS is limited to --threads only
 when threadpoolctl is installed.
 
 The run also measures a float32 peak for scale: NumPy's 1024^3 sgemm, and
-fastcnn's own FMA loop when the core provides `_C.fma_peak_gflops`. Results
+fastcnn's own FMA loop when the core provides `_C.fma_peak_gflops`; and the
+memcpy bandwidth over 128 MiB (`_C.copy_bandwidth_gbs`, bytes read plus
+written), the reference for the pools' GB/s. Results
 are only meaningful on an otherwise idle machine.
 
 Examples:
@@ -234,6 +236,9 @@ def peak_probe(threads, repeats):
     fma_peak = getattr(fastcnn._C, "fma_peak_gflops", None)
     if fma_peak is not None:
         peaks["fastcnn_fma_peak_gflops"] = float(fma_peak(threads))
+    copy = getattr(fastcnn._C, "copy_bandwidth_gbs", None)
+    if copy is not None:
+        peaks["copy_bandwidth_gbs"] = float(copy(threads))
     return peaks
 
 
@@ -349,8 +354,11 @@ def print_markdown(report):
     print(f"\n<!-- fastcnn {env['fastcnn']}, torch {env['torch']}, numpy {env['numpy']}, "
           f"{env['cpu_model']}, {env['date']} -->")
     for run in report["runs"]:
+        copy = run["peak"].get("copy_bandwidth_gbs")
         print(f"\n**{run['threads']} thread(s)** — {SPEEDUP_NOTE}; "
-              f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s\n")
+              f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s"
+              + (f"; memcpy {copy:.0f} GB/s (read + written, the pools' GB/s reference)" if copy else "")
+              + "\n")
         for rows in (run["conv"], run["pool"], run.get("sweep", []), run.get("channels_last", [])):
             table = markdown_table(rows)
             if table:
@@ -371,6 +379,8 @@ def print_peak(peak):
     line = f"peak probe: NumPy sgemm 1024^3 {peak['numpy_sgemm_1024_gflops']:.1f} GFLOP/s"
     if "fastcnn_fma_peak_gflops" in peak:
         line += f", fastcnn FMA loop {peak['fastcnn_fma_peak_gflops']:.1f} GFLOP/s"
+    if "copy_bandwidth_gbs" in peak:
+        line += f", memcpy {peak['copy_bandwidth_gbs']:.1f} GB/s (read + written)"
     print(line)
 
 

@@ -532,4 +532,8 @@ PYBIND11_MODULE(_C, m) {
     py::gil_scoped_release release;
     return fma_peak_gflops(threads);
   }, py::arg("threads") = 0, "Measured float32 FMA peak (GFLOP/s) of the active ISA.");
+  m.def("copy_bandwidth_gbs", [](int threads) {
+    py::gil_scoped_release release;
+    return copy_bandwidth_gbs(threads);
+  }, py::arg("threads") = 0, "Measured memcpy bandwidth (GB/s read + written) over 128 MiB.");
 }

@@ -17,7 +17,7 @@ ALL_ISAS = ("avx512", "avx2", "generic")
 def test_cpu_info_keys_and_values():
     info = fastcnn.cpu_info()
     expected = {"isa", "supported_isas", "num_threads", "cpu", "l1d_bytes", "l2_bytes", "l3_bytes",
-                "gemm_tile_f32", "gemm_tile_f64", "avx512_fma_speedup"}
+                "gemm_tile_f32", "gemm_tile_f64", "avx512_fma_speedup", "streaming_store_bytes"}
     assert expected <= set(info), expected - set(info)
     assert isinstance(info, dict)
     supported = info["supported_isas"]
@@ -38,6 +38,14 @@ def test_cpu_info_keys_and_values():
         assert 0.5 < speedup < 3.0
     else:
         assert speedup == 1.0
+
+
+def test_streaming_size_and_copy_probe():
+    info = fastcnn.cpu_info()
+    # a quarter of the L3, at least 32 MiB
+    assert info["streaming_store_bytes"] == max(32 << 20, info["l3_bytes"] // 4)
+    # the benchmark's memcpy probe: a positive, finite rate
+    assert 0.1 < fastcnn._C.copy_bandwidth_gbs(1) < 10000
 
 
 def test_cpu_info_is_a_fresh_dict():

@@ -41,6 +41,10 @@ std::string cpu_model_name();
 // Measured float32 FMA throughput of the active ISA on `threads` threads (0: all).
 double fma_peak_gflops(int threads);
 
+// Measured memcpy bandwidth over 128 MiB on `threads` threads (0: all), in
+// GB/s of bytes read plus bytes written (as the pooling rates count them).
+double copy_bandwidth_gbs(int threads);
+
 // AVX-512 FMA throughput over AVX2's on one core, measured once per process
 // (about 2 ms): ~2 where 512-bit FMAs run on two full-width ports (Xeon),
 // ~1 where they are split into 256-bit halves (Zen 4) or issue on one port;

@@ -324,3 +324,23 @@ def test_gradients_past_the_streaming_size(kind, k, s, p, dtype, isa):
     want = R.avg_pool2d_backward(dout[:, :4], x[:, :4], k, s, p) if kind == "avg" else \
         R.max_pool2d_backward(dout[:, :4], x[:, :4], k, s, p)
     assert_close(big[:, :4], want, dtype)
+
+
+@pytest.mark.parametrize("h, w, pad", [(9, 9, 1), (10, 13, 0), (15, 8, 1), (56, 56, 1), (7, 30, 0)])
+def test_max_pool_3x3_s2_values_match_the_indexed_path(h, w, pad, dtype, isa):
+    """Without indices, 3x3 stride-2 max pooling goes separably (row maxima,
+    then three rows); rows holding a NaN fall back. Against the indexed path
+    (nine taps, NaN and first-maximum rules) and the reference: NaNs in some
+    rows, +0/-0 ties (the first in row-major order wins) and infinities."""
+    rng = np.random.default_rng(h * 100 + w)
+    x = rng.integers(-3, 4, (2, 3, h, w)).astype(dtype)          # many ties
+    x[rng.random(x.shape) < 0.1] = -0.0
+    x[0, 0, h // 2, w // 3] = np.nan
+    x[1, 2, h - 1, w - 1] = np.nan
+    x[0, 1, 1, :] = np.inf
+    x[1, 0, 2, 3] = -np.inf
+    values = F.max_pool2d(x, 3, 2, pad)
+    indexed = F.max_pool2d(x, 3, 2, pad, return_indices=True)[0]
+    np.testing.assert_array_equal(values, indexed)
+    np.testing.assert_array_equal(np.signbit(values), np.signbit(indexed))
+    np.testing.assert_array_equal(values, R.max_pool2d(x, 3, 2, pad))

@@ -145,6 +145,101 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
   }
 }
 
+// Whether x[0..n) holds a NaN, as an unsigned maximum of the magnitudes'
+// bit patterns (a NaN's is above infinity's): vectorised, where a loop of
+// NaN compares ran one element at a time.
+template <typename T>
+inline bool any_nan(const T* __restrict x, int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr U magnitude = ~(U(1) << (8 * sizeof(T) - 1));
+  constexpr U infinity = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U largest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    __builtin_memcpy(&u, x + i, sizeof(T));
+    u &= magnitude;
+    largest = u > largest ? u : largest;
+  }
+  return largest > infinity;
+}
+
+// Max of 3x3 windows at stride 2 without indices (inference, and the
+// forward when the gradient is not wanted), separably: each input row's
+// 3-column maxima at stride 2 once, then the maximum of three such rows per
+// output row; the bottom row's maxima serve as the next output row's top.
+// About half the work of taking nine taps per output (ResNet's stem pool,
+// 2 threads, interleaved: 7.0-7.2 -> 4.9-5.7 ms, near the memcpy rate).
+// Rows whose window is clipped vertically, or whose three input rows hold a
+// NaN, take max_forward_rows (NaN wins).
+template <typename T>
+void max_forward_3x3_s2_values(const PoolWindow& p, const T* in, T* out, int64_t row_begin,
+                               int64_t row_end) {
+  const InteriorColumns mid = interior_columns(p);
+  const int64_t count = mid.end - mid.begin;
+  if (count <= 0) return max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, row_begin, row_end);
+  thread_local std::vector<T> buffer;
+  if (static_cast<int64_t>(buffer.size()) < 3 * count) buffer.resize(3 * count);
+  T* rows[3] = {buffer.data(), buffer.data() + count, buffer.data() + 2 * count};
+  const int64_t first_column = 2 * mid.begin - p.pad_left, columns = 2 * count + 1;
+  int64_t cached_row = -1;  // the input row whose maxima rows[0] holds
+  bool cached_nan = false;
+  // Column maxima of input row ih into h; true if the row's columns hold a NaN.
+  const auto row_maxima = [&](int64_t ih, T* __restrict h) {
+    const T* __restrict r = in + ih * p.in_w + first_column;
+    const bool nan = any_nan(r, columns);
+    for (int64_t j = 0; j < count; ++j) {
+      // Strictly greater replaces: the first of equal values (+0 / -0) wins,
+      // row-major over the window like the general loop.
+      const T a = r[2 * j], b = r[2 * j + 1], c = r[2 * j + 2];
+      const T ab = b > a ? b : a;
+      h[j] = c > ab ? c : ab;
+    }
+    return nan;
+  };
+  for (int64_t oh = row_begin; oh < row_end; ++oh) {
+    const int64_t h0 = 2 * oh - p.pad_top;
+    if (h0 < 0 || h0 + 3 > p.in_h) {
+      max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, oh, oh + 1);
+      continue;
+    }
+    bool nan = cached_row == h0 ? cached_nan : row_maxima(h0, rows[0]);
+    nan |= row_maxima(h0 + 1, rows[1]);
+    const bool bottom_nan = row_maxima(h0 + 2, rows[2]);
+    nan |= bottom_nan;
+    if (nan) {
+      max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, oh, oh + 1);
+    } else {
+      T* __restrict o = out + oh * p.out_w;
+      // Edge columns by the general loop's rule (the first tap in row-major
+      // order wins; no NaN here).
+      for (int64_t ow = 0; ow < p.out_w; ++ow) {
+        if (ow == mid.begin) ow = mid.end;
+        if (ow >= p.out_w) break;
+        const int64_t w0 = ow * 2 - p.pad_left;
+        const int64_t w_lo = clamp_index(w0, 0, p.in_w), w_hi = clamp_index(w0 + 3, 0, p.in_w);
+        T best = in[h0 * p.in_w + w_lo];
+        for (int64_t ih = h0; ih < h0 + 3; ++ih)
+          for (int64_t iw = w_lo; iw < w_hi; ++iw) best = in[ih * p.in_w + iw] > best ? in[ih * p.in_w + iw] : best;
+        o[ow] = best;
+      }
+      const T* __restrict top = rows[0];
+      const T* __restrict centre = rows[1];
+      const T* __restrict bottom = rows[2];
+      T* __restrict oi = o + mid.begin;
+      for (int64_t j = 0; j < count; ++j) {
+        const T tc = centre[j] > top[j] ? centre[j] : top[j];
+        oi[j] = bottom[j] > tc ? bottom[j] : tc;
+      }
+    }
+    // The bottom row is the next output row's top.
+    T* swap = rows[0];
+    rows[0] = rows[2];
+    rows[2] = swap;
+    cached_row = h0 + 2;
+    cached_nan = bottom_nan;
+  }
+}
+
 template <typename T>
 void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin,
                  int64_t row_end) {
@@ -155,7 +250,7 @@ void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int
                : max_forward_rows<T, false, 2, 2>(p, in, out, nullptr, row_begin, row_end);
   else if (square_s2 && p.kernel_w == 3)
     with_index ? max_forward_rows<T, true, 2, 3>(p, in, out, indices, row_begin, row_end)
-               : max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, row_begin, row_end);
+               : max_forward_3x3_s2_values<T>(p, in, out, row_begin, row_end);
   else if (p.stride_w == 1)
     with_index ? max_forward_rows<T, true, 1>(p, in, out, indices, row_begin, row_end)
                : max_forward_rows<T, false, 1>(p, in, out, nullptr, row_begin, row_end);

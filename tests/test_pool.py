@@ -326,8 +326,9 @@ def test_gradients_past_the_streaming_size(kind, k, s, p, dtype, isa):
     assert_close(big[:, :4], want, dtype)
 
 
-@pytest.mark.parametrize("h, w, pad", [(9, 9, 1), (10, 13, 0), (15, 8, 1), (56, 56, 1), (7, 30, 0)])
-def test_max_pool_3x3_s2_values_match_the_indexed_path(h, w, pad, dtype, isa):
+@pytest.mark.parametrize("h, w, pad, stride", [(9, 9, 1, 2), (10, 13, 0, 2), (15, 8, 1, 2), (56, 56, 1, 2),
+                                               (7, 30, 0, 2), (11, 12, 1, (1, 2)), (13, 9, 0, (3, 2))])
+def test_max_pool_3x3_s2_values_match_the_indexed_path(h, w, pad, stride, dtype, isa):
     """Without indices, 3x3 stride-2 max pooling goes separably (row maxima,
     then three rows); rows holding a NaN fall back. Against the indexed path
     (nine taps, NaN and first-maximum rules) and the reference: NaNs in some
@@ -339,8 +340,10 @@ def test_max_pool_3x3_s2_values_match_the_indexed_path(h, w, pad, dtype, isa):
     x[1, 2, h - 1, w - 1] = np.nan
     x[0, 1, 1, :] = np.inf
     x[1, 0, 2, 3] = -np.inf
-    values = F.max_pool2d(x, 3, 2, pad)
-    indexed = F.max_pool2d(x, 3, 2, pad, return_indices=True)[0]
+    values = F.max_pool2d(x, 3, stride, pad)
+    indexed = F.max_pool2d(x, 3, stride, pad, return_indices=True)[0]
     np.testing.assert_array_equal(values, indexed)
     np.testing.assert_array_equal(np.signbit(values), np.signbit(indexed))
-    np.testing.assert_array_equal(values, R.max_pool2d(x, 3, 2, pad))
+    np.testing.assert_array_equal(values, R.max_pool2d(x, 3, stride, pad))
+    # the average's separable sums, against the reference
+    assert_close(F.avg_pool2d(x, 3, stride, pad), R.avg_pool2d(x, 3, stride, pad), dtype)

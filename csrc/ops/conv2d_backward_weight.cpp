@@ -179,13 +179,34 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
     }
     return;
   }
-  parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
-    for (int64_t co = begin; co < end; ++co) {
-      T total = 0;
-      for (int64_t n = 0; n < p.batch; ++n)
-        total += kern.sum(dout + (n * p.out_channels + co) * columns, columns);
-      db[co] = total;
+  if (columns > 1024 || p.batch == 1) {
+    parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
+      for (int64_t co = begin; co < end; ++co) {
+        T total = 0;
+        for (int64_t n = 0; n < p.batch; ++n)
+          total += kern.sum(dout + (n * p.out_channels + co) * columns, columns);
+        db[co] = total;
+      }
+    });
+    return;
+  }
+  // Small planes: a thread's channels are one contiguous run per image, added
+  // element-wise over the batch first, then each channel's plane summed once
+  // (a call per 49-value plane and image took 54 us of an MNIST 32 -> 64
+  // backward at batch 64).
+  const int threads = threads_for(p.out_channels);
+  const int64_t per_thread = ceil_div(p.out_channels, threads) * columns;
+  Workspace<T> scratch(per_thread * threads);
+  parallel_for(p.out_channels, threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
+    T* __restrict acc = scratch.slot(thread, per_thread);
+    const int64_t run = (end - begin) * columns;
+    const T* first = dout + begin * columns;
+    for (int64_t i = 0; i < run; ++i) acc[i] = first[i];
+    for (int64_t n = 1; n < p.batch; ++n) {
+      const T* __restrict image = dout + (n * p.out_channels + begin) * columns;
+      for (int64_t i = 0; i < run; ++i) acc[i] += image[i];
     }
+    for (int64_t co = begin; co < end; ++co) db[co] = kern.sum(acc + (co - begin) * columns, columns);
   });
 }
 

@@ -493,6 +493,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int64_t c_in = p.in_channels;
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
     std::vector<T> mg(size_t(al) * r * c_in);  // (M G)[i][j] over ci
+    std::vector<T> gmg(size_t(r) * r * c_in);  // (G^T M G)[i][j] over ci
     for (int64_t co = begin; co < end; ++co) {
       for (int i = 0; i < al; ++i)
         for (int j = 0; j < r; ++j) {
@@ -505,14 +506,23 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
             for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += row[ci] * gcj;
           }
         }
-      T* out = dw + co * c_in * r * r;
+      // Over ci too, then transposed into dW's [ci][i][j]: per element,
+      // with the sum over k innermost, this stage ran scalar (a quarter of
+      // an MNIST 32 -> 64 5x5 Winograd weight gradient).
       for (int i = 0; i < r; ++i)
-        for (int j = 0; j < r; ++j)
-          for (int64_t ci = 0; ci < c_in; ++ci) {
-            T acc = 0;
-            for (int k = 0; k < al; ++k) acc += g[k][i] * mg[(k * r + j) * c_in + ci];
-            out[ci * r * r + i * r + j] = acc;
+        for (int j = 0; j < r; ++j) {
+          T* acc = gmg.data() + (i * r + j) * c_in;
+          for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] = 0;
+          for (int k = 0; k < al; ++k) {
+            const T gki = g[k][i];
+            const T* row = mg.data() + (k * r + j) * c_in;
+#pragma omp simd
+            for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += gki * row[ci];
           }
+        }
+      T* out = dw + co * c_in * r * r;
+      for (int64_t ci = 0; ci < c_in; ++ci)
+        for (int t = 0; t < r * r; ++t) out[ci * r * r + t] = gmg[t * c_in + ci];
     }
   });
 }

@@ -228,6 +228,9 @@ struct Kernels {
   void (*pack_rows_transposed)(const T* a, int64_t row, int64_t rows, int64_t k, int mr, T* dst);
   // F(4x4, 2x2) for 3x3 stride-2 backward-data (see winograd/winograd_f4x2_impl.h).
   WinogradPhaseGradientKernels<T> winograd_f4x2_dx;
+  // dW = G^T M G of one output channel (winograd/winograd_gradient_transform.h).
+  void (*winograd_gradient_transform)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,
+                                      int64_t point_stride, T* dw, T* scratch);
 };
 
 struct KernelTable {

@@ -21,6 +21,7 @@ namespace generic {
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"
 #include "winograd/winograd_f4x2_impl.h"
+#include "winograd/winograd_gradient_transform.h"
 #include "direct/conv2d_direct_impl.h"
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
@@ -48,7 +49,8 @@ const KernelTable& kernel_table_generic() {
        {4, 8, &generic::gemm_strided_b<generic::ScalarTrait<float>, 4, 8>},
        {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr},
        &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>, &generic::pack_rows_transposed<float>,
-       {&generic::winograd_f4x2_window_input<float>, &generic::winograd_f4x2_phase_output<float>}},
+       {&generic::winograd_f4x2_window_input<float>, &generic::winograd_f4x2_phase_output<float>},
+       &generic::winograd_gradient_transform<float>},
       {4, 4, &gemm_f64_4x4_generic, &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -66,7 +68,8 @@ const KernelTable& kernel_table_generic() {
        {4, 4, &generic::gemm_strided_b<generic::ScalarTrait<double>, 4, 4>},
        {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr},
        &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::pack_rows_transposed<double>,
-       {&generic::winograd_f4x2_window_input<double>, &generic::winograd_f4x2_phase_output<double>}},
+       {&generic::winograd_f4x2_window_input<double>, &generic::winograd_f4x2_phase_output<double>},
+       &generic::winograd_gradient_transform<double>},
   };
   return table;
 }

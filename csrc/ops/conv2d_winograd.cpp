@@ -483,47 +483,20 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     const T* part = scratch.slot(t, per_thread);
     for (int64_t i = 0; i < points * m_point; ++i) total[i] += part[i];
   }
-  // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) and
-  // parallel over co: serial and per pair it took as long as the GEMMs on
-  // small planes (MNIST 32 -> 64 channels at 7x7).
-  const int r = s.r, al = s.alpha;
+  // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) by
+  // the active ISA and parallel over co: serial and per pair it took as long
+  // as the GEMMs on small planes (MNIST 32 -> 64 channels at 7x7).
   T g[8][7];
-  for (int i = 0; i < al; ++i)
-    for (int j = 0; j < r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);
-  const int64_t c_in = p.in_channels;
-  parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
-    std::vector<T> mg(size_t(al) * r * c_in);  // (M G)[i][j] over ci
-    std::vector<T> gmg(size_t(r) * r * c_in);  // (G^T M G)[i][j] over ci
-    for (int64_t co = begin; co < end; ++co) {
-      for (int i = 0; i < al; ++i)
-        for (int j = 0; j < r; ++j) {
-          T* acc = mg.data() + (i * r + j) * c_in;
-          for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] = 0;
-          for (int c = 0; c < al; ++c) {
-            const T gcj = g[c][j];
-            const T* row = total + (i * al + c) * m_point + co * cols;
-#pragma omp simd
-            for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += row[ci] * gcj;
-          }
-        }
-      // Over ci too, then transposed into dW's [ci][i][j]: per element,
-      // with the sum over k innermost, this stage ran scalar (a quarter of
-      // an MNIST 32 -> 64 5x5 Winograd weight gradient).
-      for (int i = 0; i < r; ++i)
-        for (int j = 0; j < r; ++j) {
-          T* acc = gmg.data() + (i * r + j) * c_in;
-          for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] = 0;
-          for (int k = 0; k < al; ++k) {
-            const T gki = g[k][i];
-            const T* row = mg.data() + (k * r + j) * c_in;
-#pragma omp simd
-            for (int64_t ci = 0; ci < c_in; ++ci) acc[ci] += gki * row[ci];
-          }
-        }
-      T* out = dw + co * c_in * r * r;
-      for (int64_t ci = 0; ci < c_in; ++ci)
-        for (int t = 0; t < r * r; ++t) out[ci * r * r + t] = gmg[t * c_in + ci];
-    }
+  for (int i = 0; i < s.alpha; ++i)
+    for (int j = 0; j < s.r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);
+  const int64_t c_in = p.in_channels, kernel = p.kernel_h * p.kernel_w;
+  const int64_t per_transform = (s.alpha + s.r) * s.r * c_in;
+  const int transform_threads = threads_for(p.out_channels);
+  Workspace<T> transform_scratch(per_transform * transform_threads);
+  parallel_for(p.out_channels, transform_threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
+    for (int64_t co = begin; co < end; ++co)
+      kern.winograd_gradient_transform(g, s.alpha, s.r, c_in, total + co * cols, m_point, dw + co * c_in * kernel,
+                                       transform_scratch.slot(thread, per_transform));
   });
 }
 

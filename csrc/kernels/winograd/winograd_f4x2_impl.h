@@ -46,6 +46,40 @@ inline void winograd_at5(const T* const in[5], T* const out[4]) {
   }
 }
 
+// u = B^T d B of 16 lanes' 5x5 windows (points row-major); t: scratch.
+template <typename T>
+inline void winograd_f4x2_input_tile(const T (*d)[kWinogradLanes], T (*t)[kWinogradLanes],
+                                     T (*u)[kWinogradLanes]) {
+  for (int i = 0; i < 5; ++i) {  // along rows (the column index j)
+    const T* in[5] = {d[i * 5], d[i * 5 + 1], d[i * 5 + 2], d[i * 5 + 3], d[i * 5 + 4]};
+    T* out[5] = {t[i * 5], t[i * 5 + 1], t[i * 5 + 2], t[i * 5 + 3], t[i * 5 + 4]};
+    winograd_bt5(in, out);
+  }
+  for (int c = 0; c < 5; ++c) {  // along columns (the row index i)
+    const T* in[5] = {t[c], t[5 + c], t[10 + c], t[15 + c], t[20 + c]};
+    T* out[5] = {u[c], u[5 + c], u[10 + c], u[15 + c], u[20 + c]};
+    winograd_bt5(in, out);
+  }
+}
+
+// y = A^T m A of 16 lanes, point (r, c) of m at mm + (r * 5 + c) *
+// point_stride; s: scratch.
+template <typename T>
+inline void winograd_f4x2_output_tile(const T* mm, int64_t point_stride, T (*s)[kWinogradLanes],
+                                      T (*y)[kWinogradLanes]) {
+  for (int r = 0; r < 5; ++r) {
+    const T* in[5];
+    for (int c = 0; c < 5; ++c) in[c] = mm + (r * 5 + c) * point_stride;
+    T* out[4] = {s[r * 4], s[r * 4 + 1], s[r * 4 + 2], s[r * 4 + 3]};
+    winograd_at5(in, out);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const T* in[5] = {s[c], s[4 + c], s[8 + c], s[12 + c], s[16 + c]};
+    T* out[4] = {y[c], y[4 + c], y[8 + c], y[12 + c]};
+    winograd_at5(in, out);
+  }
+}
+
 // Which phase (its index in kWinogradPhase) has row parity py, column parity px.
 inline int winograd_phase_index(int py, int px) { return py == 0 ? (px == 0 ? 1 : 0) : (px == 0 ? 2 : 3); }
 
@@ -139,16 +173,7 @@ void winograd_f4x2_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
         }
     }
     for (int q = 0; q < 4; ++q) {
-      for (int i = 0; i < 5; ++i) {  // along rows (the column index j)
-        const T* in[5] = {d[q][i * 5], d[q][i * 5 + 1], d[q][i * 5 + 2], d[q][i * 5 + 3], d[q][i * 5 + 4]};
-        T* out[5] = {t[i * 5], t[i * 5 + 1], t[i * 5 + 2], t[i * 5 + 3], t[i * 5 + 4]};
-        winograd_bt5(in, out);
-      }
-      for (int c = 0; c < 5; ++c) {  // along columns (the row index i)
-        const T* in[5] = {t[c], t[5 + c], t[10 + c], t[15 + c], t[20 + c]};
-        T* out[5] = {u[c], u[5 + c], u[10 + c], u[15 + c], u[20 + c]};
-        winograd_bt5(in, out);
-      }
+      winograd_f4x2_input_tile<T>(d[q], t, u);
       winograd_store_lanes<T, 25>(u, v + q * g.phase_offset, local0 + done, point_stride, panel_stride, nr);
     }
   }
@@ -162,18 +187,7 @@ void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stri
   constexpr int L = kWinogradLanes;
   alignas(64) T s[20][L], y[16][L];
   for (int64_t done = 0; done < count; done += L) {
-    const T* mm = m + done;
-    for (int r = 0; r < 5; ++r) {
-      const T* in[5];
-      for (int c = 0; c < 5; ++c) in[c] = mm + (r * 5 + c) * point_stride;
-      T* out[4] = {s[r * 4], s[r * 4 + 1], s[r * 4 + 2], s[r * 4 + 3]};
-      winograd_at5(in, out);
-    }
-    for (int c = 0; c < 4; ++c) {
-      const T* in[5] = {s[c], s[4 + c], s[8 + c], s[12 + c], s[16 + c]};
-      T* out[4] = {y[c], y[4 + c], y[8 + c], y[12 + c]};
-      winograd_at5(in, out);
-    }
+    winograd_f4x2_output_tile<T>(m + done, point_stride, s, y);
     const int64_t n = count - done < L ? count - done : L;
     winograd_store_tiles<T>(g, plane0, tile_begin + done, n, y, bias);
   }
@@ -207,16 +221,7 @@ void winograd_f4x2_window_input(const WinogradTiles& g, const T* plane0, int64_t
           }
       }
     }
-    for (int i = 0; i < 5; ++i) {  // along rows (the column index j)
-      const T* in[5] = {d[i * 5], d[i * 5 + 1], d[i * 5 + 2], d[i * 5 + 3], d[i * 5 + 4]};
-      T* out[5] = {t[i * 5], t[i * 5 + 1], t[i * 5 + 2], t[i * 5 + 3], t[i * 5 + 4]};
-      winograd_bt5(in, out);
-    }
-    for (int c = 0; c < 5; ++c) {  // along columns (the row index i)
-      const T* in[5] = {t[c], t[5 + c], t[10 + c], t[15 + c], t[20 + c]};
-      T* out[5] = {u[c], u[5 + c], u[10 + c], u[15 + c], u[20 + c]};
-      winograd_bt5(in, out);
-    }
+    winograd_f4x2_input_tile<T>(d, t, u);
     winograd_store_lanes<T, 25>(u, v, local0 + done, point_stride, panel_stride, nr);
   }
 }
@@ -233,20 +238,7 @@ void winograd_f4x2_phase_output(const WinogradTiles& g, const T* m, int64_t poin
   constexpr int L = kWinogradLanes;
   alignas(64) T s[20][L], y[4][16][L];
   for (int64_t done = 0; done < count; done += L) {
-    for (int q = 0; q < 4; ++q) {
-      const T* mm = m + q * phase_stride + done;
-      for (int r = 0; r < 5; ++r) {
-        const T* in[5];
-        for (int c = 0; c < 5; ++c) in[c] = mm + (r * 5 + c) * point_stride;
-        T* out[4] = {s[r * 4], s[r * 4 + 1], s[r * 4 + 2], s[r * 4 + 3]};
-        winograd_at5(in, out);
-      }
-      for (int c = 0; c < 4; ++c) {
-        const T* in[5] = {s[c], s[4 + c], s[8 + c], s[12 + c], s[16 + c]};
-        T* out[4] = {y[q][c], y[q][4 + c], y[q][8 + c], y[q][12 + c]};
-        winograd_at5(in, out);
-      }
-    }
+    for (int q = 0; q < 4; ++q) winograd_f4x2_output_tile<T>(m + q * phase_stride + done, point_stride, s, y[q]);
     const int64_t n = count - done < L ? count - done : L;
     WinogradTile lane_tiles[kWinogradLanes];
     winograd_lane_tiles(g, tile_begin + done, lane_tiles);

@@ -113,8 +113,9 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
 // Winograd F(4x4, 3x3) and F(4x4, 5x5) (conv2d_winograd.cpp): 3x3 or 5x5
 // kernels, stride 1, dilation 1, one group, padding <= kernel - 1 per side.
 bool winograd_applies(const Conv2dParams& p);
-// F(4x4, 2x2) over the input's four phases (forward only): 3x3 kernels,
-// stride 2, dilation 1, one group, channels first, padding <= 2 per side.
+// F(4x4, 2x2) over the input's four phases (forward) or dx's (backward-data):
+// 3x3 kernels, stride 2, dilation 1, one group, channels first, padding <= 2
+// per side.
 bool winograd_phase_applies(const Conv2dParams& p);
 bool prefers_winograd_phases(const Conv2dParams& p);
 bool prefers_winograd_phase_backward_data(const Conv2dParams& p);

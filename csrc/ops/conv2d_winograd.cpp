@@ -52,6 +52,13 @@ Scheme<T> scheme_for(int64_t r) {
           mat->alpha * mat->alpha};
 }
 
+// F(4x4, 2x2), for 3x3 stride 2 (forward over the input's phases, dx over its own).
+template <typename T>
+Scheme<T> phase_scheme() {
+  const WinogradMatrices* mat = winograd_phase_scheme();
+  return {mat, &active_kernels().get<T>().winograd_f4x2, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
+}
+
 // One Winograd correlation: src (batch, c_in, in_h, in_w) with the r x r
 // kernels w (c_out, c_in, r, r) into dst (batch, c_out, out_h, out_w).
 struct WinogradProblem {
@@ -302,8 +309,7 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
 template <typename T>
 void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
   const Kernels<T>& kern = active_kernels().get<T>();
-  const WinogradMatrices* mat = winograd_phase_scheme();
-  const Scheme<T> s{mat, &kern.winograd_f4x2, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
+  const Scheme<T> s = phase_scheme<T>();
   const RowKernel<T> rk = gemm_for_rows(kern, p.out_channels);
   const int mr = rk.mr, nr = kern.gemm_nr;
   const int64_t c_in = p.in_channels, c_out = p.out_channels, k_total = 4 * c_in;
@@ -363,8 +369,7 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
 template <typename T>
 void winograd_phase_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   const Kernels<T>& kern = active_kernels().get<T>();
-  const WinogradMatrices* mat = winograd_phase_scheme();
-  const Scheme<T> s{mat, &kern.winograd_f4x2, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
+  const Scheme<T> s = phase_scheme<T>();
   const int64_t c_in = p.in_channels, c_out = p.out_channels, rows = 4 * c_in;
   // The four phases of a channel in one micro-panel: a row tile of a multiple of 4.
   RowKernel<T> rk = gemm_for_rows(kern, rows);

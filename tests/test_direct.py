@@ -47,6 +47,20 @@ def test_direct_matches_reference(case, dtype, isa):
     assert_close(out, R.conv2d(x, w, b, padding=case["padding"]), "forward")
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"n{c['n']}-{c['c_out']}_"
+                         f"{c['h']}x{c['w']}_k{c['kh']}x{c['kw']}_p{c['padding']}")
+def test_direct_one_channel_channels_last(case, dtype, isa):
+    # auto runs one-channel channels-last data through the column kernel,
+    # which stores each pixel's output channels together
+    rng = np.random.default_rng(CASES.index(case))
+    x = rand(rng, (case["n"], 1, case["h"], case["w"]), dtype)
+    w = rand(rng, (case["c_out"], 1, case["kh"], case["kw"]), dtype)
+    b = rand(rng, (case["c_out"],), dtype) if case["bias"] else None
+    out = F.conv2d(np.ascontiguousarray(np.moveaxis(x, 1, -1)), w, b, padding=case["padding"],
+                   data_format="channels_last")
+    assert_close(np.moveaxis(out, -1, 1), R.conv2d(x, w, b, padding=case["padding"]), "forward")
+
+
 def test_direct_conv1d_and_noncontiguous(dtype, isa):
     rng = np.random.default_rng(3)
     x = rand(rng, (2, 3, 50), dtype)[:, :, ::2]          # strided view

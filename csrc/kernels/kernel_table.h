@@ -119,9 +119,11 @@ struct WinogradKernels {
 
 // A direct stride-1 convolution of one zero-padded image (see
 // direct/conv2d_direct_impl.h): C_in planes of pad_h x pad_w (with at least
-// `width` columns of slack past out_w + kernel_w - 1) into C_out planes.
+// `width` columns of slack past out_w + kernel_w - 1) into C_out planes, or
+// (out_pixel > 1) into channels-last pixels of out_pixel = C_out values.
 struct DirectConv {
   int64_t in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w;
+  int64_t out_pixel = 1;
 };
 
 template <typename T>

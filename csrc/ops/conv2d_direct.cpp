@@ -44,6 +44,7 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
   d.kernel_w = p.kernel_w;
   d.out_h = p.out_h;
   d.out_w = p.out_w;
+  d.out_pixel = p.channels_last ? p.out_channels : 1;
   d.pad_h = p.in_h + p.pad_top + p.pad_bottom;
   // Whole register blocks of `width` columns read up to round_up(out_w, width) + kw - 1.
   d.pad_w = std::max(p.in_w + p.pad_left + p.pad_right, round_up(p.out_w, kern.width) + p.kernel_w - 1);
@@ -71,16 +72,22 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
       DirectConv local = d;
       local.pad_h = r1 - r0 + p.kernel_h - 1;  // input rows r0 - pad_top .. of this band
       std::memset(padded, 0, sizeof(T) * p.in_channels * local.pad_h * d.pad_w);
+      const T* image = x + n * p.in_channels * p.in_h * p.in_w;
       for (int64_t ci = 0; ci < p.in_channels; ++ci)
         for (int64_t r = 0; r < local.pad_h; ++r) {
           const int64_t y = r0 + r - p.pad_top;
           if (y < 0 || y >= p.in_h) continue;
-          std::memcpy(padded + (ci * local.pad_h + r) * d.pad_w + p.pad_left,
-                      x + ((n * p.in_channels + ci) * p.in_h + y) * p.in_w, sizeof(T) * p.in_w);
+          T* to = padded + (ci * local.pad_h + r) * d.pad_w + p.pad_left;
+          if (p.channels_last) {  // one channel of a row of pixels
+            const T* from = image + y * p.in_w * p.in_channels + ci;
+            for (int64_t i = 0; i < p.in_w; ++i) to[i] = from[i * p.in_channels];
+          } else {
+            std::memcpy(to, image + (ci * p.in_h + y) * p.in_w, sizeof(T) * p.in_w);
+          }
         }
       kern.rows(local, padded, w_packed.data(), bias,
-                out + n * p.out_channels * p.out_h * p.out_w + r0 * p.out_w, 0, p.out_channels, 0,
-                r1 - r0);
+                out + n * p.out_channels * p.out_h * p.out_w + r0 * p.out_w * d.out_pixel, 0,
+                p.out_channels, 0, r1 - r0);
     }
   });
 }

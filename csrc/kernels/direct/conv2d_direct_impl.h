@@ -65,9 +65,16 @@ void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, c
         else
           direct_conv_taps<T, kCo, W, 0, 0>(d, origin, plane, wb, acc);
         const int64_t cols = d.out_w - x0 < W ? d.out_w - x0 : W;
-        for (int64_t c = 0; c < live; ++c) {
-          T* o = out + (co0 + c) * d.out_h * d.out_w + oh * d.out_w + x0;
-          for (int64_t x = 0; x < cols; ++x) o[x] = acc[c][x];
+        if (d.out_pixel == 1) {
+          for (int64_t c = 0; c < live; ++c) {
+            T* o = out + (co0 + c) * d.out_h * d.out_w + oh * d.out_w + x0;
+            for (int64_t x = 0; x < cols; ++x) o[x] = acc[c][x];
+          }
+        } else {  // channels-last: the block's channels of each pixel are adjacent
+          // (scalar: a gather per pixel measured slower, MNIST 1 -> 16 5x5 0.30 vs 0.27 ms)
+          T* o = out + (oh * d.out_w + x0) * d.out_pixel + co0;
+          for (int64_t x = 0; x < cols; ++x, o += d.out_pixel)
+            for (int64_t c = 0; c < live; ++c) o[c] = acc[c][x];
         }
       }
   }

@@ -427,10 +427,18 @@ template <typename T>
 void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T* dout, const T* x,
                               T* dw) {
   const Kernels<T>& kern = active_kernels().get<T>();
-  const RowKernel<T> rk = gemm_for_rows(kern, p.out_channels);
-  const int mr = rk.mr, nr = kern.gemm_nr;
+  // M[p] is C_out x C_in, or, where that pads the tile's columns less,
+  // M[p]^T = V[p] E[p]^T, C_in x C_out (16 input channels on 32 columns
+  // wasted half of every B load: MNIST 16 -> 32 5x5).
+  const int64_t c_in = p.in_channels, c_out = p.out_channels;
+  const int nr = kern.gemm_nr;
+  const RowKernel<T> by_out = gemm_for_rows(kern, c_out), by_in = gemm_for_rows(kern, c_in);
+  const bool swapped = round_up(c_in, by_in.mr) * round_up(c_out, nr) < round_up(c_out, by_out.mr) * round_up(c_in, nr);
+  const RowKernel<T> rk = swapped ? by_in : by_out;
+  const int mr = rk.mr;
+  const int64_t row_channels = swapped ? c_in : c_out, col_channels = swapped ? c_out : c_in;
   const int points = s.points;
-  const int64_t rows = round_up(p.out_channels, mr), cols = round_up(p.in_channels, nr);
+  const int64_t rows = round_up(row_channels, mr), cols = round_up(col_channels, nr);
   const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
                           p.out_h, p.out_w, p.pad_top, p.pad_left};
   const WinogradTiling<T> t(s, q, x);  // x's windows, dout's tiles
@@ -471,9 +479,12 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
       for (int64_t ci = 0; ci < p.in_channels; ++ci)
         s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point,
                       0, int(block));
+      const T* row_side = swapped ? v : e;
+      const T* col_side = swapped ? e : v;
+      const int64_t row_point = swapped ? v_point : e_point, col_point = swapped ? e_point : v_point;
       for (int q = 0; q < points; ++q) {
-        kern.pack_rows_transposed(e + q * e_point, block, p.out_channels, count, mr, a_panels);
-        kern.pack_rows_transposed(v + q * v_point, block, p.in_channels, count, nr, b_panels);
+        kern.pack_rows_transposed(row_side + q * row_point, block, row_channels, count, mr, a_panels);
+        kern.pack_rows_transposed(col_side + q * col_point, block, col_channels, count, nr, b_panels);
         for (int64_t i = 0; i < rows; i += mr)
           for (int64_t j = 0; j < cols; j += nr)
             rk.gemm(count, a_panels + i * count, b_panels + j * count,
@@ -491,16 +502,29 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) by
   // the active ISA and parallel over co: serial and per pair it took as long
   // as the GEMMs on small planes (MNIST 32 -> 64 channels at 7x7).
+  // M^T back to [point][co][ci] (a few thousand values per point).
+  Workspace<T> unswapped(swapped ? points * c_out * c_in : 0);
+  const T* m_sums = total;
+  int64_t m_row = cols, m_stride = m_point;
+  if (swapped) {
+    for (int q = 0; q < points; ++q)
+      for (int64_t co = 0; co < c_out; ++co)
+        for (int64_t ci = 0; ci < c_in; ++ci)
+          unswapped.data()[(q * c_out + co) * c_in + ci] = total[q * m_point + ci * cols + co];
+    m_sums = unswapped.data();
+    m_row = c_in;
+    m_stride = c_out * c_in;
+  }
   T g[8][7];
   for (int i = 0; i < s.alpha; ++i)
     for (int j = 0; j < s.r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);
-  const int64_t c_in = p.in_channels, kernel = p.kernel_h * p.kernel_w;
+  const int64_t kernel = p.kernel_h * p.kernel_w;
   const int64_t per_transform = (s.alpha + s.r) * s.r * c_in;
   const int transform_threads = threads_for(p.out_channels);
   Workspace<T> transform_scratch(per_transform * transform_threads);
   parallel_for(p.out_channels, transform_threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
     for (int64_t co = begin; co < end; ++co)
-      kern.winograd_gradient_transform(g, s.alpha, s.r, c_in, total + co * cols, m_point, dw + co * c_in * kernel,
+      kern.winograd_gradient_transform(g, s.alpha, s.r, c_in, m_sums + co * m_row, m_stride, dw + co * c_in * kernel,
                                        transform_scratch.slot(thread, per_transform));
   });
 }
@@ -586,7 +610,11 @@ bool prefers_winograd_phase_backward_data(const Conv2dParams& p) {
 // 256->256 at 14x14 0.70, but 32->64 at 13x13 1.18; 5x5 32->64 at 7x7 0.96,
 // 16->32 at 28x28 0.90, 32->32 at 14x14 0.87, 64->64 at 14x14 0.69, but
 // 16->32 at 14x14 1.24 (before the fixes Winograd lost on all but the
-// largest of these).
+// largest of these). With M^T for narrow inputs (16 -> 32 at 14x14 now
+// 0.95), 5x5 wins wherever C_in x C_out x the share of the tiles' area
+// inside the plane reaches 512: 24->48 at 14x14 0.70, 16->64 0.88, 16->32
+// at 12x12 (batch 32) 0.82, but 16->32 at 14x14 0.95-1.12 (batch 64 / 16),
+// 16->16 1.18, 8->16 1.31, 16->32 at 7x7 1.17 (Xeon, batch 64 unless given).
 // The per-thread 6x6/8x8-domain sums take points x C_out x C_in values,
 // hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
@@ -599,8 +627,10 @@ bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
     return p.in_channels >= least && p.out_channels >= least && plane >= 196;
   }
   const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && plane >= 784;
+  const int64_t covered = round_up(p.out_h, 4) * round_up(p.out_w, 4);
+  const bool enough_products = p.in_channels * p.out_channels * plane >= 512 * covered;
   return (p.in_channels >= 32 && p.out_channels >= 32) ||
-         (tiles_fill && p.in_channels >= 16 && p.out_channels >= 16);
+         (p.in_channels >= 16 && p.out_channels >= 16 && (tiles_fill || enough_products));
 }
 
 namespace {

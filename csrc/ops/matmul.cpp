@@ -10,6 +10,7 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "../kernels/pack/panels.h"
 #include "cpu.h"
@@ -136,6 +137,7 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
   const int64_t offset_elements = round_up(max_rows * int64_t(sizeof(int64_t) / sizeof(T)), 16);
   const int64_t per_thread = round_up(int64_t(max_rows) * lanes, 16) + offset_elements;
   Workspace<T> scratch(nt * per_thread);
+  const std::vector<T> zeros(lanes, T(0));
   parallel_for(tasks, nt, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* acc = scratch.slot(thread, per_thread);
     int64_t* offsets = reinterpret_cast<int64_t*>(acc + round_up(int64_t(max_rows) * lanes, 16));
@@ -143,8 +145,7 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
       const int64_t i0 = t * max_rows;
       const int rows = static_cast<int>(std::min<int64_t>(max_rows, m - i0));
       for (int r = 0; r < rows; ++r) offsets[r] = (i0 + r) * a.row;
-      std::fill(acc, acc + int64_t(max_rows) * lanes, T(0));
-      tile.tile(walk, a.data, offsets, rows, b_packed.data(), acc, lanes);
+      tile.tile_from(walk, a.data, offsets, rows, b_packed.data(), acc, lanes, zeros.data());
       for (int r = 0; r < rows; ++r) {
         T* to = c.data + (i0 + r) * c.row;
         for (int64_t j = 0; j < n; ++j) to[j * c.col] = acc[r * lanes + j];

@@ -36,9 +36,9 @@ struct ScalarTrait {  // one-lane "vectors" for the portable table
   static V add(V a, V b) { return a + b; }
 };
 
-template <class S, int NV, int R>
+template <class S, int NV, int R, bool FromInit>
 void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
-                 const typename S::T* b, typename S::T* acc, int64_t ld) {
+                 const typename S::T* b, typename S::T* acc, int64_t ld, const typename S::T* init) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int lanes = NV * S::width;
@@ -48,7 +48,7 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
   for (int r = 0; r < R; ++r) {
     base[r] = src + offsets[r];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) c[r][v] = S::load(acc + r * ld + v * S::width);
+    for (int v = 0; v < NV; ++v) c[r][v] = S::load(FromInit ? init + v * S::width : acc + r * ld + v * S::width);
   }
   const int64_t step2 = walk.step[2];
   for (int64_t i0 = 0; i0 < walk.count[0]; ++i0, b += walk.b_outer_skip)
@@ -74,14 +74,23 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
 }
 
 // The tile with `rows` rows, 1 <= rows <= RMAX (each a separate unrolled
-// instantiation, so the accumulators stay in registers).
+// instantiation, so the accumulators stay in registers), summing onto acc
+// or (FromInit) onto the row init.
+template <class S, int NV, int RMAX, bool FromInit = false>
+void direct_tile_rows_from(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
+                           int rows, const typename S::T* b, typename S::T* acc, int64_t ld,
+                           const typename S::T* init) {
+  if constexpr (RMAX > 1) {
+    if (rows < RMAX)
+      return direct_tile_rows_from<S, NV, RMAX - 1, FromInit>(walk, src, offsets, rows, b, acc, ld, init);
+  }
+  direct_tile<S, NV, RMAX, FromInit>(walk, src, offsets, b, acc, ld, init);
+}
+
 template <class S, int NV, int RMAX>
 void direct_tile_rows(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
                       int rows, const typename S::T* b, typename S::T* acc, int64_t ld) {
-  if constexpr (RMAX > 1) {
-    if (rows < RMAX) return direct_tile_rows<S, NV, RMAX - 1>(walk, src, offsets, rows, b, acc, ld);
-  }
-  direct_tile<S, NV, RMAX>(walk, src, offsets, b, acc, ld);
+  direct_tile_rows_from<S, NV, RMAX, false>(walk, src, offsets, rows, b, acc, ld, nullptr);
 }
 
 // out[j * out_stride + r] = acc[r * ld + j] for r < rows, j < live: a

@@ -155,6 +155,11 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
         auto5[0], F.conv2d_backward(dout5, x5, w5, padding=2, needs="x", algorithm="winograd")[0])
     np.testing.assert_array_equal(
         auto5[1], F.conv2d_backward(dout5, x5, w5, padding=2, needs="w", algorithm="direct")[1])
+    # ... and from 1024 tiles (64 images) on, Winograd's (run as M^T).
+    x64, dout64_32 = np.concatenate([x5] * 6)[:64], np.concatenate([dout5] * 6)[:64]
+    np.testing.assert_array_equal(
+        F.conv2d_backward(dout64_32, x64, w5, padding=2, needs="w")[1],
+        F.conv2d_backward(dout64_32, x64, w5, padding=2, needs="w", algorithm="winograd")[1])
     # 16 -> 64: enough products per tile for Winograd's dW (run as M^T).
     w64, dout64 = rand(rng, (64, 16, 5, 5), dtype), rand(rng, (12, 64, 14, 14), dtype)
     np.testing.assert_array_equal(

@@ -613,8 +613,10 @@ bool prefers_winograd_phase_backward_data(const Conv2dParams& p) {
 // largest of these). With M^T for narrow inputs (16 -> 32 at 14x14 now
 // 0.95), 5x5 wins wherever C_in x C_out x the share of the tiles' area
 // inside the plane reaches 512: 24->48 at 14x14 0.70, 16->64 0.88, 16->32
-// at 12x12 (batch 32) 0.82, but 16->32 at 14x14 0.95-1.12 (batch 64 / 16),
-// 16->16 1.18, 8->16 1.31, 16->32 at 7x7 1.17 (Xeon, batch 64 unless given).
+// at 12x12 (batch 32) 0.82, and with 1024+ tiles from 384: 16->32 at 14x14
+// batch 64 0.88-0.95; but that layer at batch 32 1.00, batch 16 1.12, and
+// 16->16 1.18, 8->16 1.31, 16->32 at 7x7 1.17 (Xeon, batch 64 unless given;
+// AVX2 forced there, whose 16 columns 16 channels fill: 16->32 at 14x14 0.81).
 // The per-thread 6x6/8x8-domain sums take points x C_out x C_in values,
 // hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
@@ -628,7 +630,9 @@ bool prefers_winograd_weight_gradient(const Conv2dParams& p) {
   }
   const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && plane >= 784;
   const int64_t covered = round_up(p.out_h, 4) * round_up(p.out_w, 4);
-  const bool enough_products = p.in_channels * p.out_channels * plane >= 512 * covered;
+  // (three quarters of that from 1024 tiles: 16->32 at 14x14, batch 64)
+  const int64_t tiles = p.batch * covered / 16;
+  const bool enough_products = p.in_channels * p.out_channels * plane >= (tiles >= 1024 ? 384 : 512) * covered;
   return (p.in_channels >= 32 && p.out_channels >= 32) ||
          (p.in_channels >= 16 && p.out_channels >= 16 && (tiles_fill || enough_products));
 }

@@ -126,7 +126,9 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
                       int64_t result_channels, int64_t result_h, int64_t result_w);
 // The same for the weight gradient, whose per-thread 6x6-domain sums take
 // 36 x C_out x C_in values per thread.
-bool prefers_winograd_weight_gradient(const Conv2dParams& p);
+// `transposed`: for channels-last data routed through channels-first
+// copies, which must win by more than the transposes cost.
+bool prefers_winograd_weight_gradient(const Conv2dParams& p, bool transposed = false);
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>

@@ -22,7 +22,7 @@ namespace fastcnn {
 // Channels-last ResNet 64 -> 64 3x3 at 56x56 (2 threads, Xeon): the
 // channels-last direct kernel 24.7 ms, Winograd on transposed chunks 17.7.
 bool prefers_channels_first_backward_weight(const Conv2dParams& q) {
-  return winograd_applies(q) && prefers_winograd_weight_gradient(q) &&
+  return winograd_applies(q) && prefers_winograd_weight_gradient(q, true) &&
          winograd_pays_for_transposes(q.kernel_h, q.out_h, q.out_w);
 }
 

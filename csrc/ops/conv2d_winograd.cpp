@@ -499,9 +499,6 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     const T* part = scratch.slot(t, per_thread);
     for (int64_t i = 0; i < points * m_point; ++i) total[i] += part[i];
   }
-  // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) by
-  // the active ISA and parallel over co: serial and per pair it took as long
-  // as the GEMMs on small planes (MNIST 32 -> 64 channels at 7x7).
   // M^T back to [point][co][ci] (a few thousand values per point).
   Workspace<T> unswapped(swapped ? points * c_out * c_in : 0);
   const T* m_sums = total;
@@ -515,6 +512,9 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     m_row = c_in;
     m_stride = c_out * c_in;
   }
+  // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) by
+  // the active ISA and parallel over co: serial and per pair it took as long
+  // as the GEMMs on small planes (MNIST 32 -> 64 channels at 7x7).
   T g[8][7];
   for (int i = 0; i < s.alpha; ++i)
     for (int j = 0; j < s.r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);

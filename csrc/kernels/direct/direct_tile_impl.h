@@ -76,7 +76,7 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
 // The tile with `rows` rows, 1 <= rows <= RMAX (each a separate unrolled
 // instantiation, so the accumulators stay in registers), summing onto acc
 // or (FromInit) onto the row init.
-template <class S, int NV, int RMAX, bool FromInit = false>
+template <class S, int NV, int RMAX, bool FromInit>
 void direct_tile_rows_from(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
                            int rows, const typename S::T* b, typename S::T* acc, int64_t ld,
                            const typename S::T* init) {

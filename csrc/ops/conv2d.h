@@ -102,6 +102,14 @@ void conv2d_forward_pointwise(const Conv2dParams& p, const T* x, const T* w, con
 template <typename T>
 void conv2d_backward_data_pointwise(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 
+// The implicit GEMM over a chunk of images laid out image-innermost
+// (conv2d_image_lanes.cpp), forward: any stride, padding, dilation and
+// groups, NCHW or NHWC, where nr images of the padded input fit its chunk.
+bool image_lanes_applies(const Conv2dParams& p, int element_bytes);
+bool prefers_image_lanes(const Conv2dParams& p, int element_bytes);
+template <typename T>
+void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+
 // Direct weight gradient (conv2d_direct_weight.cpp): one group, any stride,
 // padding and dilation; `element_bytes` 4 or 8.
 bool direct_weight_applies(const Conv2dParams& p);

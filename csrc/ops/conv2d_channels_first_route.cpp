@@ -10,11 +10,8 @@
 // result together, at least one image) whatever the batch.
 #include <algorithm>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
-
 #include "conv2d.h"
+#include "conv2d_layout.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -24,34 +21,6 @@ namespace {
 
 constexpr int64_t kChunkBytes = int64_t{8} << 20;
 constexpr int64_t kBlock = 32;
-
-// b[c][r] = a[r][c] for r < rows, c < cols of one block: 4 x 4 float
-// blocks transposed in SSE registers (x86-64's baseline; scalar copies took
-// 6 of the 19 ms of a channels-last ResNet 64 -> 64 3x3 forward), the
-// edges and doubles element by element.
-template <typename T>
-void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, int64_t ldb) {
-  int64_t r0 = 0, c0 = 0;
-#if defined(__SSE2__)
-  if constexpr (sizeof(T) == 4) {
-    for (r0 = 0; r0 + 4 <= rows; r0 += 4)
-      for (c0 = 0; c0 + 4 <= cols; c0 += 4) {
-        __m128 v0 = _mm_loadu_ps(a + (r0 + 0) * lda + c0), v1 = _mm_loadu_ps(a + (r0 + 1) * lda + c0);
-        __m128 v2 = _mm_loadu_ps(a + (r0 + 2) * lda + c0), v3 = _mm_loadu_ps(a + (r0 + 3) * lda + c0);
-        _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
-        _mm_storeu_ps(b + (c0 + 0) * ldb + r0, v0);
-        _mm_storeu_ps(b + (c0 + 1) * ldb + r0, v1);
-        _mm_storeu_ps(b + (c0 + 2) * ldb + r0, v2);
-        _mm_storeu_ps(b + (c0 + 3) * ldb + r0, v3);
-      }
-    // the columns past the last whole 4 of the rows done so far, then the rows past them
-    for (int64_t r = 0; r < r0; ++r)
-      for (int64_t c = cols / 4 * 4; c < cols; ++c) b[c * ldb + r] = a[r * lda + c];
-  }
-#endif
-  for (int64_t r = r0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) b[c * ldb + r] = a[r * lda + c];
-}
 
 // to[n][c][i] = from[n][i][c] (pixels i, channels c) when `to_first`, else
 // to[n][i][c] = from[n][c][i]; 32 x 32 blocks (4 KiB of floats: both sides

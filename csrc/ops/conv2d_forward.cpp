@@ -86,6 +86,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   if (algorithm == ConvAlgorithm::direct || channels_last_tiles ||
       (algorithm == ConvAlgorithm::automatic && prefers_direct_tiles(p, sizeof(T))))
     return conv2d_forward_direct_tiles(p, x, w, bias, out);
+  if (prefers_image_lanes(p, sizeof(T))) return conv2d_forward_image_lanes(p, x, w, bias, out);
   // The row tile that pads C_out/groups least (see gemm_for_rows).
   const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), p.out_per_group());
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;

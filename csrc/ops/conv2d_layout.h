@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "conv2d.h"
 #include "cpu.h"
 
@@ -13,6 +17,43 @@ template <typename T>
 const DirectTileKernels<T>& direct_tile_kernels(DirectTileKind kind) {
   const Kernels<T>& k = active_kernels().get<T>();
   return kind == DirectTileKind::narrow ? k.direct_tile_narrow : kind == DirectTileKind::wide ? k.direct_tile_wide : k.direct_tile;
+}
+
+// b[c][r] = a[r][c] (+ add when kAdd) for r < rows, c < cols of one block:
+// 4 x 4 float blocks transposed in SSE registers (x86-64's baseline; scalar
+// copies took 6 of the 19 ms of a channels-last ResNet 64 -> 64 3x3
+// forward), the edges and doubles element by element. Without kAdd the
+// values are copied exactly (-0.0 + 0.0 would not be).
+template <typename T, bool kAdd = false>
+void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, int64_t ldb,
+                     T add = T(0)) {
+  int64_t r0 = 0, c0 = 0;
+#if defined(__SSE2__)
+  if constexpr (sizeof(T) == 4) {
+    const __m128 addv = _mm_set1_ps(add);
+    for (r0 = 0; r0 + 4 <= rows; r0 += 4)
+      for (c0 = 0; c0 + 4 <= cols; c0 += 4) {
+        __m128 v0 = _mm_loadu_ps(a + (r0 + 0) * lda + c0), v1 = _mm_loadu_ps(a + (r0 + 1) * lda + c0);
+        __m128 v2 = _mm_loadu_ps(a + (r0 + 2) * lda + c0), v3 = _mm_loadu_ps(a + (r0 + 3) * lda + c0);
+        _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
+        if constexpr (kAdd) {
+          v0 = _mm_add_ps(v0, addv);
+          v1 = _mm_add_ps(v1, addv);
+          v2 = _mm_add_ps(v2, addv);
+          v3 = _mm_add_ps(v3, addv);
+        }
+        _mm_storeu_ps(b + (c0 + 0) * ldb + r0, v0);
+        _mm_storeu_ps(b + (c0 + 1) * ldb + r0, v1);
+        _mm_storeu_ps(b + (c0 + 2) * ldb + r0, v2);
+        _mm_storeu_ps(b + (c0 + 3) * ldb + r0, v3);
+      }
+    // the columns past the last whole 4 of the rows done so far, then the rows past them
+    for (int64_t r = 0; r < r0; ++r)
+      for (int64_t c = cols / 4 * 4; c < cols; ++c) b[c * ldb + r] = kAdd ? a[r * lda + c] + add : a[r * lda + c];
+  }
+#endif
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) b[c * ldb + r] = kAdd ? a[r * lda + c] + add : a[r * lda + c];
 }
 
 // Input channels [c0, c1) of one image (NCHW or NHWC, as p says) as

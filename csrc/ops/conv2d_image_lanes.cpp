@@ -18,6 +18,7 @@
 #include "cpu.h"
 #include "../kernels/pack/panels.h"
 #include "gemm_blocking.h"
+#include "pack_weights.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -105,7 +106,7 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
 
   Workspace<T> a_packed(groups * panels * mr * k);
   for (int64_t g = 0; g < groups; ++g)
-    pack_a_panels(w + g * m * k, k, 1, m, k, mr, a_packed.data() + g * panels * mr * k);
+    pack_weight_panels(kern, w + g * m * k, m, k, mr, a_packed.data() + g * panels * mr * k);
 
   const int64_t rows = read_rows(p), cols = read_cols(p), plane = rows * cols * nr;
   const int64_t tile_size = tile_elements(p, nr);

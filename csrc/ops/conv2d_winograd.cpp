@@ -232,19 +232,25 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
   // touch all of a tile's points at once, and 2^k strides put them in one L1 set.
   const int64_t v_point = block * k_total + 16, m_point = mr * block + 16;
   const int64_t per_thread = round_up(points * (v_point + m_point), 16);
-  const int threads = threads_for(blocks);
+  // Fewer blocks than threads (deep layers on small batches: 512 -> 512 at
+  // 7x7, batch 8, is one block of 32 tiles) also split the output channels;
+  // each part transforms the block's input itself (that layer, 2 threads,
+  // Xeon: 10.4 -> 6.6 ms).
+  const int64_t splits = std::min(panels, ceil_div(int64_t{num_threads()}, blocks));
+  const int threads = threads_for(blocks * splits);
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for(blocks * splits, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* v = scratch.slot(thread, per_thread);
     T* m = v + points * v_point;
-    for (int64_t b = begin; b < end; ++b) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / splits, split = task % splits;
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       const int64_t columns = round_up(count, nr);
       inputs(tile0, count, v, v_point);
       // One micro-panel of output channels at a time through every point,
       // then its output transforms: M stays in L1/L2 whatever C_out.
-      for (int64_t panel = 0; panel < panels; ++panel) {
+      for (int64_t panel = panels * split / splits; panel < panels * (split + 1) / splits; ++panel) {
         for (int p = 0; p < points; ++p) {
           const T* a_point = a_packed + p * rows * k_total + panel * mr * k_total;
           const T* v_p = v + p * v_point;

@@ -1,0 +1,44 @@
+"""Deep layers: many channels on small planes (ResNet's last stages), whose
+weights pass L2. Their weights are packed in parallel by register-block
+transposes, the direct tiles split output channels between threads on small
+batches, and Winograd splits output channels when there are fewer blocks of
+tiles than threads. Every algorithm against the NumPy reference, on batches
+1 and 3, and the same bits on any thread count where the sum order is fixed.
+"""
+import numpy as np
+import pytest
+
+import fastcnn
+import fastcnn.functional as F
+import fastcnn.reference as R
+
+from _helpers import assert_close, rand
+
+SHAPES = [  # (batch, c_in, size, c_out, kernel, stride, padding)
+    (1, 256, 5, 200, 3, 1, 1),
+    (3, 160, 7, 264, 3, 1, 1),
+    (1, 192, 9, 256, 3, 2, 1),
+    (2, 96, 6, 144, 5, 1, 2),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "n%d_%d-%d_%dx%d_k%d_s%d" % (s[0], s[1], s[3], s[2], s[2], s[4], s[5]))
+@pytest.mark.parametrize("algorithm", ["auto", "gemm", "direct", "winograd"])
+def test_deep_layers_match_reference(shape, algorithm, dtype):
+    n, c_in, size, c_out, k, stride, padding = shape
+    rng = np.random.default_rng(c_in + c_out)
+    x, w, b = rand(rng, (n, c_in, size, size), dtype), rand(rng, (c_out, c_in, k, k), dtype), rand(rng, (c_out,), dtype)
+    got = F.conv2d(x, w, b, stride=stride, padding=padding, algorithm=algorithm)
+    tol = 1e-3 if algorithm == "winograd" and dtype == np.float32 else None
+    assert_close(got, R.conv2d(x, w, b, stride=stride, padding=padding), algorithm, tol=tol)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
+def test_deep_layers_thread_count_independent(algorithm):
+    rng = np.random.default_rng(8)
+    x, w = rand(rng, (1, 256, 6, 6), np.float32), rand(rng, (320, 256, 3, 3), np.float32)
+    fastcnn.set_num_threads(1)
+    expected = F.conv2d(x, w, padding=1, algorithm=algorithm)
+    for threads in (2, 3):
+        fastcnn.set_num_threads(threads)
+        np.testing.assert_array_equal(F.conv2d(x, w, padding=1, algorithm=algorithm), expected)

@@ -42,3 +42,12 @@ def test_deep_layers_thread_count_independent(algorithm):
     for threads in (2, 3):
         fastcnn.set_num_threads(threads)
         np.testing.assert_array_equal(F.conv2d(x, w, padding=1, algorithm=algorithm), expected)
+
+
+def test_auto_takes_winograd_for_deep_layers_from_32_tiles():
+    rng = np.random.default_rng(9)
+    w = rand(rng, (64, 64, 3, 3), np.float32)
+    x = rand(rng, (8, 64, 8, 8), np.float32)                        # 8 images x 4 tiles
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=1), F.conv2d(x, w, padding=1, algorithm="winograd"))
+    few = x[:2]                                                      # 8 tiles: not Winograd
+    assert not np.array_equal(F.conv2d(few, w, padding=1), F.conv2d(few, w, padding=1, algorithm="winograd"))

@@ -2,8 +2,11 @@
 weights pass L2. Their weights are packed in parallel by register-block
 transposes, the direct tiles split output channels between threads on small
 batches, and Winograd splits output channels when there are fewer blocks of
-tiles than threads. Every algorithm against the NumPy reference, on batches
-1 and 3, and the same bits on any thread count where the sum order is fixed.
+tiles than threads and runs its k range (input channels; output channels
+for dx) in chunks when a block's transformed input would fill L2, with U
+made per panel and chunk on few blocks. Every algorithm against the NumPy
+reference, and the same bits on any thread count where the sum order is
+fixed.
 """
 import numpy as np
 import pytest
@@ -19,6 +22,8 @@ SHAPES = [  # (batch, c_in, size, c_out, kernel, stride, padding)
     (3, 160, 7, 264, 3, 1, 1),
     (1, 192, 9, 256, 3, 2, 1),
     (2, 96, 6, 144, 5, 1, 2),
+    (2, 576, 4, 72, 3, 1, 1),      # Winograd k in chunks, U per chunk (one block)
+    (40, 448, 8, 24, 3, 1, 1),     # k in chunks, U packed (five blocks)
 ]
 
 
@@ -51,3 +56,15 @@ def test_auto_takes_winograd_for_deep_layers_from_32_tiles():
     np.testing.assert_array_equal(F.conv2d(x, w, padding=1), F.conv2d(x, w, padding=1, algorithm="winograd"))
     few = x[:2]                                                      # 8 tiles: not Winograd
     assert not np.array_equal(F.conv2d(few, w, padding=1), F.conv2d(few, w, padding=1, algorithm="winograd"))
+
+
+@pytest.mark.parametrize("shape", [(2, 24, 4, 576), (40, 16, 8, 448)], ids=["one-block", "five-blocks"])
+def test_deep_winograd_dx_in_k_chunks(shape, dtype):
+    """dx correlates dout's C_out channels: its k range is C_out."""
+    n, c_in, size, c_out = shape
+    rng = np.random.default_rng(c_out)
+    x, w = rand(rng, (n, c_in, size, size), dtype), rand(rng, (c_out, c_in, 3, 3), dtype)
+    dout = rand(rng, (n, c_out, size, size), dtype)
+    dx, _, _ = F.conv2d_backward(dout, x, w, padding=1, needs=("x",), algorithm="winograd")
+    expected, _, _ = R.conv2d_backward(dout, x, w, padding=1)
+    assert_close(dx, expected, "dx", tol=1e-3 if dtype == np.float32 else None)

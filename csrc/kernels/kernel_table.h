@@ -218,9 +218,10 @@ struct Kernels {
   GemmMicrokernel<T> gemm_narrow;
   // Winograd U = G g G^T of one A micro-panel of output channels (see
   // winograd/winograd_common.h), shared by every scheme; filter_width sizes
-  // its scratch (winograd_filter_scratch).
-  void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int rows,
-                          int mr, T* dst, int64_t point_stride, T* scratch);
+  // its scratch (winograd_filter_scratch). g_row: values between two output
+  // channels' filters (c_in * r * r, or more for a range of input channels).
+  void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int64_t g_row,
+                          int rows, int mr, T* dst, int64_t point_stride, T* scratch);
   int filter_width;
   // The GEMM tile and a narrow variant with B read in place. AVX2's narrow
   // entry is its main 6-row tile: 4 rows x 2 vectors are 8 accumulators, too

@@ -1,6 +1,7 @@
 // The avx512 kernel table. Compiled with the avx512 flags (see CMakeLists.txt).
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gemm/gemm_microkernel.h"
@@ -17,6 +18,7 @@ void gemm_f64_8x16_avx512(int64_t kc, const double* a, const double* b, double* 
 namespace avx512 {
 #include "peak/fma_peak.h"
 #include "pack/copy_runs.h"
+#include "pack/pack_rows_transposed.h"
 #include "winograd/winograd_common.h"
 #include "winograd/winograd_f4x3_impl.h"
 #include "winograd/winograd_f4x5_impl.h"

@@ -20,6 +20,7 @@
 // correlation of dout with the spatially flipped, in/out-swapped kernel,
 // padded by r - 1 - pad on each side (so pads up to r - 1).
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,6 +66,20 @@ struct WinogradProblem {
   int64_t batch, c_in, in_h, in_w, c_out, out_h, out_w, pad_top, pad_left;
 };
 
+// U of one micro-panel of output channels over input channels [c0, c1):
+// point p's A micro-panel (c1 - c0 columns) at dst + p * point_stride.
+template <typename T>
+void transform_weight_panel(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, int64_t panel,
+                            int64_t c0, int64_t c1, T* dst, int64_t point_stride, T* scratch) {
+  T G[8][7];
+  for (int i = 0; i < s.alpha; ++i)
+    for (int k = 0; k < s.r; ++k) G[i][k] = static_cast<T>(s.mat->g[i][k]);
+  const int64_t rr = s.r * s.r;
+  const int rows = static_cast<int>(std::min<int64_t>(mr, q.c_out - panel * mr));
+  active_kernels().get<T>().winograd_filter(G, s.alpha, s.r, c1 - c0, w + (panel * mr * q.c_in + c0) * rr,
+                                            q.c_in * rr, rows, mr, dst, point_stride, scratch);
+}
+
 // U = G g G^T for every (co, ci), packed per point as A micro-panels:
 // a[(p * panels + panel) * mr * c_in + ci * mr + row], one micro-panel of
 // output channels at a time by the active ISA's winograd_filter (vectorised
@@ -74,19 +89,11 @@ template <typename T>
 void transform_weights(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, T* a) {
   const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr, filters = rows * q.c_in;
   const int64_t c_in = q.c_in;
-  const int r = s.r, al = s.alpha;
-  T G[8][7];
-  for (int i = 0; i < al; ++i)
-    for (int k = 0; k < r; ++k) G[i][k] = static_cast<T>(s.mat->g[i][k]);
-  const Kernels<T>& kern = active_kernels().get<T>();
-  const int64_t scratch_size = winograd_filter_scratch(al, r, mr, c_in, kern.filter_width);
+  const int64_t scratch_size = winograd_filter_scratch(s.alpha, s.r, mr, c_in, active_kernels().get<T>().filter_width);
   parallel_for(panels, threads_for(panels), Denormals::keep, [&](int64_t begin, int64_t end, int) {
     std::vector<T> scratch(static_cast<size_t>(scratch_size));
-    for (int64_t panel = begin; panel < end; ++panel) {
-      const int rows = static_cast<int>(std::min<int64_t>(mr, q.c_out - panel * mr));
-      kern.winograd_filter(G, al, r, c_in, w + panel * mr * c_in * r * r, rows, mr,
-                           a + panel * mr * c_in, filters, scratch.data());
-    }
+    for (int64_t panel = begin; panel < end; ++panel)
+      transform_weight_panel(s, q, w, mr, panel, 0, c_in, a + panel * mr * c_in, filters, scratch.data());
   });
 }
 
@@ -201,6 +208,44 @@ inline int64_t balanced_block(int64_t tiles, int64_t max_block, int64_t quantum,
   return best;
 }
 
+// Tiles per block of winograd_products. A block's V stays within half of
+// L2 (M holds one micro-panel of output channels); whole micro-panels of
+// tiles, whole lane groups of the transforms, and enough blocks for every
+// thread. Every block reads all of U (F(4x4, 2x2) 64 -> 128: 2.6 MiB), so
+// the more tiles per block the less U is streamed from L3 per tile.
+template <typename T>
+int64_t winograd_block(const Scheme<T>& s, int mr, int64_t k_total, int64_t tiles) {
+  const int64_t quantum = std::max<int64_t>(active_kernels().get<T>().gemm_nr, 16);
+  const int64_t per_tile = s.points * (k_total + mr) * int64_t(sizeof(T));
+  int64_t block = cache_sizes().l2 / 2 / per_tile / quantum * quantum;
+  block = std::min<int64_t>(std::max(block, quantum), 8 * quantum);
+  return balanced_block(tiles, block, quantum, num_threads());
+}
+
+// Whether winograd_products runs k in chunks: where a block's V (points x
+// k_total x block values, 2.4 MB for 512 input channels at the smallest
+// block) would fill L2, its panel loop streamed all of V from L3 once per
+// micro-panel of output channels. The chunks' V fits in a quarter of L2.
+template <typename T>
+int64_t winograd_k_chunk(const Scheme<T>& s, int64_t k_total, int64_t block) {
+  const int64_t v_bytes = s.points * block * int64_t(sizeof(T));
+  if (k_total * v_bytes * 4 <= cache_sizes().l2 * 3) return k_total;
+  return std::min(k_total, std::max<int64_t>(16, cache_sizes().l2 / 4 / v_bytes / 16 * 16));
+}
+
+// U as winograd_products reads it: packed for every output channel up front,
+// or, with `transform` set, made for one micro-panel and one chunk of k at a
+// time in the thread's scratch (transform(panel, k0, k1, dst, scratch):
+// point p's A micro-panel at dst + p * mr * (k1 - k0)). Deep layers on few
+// tiles read each value of U about once: writing all of it out (37 MB for
+// 512 -> 512) and reading it back cost as much as the products.
+template <typename T>
+struct WinogradFilters {
+  const T* packed = nullptr;
+  std::function<void(int64_t, int64_t, int64_t, T*, T*)> transform;
+  int64_t scratch_elements = 0;  // the transform's own, per call
+};
+
 // Steps 1-3 over every block of tiles, given U packed as A micro-panels
 // (rows x k_total per point, rk's mr), the input transforms of a block
 // (inputs(tile0, count, v, v_point) writes V[p] as packed B panels, k_total
@@ -210,59 +255,74 @@ inline int64_t balanced_block(int64_t tiles, int64_t max_block, int64_t quantum,
 // [k_range[2p], k_range[2p + 1]) (U is zero outside it).
 template <typename T, class Inputs, class Outputs>
 void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_total, int64_t c_out,
-                       const T* a_packed, int64_t tiles, const int64_t* k_range, const Inputs& inputs,
-                       const Outputs& outputs) {
+                       const WinogradFilters<T>& u, int64_t tiles, const int64_t* k_range,
+                       const Inputs& inputs, const Outputs& outputs) {
   const int mr = rk.mr, nr = active_kernels().get<T>().gemm_nr;
   const int64_t panels = ceil_div(c_out, mr), rows = panels * mr;
   const int points = s.points;
-  // A block's V stays within half of L2 (M holds one micro-panel of output
-  // channels); whole micro-panels of tiles, whole lane groups of the
-  // transforms, and enough blocks for every thread. Every block reads all of
-  // U (F(4x4, 2x2) 64 -> 128: 2.6 MiB), so the more tiles per block the
-  // less U is streamed from L3 per tile.
-  const int64_t quantum = std::max<int64_t>(nr, 16);
-  const int64_t per_tile = points * (k_total + mr) * int64_t(sizeof(T));
-  int64_t block = cache_sizes().l2 / 2 / per_tile / quantum * quantum;
-  block = std::min<int64_t>(std::max(block, quantum), 8 * quantum);
-  block = balanced_block(tiles, block, quantum, num_threads());
+  const int64_t block = winograd_block(s, mr, k_total, tiles);
   const int64_t blocks = ceil_div(tiles, block);
 
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k_total, block);
   // Points one cache line past a multiple of 4 KiB apart: the transforms
   // touch all of a tile's points at once, and 2^k strides put them in one L1 set.
   const int64_t v_point = block * k_total + 16, m_point = mr * block + 16;
-  const int64_t per_thread = round_up(points * (v_point + m_point), 16);
   // Fewer blocks than threads (deep layers on small batches: 512 -> 512 at
   // 7x7, batch 8, is one block of 32 tiles) also split the output channels;
   // each part transforms the block's input itself (that layer, 2 threads,
   // Xeon: 10.4 -> 6.6 ms).
   const int64_t splits = std::min(panels, ceil_div(int64_t{num_threads()}, blocks));
+  const int64_t split_panels = ceil_div(panels, splits);
+  // With k in chunks (winograd_k_chunk) every panel's M stays in the
+  // thread's scratch across them (512 -> 512 at 7x7, batch 8, 2 threads,
+  // Xeon: 6.4-6.8 -> 5.4-6.1 ms, and with U made per chunk 4.0 ms; batch
+  // 32, two blocks per thread: 18 -> 15 ms).
+  const int64_t k_chunk = winograd_k_chunk(s, k_total, block);
+  const bool chunk_k = k_chunk < k_total;
+  const int64_t m_panels = chunk_k ? split_panels : 1;  // panels whose M the scratch holds
+  const int64_t u_panel_size = u.packed ? 0 : round_up(points * mr * k_chunk, 16);
+  const int64_t per_thread = round_up(points * v_point + m_panels * points * m_point, 16) + u_panel_size +
+                             (u.packed ? 0 : round_up(u.scratch_elements, 16));
   const int threads = threads_for(blocks * splits);
   Workspace<T> scratch(threads * per_thread);
 
   parallel_for(blocks * splits, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* v = scratch.slot(thread, per_thread);
     T* m = v + points * v_point;
+    T* u_panel = m + m_panels * points * m_point;
+    T* u_scratch = u_panel + u_panel_size;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / splits, split = task % splits;
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       const int64_t columns = round_up(count, nr);
+      const int64_t first = panels * split / splits, last = panels * (split + 1) / splits;
       inputs(tile0, count, v, v_point);
-      // One micro-panel of output channels at a time through every point,
-      // then its output transforms: M stays in L1/L2 whatever C_out.
-      for (int64_t panel = panels * split / splits; panel < panels * (split + 1) / splits; ++panel) {
-        for (int p = 0; p < points; ++p) {
-          const T* a_point = a_packed + p * rows * k_total + panel * mr * k_total;
-          const T* v_p = v + p * v_point;
-          T* m_p = m + p * m_point;
-          const int64_t k_begin = k_range ? k_range[2 * p] : 0, k_end = k_range ? k_range[2 * p + 1] : k_total;
-          for (int64_t k0 = k_begin; k0 < k_end; k0 += blk.kc) {
-            const int64_t kc = std::min(blk.kc, k_end - k0);
-            for (int64_t j = 0; j < columns; j += nr)
-              rk.gemm(kc, a_point + k0 * mr, v_p + j * k_total + k0 * nr, m_p + j, block, k0 > k_begin);
+      // One micro-panel of output channels at a time through every point
+      // (over one chunk of k), then its output transforms: M stays in L1/L2
+      // whatever C_out.
+      for (int64_t c0 = 0; c0 < k_total; c0 += k_chunk) {
+        const int64_t c1 = std::min(k_total, c0 + k_chunk);
+        for (int64_t panel = first; panel < last; ++panel) {
+          T* m_panel = m + (chunk_k ? (panel - first) * points * m_point : 0);
+          if (!u.packed) u.transform(panel, c0, c1, u_panel, u_scratch);
+          // A of point p for k >= c0 (packed U holds every k; the panel's, this chunk)
+          const auto a_chunk = [&](int p) {
+            return u.packed ? u.packed + p * rows * k_total + panel * mr * k_total + c0 * mr
+                            : u_panel + p * mr * (c1 - c0);
+          };
+          for (int p = 0; p < points; ++p) {
+            const T* a_point = a_chunk(p);
+            const T* v_p = v + p * v_point;
+            T* m_p = m_panel + p * m_point;
+            const int64_t k_begin = k_range ? k_range[2 * p] : 0, k_end = k_range ? k_range[2 * p + 1] : k_total;
+            for (int64_t k0 = std::max(k_begin, c0); k0 < std::min(k_end, c1); k0 += blk.kc) {
+              const int64_t kc = std::min({blk.kc, k_end - k0, c1 - k0});
+              for (int64_t j = 0; j < columns; j += nr)
+                rk.gemm(kc, a_point + (k0 - c0) * mr, v_p + j * k_total + k0 * nr, m_p + j, block, k0 > k_begin);
+            }
           }
+          if (c1 == k_total) outputs(panel * mr, std::min(c_out, (panel + 1) * mr), m_panel, block, m_point, tile0, count);
         }
-        outputs(panel * mr, std::min(c_out, (panel + 1) * mr), m, block, m_point, tile0, count);
       }
     }
   });
@@ -288,16 +348,29 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
   const int mr = rk.mr, nr = kern.gemm_nr;
   const int64_t rows = ceil_div(q.c_out, mr) * mr;
 
-  Workspace<T> a_packed(s.points * rows * q.c_in);
-  transform_weights(s, q, w, mr, a_packed.data());
-
   const WinogradTiling<T> t(s, q, src);
+  // U per panel and chunk of k where k runs in chunks and each thread has
+  // at most one block (so each value of U is made once).
+  const int64_t block = winograd_block(s, mr, q.c_in, t.tiles);
+  const bool per_chunk = winograd_k_chunk(s, q.c_in, block) < q.c_in && ceil_div(t.tiles, block) <= 2 * num_threads();
+  Workspace<T> a_packed(per_chunk ? 0 : s.points * rows * q.c_in);
+  WinogradFilters<T> u;
+  if (per_chunk) {
+    u.scratch_elements = winograd_filter_scratch(s.alpha, s.r, mr, winograd_k_chunk(s, q.c_in, block), kern.filter_width);
+    u.transform = [&](int64_t panel, int64_t c0, int64_t c1, T* dst, T* scratch) {
+      transform_weight_panel(s, q, w, mr, panel, c0, c1, dst, mr * (c1 - c0), scratch);
+    };
+  } else {
+    transform_weights(s, q, w, mr, a_packed.data());
+    u.packed = a_packed.data();
+  }
+
   const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
     for (int64_t ci = 0; ci < q.c_in; ++ci)
       s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
                     q.c_in * nr, nr);
   };
-  winograd_products(s, rk, q.c_in, q.c_out, a_packed.data(), t.tiles, static_cast<const int64_t*>(nullptr),
+  winograd_products(s, rk, q.c_in, q.c_out, u, t.tiles, static_cast<const int64_t*>(nullptr),
                     inputs, plane_outputs(s, t.out, bias, dst));
 }
 
@@ -357,7 +430,9 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
     for (int64_t ci = 0; ci < c_in; ++ci)
       s.kern->input(in_tiles, x + ci * in_plane, tile0, count, v + ci * nr, 0, v_point, k_total * nr, nr);
   };
-  winograd_products(s, rk, k_total, c_out, a_packed.data(), p.batch * tiles_per_image, k_range, inputs,
+  WinogradFilters<T> u;
+  u.packed = a_packed.data();
+  winograd_products(s, rk, k_total, c_out, u, p.batch * tiles_per_image, k_range, inputs,
                     plane_outputs(s, out_tiles, bias, out));
 }
 
@@ -419,7 +494,9 @@ void winograd_phase_backward_data(const Conv2dParams& p, const T* dout, const T*
       kern.winograd_f4x2_dx.output(blocks, m + (r - row0) * block, m_point, block, tile0, count,
                                    dx + (r / 4) * in_plane);
   };
-  winograd_products(s, rk, c_out, rows, a_packed.data(), p.batch * tiles_per_image,
+  WinogradFilters<T> u;
+  u.packed = a_packed.data();
+  winograd_products(s, rk, c_out, rows, u, p.batch * tiles_per_image,
                     static_cast<const int64_t*>(nullptr), inputs, outputs);
 }
 

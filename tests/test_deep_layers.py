@@ -68,3 +68,39 @@ def test_deep_winograd_dx_in_k_chunks(shape, dtype):
     dx, _, _ = F.conv2d_backward(dout, x, w, padding=1, needs=("x",), algorithm="winograd")
     expected, _, _ = R.conv2d_backward(dout, x, w, padding=1)
     assert_close(dx, expected, "dx", tol=1e-3 if dtype == np.float32 else None)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "n%d_%d-%d_%dx%d_k%d_s%d" % (s[0], s[1], s[3], s[2], s[2], s[4], s[5]))
+def test_deep_layers_gradients_match_reference(shape, dtype):
+    """dW^T past L2 is one shared buffer whose input-channel ranges the threads own."""
+    n, c_in, size, c_out, k, stride, padding = shape
+    rng = np.random.default_rng(c_in * c_out)
+    x, w = rand(rng, (n, c_in, size, size), dtype), rand(rng, (c_out, c_in, k, k), dtype)
+    out_size = (size + 2 * padding - k) // stride + 1
+    dout = rand(rng, (n, c_out, out_size, out_size), dtype)
+    expected = R.conv2d_backward(dout, x, w, stride=stride, padding=padding)
+    for threads in (1, 2, 3):
+        fastcnn.set_num_threads(threads)
+        got = F.conv2d_backward(dout, x, w, stride=stride, padding=padding)
+        tol = 1e-3 if dtype == np.float32 else None                 # dx may be Winograd's
+        assert_close(got[0], expected[0], "dx", tol=tol)
+        assert_close(got[1], expected[1], "dw")
+        assert_close(got[2], expected[2], "db")
+
+
+def test_auto_takes_winograd_dx_for_deep_layers():
+    rng = np.random.default_rng(10)
+    x, w = rand(rng, (8, 64, 8, 8), np.float32), rand(rng, (64, 64, 3, 3), np.float32)
+    dout = rand(rng, (8, 64, 8, 8), np.float32)
+    auto = F.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0]
+    np.testing.assert_array_equal(auto, F.conv2d_backward(dout, x, w, padding=1, needs=("x",), algorithm="winograd")[0])
+
+
+def test_deep_dx_with_an_infinite_weight_past_the_first_chunk():
+    """Non-finite weights send dx to the exact path; the check reads every chunk of W."""
+    rng = np.random.default_rng(11)
+    x, w = rand(rng, (8, 128, 8, 8), np.float64), rand(rng, (64, 128, 3, 3), np.float64)
+    w[-1, -1, -1, -1] = np.inf                                      # element 73727 of 73728
+    dout = rand(rng, (8, 64, 8, 8), np.float64)
+    got = F.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0]
+    assert_close(got, R.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0], "dx")

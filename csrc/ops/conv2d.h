@@ -137,6 +137,10 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
 // `transposed`: for channels-last data routed through channels-first
 // copies, which must win by more than the transposes cost.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p, bool transposed = false);
+// The same for deep layers (64+ channels each way), from fewer tiles; not
+// for the weight gradient.
+bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels,
+                           int64_t result_channels, int64_t result_h, int64_t result_w);
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>

@@ -17,14 +17,10 @@ namespace {
 // Whether `auto` takes Winograd for channels-first data.
 bool prefers_winograd_forward(const Conv2dParams& p, int element_bytes) {
   if (winograd_phase_applies(p) && prefers_winograd_phases(p)) return true;
-  // Deep 3x3 layers: with 64+ channels each way the 4x4 tiles' fourfold
-  // saving pays for the transforms from 32 tiles (2 threads, Xeon, Winograd
-  // / the direct tiles: 512 -> 512 at 7x7 batch 32 0.49-0.53, batch 8
-  // 0.64-1.03; 256 -> 256 at 7x7 batch 8 0.68, 128 -> 128 at 14x14 batch 8
-  // 0.57, 64 -> 64 at 8x8 batch 8 0.57; from 8 tiles 1.04-1.52).
-  const int64_t tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4);
-  if (winograd_applies(p) && p.kernel_h == 3 && p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 32)
+  if (winograd_applies(p) &&
+      prefers_winograd_deep(p.kernel_h, p.batch, p.in_channels, p.out_channels, p.out_h, p.out_w))
     return true;
+  const int64_t tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4);
   // Below 256 Winograd tiles the direct tiles win where they apply on small
   // planes (MNIST 5x5 16 -> 32 at 14x14, batch 8: 0.23 vs 0.25 ms; batch 64:
   // 1.7 vs 1.0) and with few channels on larger ones (3x3 32 -> 32 at 28x28,

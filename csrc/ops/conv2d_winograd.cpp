@@ -643,6 +643,19 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
   return source_channels >= fewest && result_channels >= fewest && tiles >= (kernel == 3 ? 160 : 128);
 }
 
+// Deep 3x3 layers: with 64+ channels each way the 4x4 tiles' fourfold
+// saving pays for the transforms from 32 tiles (2 threads, Xeon, Winograd /
+// what auto took before, forward: 512 -> 512 at 7x7 batch 32 0.49-0.53,
+// batch 8 0.64-1.03 (0.62 since U is made per chunk); 256 -> 256 at 7x7
+// batch 8 0.68, 128 -> 128 at 14x14 batch 8 0.57, 64 -> 64 at 8x8 batch 8
+// 0.57; from 8 tiles 1.04-1.52. dx: 512 -> 512 at 7x7 batch 8 0.49, batch
+// 32 0.55).
+bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels,
+                           int64_t result_channels, int64_t result_h, int64_t result_w) {
+  const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
+  return kernel == 3 && source_channels >= 64 && result_channels >= 64 && tiles >= 32;
+}
+
 // F(4x4, 2x2) over input phases against the direct tiles (AVX-512, 2
 // threads, float32, ms): 64 -> 128 at 56x56 batch 32 11.4 vs 13.6, batch 16
 // 5.4 vs 6.5, batch 8 3.3 vs 3.3, batch 1 0.74 vs 0.49; 32 -> 64 at 56x56 3.2

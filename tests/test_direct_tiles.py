@@ -125,3 +125,15 @@ def test_backward_data_by_tiles_on_small_planes(padding, dilation, dtype, isa):
     last = F.conv2d_backward(np.moveaxis(dout, 1, -1), np.moveaxis(x, 1, -1), w, needs=("x",),
                              data_format="channels_last", **kw)[0]
     assert_close(np.moveaxis(last, -1, 1), dx, "dx channels_last")
+
+
+def test_auto_takes_tiles_for_strided_layers_past_l2_on_avx512(isa):
+    """Past half of L2 the tiles keep strided kxk layers on AVX-512 only."""
+    rng = np.random.default_rng(12)
+    info = fastcnn.cpu_info()
+    c_in = 128
+    size = int(np.sqrt(info["l2_bytes"] / 2 / 4 / c_in)) + 4       # the padded image passes half of L2
+    x, w = rand(rng, (1, c_in, size, size), np.float32), rand(rng, (64, c_in, 3, 3), np.float32)
+    expected = "direct" if isa == "avx512" else "gemm"
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=2, padding=1),
+                                  F.conv2d(x, w, stride=2, padding=1, algorithm=expected))

@@ -114,7 +114,14 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
     // 1024 -> 256 at 14x14 (800 KiB): 14.9 vs 13.0
     return p.in_channels >= 64 && small_plane && 4 * image_bytes <= cache_sizes().l2;
   }
-  return p.in_channels * p.kernel_h * p.kernel_w >= 72 && (small_plane || (avx512 && image_in_l2));
+  // Strided kxk layers keep the tiles past that on AVX-512: their positions
+  // read every other input column, and the GEMM's band fill per phase cost
+  // more than the tiles' L3 reads (2 threads, Xeon, ms tiles vs GEMM: 3x3
+  // stride 2 128 -> 128 at 56x56 batch 32 27.1 vs 34.9, 256 -> 256 batch 8
+  // 25.0 vs 28.8, 128 -> 256 batch 16 25.8 vs 29.1; 5x5 stride 2 32 -> 64 at
+  // 112x112 17.6 vs 20.1).
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  return p.in_channels * p.kernel_h * p.kernel_w >= 72 && (small_plane || (avx512 && (image_in_l2 || strided)));
 }
 
 template <typename T>

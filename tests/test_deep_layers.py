@@ -104,3 +104,24 @@ def test_deep_dx_with_an_infinite_weight_past_the_first_chunk():
     dout = rand(rng, (8, 64, 8, 8), np.float64)
     got = F.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0]
     assert_close(got, R.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0], "dx")
+
+
+@pytest.mark.parametrize("shape", [(8, 64, 8, 64, 3, 1, 1), (1, 256, 5, 200, 3, 1, 1), (3, 96, 7, 72, 3, 2, 1)],
+                         ids=["winograd-route", "tiles", "strided"])
+def test_deep_layers_channels_last(shape, dtype):
+    """Channels-last deep layers go through channels-first Winograd from 32 tiles."""
+    n, c_in, size, c_out, k, stride, padding = shape
+    rng = np.random.default_rng(c_in + 7)
+    x, w, b = rand(rng, (n, c_in, size, size), dtype), rand(rng, (c_out, c_in, k, k), dtype), rand(rng, (c_out,), dtype)
+    out_size = (size + 2 * padding - k) // stride + 1
+    dout = rand(rng, (n, c_out, out_size, out_size), dtype)
+    kw = dict(stride=stride, padding=padding)
+    last = dict(kw, data_format="channels_last")
+    tol = 1e-3 if dtype == np.float32 else None
+    got = F.conv2d(np.moveaxis(x, 1, -1), w, b, **last)
+    assert_close(np.moveaxis(got, -1, 1), R.conv2d(x, w, b, **kw), "forward", tol=tol)
+    dx, dw, db = F.conv2d_backward(np.moveaxis(dout, 1, -1), np.moveaxis(x, 1, -1), w, **last)
+    expected = R.conv2d_backward(dout, x, w, **kw)
+    assert_close(np.moveaxis(dx, -1, 1), expected[0], "dx", tol=tol)
+    assert_close(dw, expected[1], "dw")
+    assert_close(db, expected[2], "db")

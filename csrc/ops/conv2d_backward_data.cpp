@@ -129,9 +129,10 @@ bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T
 // ResNet 64 -> 128 3x3 stride 2 31.6 vs 24.3, MNIST 1 -> 16 5x5 2.48 vs
 // 0.94, CIFAR 3 -> 32 1.23 vs 0.89).
 bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_bytes) {
+  const bool deep = prefers_winograd_deep(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w);
   if (winograd_applies(q) &&
-      prefers_winograd(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w))
-    return winograd_pays_for_transposes(q.kernel_h, q.in_h, q.in_w);
+      (deep || prefers_winograd(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w)))
+    return deep || winograd_pays_for_transposes(q.kernel_h, q.in_h, q.in_w);
   if (q.groups != 1) return false;
   return q.stride_h != 1 || q.stride_w != 1 || !direct_tile_lanes_filled(element_bytes, q.in_channels);
 }
@@ -252,26 +253,34 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
     if (need > scratch_per_thread) scratch_per_thread = need;
   }
 
+  // A[ci][(co, th, tw)] = W[g*C_out/g + co, ci, taps_h[th], taps_w[tw]],
+  // packed straight into micro-panels, in parallel over them: a panel's
+  // rows are adjacent input channels, whose filters lie together for each
+  // output channel (gathered into rows first and packed after, on one
+  // thread, it was a tenth of a deep layer's dx while the other thread waited).
   Workspace<T> a_packed(a_total > 0 ? a_total : 1);
-  {
-    int64_t k_max = 0;
-    for (const Phase& f : phases) k_max = f.k > k_max ? f.k : k_max;
-    Workspace<T> a_rows(m * (k_max > 0 ? k_max : 1));
-    for (const Phase& f : phases) {
-      if (f.k == 0) continue;
-      for (int64_t g = 0; g < groups; ++g) {
-        // A[ci][(co, th, tw)] = W[g*C_out/g + co, ci, taps_h[th], taps_w[tw]]
-        T* row = a_rows.data();
-        for (int64_t ci = 0; ci < m; ++ci)
-          for (int64_t co = 0; co < c_out_g; ++co)
-            for (int64_t kh : f.h.taps)
-              for (int64_t kw : f.w.taps)
-                *row++ = w[((g * c_out_g + co) * m + ci) * khw + kh * p.kernel_w + kw];
-        pack_a_panels(a_rows.data(), f.k, 1, m, f.k, mr,
-                      a_packed.data() + f.a_offset + g * panels * mr * f.k);
+  parallel_for(groups * panels, threads_for(m * c_out_g * khw >= (int64_t{1} << 16) ? groups * panels : 1),
+               Denormals::keep, [&](int64_t begin, int64_t end, int) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t g = task / panels, panel = task % panels;
+      const int64_t c0 = panel * mr, live = std::min<int64_t>(mr, m - c0);
+      for (const Phase& f : phases) {
+        if (f.k == 0) continue;
+        T* dst = a_packed.data() + f.a_offset + (g * panels + panel) * mr * f.k;
+        const int64_t taps = f.table.taps();
+        for (int64_t co = 0; co < c_out_g; ++co) {
+          const T* filters = w + ((g * c_out_g + co) * m + c0) * khw;
+          int64_t t = 0;
+          for (int64_t kh : f.h.taps)
+            for (int64_t kw : f.w.taps) {
+              T* column = dst + (co * taps + t++) * mr;
+              for (int64_t r = 0; r < live; ++r) column[r] = filters[r * khw + kh * p.kernel_w + kw];
+              for (int64_t r = live; r < mr; ++r) column[r] = T(0);
+            }
+        }
       }
     }
-  }
+  });
 
   // Tasks: (image, group, phase, column block), flattened.
   struct Task {

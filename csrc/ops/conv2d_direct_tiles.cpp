@@ -142,15 +142,20 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   const bool nhwc = p.channels_last;
   const int64_t c_in = p.in_channels, kernel_taps = p.kernel_h * p.kernel_w;
   Workspace<T> w_t(blocks * taps * lanes);
-  if (!nhwc) pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, w_t.data());
-  for (int64_t b = 0; b < (nhwc ? blocks : 0); ++b)
-    for (int64_t tap = 0; tap < taps; ++tap) {
-      const int64_t source = nhwc ? (tap % c_in) * kernel_taps + tap / c_in : tap;
-      for (int j = 0; j < lanes; ++j) {
-        const int64_t co = b * lanes + j;
-        w_t.data()[(b * taps + tap) * lanes + j] = co < p.out_channels ? w[co * taps + source] : T(0);
-      }
-    }
+  if (!nhwc) {
+    pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, w_t.data());
+  } else {  // the (ci, kh, kw) rows packed, then put in (kh, kw, ci) order
+    Workspace<T> by_channel(blocks * taps * lanes);
+    pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, by_channel.data());
+    parallel_for(blocks, threads_for(taps * lanes >= (int64_t{1} << 16) ? blocks : 1), Denormals::keep,
+                 [&](int64_t begin, int64_t end, int) {
+      for (int64_t b = begin; b < end; ++b)
+        for (int64_t tap = 0; tap < taps; ++tap) {
+          const int64_t source = (tap % c_in) * kernel_taps + tap / c_in;
+          std::copy_n(by_channel.data() + (b * taps + source) * lanes, lanes, w_t.data() + (b * taps + tap) * lanes);
+        }
+    });
+  }
 
   // Each tile starts from its block's bias row (zero past C_out or without bias).
   std::vector<T> initial(blocks * lanes, T(0));

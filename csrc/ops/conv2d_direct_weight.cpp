@@ -141,8 +141,11 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   Workspace<T> shared(l.shared ? l.partial : 0);
   // Partial sums start at 0; dout_t (zeros past C_out included) and the
   // padded planes are written whole by every task, so need no clearing.
-  if (l.shared)
-    std::fill_n(shared.data(), l.partial, T(0));
+  if (l.shared)  // megabytes: zeroed in parallel
+    parallel_for(ceil_div(l.partial, int64_t{1} << 16), [&](int64_t begin, int64_t end, int) {
+      const int64_t first = begin << 16, last = std::min(l.partial, end << 16);
+      std::fill(shared.data() + first, shared.data() + last, T(0));
+    });
   else
     for (int th = 0; th < threads; ++th) std::fill_n(scratch.slot(th, per_thread), l.partial, T(0));
 

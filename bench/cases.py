@@ -161,6 +161,18 @@ CONV_CASES = [
     ConvCase("res_1x1", 32, 256, 14, 14, 64, 1),
 ]
 
+# Later ResNet stages (not in the 16-ratio geomean): many channels on small
+# planes, whose weights are megabytes, batch 32 and a small batch; stride-2
+# downsampling of ResNet-18 and ResNet-50 v1.5; ResNet-50's 1x1 expansion.
+DEEP_CASES = [
+    ConvCase("res4_3x3", 32, 256, 14, 14, 256, 3, padding=1),
+    ConvCase("res5_3x3", 32, 512, 7, 7, 512, 3, padding=1),
+    ConvCase("res5_3x3_b8", 8, 512, 7, 7, 512, 3, padding=1),
+    ConvCase("res4_3x3_s2", 32, 256, 14, 14, 512, 3, stride=2, padding=1),
+    ConvCase("res50_3x3_s2", 16, 128, 56, 56, 128, 3, stride=2, padding=1),
+    ConvCase("res50_1x1", 32, 512, 7, 7, 2048, 1),
+]
+
 POOL_CASES = [
     PoolCase("maxpool_2x2", "max", 64, 32, 28, 28, 2, 2),
     PoolCase("maxpool_3x3_s2", "max", 32, 64, 112, 112, 3, 2, padding=1),

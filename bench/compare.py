@@ -27,6 +27,7 @@ Examples:
     python bench/compare.py --threads 1,2 --no-numpy --json bench/results.json
     python bench/compare.py --cases res_3x3,maxpool_2x2 --quick --markdown
     python bench/compare.py --sweep --cases res_3x3 --no-numpy
+    python bench/compare.py --deep --cases res_3x3 --no-numpy   # plus later ResNet stages
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ import numpy as np
 
 import fastcnn
 import fastcnn.functional as F
-from cases import CASES, DIRECTIONS, ConvCase, NumpyApi, TorchApi, make_op, torch
+from cases import CASES, DEEP_CASES, DIRECTIONS, ConvCase, NumpyApi, TorchApi, make_op, torch
 
 try:
     from threadpoolctl import threadpool_limits
@@ -359,7 +360,8 @@ def print_markdown(report):
               f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s"
               + (f"; memcpy {copy:.0f} GB/s (read + written, the pools' GB/s reference)" if copy else "")
               + "\n")
-        for rows in (run["conv"], run["pool"], run.get("sweep", []), run.get("channels_last", [])):
+        for rows in (run["conv"], run["pool"], run.get("sweep", []), run.get("channels_last", []),
+                     run.get("deep", [])):
             table = markdown_table(rows)
             if table:
                 print(table + "\n")
@@ -423,6 +425,9 @@ def parse_args(argv=None):
     parser.add_argument("--channels-last", action="store_true",
                         help="also time the conv cases on channels-last (NHWC) data, against "
                              "PyTorch's channels_last tensors (fastcnn and torch)")
+    parser.add_argument("--deep", action="store_true",
+                        help="also time later ResNet stages: " + ", ".join(c.name for c in DEEP_CASES)
+                             + " (fastcnn and torch)")
     parser.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     return parser.parse_args(argv)
@@ -450,6 +455,8 @@ def main(argv=None):
     if args.channels_last:
         nhwc = [case.as_channels_last() for case in selected if isinstance(case, ConvCase)]
         tables.append(("channels_last", "convolution, channels-last", nhwc, False))
+    if args.deep:
+        tables.append(("deep", "convolution, later ResNet stages", DEEP_CASES, False))
 
     for threads in args.threads:
         runner.set_threads(threads)

@@ -105,8 +105,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int64_t panels = ceil_div(m, mr);
 
   Workspace<T> a_packed(groups * panels * mr * k);
-  for (int64_t g = 0; g < groups; ++g)
-    pack_weight_panels(kern, w + g * m * k, m, k, mr, a_packed.data() + g * panels * mr * k);
+  pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
 
   std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w);
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;

@@ -16,7 +16,6 @@
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
-#include "../kernels/pack/panels.h"
 #include "gemm_blocking.h"
 #include "pack_weights.h"
 #include "parallel.h"
@@ -105,8 +104,7 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t panels = ceil_div(m, mr);
 
   Workspace<T> a_packed(groups * panels * mr * k);
-  for (int64_t g = 0; g < groups; ++g)
-    pack_weight_panels(kern, w + g * m * k, m, k, mr, a_packed.data() + g * panels * mr * k);
+  pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
 
   const int64_t rows = read_rows(p), cols = read_cols(p), plane = rows * cols * nr;
   const int64_t tile_size = tile_elements(p, nr);

@@ -123,7 +123,7 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t out_image = p.out_channels * positions;
   const int64_t out_channel = p.channel_step(p.out_h, p.out_w), out_pixel = p.pixel_step(p.out_channels);
   // A task is a block of output positions of one tile: the results of up
-  // to 8 positions per image and channel go out as one run (channels-first).
+  // to 16 positions per image and channel go out as one run (channels-first).
   const int threads = num_threads();
   const int64_t min_blocks = ceil_div(2 * threads, groups * tiles_per_chunk);
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(16, ceil_div(positions, min_blocks)));

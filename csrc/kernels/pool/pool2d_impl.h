@@ -396,6 +396,62 @@ void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, in
     avg_forward_rows<T, 0>(p, in, out, row_begin, row_end);
 }
 
+// 2x2 windows at stride 2 cover each input row and column at most once:
+// every input row is one output row's quotients, each repeated twice, and
+// is written straight into the plane. The ring of spread rows below, zeroed,
+// added into and copied per row, ran the LeNet pool's gradient at half the
+// rate of the max pool's scatter (28-wide rows: mostly loop overhead).
+template <typename T>
+void avg_backward_2x2_s2(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
+  thread_local std::vector<T> quotient;
+  if (static_cast<int64_t>(quotient.size()) < p.out_w + 1) quotient.resize(p.out_w + 1);
+  T* __restrict q = quotient.data();  // q[out_w] = 0: columns no window covers
+  q[p.out_w] = 0;
+  const InteriorColumns mid = interior_columns(p);
+  const int64_t count = mid.end - mid.begin, first_column = 2 * mid.begin - p.pad_left;
+  int64_t covered = 0;  // input rows [0, covered) written
+  for (int64_t oh = 0; oh < p.out_h; ++oh) {
+    const T* __restrict g = dout + oh * p.out_w;
+    for (int64_t ow = 0; ow < p.out_w; ++ow) {  // edge columns: clipped windows
+      if (ow == mid.begin) ow = mid.end;
+      if (ow >= p.out_w) break;
+      q[ow] = g[ow] / static_cast<T>(avg_divisor(p, oh, ow));
+    }
+    const int64_t h0 = 2 * oh - p.pad_top;
+    const int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + 2 < p.in_h ? h0 + 2 : p.in_h;
+    // Both input rows of the window from one pass over the quotients.
+    T* __restrict top = din + h_lo * p.in_w;
+    T* __restrict bottom = din + (h_hi - 1) * p.in_w;
+    if (count > 0) {
+      const T divisor = static_cast<T>(avg_divisor(p, oh, mid.begin));
+      T* __restrict a = top + first_column;
+      T* __restrict b = bottom + first_column;
+      const T* __restrict gi = g + mid.begin;
+      const auto column = [&](int64_t j) {
+        const T v = gi[j] / divisor;
+        a[2 * j] = v;
+        a[2 * j + 1] = v;
+        b[2 * j] = v;
+        b[2 * j + 1] = v;
+      };
+      for_columns<2>({0, count}, column);
+    }
+    for (T* row : {top, bottom}) {
+      for (int64_t iw = 0; iw < first_column; ++iw) {
+        const int64_t ow = (iw + p.pad_left) / 2;
+        row[iw] = q[ow < p.out_w ? ow : p.out_w];
+      }
+      for (int64_t iw = first_column + 2 * count; iw < p.in_w; ++iw) {
+        const int64_t ow = (iw + p.pad_left) / 2;
+        row[iw] = q[ow < p.out_w ? ow : p.out_w];
+      }
+    }
+    covered = h_hi;
+  }
+  // Rows past the last window (an odd height without ceil_mode).
+  for (int64_t iw = covered * p.in_w; iw < p.in_h * p.in_w; ++iw) din[iw] = 0;
+}
+
 // Each output row's gradient, divided by its windows' divisors, is spread
 // along the row into a buffer of the input's width (k strided adds per
 // output, on L1-resident data; window columns outside the input skipped).
@@ -405,6 +461,8 @@ void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, in
 // live in a small ring, each computed once.
 template <typename T>
 void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict din) {
+  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2)
+    return avg_backward_2x2_s2(p, dout, din);
   // Output rows covering one input row: at most ceil(kh / sh), and never more than out_h.
   const int64_t cover = (p.kernel_h + p.stride_h - 1) / p.stride_h;
   const int64_t ring = (cover < p.out_h ? cover : p.out_h) + 1;

@@ -295,12 +295,15 @@ def test_pool_dtypes_and_layouts(isa):
 
 
 @pytest.mark.parametrize("kind, k, s, p, dtype", [("max", 3, 2, 1, np.float32), ("avg", 3, 2, 1, np.float64),
-                                                 ("avg", 2, 2, 0, np.float32)])
+                                                 ("avg", 3, 2, 1, np.float32), ("avg", 2, 2, 0, np.float32),
+                                                 ("avg", 3, 1, 1, np.float32)])
 def test_gradients_past_the_streaming_size(kind, k, s, p, dtype, isa):
-    """Gradients larger than cpu_info()['streaming_store_bytes'] are computed
-    plane by plane in scratch and copied out with non-temporal stores; planes
-    of odd sizes start at every alignment. Each block of planes must equal
-    the same planes pooled alone (small, written in place)."""
+    """Gradients larger than cpu_info()['streaming_store_bytes'] are written
+    with non-temporal stores: max pool's plane by plane from scratch, avg
+    pool's row by row from an L1 buffer (3x3 s2, 2x2 s2 and the general
+    rows each have their own loop); rows and planes of odd sizes start at
+    every alignment. Each block of planes must equal the same planes pooled
+    alone (small, written in place)."""
     limit = fastcnn.cpu_info()["streaming_store_bytes"]
     h, w = 53, 47
     itemsize = np.dtype(dtype).itemsize

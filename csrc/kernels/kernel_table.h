@@ -31,7 +31,8 @@ struct PoolKernels {
                       int64_t row_begin, int64_t row_end);
   void (*avg_forward)(const PoolWindow&, const T* in, T* out, int64_t row_begin,
                       int64_t row_end);
-  void (*avg_backward)(const PoolWindow&, const T* dout, T* din);
+  // stream: din is written with non-temporal stores (see pool/copy_streaming.h).
+  void (*avg_backward)(const PoolWindow&, const T* dout, T* din, bool stream);
   // Global reductions over `n` contiguous values.
   T (*sum)(const T* x, int64_t n);
   T (*max_with_index)(const T* x, int64_t n, int64_t* index);

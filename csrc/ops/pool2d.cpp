@@ -52,9 +52,10 @@ void max_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out,
   });
 }
 
-// Planes of a gradient too big to stay cached are computed in a per-thread
-// scratch plane and streamed out (see kernels/pool/copy_streaming.h); planes
-// over kMaxScratchPlane bytes are written in place.
+// Max pool's scatter: planes of a gradient too big to stay cached are
+// computed in a per-thread scratch plane and streamed out (see
+// kernels/pool/copy_streaming.h); planes over kMaxScratchPlane bytes are
+// written in place. (Avg pool's kernels build whole rows and stream each.)
 constexpr int64_t kMaxScratchPlane = int64_t{1} << 20;
 
 template <typename T>
@@ -115,19 +116,11 @@ template <typename T>
 void avg_pool2d_backward(const PoolWindow& w, int64_t planes, const T* dout, T* dx) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
-  const int64_t scratch = scratch_plane<T>(planes, in_plane);
-  const int threads = threads_for(planes);
-  Workspace<T> work(scratch * threads);
-  parallel_for(planes, threads, Denormals::keep, [&](int64_t begin, int64_t end, int thread) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      if (!scratch) {
-        kern.avg_backward(w, dout + plane * out_plane, dx + plane * in_plane);
-        continue;
-      }
-      T* d = work.slot(thread, scratch);
-      kern.avg_backward(w, dout + plane * out_plane, d);
-      kern.copy_streaming(d, dx + plane * in_plane, in_plane);
-    }
+  // The kernel streams row by row, so planes of any size may stream.
+  const bool stream = writes_bypass_cache(planes * in_plane * int64_t(sizeof(T)));
+  parallel_for(planes, threads_for(planes), Denormals::keep, [&](int64_t begin, int64_t end, int) {
+    for (int64_t plane = begin; plane < end; ++plane)
+      kern.avg_backward(w, dout + plane * out_plane, dx + plane * in_plane, stream);
   });
 }
 

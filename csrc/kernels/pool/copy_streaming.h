@@ -5,8 +5,11 @@
 // threads), while up to ~50 MB both were equal (the L3 held it).
 // Included inside an ISA namespace by pool2d_impl.h; the portable build
 // copies plainly.
+//
+// stream_unfenced leaves out the fence, for callers streaming many rows
+// and fencing once (stream_fence) before their threads synchronise.
 template <typename T>
-void copy_streaming(const T* __restrict src, T* __restrict dst, int64_t n) {
+void stream_unfenced(const T* __restrict src, T* __restrict dst, int64_t n) {
 #if defined(__AVX2__)
   constexpr int64_t kLine = 64 / sizeof(T);
   // Plain stores up to the first whole cache line of dst: a line written
@@ -24,12 +27,23 @@ void copy_streaming(const T* __restrict src, T* __restrict dst, int64_t n) {
         _mm256_stream_pd(dst + i + 4, _mm256_loadu_pd(src + i + 4));
       }
     }
-    // Non-temporal stores are weakly ordered: make them visible before the
-    // caller's threads synchronise.
-    _mm_sfence();
   }
   for (; i < n; ++i) dst[i] = src[i];
 #else
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 #endif
+}
+
+// Non-temporal stores are weakly ordered: make them visible before the
+// caller's threads synchronise.
+inline void stream_fence() {
+#if defined(__AVX2__)
+  _mm_sfence();
+#endif
+}
+
+template <typename T>
+void copy_streaming(const T* __restrict src, T* __restrict dst, int64_t n) {
+  stream_unfenced(src, dst, n);
+  stream_fence();
 }

@@ -450,6 +450,18 @@ void avg_forward_3x3_s2(const PoolWindow& p, const T* in, T* out, int64_t row_be
 template <typename T>
 void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
   const bool square_s2 = p.stride_w == 2 && p.kernel_h == p.kernel_w;
+  // Every window whole (LeNet's pool): no edges, one divisor.
+  if (square_s2 && p.kernel_w == 2 && p.stride_h == 2 && p.pad_top == 0 && p.pad_left == 0 &&
+      2 * p.out_h <= p.in_h && 2 * p.out_w <= p.in_w) {
+    int64_t oh = row_begin;
+    for (; oh < row_end; ++oh) {
+      const T* top = in + 2 * oh * p.in_w;
+      prefetch_ahead(top, 2 * p.in_w);
+      if (!average_2x2(top, top + p.in_w, out + oh * p.out_w, p.out_w, T(0.25))) break;
+    }
+    if (oh < row_end) avg_forward_rows<T, 2, 2>(p, in, out, oh, row_end);
+    return;
+  }
   if (square_s2 && p.kernel_w == 2)
     avg_forward_rows<T, 2, 2>(p, in, out, row_begin, row_end);
   else if (square_s2 && p.kernel_w == 3 && p.stride_h == 2)  // the separable rows assume it
@@ -480,19 +492,13 @@ class GradientRows {
   ~GradientRows() {
     if (stream_) stream_fence();
   }
-  // Where to build input row ih; then done(ih) (or copy_to for a copy).
+  // Where to build input row ih; then done(ih).
   T* build(int64_t ih) const { return stream_ ? scratch_ : din_ + ih * width_; }
   void done(int64_t ih) const {
     if (stream_) stream_unfenced(scratch_, din_ + ih * width_, width_);
   }
-  // Row ih, built last, also becomes row other.
-  void copy_to(int64_t ih, int64_t other) const {
-    const T* src = stream_ ? scratch_ : din_ + ih * width_;
-    if (stream_)
-      stream_unfenced(src, din_ + other * width_, width_);
-    else
-      __builtin_memcpy(din_ + other * width_, src, sizeof(T) * width_);
-  }
+  // Streaming: the row built last also becomes row other.
+  void copy_to(int64_t other) const { stream_unfenced(scratch_, din_ + other * width_, width_); }
 
  private:
   T* din_;
@@ -507,8 +513,45 @@ class GradientRows {
 // (a ring of spread rows, zeroed, added into and copied per row) ran the
 // LeNet pool's gradient at half the rate of the max pool's scatter (28-wide
 // rows: mostly loop overhead); this runs level with it.
+// a[2j] = a[2j+1] = b[2j] = b[2j+1] = g[j] * scale for j < count, on AVX2
+// for float rows of 8+ (false otherwise): each product duplicated in
+// registers by two unpacks and two lane permutes, the last chunk
+// overlapping the one before it.
+template <typename T>
+inline bool repeat_pairs(const T* __restrict g, T* __restrict a, T* __restrict b, int64_t count, T scale) {
+#if defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) {
+    if (count < 8) return false;
+    const __m256 factor = _mm256_set1_ps(scale);
+    for (int64_t chunk = 0; chunk < count; chunk += 8) {
+      const int64_t j = chunk + 8 <= count ? chunk : count - 8;
+      const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(g + j), factor);
+      const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);
+      const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
+      _mm256_storeu_ps(a + 2 * j, first);
+      _mm256_storeu_ps(a + 2 * j + 8, second);
+      _mm256_storeu_ps(b + 2 * j, first);
+      _mm256_storeu_ps(b + 2 * j + 8, second);
+    }
+    return true;
+  }
+#endif
+  (void)g, (void)a, (void)b, (void)count, (void)scale;
+  return false;
+}
+
 template <typename T>
 void avg_backward_2x2_s2(const PoolWindow& p, const T* __restrict dout, T* __restrict din, bool stream) {
+  // Windows tiling the plane exactly (LeNet's pool), written in place: each
+  // output row is its two input rows, nothing else to decide per row.
+  if (!stream && p.pad_top == 0 && p.pad_left == 0 && 2 * p.out_h == p.in_h && 2 * p.out_w == p.in_w) {
+    int64_t oh = 0;
+    for (; oh < p.out_h; ++oh) {
+      T* top = din + 2 * oh * p.in_w;
+      if (!repeat_pairs(dout + oh * p.out_w, top, top + p.in_w, p.out_w, T(0.25))) break;
+    }
+    if (oh == p.out_h) return;
+  }
   const GradientRows<T> rows(din, p.in_w, stream);
   thread_local std::vector<T> quotient;
   if (static_cast<int64_t>(quotient.size()) < p.out_w + 1) quotient.resize(p.out_w + 1);
@@ -527,27 +570,46 @@ void avg_backward_2x2_s2(const PoolWindow& p, const T* __restrict dout, T* __res
     const int64_t h0 = 2 * oh - p.pad_top;
     const int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + 2 < p.in_h ? h0 + 2 : p.in_h;
     T* __restrict row = rows.build(h_lo);
+    // Written in place, the window's second row is stored beside the first
+    // (a 112-byte memcpy per row took 40% of the LeNet pool's gradient);
+    // streamed, the row built once is streamed twice.
+    T* __restrict twin = !stream && h_hi - 1 > h_lo ? din + (h_hi - 1) * p.in_w : nullptr;
     if (count > 0) {
-      const T divisor = static_cast<T>(avg_divisor(p, oh, mid.begin));
+      // A 2x2 window's divisor is 1, 2 or 4: multiplying by its reciprocal
+      // is exact, and a division per 8 columns was the loop's longest wait.
+      const T scale = T(1) / static_cast<T>(avg_divisor(p, oh, mid.begin));
       T* __restrict a = row + first_column;
       const T* __restrict gi = g + mid.begin;
-      const auto column = [&](int64_t j) {
-        const T v = gi[j] / divisor;
-        a[2 * j] = v;
-        a[2 * j + 1] = v;
-      };
-      for_columns<2>({0, count}, column);
+      if (twin) {
+        T* __restrict b = twin + first_column;
+        for_columns<2>({0, count}, [&](int64_t j) {
+          const T v = gi[j] * scale;
+          a[2 * j] = v;
+          a[2 * j + 1] = v;
+          b[2 * j] = v;
+          b[2 * j + 1] = v;
+        });
+      } else {
+        for_columns<2>({0, count}, [&](int64_t j) {
+          const T v = gi[j] * scale;
+          a[2 * j] = v;
+          a[2 * j + 1] = v;
+        });
+      }
     }
-    for (int64_t iw = 0; iw < first_column; ++iw) {
-      const int64_t ow = (iw + p.pad_left) / 2;
-      row[iw] = q[ow < p.out_w ? ow : p.out_w];
-    }
-    for (int64_t iw = first_column + 2 * count; iw < p.in_w; ++iw) {
-      const int64_t ow = (iw + p.pad_left) / 2;
-      row[iw] = q[ow < p.out_w ? ow : p.out_w];
+    for (T* r : {row, twin}) {
+      if (!r) continue;
+      for (int64_t iw = 0; iw < first_column; ++iw) {
+        const int64_t ow = (iw + p.pad_left) / 2;
+        r[iw] = q[ow < p.out_w ? ow : p.out_w];
+      }
+      for (int64_t iw = first_column + 2 * count; iw < p.in_w; ++iw) {
+        const int64_t ow = (iw + p.pad_left) / 2;
+        r[iw] = q[ow < p.out_w ? ow : p.out_w];
+      }
     }
     rows.done(h_lo);
-    if (h_hi - 1 > h_lo) rows.copy_to(h_lo, h_hi - 1);  // the window's second row is the same
+    if (stream && h_hi - 1 > h_lo) rows.copy_to(h_hi - 1);
     covered = h_hi;
   }
   // Rows past the last window (an odd height without ceil_mode).

@@ -102,3 +102,26 @@ def test_pointwise_propagates_nan_only_where_it_reaches():
     dx = F.conv2d_backward(dout, np.ones_like(x), w, needs=("x",))[0]
     assert np.isinf(dx[0, :, 0, 0]).all() and np.isfinite(dx[1]).all()
     assert np.isfinite(dx[0].reshape(4, 36)[:, 1:]).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n, c_in, c_out, hw", [(16, 256, 40, (7, 7)), (13, 300, 36, (5, 9)),
+                                                (16, 40, 300, (7, 7)), (9, 272, 25, (14, 14))])
+def test_pointwise_images_side_by_side(n, c_in, c_out, hw, threads, dtype, isa):
+    """Planes that fill their column tiles poorly, with K of 256+ and enough
+    images, are computed with several images' columns side by side
+    (across_images: B packed per tile, results copied to each image): the
+    forward where C_in is deep, dx where C_out is. Batches that leave the
+    last task short, row counts off the tile, a NaN in one image that must
+    reach only that image."""
+    rng = np.random.default_rng(n * c_in + c_out)
+    x, w = rand(rng, (n, c_in) + hw, dtype), rand(rng, (c_out, c_in, 1, 1), dtype)
+    b, dout = rand(rng, (c_out,), dtype), rand(rng, (n, c_out) + hw, dtype)
+    x[n - 1, 3, 0, 1] = np.nan
+    fastcnn.set_num_threads(threads)  # the autouse fixture restores it
+    out = F.conv2d(x, w, b)
+    assert np.isnan(out[n - 1, :, 0, 1]).all()
+    x[n - 1, 3, 0, 1] = 0
+    assert_close(F.conv2d(x, w, b), R.conv2d(x, w, b), "forward")
+    assert_close(F.conv2d_backward(dout, x, w, needs=("x",))[0],
+                 R.conv2d_backward(dout, x, w, needs=("x",))[0], "dx")

@@ -32,13 +32,39 @@ bool pointwise_applies(const Conv2dParams& p) {
          p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
 }
 
+namespace {
+
+// Images whose results (m x positions each) one task keeps in half of L2,
+// leaving every thread two tasks.
+int64_t images_per_task(int64_t m, int64_t positions, int64_t images, int64_t element_bytes) {
+  const int64_t by_cache = std::max<int64_t>(1, cache_sizes().l2 / 2 / (m * positions * element_bytes));
+  const int64_t by_threads = std::max<int64_t>(1, images / (2 * num_threads()));
+  return std::min(by_cache, by_threads);
+}
+
+// Whether a task's images side by side (across_images) fill the column
+// tiles 10 points better than each image alone, with K deep enough that
+// packing B and copying the results out stay small beside the FMAs. 2
+// threads, Xeon, ms per image vs across: 512 -> 2048 at 7x7 dx 15.3 vs 13.0
+// (8 images a task: 94% full, not 77%), 2048 -> 512 forward 13.0-13.7
+// (direct tiles) vs 12.4; with 2 images a task (98 columns in 4 tiles)
+// 17.3 vs 15.7, and with K = 64 (256 -> 64 at 14x14 dx) 0.9 vs 1.0.
+bool crosses_images(int64_t m, int64_t k, int64_t positions, int64_t images, int nr, int64_t element_bytes) {
+  const int64_t together = images_per_task(m, positions, images, element_bytes) * positions;
+  return k >= 256 && together * 100 * round_up(positions, nr) >= (positions * 100 + 10 * round_up(positions, nr)) * round_up(together, nr);
+}
+
+}  // namespace
+
 // The tile's columns are positions: where a plane wastes over 15% of them in
 // its last, partial tile, the forward's other paths win (512 -> 2048 at 7x7,
-// batch 16: 7.0 vs 7.5 ms). Backward data still gains there (11.6 vs 14.3).
+// batch 16: 7.0 vs 7.5 ms), unless images side by side fill the tiles
+// (crosses_images). Backward data still gains there (11.6 vs 14.3).
 bool prefers_pointwise_forward(const Conv2dParams& p, int element_bytes) {
   const int nr = element_bytes == 4 ? active_kernels().f32.gemm_strided_b.nr : active_kernels().f64.gemm_strided_b.nr;
   const int64_t positions = p.out_h * p.out_w;
-  return positions * 100 >= round_up(positions, nr) * 85;
+  return positions * 100 >= round_up(positions, nr) * 85 ||
+         (p.groups == 1 && crosses_images(p.out_channels, p.in_channels, positions, p.batch, nr, element_bytes));
 }
 
 namespace {
@@ -50,6 +76,57 @@ GemmStridedBKernels<T> strided_tile_for_rows(const Kernels<T>& k, int64_t m) {
   const GemmStridedBKernels<T>& narrow = k.gemm_strided_b_narrow;
   if (round_up(m, narrow.mr) < round_up(m, main.mr)) return narrow;
   return main;
+}
+
+// One group's GEMM with the columns of `per_task` images side by side, for
+// planes that fill their tiles poorly (7x7: 49 of 64 columns, 14x14: 196 of
+// 224). Each k chunk's column tile of B is packed from the images' planes
+// (a run of each image's positions per row), the results summed in a
+// per-thread block of m x (images x positions) columns and copied to each
+// image's planes after the last chunk.
+template <typename T>
+void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int64_t positions,
+                   int64_t images, int64_t per_task, int64_t kc, const T* a_packed, const T* b,
+                   const T* bias, T* c) {
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t panels = ceil_div(m, mr);
+  const int64_t ldc = round_up(per_task * positions, nr);
+  const int64_t per_thread = kc * nr + m * ldc;
+  const int64_t tasks = ceil_div(images, per_task);
+  const int threads = threads_for(tasks);
+  Workspace<T> scratch(threads * per_thread);
+  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+    T* b_tile = scratch.slot(thread, per_thread);
+    T* results = b_tile + kc * nr;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t first = task * per_task, count = std::min(images, first + per_task) - first;
+      const int64_t columns = count * positions;
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        const int64_t depth = std::min(kc, k - k0);
+        for (int64_t j0 = 0; j0 < columns; j0 += nr) {
+          const int cols = static_cast<int>(std::min<int64_t>(nr, columns - j0));
+          // Runs of one image's positions: tile columns [at, at + run).
+          for (int64_t at = 0; at < cols;) {
+            const int64_t image = (j0 + at) / positions, q = (j0 + at) % positions;
+            const int64_t run = std::min<int64_t>(cols - at, positions - q);
+            const T* from = b + ((first + image) * k + k0) * positions + q;
+            for (int64_t kk = 0; kk < depth; ++kk) std::copy_n(from + kk * positions, run, b_tile + kk * nr + at);
+            at += run;
+          }
+          if (cols < nr)  // the last tile: zeros, not stale values, in the unused columns
+            for (int64_t kk = 0; kk < depth; ++kk) std::fill(b_tile + kk * nr + cols, b_tile + (kk + 1) * nr, T(0));
+          for (int64_t panel = 0; panel < panels; ++panel) {
+            const int rows = static_cast<int>(std::min<int64_t>(mr, m - panel * mr));
+            kern.tile(depth, a_packed + panel * mr * k + k0 * mr, b_tile, nr, results + panel * mr * ldc + j0, ldc,
+                      rows, cols, k0 > 0, k0 == 0 && bias ? bias + panel * mr : nullptr);
+          }
+        }
+      }
+      for (int64_t image = 0; image < count; ++image)
+        for (int64_t r = 0; r < m; ++r)
+          std::copy_n(results + r * ldc + image * positions, positions, c + ((first + image) * m + r) * positions);
+    }
+  });
 }
 
 // One GEMM per (image, group): c[n, g] (m x positions) = A[g] (m x k) *
@@ -90,11 +167,13 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t
   // L2 between chunks. Column tile by tile, all of A passed once per tile,
   // from L3 where it is megabytes (512 -> 2048 at 7x7: 4 MB, read 64 times
   // per batch of 32 for dx).
-  const int64_t image_results = m * positions * int64_t(sizeof(T));
-  const int64_t by_cache = std::max<int64_t>(1, cache_sizes().l2 / 2 / image_results);
-  const int64_t by_threads = std::max<int64_t>(1, images / (2 * num_threads()));
-  const int64_t per_task = std::min(by_cache, by_threads);
+  const int64_t per_task = images_per_task(m, positions, images, sizeof(T));
   const int64_t tasks = ceil_div(images, per_task) * splits;
+
+  if (groups == 1 && splits == 1 && crosses_images(m, k, positions, images, nr, sizeof(T))) {
+    across_images(kern, m, k, positions, images, per_task, kc, a_packed.data(), b, bias, c);
+    return;
+  }
 
   parallel_for(tasks, threads_for(tasks), Denormals::flush, [&](int64_t begin, int64_t end, int) {
     for (int64_t task = begin; task < end; ++task) {

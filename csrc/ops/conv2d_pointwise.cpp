@@ -48,7 +48,7 @@ int64_t images_per_task(int64_t m, int64_t positions, int64_t images, int64_t el
 // threads, Xeon, ms per image vs across: 512 -> 2048 at 7x7 dx 15.3 vs 13.0
 // (8 images a task: 94% full, not 77%), 2048 -> 512 forward 13.0-13.7
 // (direct tiles) vs 12.4; with 2 images a task (98 columns in 4 tiles)
-// 17.3 vs 15.7, and with K = 64 (256 -> 64 at 14x14 dx) 0.9 vs 1.0.
+// 15.7 vs 17.3, and with K = 64 (256 -> 64 at 14x14 dx) 0.9 vs 1.0.
 bool crosses_images(int64_t m, int64_t k, int64_t positions, int64_t images, int nr, int64_t element_bytes) {
   const int64_t together = images_per_task(m, positions, images, element_bytes) * positions;
   return k >= 256 && together * 100 * round_up(positions, nr) >= (positions * 100 + 10 * round_up(positions, nr)) * round_up(together, nr);

@@ -53,6 +53,26 @@ template <typename T>
 using GemmOffsetB = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset, T* c,
                              int64_t ldc, int accumulate);
 
+// Where a GEMM tile's final sums go, for drivers that store them straight
+// into the output rather than through a block buffer: vector v of tile row
+// r is written to out + r * out_row_stride + offset[v][piece] for the lanes
+// set in mask[v][piece] (bit i: lane i). Two pieces, since a tile row's
+// vector can cross the end of one output row (wide columns between them
+// are dropped by both masks). The tiles are two vectors wide (nr).
+struct TileStores {
+  static constexpr int kVectors = 2;
+  int64_t offset[kVectors][2];
+  uint32_t mask[kVectors][2];
+};
+
+// gemm_offset_b whose sums (plus C's, when accumulate) plus bias[r] (bias
+// may be null) go to the output by `to`, for tile rows r < rows; c is only
+// read.
+template <typename T>
+using GemmOffsetBStore = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset,
+                                  const T* c, int64_t ldc, int accumulate, const T* bias, int rows,
+                                  const TileStores& to, T* out, int64_t out_row_stride);
+
 // Concatenates runs of a band into a contiguous row, moving whole vectors
 // (reads and writes up to one vector past each run; see pack/copy_runs.h).
 template <typename T>
@@ -240,6 +260,9 @@ struct Kernels {
   // dW = G^T M G of one output channel (winograd/winograd_gradient_transform.h).
   void (*winograd_gradient_transform)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,
                                       int64_t point_stride, T* dw, T* scratch);
+  // gemm_offset_b and gemm_offset_b_narrow storing into the output (null
+  // where the ISA has no masked stores: the portable table).
+  GemmOffsetBStore<T> gemm_offset_b_store, gemm_offset_b_store_narrow;
 };
 
 struct KernelTable {

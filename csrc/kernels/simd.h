@@ -32,6 +32,8 @@ struct F32 {
   static void store_first(T* p, V v, int n) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
   }
+  // Lanes i with bit i of mask set (the others are not touched, nor faulted on).
+  static void store_mask(T* p, V v, uint32_t mask) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v); }
   // p[i] for i < n, zero above; nothing past p[n - 1] is read.
   static V load_first(const T* p, int n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
@@ -55,6 +57,7 @@ struct F64 {
   static void store_first(T* p, V v, int n) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
   }
+  static void store_mask(T* p, V v, uint32_t mask) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v); }
   static V load_first(const T* p, int n) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
   }
@@ -83,6 +86,11 @@ struct F32 {
     return _mm256_mask_i32gather_ps(zero(), p, index, _mm256_castsi256_ps(first(n)), 4);
   }
   static void store_first(T* p, V v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+  static void store_mask(T* p, V v, uint32_t mask) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i set = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(mask)), bit), bit);
+    _mm256_maskstore_ps(p, set, v);
+  }
   static V load_first(const T* p, int n) { return _mm256_maskload_ps(p, first(n)); }
 };
 struct F64 {
@@ -103,6 +111,11 @@ struct F64 {
     return _mm256_mask_i32gather_pd(zero(), p, index, _mm256_castsi256_pd(first(n)), 8);
   }
   static void store_first(T* p, V v, int n) { _mm256_maskstore_pd(p, first(n), v); }
+  static void store_mask(T* p, V v, uint32_t mask) {
+    const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
+    const __m256i set = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(mask), bit), bit);
+    _mm256_maskstore_pd(p, set, v);
+  }
   static V load_first(const T* p, int n) { return _mm256_maskload_pd(p, first(n)); }
 };
 }  // namespace avx2

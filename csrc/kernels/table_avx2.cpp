@@ -53,7 +53,8 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr},
        &avx2::gemm_offset_b<avx2::F32, 4, 2>, &avx2::pack_rows_transposed<float>,
        {&avx2::winograd_f4x2_window_input<float>, &avx2::winograd_f4x2_phase_output<float>},
-       &avx2::winograd_gradient_transform<float>},
+       &avx2::winograd_gradient_transform<float>,
+       &avx2::gemm_offset_b_store<avx2::F32, 6, 2>, &avx2::gemm_offset_b_store<avx2::F32, 4, 2>},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::gemm_offset_b<avx2::F64, 6, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
@@ -72,7 +73,8 @@ const KernelTable& kernel_table_avx2() {
        {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr},
        &avx2::gemm_offset_b<avx2::F64, 4, 2>, &avx2::pack_rows_transposed<double>,
        {&avx2::winograd_f4x2_window_input<double>, &avx2::winograd_f4x2_phase_output<double>},
-       &avx2::winograd_gradient_transform<double>},
+       &avx2::winograd_gradient_transform<double>,
+       &avx2::gemm_offset_b_store<avx2::F64, 6, 2>, &avx2::gemm_offset_b_store<avx2::F64, 4, 2>},
   };
   return table;
 }

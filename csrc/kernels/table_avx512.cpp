@@ -55,7 +55,8 @@ const KernelTable& kernel_table_avx512() {
        {&avx512::winograd_f4x2_input<float>, &avx512::winograd_f4x2_output<float>, nullptr},
        &avx512::gemm_offset_b<avx512::F32, 8, 2>, kernel_table_avx2().f32.pack_rows_transposed,
        {&avx512::winograd_f4x2_window_input<float>, &avx512::winograd_f4x2_phase_output<float>},
-       &avx512::winograd_gradient_transform<float>},
+       &avx512::winograd_gradient_transform<float>,
+       &avx512::gemm_offset_b_store<avx512::F32, 12, 2>, &avx512::gemm_offset_b_store<avx512::F32, 8, 2>},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::gemm_offset_b<avx512::F64, 12, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
@@ -74,7 +75,8 @@ const KernelTable& kernel_table_avx512() {
        {&avx512::winograd_f4x2_input<double>, &avx512::winograd_f4x2_output<double>, nullptr},
        &avx512::gemm_offset_b<avx512::F64, 8, 2>, kernel_table_avx2().f64.pack_rows_transposed,
        {&avx512::winograd_f4x2_window_input<double>, &avx512::winograd_f4x2_phase_output<double>},
-       &avx512::winograd_gradient_transform<double>},
+       &avx512::winograd_gradient_transform<double>,
+       &avx512::gemm_offset_b_store<avx512::F64, 12, 2>, &avx512::gemm_offset_b_store<avx512::F64, 8, 2>},
   };
   return table;
 }

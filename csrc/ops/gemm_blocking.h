@@ -19,6 +19,7 @@ struct RowKernel {
   int mr;
   GemmMicrokernel<T> gemm;
   GemmOffsetB<T> gemm_offset_b;  // the same tile reading B rows in place
+  GemmOffsetBStore<T> gemm_offset_b_store = nullptr;  // and storing into the output
 };
 
 template <typename T>
@@ -32,8 +33,8 @@ RowKernel<T> gemm_for_rows(const Kernels<T>& k, int64_t m) {
   // must save over 20% of the rows.
   const bool narrow_as_fast = k.gemm_narrow_mr * (k.gemm_nr / k.filter_width) >= 16;
   if (k.gemm_narrow_mr != k.gemm_mr && (narrow_as_fast ? narrow < main : narrow * 100 < main * 80))
-    return {k.gemm_narrow_mr, k.gemm_narrow, k.gemm_offset_b_narrow};
-  return {k.gemm_mr, k.gemm, k.gemm_offset_b};
+    return {k.gemm_narrow_mr, k.gemm_narrow, k.gemm_offset_b_narrow, k.gemm_offset_b_store_narrow};
+  return {k.gemm_mr, k.gemm, k.gemm_offset_b, k.gemm_offset_b_store};
 }
 
 // The kernels with gemm/gemm_mr set to gemm_for_rows(k, m), for drivers
@@ -44,6 +45,7 @@ Kernels<T> with_row_tile(Kernels<T> k, int64_t m) {
   k.gemm_mr = rows.mr;
   k.gemm = rows.gemm;
   k.gemm_offset_b = rows.gemm_offset_b;
+  k.gemm_offset_b_store = rows.gemm_offset_b_store;
   return k;
 }
 

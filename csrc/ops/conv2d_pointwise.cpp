@@ -18,11 +18,13 @@
 // (three quarters: 1024 -> 256 at 14x14 forward 15.0 vs 14.0-14.3 ms, 512 ->
 // 2048 at 7x7 dx 16.5-16.8 vs 15.1-15.4; 2 threads, Xeon).
 #include <algorithm>
+#include <vector>
 
 #include "conv2d.h"
 #include "cpu.h"
 #include "pack_weights.h"
 #include "parallel.h"
+#include "tile_stores.h"
 #include "workspace.h"
 
 namespace fastcnn {
@@ -84,11 +86,24 @@ GemmStridedBKernels<T> strided_tile_for_rows(const Kernels<T>& k, int64_t m) {
 // (a run of each image's positions per row), the results summed in a
 // per-thread block of m x (images x positions) columns and copied to each
 // image's planes after the last chunk.
+//
+// The last chunk's sums go straight to the images' planes by masked stores
+// (tile_stores; a vector crosses at most one image end) where the ISA has
+// the same tile reading B by offsets: the packed tile's rows are kc runs
+// nr apart.
 template <typename T>
 void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int64_t positions,
                    int64_t images, int64_t per_task, int64_t kc, const T* a_packed, const T* b,
                    const T* bias, T* c) {
   const int mr = kern.mr, nr = kern.nr;
+  const Kernels<T>& table = active_kernels().get<T>();
+  const GemmOffsetBStore<T> store = positions < nr / TileStores::kVectors ? nullptr
+                                    : mr == table.gemm_mr                 ? table.gemm_offset_b_store
+                                    : mr == table.gemm_narrow_mr          ? table.gemm_offset_b_store_narrow
+                                                                          : nullptr;
+  std::vector<int64_t> b_rows(kc);
+  for (int64_t kk = 0; kk < kc; ++kk) b_rows[kk] = kk * nr;
+  const StoreGrid grid{positions, positions, m * positions};
   const int64_t panels = ceil_div(m, mr);
   const int64_t ldc = round_up(per_task * positions, nr);
   const int64_t per_thread = kc * nr + m * ldc;
@@ -115,16 +130,24 @@ void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int
           }
           if (cols < nr)  // the last tile: zeros, not stale values, in the unused columns
             for (int64_t kk = 0; kk < depth; ++kk) std::fill(b_tile + kk * nr + cols, b_tile + (kk + 1) * nr, T(0));
+          const bool final_chunk = store && k0 + depth == k;
+          const TileStores to = final_chunk ? tile_stores(grid, 0, columns, j0, nr) : TileStores{};
           for (int64_t panel = 0; panel < panels; ++panel) {
             const int rows = static_cast<int>(std::min<int64_t>(mr, m - panel * mr));
-            kern.tile(depth, a_packed + panel * mr * k + k0 * mr, b_tile, nr, results + panel * mr * ldc + j0, ldc,
-                      rows, cols, k0 > 0, k0 == 0 && bias ? bias + panel * mr : nullptr);
+            const T* a = a_packed + panel * mr * k + k0 * mr;
+            const T* row_bias = k0 == 0 && bias ? bias + panel * mr : nullptr;
+            if (final_chunk)
+              store(depth, a, b_tile, b_rows.data(), results + panel * mr * ldc + j0, ldc, k0 > 0, row_bias, rows,
+                    to, c + (first * m + panel * mr) * positions, positions);
+            else
+              kern.tile(depth, a, b_tile, nr, results + panel * mr * ldc + j0, ldc, rows, cols, k0 > 0, row_bias);
           }
         }
       }
-      for (int64_t image = 0; image < count; ++image)
-        for (int64_t r = 0; r < m; ++r)
-          std::copy_n(results + r * ldc + image * positions, positions, c + ((first + image) * m + r) * positions);
+      if (!store)
+        for (int64_t image = 0; image < count; ++image)
+          for (int64_t r = 0; r < m; ++r)
+            std::copy_n(results + r * ldc + image * positions, positions, c + ((first + image) * m + r) * positions);
     }
   });
 }

@@ -21,6 +21,7 @@
 #include "../kernels/pack/band.h"
 #include "../kernels/pack/panels.h"
 #include "gemm_blocking.h"
+#include "tile_stores.h"
 
 namespace fastcnn {
 
@@ -90,36 +91,6 @@ struct GemmScratch {
   }
 };
 
-// Where block columns [column, column + nr) of a block of np positions from
-// p_begin go in the output (see TileStores), for grids whose points along a
-// row are consecutive outputs (step_x * c_pixel == 1) and whose rows are at
-// least one vector long, so that a vector meets at most one row end.
-template <typename T>
-TileStores tile_stores(const ImplicitGemm<T>& g, const TapTable& t, int64_t p_begin, int64_t np,
-                       int64_t column, int nr) {
-  const int64_t lanes = nr / TileStores::kVectors;
-  auto lanes_mask = [](int64_t lo, int64_t hi) {
-    return lo < hi ? static_cast<uint32_t>(((uint64_t(1) << hi) - 1) & ~((uint64_t(1) << lo) - 1)) : 0u;
-  };
-  auto out_at = [&](int64_t y, int64_t x) { return (g.y0 + y * g.step_y) * g.c_w + g.x0 + x; };
-  TileStores to{};
-  for (int v = 0; v < TileStores::kVectors; ++v) {
-    const int64_t first = column + v * lanes, live = std::min(std::max<int64_t>(np - first, 0), lanes);
-    if (live == 0) continue;
-    const int64_t p = p_begin + first, y = p / t.row_w, x = p % t.row_w;
-    if (x < t.grid_w) {
-      to.offset[v][0] = out_at(y, x);
-      to.mask[v][0] = lanes_mask(0, std::min(live, t.grid_w - x));
-    }
-    const int64_t next_row = t.row_w - x;  // the lane where grid row y + 1 starts
-    if (next_row < live) {
-      to.offset[v][1] = out_at(y + 1, 0) - next_row;
-      to.mask[v][1] = lanes_mask(next_row, std::min(live, next_row + t.grid_w));
-    }
-  }
-  return to;
-}
-
 // Computes grid positions [p_begin, p_end) of C for A micro-panels
 // [panel_begin, panel_end).
 template <typename T>
@@ -141,6 +112,9 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   // epilogue: MNIST 32 -> 16 5x5 dx at 14x14 ran 2% slower stored.)
   const bool store_out = g.k > 0 && kern.gemm_offset_b_store && g.step_x * g.c_pixel == 1 &&
                          t.grid_w >= nr && t.row_w >= nr / TileStores::kVectors;
+  // Output (y, x) at ((y0 + y * step_y) * c_w + x0 + x): x0 + y0 * c_w past c.
+  const StoreGrid grid{t.row_w, t.grid_w, g.step_y * g.c_w};
+  T* const c_origin = g.c + g.y0 * g.c_w + g.x0;
   auto tile = [&](int64_t kc, int64_t k0, int64_t panel, const T* b, const int64_t* offsets,
                   int64_t column, const TileStores* to) __attribute__((always_inline)) {
     const T* a = g.a_packed + panel * mr * g.k + k0 * mr;
@@ -148,7 +122,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
     if (to)
       kern.gemm_offset_b_store(kc, a, b, offsets, c, ldc, k0 > 0, g.bias ? g.bias + panel * mr : nullptr,
                                static_cast<int>(std::min<int64_t>(mr, g.m - panel * mr)), *to,
-                               g.c + panel * mr * g.c_row_stride, g.c_row_stride);
+                               c_origin + panel * mr * g.c_row_stride, g.c_row_stride);
     else
       kern.gemm_offset_b(kc, a, b, offsets, c, ldc, k0 > 0);
   };
@@ -160,7 +134,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   auto fetch_out = [&](const TileStores& next, int64_t panel) __attribute__((always_inline)) {
     const int64_t rows = std::min<int64_t>(mr, g.m - panel * mr);
     for (int64_t r = 0; r < rows; ++r) {
-      const T* row = g.c + (panel * mr + r) * g.c_row_stride;
+      const T* row = c_origin + (panel * mr + r) * g.c_row_stride;
       for (int v = 0; v < TileStores::kVectors; ++v)
         for (int q = 0; q < 2; ++q)
           if (next.mask[v][q]) {
@@ -201,9 +175,9 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
       for (int64_t first = panel_begin; first < panel_end; first += group) {
         const int64_t last = std::min(panel_end, first + group);
         for (int64_t j = 0; j < np; j += nr) {
-          const TileStores to = store_out ? tile_stores(g, t, p_begin, np, j, nr) : TileStores{};
+          const TileStores to = store_out ? tile_stores(grid, p_begin, np, j, nr) : TileStores{};
           const bool ahead = store_out && j + nr < np;
-          const TileStores next = ahead ? tile_stores(g, t, p_begin, np, j + nr, nr) : TileStores{};
+          const TileStores next = ahead ? tile_stores(grid, p_begin, np, j + nr, nr) : TileStores{};
           for (int64_t k0 = 0; k0 < g.k; k0 += blk.kc) {
             const int64_t kc = std::min(blk.kc, g.k - k0);
             const TileStores* final_to = store_out && k0 + kc == g.k ? &to : nullptr;
@@ -230,9 +204,9 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
         }
         const bool final_block = store_out && k0 + kc == g.k;
         for (int64_t j = 0; j < np; j += nr) {
-          const TileStores to = final_block ? tile_stores(g, t, p_begin, np, j, nr) : TileStores{};
+          const TileStores to = final_block ? tile_stores(grid, p_begin, np, j, nr) : TileStores{};
           const bool ahead = final_block && j + nr < np;
-          const TileStores next = ahead ? tile_stores(g, t, p_begin, np, j + nr, nr) : TileStores{};
+          const TileStores next = ahead ? tile_stores(grid, p_begin, np, j + nr, nr) : TileStores{};
           for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
             if (ahead) fetch_out(next, panel);
             tile(kc, k0, panel, s.staged + j, s.offsets, j, final_block ? &to : nullptr);

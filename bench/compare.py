@@ -7,7 +7,10 @@ timed on the same arrays; its outputs also serve as a check of fastcnn's
 
 Each measurement is the MEDIAN of single-call `time.perf_counter` timings,
 taken after warm-up calls, repeated until a minimum time and count are
-reached. Speedups are `other ms / fastcnn ms`: above 1 means fastcnn is
+reached. fastcnn and PyTorch take turns in --rounds rounds per case (3, or 1
+with --quick), each round a share of that time, and each one's median is over
+all its rounds: a slow stretch of a shared machine then falls on both
+rather than on whichever ran through it. Speedups are `other ms / fastcnn ms`: above 1 means fastcnn is
 faster. Convolutions report GFLOP/s (forward 2*N*C_out*H_out*W_out*C_in*KH*KW
 flops, backward twice that); pools report GB/s (bytes read + bytes written).
 
@@ -99,11 +102,14 @@ def let_omp_threads_sleep():
     time.sleep(0.3)
 
 
-def measure(fn, repeats):
-    """Time fn(); returns (Timing, the result of the first call)."""
-    result = fn()
-    for _ in range(repeats.warmup - 1):
-        fn()
+def measure(fn, repeats, warm=False):
+    """Time fn(); returns (Timing, the result of the first call, or None when
+    `warm`: already warmed up by an earlier round, no warm-up calls)."""
+    result = None
+    if not warm:
+        result = fn()
+        for _ in range(repeats.warmup - 1):
+            fn()
     times = []
     while len(times) < repeats.max_reps and (len(times) < repeats.min_reps
                                              or sum(times) < repeats.min_time):
@@ -111,6 +117,24 @@ def measure(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return Timing(tuple(times)), result
+
+
+def measure_in_turns(fns, repeats, rounds):
+    """Time every function of `fns` (a dict), taking turns for `rounds`
+    rounds of repeats.min_time / rounds each; returns {name: (Timing over
+    all rounds, result of the first call)}."""
+    share = Repeats(repeats.warmup, repeats.min_time / rounds,
+                    max(1, -(-repeats.min_reps // rounds)), max(1, repeats.max_reps // rounds))
+    times = {name: [] for name in fns}
+    results = {}
+    for r in range(rounds):
+        for name, fn in fns.items():
+            timing, result = measure(fn, share, warm=r > 0)
+            if r == 0:
+                results[name] = result
+            times[name].extend(timing.times)
+            let_omp_threads_sleep()
+    return {name: (Timing(tuple(times[name])), results[name]) for name in fns}
 
 
 def let_blas_threads_sleep(seconds=0.2):
@@ -148,6 +172,7 @@ def max_rel_diff(ours, theirs):
 class Runner:
     def __init__(self, args):
         self.repeats = QUICK if args.quick else FULL
+        self.rounds = args.rounds if args.rounds else (1 if args.quick else 3)
         self.numpy_reps = 1 if args.quick else 2
         self.numpy_max_seconds = args.numpy_max_seconds
         self.fastcnn = NumpyApi(F)
@@ -166,16 +191,15 @@ class Runner:
                "direction": direction, "threads": threads, "unit": case.unit, "work": work,
                "results": {}, "speedup": {}}
 
-        timing, ours = measure(make_op(self.fastcnn, case, direction, inputs), self.repeats)
-        row["results"]["fastcnn"] = self._entry(timing, work)
-        let_omp_threads_sleep()
+        fns = {"fastcnn": make_op(self.fastcnn, case, direction, inputs)}
         if self.torch is not None:
-            timing, theirs = measure(make_op(self.torch, case, direction, inputs), self.repeats)
-            row["results"]["torch"] = self._entry(timing, work)
-            let_omp_threads_sleep()
-            row["max_rel_diff_vs_torch"] = max_rel_diff(ours, theirs)
-            del theirs
-        del ours
+            fns["torch"] = make_op(self.torch, case, direction, inputs)
+        measured = measure_in_turns(fns, self.repeats, self.rounds)
+        for name, (timing, _) in measured.items():
+            row["results"][name] = self._entry(timing, work)
+        if self.torch is not None:
+            row["max_rel_diff_vs_torch"] = max_rel_diff(measured["fastcnn"][1], measured["torch"][1])
+        del measured
         if self.reference is not None and with_reference:
             with blas_threads(threads):
                 row["results"]["numpy"] = self._time_reference(case, direction, inputs, work)
@@ -416,6 +440,9 @@ def parse_args(argv=None):
     parser.add_argument("--cases", type=parse_cases, default=list(CASES),
                         help="comma-separated case names (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="rounds in which fastcnn and PyTorch take turns per case "
+                             "(default 3, 1 with --quick)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument("--numpy-max-seconds", type=float, default=10.0,
                         help="skip the reference where one call would take longer (default 10)")

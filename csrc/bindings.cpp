@@ -11,9 +11,11 @@
 
 #include "ops/conv2d.h"
 #include "ops/cpu.h"
+#include "ops/grain.h"
 #include "ops/matmul.h"
 #include "ops/output_buffer.h"
 #include "ops/pool2d.h"
+#include "ops/thread_pool.h"
 
 namespace py = pybind11;
 using namespace fastcnn;
@@ -459,6 +461,20 @@ py::array global_max_pool_backward_py(const py::array& dout, const py::array& in
                       : max_pool_backward_typed<double>(dout, indices, dout.shape(0), size, 1, shape);
 }
 
+py::dict pool_stats_py() {
+  const PoolStats s = pool_stats();
+  py::dict d;
+  d["regions"] = s.regions;
+  d["inline_regions"] = s.inline_regions;
+  d["slots_run_by_caller"] = s.slots_run_by_caller;
+  d["slots_run_by_workers"] = s.slots_run_by_workers;
+  d["caller_sleeps"] = s.caller_sleeps;
+  d["worker_sleeps"] = s.worker_sleeps;
+  d["spins_cut_short"] = s.spins_cut_short;
+  d["workers"] = s.workers;
+  return d;
+}
+
 py::dict cpu_info_py() {
   py::dict d;
   d["isa"] = active_kernels().isa;
@@ -474,6 +490,14 @@ py::dict cpu_info_py() {
   d["gemm_tile_f32"] = py::make_tuple(k.f32.gemm_mr, k.f32.gemm_nr);
   d["gemm_tile_f64"] = py::make_tuple(k.f64.gemm_mr, k.f64.gemm_nr);
   d["avx512_fma_speedup"] = avx512_fma_speedup();
+  d["pool_spin_us"] = pool_spin_us();
+  d["threads_backend"] = openmp_team() ? "openmp" : "pool";
+  py::dict grains;
+  grains["conv_macs"] = serial_grain(OpFamily::conv);
+  grains["pool_bytes"] = serial_grain(OpFamily::pool);
+  grains["matmul_macs"] = serial_grain(OpFamily::matmul);
+  d["serial_grain"] = grains;
+  d["pool"] = pool_stats_py();
   return d;
 }
 
@@ -528,6 +552,20 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", []() { return num_threads(); });
   m.def("set_isa", [](const std::string& name) { set_isa(name); });
   m.def("cpu_info", &cpu_info_py);
+  m.def("pool_stats", &pool_stats_py);
+  m.def("reset_pool_stats", []() { reset_pool_stats(); });
+  m.def("set_pool_spin_us", [](int us) { set_pool_spin_us(us); });
+  m.def("pool_spin_us", []() { return pool_spin_us(); });
+  m.def("set_openmp_team", [](bool on) { set_openmp_team(on); });
+  m.def("openmp_team", []() { return openmp_team(); });
+  m.def("set_grain_scale", [](double scale) { set_grain_scale(scale); });
+  m.def("grain_scale", []() { return grain_scale(); });
+  m.def("serial_grain", [](const std::string& family) {
+    if (family == "conv") return serial_grain(OpFamily::conv);
+    if (family == "pool") return serial_grain(OpFamily::pool);
+    if (family == "matmul") return serial_grain(OpFamily::matmul);
+    throw py::value_error("family must be 'conv', 'pool' or 'matmul', got '" + family + "'");
+  });
   m.def("fma_peak_gflops", [](int threads) {
     py::gil_scoped_release release;
     return fma_peak_gflops(threads);

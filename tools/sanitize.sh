@@ -21,10 +21,11 @@ DIR="${SANITIZE_DIR:-/tmp/fastcnn-sanitize}"
 PY="${PYTHON:-python3}"
 JOBS="${JOBS:-2}"
 SANITIZERS="${FASTCNN_SANITIZE:-address,undefined}"
-TESTS="${SANITIZE_TESTS:-tests/test_conv.py tests/test_pool.py tests/test_global_pool.py tests/test_fuzz.py}"
+TESTS="${SANITIZE_TESTS:-tests/test_conv.py tests/test_pool.py tests/test_global_pool.py tests/test_fuzz.py tests/test_sharing_cpu.py}"
 # Default subset: every native-vs-reference check on small shapes, on every ISA,
 # but the cache-blocking sweep and the long-row accuracy test (big shapes, slow
-# under ASan); plus malformed-call fuzzing (tests/fuzz/fuzzlib.py) of fastcnn._C.
+# under ASan); plus malformed-call fuzzing (tests/fuzz/fuzzlib.py) of fastcnn._C,
+# and the thread pool next to BLAS calls, another process, Python threads and fork.
 KEXPR="${SANITIZE_K:-not blocking_sizes and not accuracy_on_long_rows}"
 export FASTCNN_FUZZ_CALLS="${SANITIZE_FUZZ_CALLS:-3000}" FASTCNN_FUZZ_SECONDS="${SANITIZE_FUZZ_SECONDS:-60}"
 start=$(date +%s)

@@ -20,6 +20,7 @@
 #include "conv2d_layout.h"
 #include "gemm_blocking.h"
 #include "cpu.h"
+#include "grain.h"
 #include "implicit_gemm.h"
 #include "matmul.h"
 #include "parallel.h"
@@ -140,6 +141,7 @@ bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_byt
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm) {
+  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
   // Channels-last 1x1 stride-1 unpadded layers: each pixel's dx row is its
   // dout row times W, one plain GEMM over every pixel (2 threads, Xeon:
   // ResNet 256 -> 64 at 14x14, batch 32, 1.29 -> 0.74 ms against the tiles).
@@ -302,7 +304,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   Workspace<T> scratch(threads * scratch_per_thread);
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
 
-  parallel_for(task_count, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(task_count, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* base = scratch.slot(thread, scratch_per_thread);
     for (int64_t i = begin; i < end; ++i) {
       const Task& t = tasks[i / splits];

@@ -97,7 +97,7 @@ void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* 
   const int64_t per_thread = dcol_size + GemmScratch<T>::elements(taps, c_out_g, panels * mr, blk);
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* dcol = scratch.slot(thread, per_thread);
     const GemmScratch<T> s = GemmScratch<T>::carve(dcol + dcol_size, taps, c_out_g, panels * mr, blk);
     for (int64_t task = begin; task < end; ++task) {

@@ -14,6 +14,7 @@
 #include "conv2d.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
+#include "grain.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -29,6 +30,7 @@ bool prefers_channels_first_backward_weight(const Conv2dParams& q) {
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
                             ConvAlgorithm algorithm) {
+  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
       conv2d_backward_weight_through_channels_first(p, dout, x, dw))
     return;
@@ -168,6 +170,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
 
 template <typename T>
 void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
+  SerialBelowGrain serial(OpFamily::pool, p.batch * p.out_channels * p.out_h * p.out_w * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t columns = p.out_h * p.out_w;
   if (p.channels_last) {  // rows of C_out values, summed in a fixed order

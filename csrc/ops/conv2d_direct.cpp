@@ -63,7 +63,7 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
   const int threads = threads_for(tasks);
   Workspace<T> scratch(threads * padded_elements);
 
-  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* padded = scratch.slot(thread, padded_elements);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / bands, band = task % bands;

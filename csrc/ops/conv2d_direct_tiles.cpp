@@ -184,7 +184,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   const int64_t per_thread = l.per_thread();
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* padded = scratch.slot(thread, per_thread);
     T* acc = padded + l.padded;
     // Where each of the task's positions starts in the (padded) planes,

@@ -5,6 +5,7 @@
 #include "conv2d.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
+#include "grain.h"
 #include "implicit_gemm.h"
 #include "pack_weights.h"
 #include "parallel.h"
@@ -72,6 +73,7 @@ bool prefers_direct_columns_channels_last(const Conv2dParams& p) {
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
                     ConvAlgorithm algorithm) {
+  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
       conv2d_forward_through_channels_first(p, x, w, bias, out))
@@ -126,7 +128,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int threads = threads_for(tasks);
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     const GemmScratch<T> s = GemmScratch<T>::carve(scratch.slot(thread, per_thread), taps, channels, panels * mr, blk);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t split = task % splits, block = (task / splits) % col_blocks;

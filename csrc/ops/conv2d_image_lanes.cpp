@@ -146,7 +146,7 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
                      chunk.data() + t * tile_size);
       }
     });
-    parallel_for(groups * tiles * blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+    parallel_for_stealing(groups * tiles * blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
       T* c_block = c_blocks.slot(thread, per_thread);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t pos0 = task % blocks * block, pos1 = std::min(positions, pos0 + block);

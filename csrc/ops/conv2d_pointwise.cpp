@@ -110,7 +110,7 @@ void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int
   const int64_t tasks = ceil_div(images, per_task);
   const int threads = threads_for(tasks);
   Workspace<T> scratch(threads * per_thread);
-  parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* b_tile = scratch.slot(thread, per_thread);
     T* results = b_tile + kc * nr;
     for (int64_t task = begin; task < end; ++task) {

@@ -286,7 +286,7 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
   const int threads = threads_for(blocks * splits);
   Workspace<T> scratch(threads * per_thread);
 
-  parallel_for(blocks * splits, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+  parallel_for_stealing(blocks * splits, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
     T* v = scratch.slot(thread, per_thread);
     T* m = v + points * v_point;
     T* u_panel = m + m_panels * points * m_point;

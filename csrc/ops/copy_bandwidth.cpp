@@ -1,13 +1,13 @@
 // Memory copy bandwidth of this machine, measured: the reference for the
 // pooling kernels, which are bound by memory (bench/compare.py reports it
 // beside their GB/s).
-#include <omp.h>
-
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "cpu.h"
+#include "parallel.h"
 
 namespace fastcnn {
 
@@ -28,23 +28,21 @@ double copy_bandwidth_gbs(int threads) {
     *length = t == threads - 1 ? bytes - *begin : chunk;
   };
   // Pages touched by the threads that copy them, as the kernels' outputs are.
-#pragma omp parallel num_threads(threads)
-  {
+  parallel_for(threads, threads, Denormals::keep, [&](int64_t, int64_t, int t) {
     size_t begin, length;
-    part(omp_get_thread_num(), &begin, &length);
+    part(t, &begin, &length);
     std::memset(from + begin, 1, length);
     std::memset(to + begin, 0, length);
-  }
+  });
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
-    const double t0 = omp_get_wtime();
-#pragma omp parallel num_threads(threads)
-    {
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(threads, threads, Denormals::keep, [&](int64_t, int64_t, int t) {
       size_t begin, length;
-      part(omp_get_thread_num(), &begin, &length);
+      part(t, &begin, &length);
       std::memcpy(to + begin, from + begin, length);
-    }
-    const double seconds = omp_get_wtime() - t0;
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (seconds > 0 && 2.0 * bytes / seconds > best) best = 2.0 * bytes / seconds;  // read + written
   }
   const bool copied = to[bytes - 1] == 1;

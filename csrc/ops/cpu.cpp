@@ -102,7 +102,15 @@ bool avx512_active() { return std::string(active_kernels().isa) == "avx512"; }
 
 int64_t streaming_store_bytes() { return std::max<int64_t>(int64_t{32} << 20, cache_sizes().l3 / 4); }
 
+namespace {
+thread_local bool t_limited_to_one = false;
+}  // namespace
+
+bool thread_limited_to_one() { return t_limited_to_one; }
+void set_thread_limited_to_one(bool limited) { t_limited_to_one = limited; }
+
 int num_threads() {
+  if (t_limited_to_one) return 1;
   int n = g_threads.load();
   if (n > 0) return n;
   n = omp_get_max_threads();  // honours OMP_NUM_THREADS

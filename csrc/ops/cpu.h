@@ -33,8 +33,12 @@ void set_isa(const std::string& name);
 int64_t streaming_store_bytes();
 inline bool writes_bypass_cache(int64_t bytes) { return bytes > streaming_store_bytes(); }
 
+// Threads an op uses: set_num_threads, else OMP_NUM_THREADS, else all
+// cores; 1 on a thread whose current op is below its grain (grain.h).
 int num_threads();
 void set_num_threads(int n);
+bool thread_limited_to_one();
+void set_thread_limited_to_one(bool limited);
 
 std::string cpu_model_name();
 

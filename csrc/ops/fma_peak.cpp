@@ -1,13 +1,18 @@
 // The float32 FMA peak of this machine with the active ISA, measured.
-#include <omp.h>
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
 
 #include "cpu.h"
 #include "parallel.h"
 
-#include <string>
-#include <vector>
-
 namespace fastcnn {
+namespace {
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 double fma_peak_gflops(int threads) {
   const KernelTable& kern = active_kernels();
@@ -16,16 +21,18 @@ double fma_peak_gflops(int threads) {
   kern.fma_peak(1 << 16, &sink);  // wake the vector units up
   int64_t iterations = 1 << 20;
   for (;;) {
+    std::vector<double> flops_of(threads, 0.0);
+    std::vector<float> sink_of(threads, 0.0f);
+    const double t0 = seconds_now();
+    parallel_for(threads, threads, Denormals::keep, [&](int64_t, int64_t, int t) {
+      flops_of[t] = kern.fma_peak(iterations, &sink_of[t]);
+    });
+    const double seconds = seconds_now() - t0;
     double flops = 0;
-    const double t0 = omp_get_wtime();
-#pragma omp parallel num_threads(threads) reduction(+ : flops)
-    {
-      float local = 0;
-      flops += kern.fma_peak(iterations, &local);
-#pragma omp atomic
-      sink += local;
+    for (int t = 0; t < threads; ++t) {
+      flops += flops_of[t];
+      sink += sink_of[t];
     }
-    const double seconds = omp_get_wtime() - t0;
     if (seconds > 0.1 || iterations > (int64_t{1} << 34)) return sink >= 0 ? flops / seconds / 1e9 : 0;
     iterations *= 4;
   }
@@ -38,9 +45,9 @@ double single_core_fma_rate(const KernelTable& kern) {
   kern.fma_peak(1 << 14, &sink);
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
-    const double t0 = omp_get_wtime();
+    const double t0 = seconds_now();
     const double flops = kern.fma_peak(1 << 15, &sink);
-    const double seconds = omp_get_wtime() - t0;
+    const double seconds = seconds_now() - t0;
     if (seconds > 0 && flops / seconds > best) best = flops / seconds;
   }
   return sink >= 0 ? best : best + 1;  // uses sink so the loops stay

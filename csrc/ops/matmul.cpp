@@ -15,6 +15,7 @@
 #include "../kernels/pack/panels.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
+#include "grain.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -165,6 +166,7 @@ template <typename T>
 void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
             MatrixView<T> c) {
   if (m == 0 || n == 0) return;
+  SerialBelowGrain serial(OpFamily::matmul, m * n * k);
   // Estimated cycles of each orientation: the register tiles' FMAs (32 per
   // cycle, padding included), packing (~1 cycle per element gathered
   // through a stride, ~1/4 per element copied from a contiguous run: A's

@@ -1,17 +1,17 @@
-// Splitting work over OpenMP threads.
+// Splitting work over the pool's threads (thread_pool.h).
 //
 // Work is a count of independent tasks; each thread gets one contiguous
 // range, so which thread does what depends only on the task and thread
 // counts (reductions over per-thread buffers are then deterministic).
 #pragma once
-#include <omp.h>
-
 #include <cstdint>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
 
 #include "cpu.h"
+#include "stealing_ranges.h"
+#include "thread_pool.h"
 
 namespace fastcnn {
 
@@ -38,35 +38,64 @@ inline int threads_for(int64_t tasks) {
 // pooling must return its input's exact values) keep them.
 enum class Denormals { keep, flush };
 
-// Calls fn(begin, end, thread) over [0, tasks) on at most `threads` threads,
-// thread < threads. Ops that size per-thread scratch first pass the count
-// they sized it for, so a concurrent set_num_threads cannot outgrow it.
-// fn must not throw.
+// Calls fn(begin, end, thread) over [0, tasks) in at most `threads` static
+// ranges, thread < threads: range t is [tasks*t/n, tasks*(t+1)/n). Ops that
+// size per-thread scratch first pass the count they sized it for, so a
+// concurrent set_num_threads cannot outgrow it. `thread` names the range and
+// its scratch, not an OS thread: whichever thread of the pool is free first
+// runs a range (thread_pool.h), and never two ranges at once. fn must not
+// throw.
 template <class Fn>
 void parallel_for(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
-  const int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
-  if (nt <= 1) {
+  int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
+  if (nt > kMaxSlots) nt = kMaxSlots;
+  auto run_range = [&](int t) {
+    const int64_t begin = tasks * t / nt, end = tasks * (t + 1) / nt;
+    if (begin >= end) return;
     if (denormals == Denormals::flush) {
       DenormalsAreZero guard;
-      fn(int64_t{0}, tasks, 0);
+      fn(begin, end, t);
     } else {
-      fn(int64_t{0}, tasks, 0);
+      fn(begin, end, t);
     }
+  };
+  if (nt <= 1) {
+    run_range(0);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    const int64_t begin = tasks * t / n, end = tasks * (t + 1) / n;
-    if (begin < end) {
-      if (denormals == Denormals::flush) {
-        DenormalsAreZero guard;
-        fn(begin, end, static_cast<int>(t));
-      } else {
-        fn(begin, end, static_cast<int>(t));
-      }
+  using RunRange = decltype(run_range);
+  run_slots(nt, [](void* context, int t) { (*static_cast<RunRange*>(context))(t); }, &run_range);
+}
+
+// Like parallel_for, but a thread that finishes its range takes tasks from
+// the back of another's (stealing_ranges.h), so a thread that starts late
+// or shares its core with another process's threads gets less work instead
+// of holding everyone up. fn(begin, end, thread) is called several times
+// per thread, with pieces of ranges in any order; `thread` (< threads)
+// indexes scratch that no other call uses at the same time. For ops whose
+// tasks each write their own outputs, so results do not depend on which
+// thread ran which task, and whose fn sets up its scratch per call.
+template <class Fn>
+void parallel_for_stealing(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
+  int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
+  if (nt > kMaxSlots) nt = kMaxSlots;
+  if (nt <= 1 || tasks >= (int64_t{1} << 31)) return parallel_for(tasks, nt, denormals, fn);
+  StealingRanges ranges(tasks, nt, cpus_contended());
+  auto work = [&](int t) {
+    int64_t begin, end;
+    while (ranges.take_own(t, &begin, &end)) fn(begin, end, t);
+    while (ranges.steal(t, &begin, &end)) fn(begin, end, t);
+  };
+  auto run_slot = [&](int t) {
+    if (denormals == Denormals::flush) {
+      DenormalsAreZero guard;
+      work(t);
+    } else {
+      work(t);
     }
-  }
+  };
+  using RunSlot = decltype(run_slot);
+  run_slots(nt, [](void* context, int t) { (*static_cast<RunSlot*>(context))(t); }, &run_slot);
 }
 
 template <class Fn>

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cpu.h"
+#include "grain.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -38,6 +39,7 @@ void check_pool_window(const PoolWindow& w) {
 
 template <typename T>
 void max_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out, int64_t* indices) {
+  SerialBelowGrain serial(OpFamily::pool, planes * (w.in_h * w.in_w + w.out_h * w.out_w) * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
   // Split planes into row bands only when there are too few planes to share.
@@ -68,6 +70,7 @@ int64_t scratch_plane(int64_t planes, int64_t in_plane) {
 template <typename T>
 bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout,
                          const int64_t* indices, T* dx) {
+  SerialBelowGrain serial(OpFamily::pool, planes * (in_plane + out_plane) * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t scratch = scratch_plane<T>(planes, in_plane);
   const int threads = threads_for(planes);
@@ -100,6 +103,7 @@ bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, co
 
 template <typename T>
 void avg_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out) {
+  SerialBelowGrain serial(OpFamily::pool, planes * (w.in_h * w.in_w + w.out_h * w.out_w) * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
   const int64_t bands = planes >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
@@ -114,6 +118,7 @@ void avg_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out)
 
 template <typename T>
 void avg_pool2d_backward(const PoolWindow& w, int64_t planes, const T* dout, T* dx) {
+  SerialBelowGrain serial(OpFamily::pool, planes * (w.in_h * w.in_w + w.out_h * w.out_w) * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_plane = w.in_h * w.in_w, out_plane = w.out_h * w.out_w;
   // The kernel streams row by row, so planes of any size may stream.
@@ -126,6 +131,7 @@ void avg_pool2d_backward(const PoolWindow& w, int64_t planes, const T* dout, T* 
 
 template <typename T>
 void global_avg_pool_forward(int64_t rows, int64_t size, const T* x, T* out) {
+  SerialBelowGrain serial(OpFamily::pool, rows * size * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   parallel_for(rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) out[r] = kern.sum(x + r * size, size) / static_cast<T>(size);
@@ -134,6 +140,7 @@ void global_avg_pool_forward(int64_t rows, int64_t size, const T* x, T* out) {
 
 template <typename T>
 void global_avg_pool_backward(int64_t rows, int64_t size, const T* dout, T* dx) {
+  SerialBelowGrain serial(OpFamily::pool, rows * size * int64_t{sizeof(T)});
   parallel_for(rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const T g = dout[r] / static_cast<T>(size);
@@ -145,6 +152,7 @@ void global_avg_pool_backward(int64_t rows, int64_t size, const T* dout, T* dx) 
 
 template <typename T>
 void global_max_pool_forward(int64_t rows, int64_t size, const T* x, T* out, int64_t* indices) {
+  SerialBelowGrain serial(OpFamily::pool, rows * size * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   parallel_for(rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) out[r] = kern.max_with_index(x + r * size, size, indices + r);
@@ -158,6 +166,7 @@ void max_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channel
                              int64_t* indices) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  SerialBelowGrain serial(OpFamily::pool, batch * (in_image + out_image) * int64_t{sizeof(T)});
   const int64_t bands = batch >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
   parallel_for(batch * bands, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
@@ -172,6 +181,7 @@ void max_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channel
 template <typename T>
 bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane,
                               const T* dout, const int64_t* indices, T* dx) {
+  SerialBelowGrain serial(OpFamily::pool, batch * (in_plane + out_plane) * channels * int64_t{sizeof(T)});
   std::atomic<bool> ok{true};
   parallel_for(batch, [&](int64_t begin, int64_t end, int) {
     for (int64_t n = begin; n < end; ++n) {
@@ -197,6 +207,7 @@ template <typename T>
 void avg_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* x, T* out) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  SerialBelowGrain serial(OpFamily::pool, batch * (in_image + out_image) * int64_t{sizeof(T)});
   const int64_t bands = batch >= 4 * num_threads() ? 1 : (w.out_h < 8 ? w.out_h : 8);
   parallel_for(batch * bands, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
@@ -211,6 +222,7 @@ template <typename T>
 void avg_pool2d_backward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* dout, T* dx) {
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
+  SerialBelowGrain serial(OpFamily::pool, batch * (in_image + out_image) * int64_t{sizeof(T)});
   parallel_for(batch, [&](int64_t begin, int64_t end, int) {
     for (int64_t n = begin; n < end; ++n)
       kern.avg_backward_nhwc(w, channels, dout + n * out_image, dx + n * in_image);

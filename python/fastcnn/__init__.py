@@ -1,6 +1,6 @@
 """fastcnn: fast CPU convolution and pooling for NumPy, with a small model API.
 
-The heavy work runs in the native module `fastcnn._C` (C++, SIMD, OpenMP);
+The heavy work runs in the native module `fastcnn._C` (C++, SIMD, a thread pool of its own);
 `fastcnn.functional` takes and returns NumPy arrays; `fastcnn.reference`
 holds the pure-NumPy implementations every native op is tested against.
 """
@@ -65,7 +65,15 @@ def cpu_info():
     `avx512_fma_speedup` is AVX-512's measured FMA rate over AVX2's on one
     core (about 2 where 512-bit FMAs issue on two full-width ports, about 1
     where they are split in halves; 1 without AVX-512): the auto algorithm
-    choice for weight gradients depends on it."""
+    choice for weight gradients depends on it.
+
+    The thread pool (docs/threads.md): `pool_spin_us` (how long idle workers
+    spin before sleeping; FASTCNN_SPIN_US), `serial_grain` (below these
+    amounts of work per op family a call runs on the calling thread;
+    FASTCNN_GRAIN_SCALE scales them) and `pool`, counters since start-up:
+    regions run, ranges the caller ran because no worker had claimed them
+    yet, sleeps, and `spins_cut_short`, the times a spinning thread stopped
+    because more threads were runnable than the machine has CPUs."""
     return dict(_C.cpu_info())
 
 

@@ -1,0 +1,46 @@
+// Calls too small to pay for a second thread run on the calling thread.
+//
+// Handing part of a call to a worker costs a wake-up and a join; below an
+// amount of work per op family the call is faster on one thread, and a tiny
+// call that never touches the workers also cannot wait for one the OS has
+// not scheduled. The amounts are the crossovers bench/grain_size.py
+// measures (1 thread against 2 over a sweep of sizes; docs/threads.md has
+// the table), with a margin towards one thread.
+#pragma once
+#include <cstdint>
+
+#include "conv2d.h"
+
+namespace fastcnn {
+
+enum class OpFamily { conv, pool, matmul };
+
+// Multiply-adds for conv and matmul, bytes read and written for pools.
+int64_t serial_grain(OpFamily family);
+
+// Scales every family's grain (1 by default; 0 lets every call use all
+// threads). FASTCNN_GRAIN_SCALE sets it at start-up; bench/grain_size.py
+// sets 0 to time both sides of the crossover.
+double grain_scale();
+void set_grain_scale(double scale);
+
+// The calling thread's op uses one thread while this lives, when `work` is
+// below the family's grain: num_threads() returns 1 on this thread.
+class SerialBelowGrain {
+ public:
+  SerialBelowGrain(OpFamily family, int64_t work);
+  ~SerialBelowGrain();
+  SerialBelowGrain(const SerialBelowGrain&) = delete;
+  SerialBelowGrain& operator=(const SerialBelowGrain&) = delete;
+
+ private:
+  bool limited_;
+};
+
+// Multiply-adds of one pass of a convolution (forward, dx and dw each cost
+// one).
+inline int64_t conv2d_macs(const Conv2dParams& p) {
+  return p.batch * p.out_channels * p.out_h * p.out_w * p.in_per_group() * p.kernel_h * p.kernel_w;
+}
+
+}  // namespace fastcnn

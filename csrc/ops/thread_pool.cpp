@@ -106,6 +106,7 @@ bool cpus_oversubscribed() {
 }
 
 std::atomic<int64_t> g_spins_cut_short{0};
+std::atomic<int64_t> g_contended_regions{0};
 
 template <class Done>
 bool spin_until(Done&& done, std::chrono::microseconds spin) {
@@ -180,6 +181,7 @@ class ThreadPool {
     s.caller_sleeps = caller_sleeps_.load();
     s.worker_sleeps = worker_sleeps_.load();
     s.spins_cut_short = g_spins_cut_short.load();
+    s.contended_regions = g_contended_regions.load();
     s.workers = started_.load();
     return s;
   }
@@ -192,6 +194,7 @@ class ThreadPool {
     caller_sleeps_ = 0;
     worker_sleeps_ = 0;
     g_spins_cut_short = 0;
+    g_contended_regions = 0;
   }
 
   int spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
@@ -393,7 +396,9 @@ bool cpus_contended() {
   if (runnable < 0 || now_ns() - g_runnable_at_ns.load(std::memory_order_relaxed) > kRunnableFreshNs)
     runnable = read_runnable_threads();
   if (runnable < 0) return false;
-  return runnable + pool().sleeping_workers() > online_cpus();
+  const bool contended = runnable + pool().sleeping_workers() > online_cpus();
+  if (contended) g_contended_regions.fetch_add(1, std::memory_order_relaxed);
+  return contended;
 }
 
 void set_openmp_team(bool on) { g_openmp_team.store(on); }

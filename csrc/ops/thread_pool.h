@@ -45,6 +45,7 @@ struct PoolStats {
   int64_t caller_sleeps = 0;     // the caller slept waiting for a worker's slot
   int64_t worker_sleeps = 0;     // a worker stopped spinning and slept
   int64_t spins_cut_short = 0;   // spins ended early: more threads runnable than CPUs
+  int64_t contended_regions = 0; // stealing regions split in halves: CPUs contended
   int workers = 0;               // worker threads started
 };
 PoolStats pool_stats();
@@ -59,7 +60,8 @@ void set_openmp_team(bool on);
 // Whether the machine has more threads to run than CPUs, counting this
 // pool's sleeping workers as about to run: runnable threads from
 // /proc/loadavg, read at most every half millisecond (the spinning threads
-// read it anyway). False where it cannot be read.
+// read it anyway). False where it cannot be read. Each true answer counts
+// in PoolStats::contended_regions (its only caller is parallel_for_stealing).
 bool cpus_contended();
 
 // Whether the calling thread is inside a parallel region (a worker, or a

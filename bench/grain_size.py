@@ -7,7 +7,7 @@ the grain off (every call may use both threads), times each size with 1 and
 2 threads taking turns, and prints the speedup of 2 threads and the first
 size from which 2 threads win by at least --margin at every larger size.
 
-    python bench/grain_size.py [--rounds 5] [--margin 1.1] [--markdown]
+    python bench/grain_size.py [--rounds 5] [--margin 1.1] [--families conv,pool,matmul]
 
 Work is multiply-adds for conv (forward, one pass) and matmul (F.linear),
 bytes read and written for pools (2x2 max pool forward).
@@ -15,14 +15,18 @@ bytes read and written for pools (2x2 max pool forward).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import time
+import sys
 
 import numpy as np
 
 import fastcnn
 import fastcnn.functional as F
 from fastcnn import _C
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_time  # noqa: E402
 
 
 def conv_cases():
@@ -56,16 +60,6 @@ FAMILIES = {"conv": (conv_cases, "multiply-adds"), "pool": (pool_cases, "bytes")
             "matmul": (matmul_cases, "multiply-adds")}
 
 
-def time_once(fn, min_time):
-    fn()
-    times = []
-    while sum(times) < min_time or len(times) < 5:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def sweep(cases, rounds, min_time):
     rows = []
     for name, work, fn in cases():
@@ -73,7 +67,7 @@ def sweep(cases, rounds, min_time):
         for r in range(rounds):
             for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
                 fastcnn.set_num_threads(threads)
-                t[threads].append(time_once(fn, min_time))
+                t[threads].append(median_time(fn, min_time))
         rows.append((name, work, statistics.median(t[1]), statistics.median(t[2])))
     return rows
 
@@ -95,7 +89,6 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per turn")
     parser.add_argument("--margin", type=float, default=1.1)
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
 
     saved_scale, saved_threads = _C.grain_scale(), fastcnn.get_num_threads()

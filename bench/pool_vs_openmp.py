@@ -24,18 +24,9 @@ from fastcnn import _C
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import CASES, NumpyApi, make_op  # noqa: E402
+from timing import median_time  # noqa: E402
 
 OPENMP_SPIN_SECONDS = 0.3  # an OpenMP team's idle threads spin for a while after a region
-
-
-def turn_median(fn, seconds):
-    fn()
-    times = []
-    while sum(times) < seconds or len(times) < 5:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv=None):
@@ -58,7 +49,7 @@ def main(argv=None):
                 for r in range(args.rounds):
                     for openmp in ((False, True) if r % 2 == 0 else (True, False)):
                         _C.set_openmp_team(openmp)
-                        times[openmp].append(turn_median(fn, args.turn))
+                        times[openmp].append(median_time(fn, args.turn))
                         time.sleep(OPENMP_SPIN_SECONDS)
                 paired = statistics.median(p / o for p, o in zip(times[False], times[True]))
                 ratios.append(paired)

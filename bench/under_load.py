@@ -43,6 +43,7 @@ import fastcnn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import CASES  # noqa: E402
+from timing import call_times, median_time  # noqa: E402
 
 try:
     import torch
@@ -93,21 +94,6 @@ def calls(with_torch):
             out[name]["torch"] = (lambda tx=tx, tw=tw, tb=tb, c=case:
                                   tf.conv2d(tx, tw, tb, c.stride, c.padding))
     return out
-
-
-def call_times(fn, min_time):
-    """Seconds of each call of fn over at least min_time (after one warm-up)."""
-    fn()
-    times = []
-    while sum(times) < min_time or len(times) < 5:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def median_time(fn, min_time):
-    return statistics.median(call_times(fn, min_time))
 
 
 def in_turns(fns, rounds, min_time, quiet=True):

@@ -1,5 +1,4 @@
 // The float32 FMA peak of this machine with the active ISA, measured.
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>

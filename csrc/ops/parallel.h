@@ -38,6 +38,29 @@ inline int threads_for(int64_t tasks) {
 // pooling must return its input's exact values) keep them.
 enum class Denormals { keep, flush };
 
+// Calls fn() with denormals flushed when asked.
+template <class Fn>
+void with_denormals(Denormals denormals, Fn&& fn) {
+  if (denormals == Denormals::flush) {
+    DenormalsAreZero guard;
+    fn();
+  } else {
+    fn();
+  }
+}
+
+// Ranges a region over `tasks` tasks on at most `threads` threads has.
+inline int slots_for(int64_t tasks, int threads) {
+  const int64_t n = tasks < threads ? (tasks < 1 ? 1 : tasks) : threads;
+  return static_cast<int>(n < kMaxSlots ? n : kMaxSlots);
+}
+
+// run_slots with a lambda run_slot(slot).
+template <class RunSlot>
+void run_slots_of(int slots, RunSlot& run_slot) {
+  run_slots(slots, [](void* context, int t) { (*static_cast<RunSlot*>(context))(t); }, &run_slot);
+}
+
 // Calls fn(begin, end, thread) over [0, tasks) in at most `threads` static
 // ranges, thread < threads: range t is [tasks*t/n, tasks*(t+1)/n). Ops that
 // size per-thread scratch first pass the count they sized it for, so a
@@ -47,24 +70,15 @@ enum class Denormals { keep, flush };
 // throw.
 template <class Fn>
 void parallel_for(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
-  int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
-  if (nt > kMaxSlots) nt = kMaxSlots;
+  const int nt = slots_for(tasks, threads);
   auto run_range = [&](int t) {
     const int64_t begin = tasks * t / nt, end = tasks * (t + 1) / nt;
-    if (begin >= end) return;
-    if (denormals == Denormals::flush) {
-      DenormalsAreZero guard;
-      fn(begin, end, t);
-    } else {
-      fn(begin, end, t);
-    }
+    if (begin < end) with_denormals(denormals, [&] { fn(begin, end, t); });
   };
-  if (nt <= 1) {
+  if (nt <= 1)
     run_range(0);
-    return;
-  }
-  using RunRange = decltype(run_range);
-  run_slots(nt, [](void* context, int t) { (*static_cast<RunRange*>(context))(t); }, &run_range);
+  else
+    run_slots_of(nt, run_range);
 }
 
 // Like parallel_for, but a thread that finishes its range takes tasks from
@@ -77,8 +91,7 @@ void parallel_for(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
 // thread ran which task, and whose fn sets up its scratch per call.
 template <class Fn>
 void parallel_for_stealing(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
-  int nt = static_cast<int>(tasks < threads ? (tasks < 1 ? 1 : tasks) : threads);
-  if (nt > kMaxSlots) nt = kMaxSlots;
+  const int nt = slots_for(tasks, threads);
   if (nt <= 1 || tasks >= (int64_t{1} << 31)) return parallel_for(tasks, nt, denormals, fn);
   StealingRanges ranges(tasks, nt, cpus_contended());
   auto work = [&](int t) {
@@ -86,16 +99,8 @@ void parallel_for_stealing(int64_t tasks, int threads, Denormals denormals, Fn&&
     while (ranges.take_own(t, &begin, &end)) fn(begin, end, t);
     while (ranges.steal(t, &begin, &end)) fn(begin, end, t);
   };
-  auto run_slot = [&](int t) {
-    if (denormals == Denormals::flush) {
-      DenormalsAreZero guard;
-      work(t);
-    } else {
-      work(t);
-    }
-  };
-  using RunSlot = decltype(run_slot);
-  run_slots(nt, [](void* context, int t) { (*static_cast<RunSlot*>(context))(t); }, &run_slot);
+  auto run_slot = [&](int t) { with_denormals(denormals, [&] { work(t); }); };
+  run_slots_of(nt, run_slot);
 }
 
 template <class Fn>

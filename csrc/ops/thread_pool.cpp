@@ -138,6 +138,15 @@ thread_local bool t_in_region = false;
 // A reading of runnable threads at most this old stands for now.
 constexpr int64_t kRunnableFreshNs = 500000;
 
+// Every slot on the calling thread, in order, marked as inside a region so
+// that a parallel_for within a slot runs here too.
+void run_every_slot_here(int slots, SlotBody body, void* context) {
+  const bool outer = t_in_region;
+  t_in_region = true;
+  for (int s = 0; s < slots; ++s) body(context, s);
+  t_in_region = outer;
+}
+
 class ThreadPool {
  public:
   ThreadPool() : spin_us_(spin_us_from_environment()) {}
@@ -145,8 +154,8 @@ class ThreadPool {
   void run(int slots, SlotBody body, void* context) {
     std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) {
-      inline_regions_.fetch_add(1, std::memory_order_relaxed);
-      run_inline(slots, body, context);
+      note_inline_region();
+      run_every_slot_here(slots, body, context);
       return;
     }
     start_workers(slots - 1);
@@ -205,13 +214,6 @@ class ThreadPool {
   void note_inline_region() { inline_regions_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  static void run_inline(int slots, SlotBody body, void* context) {
-    const bool outer = t_in_region;
-    t_in_region = true;
-    for (int s = 0; s < slots; ++s) body(context, s);
-    t_in_region = outer;
-  }
-
   // Workers are started on first need and live for the process (they are
   // never joined: a detached thread asleep on a futex ends with the process).
   void start_workers(int wanted) {
@@ -378,7 +380,7 @@ void run_slots(int slots, SlotBody body, void* context) {
   }
   if (t_in_region) {
     pool().note_inline_region();
-    for (int s = 0; s < slots; ++s) body(context, s);
+    run_every_slot_here(slots, body, context);
     return;
   }
   if (g_openmp_team.load(std::memory_order_relaxed)) {

@@ -186,7 +186,7 @@ def test_every_slot_runs_exactly_once(every_call_parallel):
 def test_cpu_info_reports_the_pool():
     info = fastcnn.cpu_info()
     assert info["pool_spin_us"] >= 0
-    assert set(info["serial_grain"]) == {"conv_macs", "pool_bytes", "matmul_macs"}
+    assert set(info["serial_grain"]) == {"conv_macs", "pool_bytes", "matmul_macs", "elementwise_bytes"}
     assert all(v > 0 for v in info["serial_grain"].values())
     assert {"regions", "slots_run_by_caller", "spins_cut_short", "contended_regions"} <= set(info["pool"])
 

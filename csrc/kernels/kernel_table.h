@@ -216,6 +216,40 @@ struct GemmStridedBKernels {
                int accumulate, const T* bias);
 };
 
+// Activations fused into batch normalisation's store (identity, relu,
+// leaky_relu) and run on their own (all).
+enum class Activation : int { identity = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4 };
+
+// Memory-bound passes (see elementwise/batch_norm_impl.h and
+// elementwise/activation_impl.h): "run" kernels take one channel's n
+// contiguous values (channels-first), "rows" kernels rows of `channels`
+// values (channels-last); sums accumulate into the double outputs.
+template <typename T>
+struct ElementwiseKernels {
+  void (*bn_moments_run)(const T* x, int64_t n, T shift, double* sum, double* sum_sq);
+  void (*bn_moments_rows)(const T* x, int64_t rows, int64_t channels, const T* shift, double* sum,
+                          double* sum_sq);
+  void (*bn_apply_run)(const T* x, int64_t n, T scale, T shift, Activation act, T slope, T* y);
+  void (*bn_apply_rows)(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift,
+                        Activation act, T slope, T* y);
+  void (*bn_gradient_moments_run)(const T* dy, const T* x, int64_t n, T scale, T shift, T mean,
+                                  Activation act, T slope, double* sum_dz, double* sum_dz_xc);
+  void (*bn_gradient_moments_rows)(const T* dy, const T* x, int64_t rows, int64_t channels,
+                                   const T* scale, const T* shift, const T* mean, Activation act,
+                                   T slope, double* sum_dz, double* sum_dz_xc);
+  void (*bn_gradient_apply_run)(const T* dy, const T* x, int64_t n, T a, T b, T d, T scale, T shift,
+                                Activation act, T slope, T* dx);
+  void (*bn_gradient_apply_rows)(const T* dy, const T* x, int64_t rows, int64_t channels, const T* a,
+                                 const T* b, const T* d, const T* scale, const T* shift,
+                                 Activation act, T slope, T* dx);
+  void (*activation_forward)(Activation act, T slope, const T* x, int64_t n, T* y);
+  void (*activation_backward)(Activation act, T slope, const T* dy, const T* y, int64_t n, T* dx);
+  void (*softmax_rows)(const T* x, int64_t rows, int64_t columns, T* y);
+  void (*softmax_backward_rows)(const T* dy, const T* y, int64_t rows, int64_t columns, T* dx);
+  void (*dropout_apply)(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold,
+                        T scale, T* y);
+};
+
 template <typename T>
 struct Kernels {
   int gemm_mr, gemm_nr;
@@ -263,6 +297,7 @@ struct Kernels {
   // gemm_offset_b and gemm_offset_b_narrow storing into the output (null
   // where the ISA has no masked stores: the portable table).
   GemmOffsetBStore<T> gemm_offset_b_store, gemm_offset_b_store_narrow;
+  ElementwiseKernels<T> elementwise;
 };
 
 struct KernelTable {

@@ -1,4 +1,5 @@
 // The avx2 kernel table. Compiled with the avx2 flags (see CMakeLists.txt).
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -29,6 +30,7 @@ namespace avx2 {
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
 #include "gemm/gemm_offset_b_impl.h"
+#include "elementwise/elementwise_kernels.h"
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
@@ -54,7 +56,8 @@ const KernelTable& kernel_table_avx2() {
        &avx2::gemm_offset_b<avx2::F32, 4, 2>, &avx2::pack_rows_transposed<float>,
        {&avx2::winograd_f4x2_window_input<float>, &avx2::winograd_f4x2_phase_output<float>},
        &avx2::winograd_gradient_transform<float>,
-       &avx2::gemm_offset_b_store<avx2::F32, 6, 2>, &avx2::gemm_offset_b_store<avx2::F32, 4, 2>},
+       &avx2::gemm_offset_b_store<avx2::F32, 6, 2>, &avx2::gemm_offset_b_store<avx2::F32, 4, 2>,
+       avx2::elementwise_kernels<float>()},
       {6, 8, &gemm_f64_6x8_avx2, &avx2::gemm_offset_b<avx2::F64, 6, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
        {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
         &avx2::winograd_f4x3_output_gradient<double>},
@@ -74,7 +77,8 @@ const KernelTable& kernel_table_avx2() {
        &avx2::gemm_offset_b<avx2::F64, 4, 2>, &avx2::pack_rows_transposed<double>,
        {&avx2::winograd_f4x2_window_input<double>, &avx2::winograd_f4x2_phase_output<double>},
        &avx2::winograd_gradient_transform<double>,
-       &avx2::gemm_offset_b_store<avx2::F64, 6, 2>, &avx2::gemm_offset_b_store<avx2::F64, 4, 2>},
+       &avx2::gemm_offset_b_store<avx2::F64, 6, 2>, &avx2::gemm_offset_b_store<avx2::F64, 4, 2>,
+       avx2::elementwise_kernels<double>()},
   };
   return table;
 }

@@ -1,4 +1,5 @@
 // The avx512 kernel table. Compiled with the avx512 flags (see CMakeLists.txt).
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -28,6 +29,7 @@ namespace avx512 {
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
 #include "gemm/gemm_offset_b_impl.h"
+#include "elementwise/elementwise_kernels.h"
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
@@ -56,7 +58,8 @@ const KernelTable& kernel_table_avx512() {
        &avx512::gemm_offset_b<avx512::F32, 8, 2>, kernel_table_avx2().f32.pack_rows_transposed,
        {&avx512::winograd_f4x2_window_input<float>, &avx512::winograd_f4x2_phase_output<float>},
        &avx512::winograd_gradient_transform<float>,
-       &avx512::gemm_offset_b_store<avx512::F32, 12, 2>, &avx512::gemm_offset_b_store<avx512::F32, 8, 2>},
+       &avx512::gemm_offset_b_store<avx512::F32, 12, 2>, &avx512::gemm_offset_b_store<avx512::F32, 8, 2>,
+       avx512::elementwise_kernels<float>()},
       {12, 16, &gemm_f64_12x16_avx512, &avx512::gemm_offset_b<avx512::F64, 12, 2>, &avx512::copy_runs<avx512::F64>, kernel_table_avx2().f64.pool,
        {&avx512::winograd_f4x3_input<double>, &avx512::winograd_f4x3_output<double>,
         &avx512::winograd_f4x3_output_gradient<double>},
@@ -76,7 +79,8 @@ const KernelTable& kernel_table_avx512() {
        &avx512::gemm_offset_b<avx512::F64, 8, 2>, kernel_table_avx2().f64.pack_rows_transposed,
        {&avx512::winograd_f4x2_window_input<double>, &avx512::winograd_f4x2_phase_output<double>},
        &avx512::winograd_gradient_transform<double>,
-       &avx512::gemm_offset_b_store<avx512::F64, 12, 2>, &avx512::gemm_offset_b_store<avx512::F64, 8, 2>},
+       &avx512::gemm_offset_b_store<avx512::F64, 12, 2>, &avx512::gemm_offset_b_store<avx512::F64, 8, 2>,
+       avx512::elementwise_kernels<double>()},
   };
   return table;
 }

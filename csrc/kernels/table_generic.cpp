@@ -1,4 +1,5 @@
 // The generic kernel table. Compiled with the generic flags (see CMakeLists.txt).
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -26,6 +27,7 @@ namespace generic {
 #include "direct/direct_tile_impl.h"
 #include "gemm/gemm_strided_b_impl.h"
 #include "gemm/gemm_offset_b_impl.h"
+#include "elementwise/elementwise_kernels.h"
 }  // namespace generic
 
 const KernelTable& kernel_table_generic() {
@@ -50,7 +52,8 @@ const KernelTable& kernel_table_generic() {
        {&generic::winograd_f4x2_input<float>, &generic::winograd_f4x2_output<float>, nullptr},
        &generic::gemm_offset_b<generic::ScalarTrait<float>, 4, 8>, &generic::pack_rows_transposed<float>,
        {&generic::winograd_f4x2_window_input<float>, &generic::winograd_f4x2_phase_output<float>},
-       &generic::winograd_gradient_transform<float>, nullptr, nullptr},
+       &generic::winograd_gradient_transform<float>, nullptr, nullptr,
+       generic::elementwise_kernels<float>()},
       {4, 4, &gemm_f64_4x4_generic, &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::copy_runs_portable<double>, generic::pool_kernels<double>(),
        {&generic::winograd_f4x3_input<double>, &generic::winograd_f4x3_output<double>,
         &generic::winograd_f4x3_output_gradient<double>},
@@ -69,7 +72,8 @@ const KernelTable& kernel_table_generic() {
        {&generic::winograd_f4x2_input<double>, &generic::winograd_f4x2_output<double>, nullptr},
        &generic::gemm_offset_b<generic::ScalarTrait<double>, 4, 4>, &generic::pack_rows_transposed<double>,
        {&generic::winograd_f4x2_window_input<double>, &generic::winograd_f4x2_phase_output<double>},
-       &generic::winograd_gradient_transform<double>, nullptr, nullptr},
+       &generic::winograd_gradient_transform<double>, nullptr, nullptr,
+       generic::elementwise_kernels<double>()},
   };
   return table;
 }

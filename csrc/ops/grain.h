@@ -13,9 +13,10 @@
 
 namespace fastcnn {
 
-enum class OpFamily { conv, pool, matmul };
+enum class OpFamily { conv, pool, matmul, elementwise };
 
-// Multiply-adds for conv and matmul, bytes read and written for pools.
+// Multiply-adds for conv and matmul, bytes read and written for pools and
+// elementwise passes (batch norm, activations, dropout).
 int64_t serial_grain(OpFamily family);
 
 // Scales every family's grain (1 by default; 0 lets every call use all

@@ -12,6 +12,7 @@ from .functional import conv_output_size
 from . import layers, losses, optimizers
 from .model import Sequential, History, load_model
 from .interop import from_torch_state_dict, from_keras_weights
+from ._paths import reference_path
 
 __version__ = "0.1.0"
 
@@ -82,4 +83,4 @@ def cpu_info():
 
 __all__ = ["functional", "conv_output_size", "layers", "losses", "optimizers",
            "Sequential", "History", "load_model", "from_torch_state_dict", "from_keras_weights",
-           "set_num_threads", "get_num_threads", "set_output_cache_limit", "output_cache_info", "set_isa", "cpu_info", "__version__"]
+           "reference_path", "set_num_threads", "get_num_threads", "set_output_cache_limit", "output_cache_info", "set_isa", "cpu_info", "__version__"]

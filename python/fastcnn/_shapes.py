@@ -323,3 +323,78 @@ class PoolGeometry:
         if dout.shape != self.out_shape:
             raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
                              f"{self.in_shape}, got {dout.shape}")
+
+
+# ------------------------------------------------- elementwise ops' arguments
+
+FUSABLE_ACTIVATIONS = (None, "relu", "leaky_relu")
+
+
+def channel_axis(x, axis, name="axis"):
+    """`axis` of x as a non-negative index (x must have at least 2 dims: batch, channels)."""
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis and a channel axis, got shape {x.shape}")
+    axis = _as_int(axis, name)
+    if not -x.ndim <= axis < x.ndim or axis % x.ndim == 0:
+        raise ValueError(f"{name}={axis} is not a channel axis of x with shape {x.shape} "
+                         f"(axis 0 is the batch)")
+    return axis % x.ndim
+
+
+def fused_activation(activation, negative_slope):
+    """(name for the native op, slope) of an activation batch norm can fuse."""
+    if activation not in FUSABLE_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {FUSABLE_ACTIVATIONS}, got {activation!r}")
+    slope = float(negative_slope)
+    if activation == "leaky_relu" and not slope >= 0:
+        raise ValueError(f"negative_slope must be >= 0, got {negative_slope!r}")
+    return activation or "identity", slope
+
+
+def dropout_rate(rate):
+    rate = float(rate)
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+    return rate
+
+
+def dropout_seed(seed):
+    """A dropout stream's seed: any int, taken modulo 2**64."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
+    return int(seed) % 2**64
+
+
+def same_shape(a, a_name, b, b_name):
+    if a.shape != b.shape:
+        raise ValueError(f"{a_name} shape {a.shape} must equal {b_name} shape {b.shape}")
+
+
+def channel_vector(v, channels, name, dtype, default):
+    """A per-channel vector of x's `channels` (default when v is None), as dtype."""
+    if v is None:
+        return np.full(channels, default, dtype)
+    v = np.asarray(v)
+    if v.shape != (channels,):
+        raise ValueError(f"{name} must have shape ({channels},) (x's channels), got {v.shape}")
+    if v.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {v.dtype}")
+    return v.astype(dtype, copy=False)
+
+
+def non_empty(x, name="x"):
+    if x.ndim == 0 or x.size == 0:
+        raise ValueError(f"{name} must have at least one dim and one value, got shape {x.shape}")
+
+
+def cross_entropy_target(logits, target):
+    """(True, int64 labels) or (False, distributions in logits' dtype), checked."""
+    if logits.ndim < 1 or logits.size == 0:
+        raise ValueError(f"logits must be (N, C) with values, got shape {logits.shape}")
+    t = np.asarray(target)
+    if t.dtype.kind in "iub" and t.shape == logits.shape[:-1]:
+        return True, t.astype(np.int64, copy=False)
+    if t.shape == logits.shape and t.dtype.kind in "iubf":
+        return False, as_float_array(t, "target").astype(logits.dtype, copy=False)
+    raise ValueError(f"target must be integer labels of shape {logits.shape[:-1]} or "
+                     f"distributions of logits' shape {logits.shape}, got {t.dtype} {t.shape}")

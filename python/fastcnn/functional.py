@@ -43,6 +43,12 @@ __all__ = [
     "conv_output_size", "linear", "linear_backward",
 ]
 
+# Batch norm, activations, softmax, dropout and cross-entropy (elementwise.py).
+from .elementwise import *  # noqa: E402,F401,F403
+from .elementwise import __all__ as _elementwise_names  # noqa: E402
+
+__all__ += _elementwise_names
+
 # 'auto' picks by shape; the others force one path, for tests and
 # benchmarks: 'gemm' (implicit GEMM, any convolution), 'winograd' (F(4x4,
 # 3x3) / F(4x4, 5x5): 3x3 or 5x5 kernels, stride 1, dilation 1, groups 1,

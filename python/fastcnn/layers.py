@@ -28,6 +28,7 @@ import numpy as np
 
 from . import functional as F
 from . import initializers
+from ._paths import ops
 from ._shapes import conv_output_size, padding_nd, pool_output_size, positive_tuple
 
 __all__ = [
@@ -167,54 +168,57 @@ class Layer:
 # ------------------------------------------------------------------ activations
 
 class ReLU(Layer):
-    def forward(self, x, training=False):
-        x = np.asarray(x)
-        self._cache = x > 0
-        return np.maximum(x, x.dtype.type(0))  # +0 for negatives, NaN stays NaN
+    """max(x, 0) (NaN stays NaN); the backward pass reads the output's sign.
+
+    The activation layers' forward takes `out=` (x itself works): Conv and
+    Dense apply their activation in place on the fresh pre-activation.
+    """
+
+    def forward(self, x, training=False, out=None):
+        self._cache = y = ops().relu(np.asarray(x), out=out)
+        return y
 
     def backward(self, dout):
-        return dout * self._cached()
+        return ops().relu_backward(dout, self._cached())
 
 
 class LeakyReLU(Layer):
-    """max(x, 0) + negative_slope * min(x, 0); `alpha` is the Keras 2 name."""
+    """max(x, 0) + negative_slope * min(x, 0), negative_slope >= 0 (Keras 3's
+    rule); `alpha` is the Keras 2 name."""
 
     def __init__(self, negative_slope=0.3, alpha=None, name=None, dtype="float32"):
         super().__init__(name, dtype)
         self.negative_slope = float(negative_slope if alpha is None else alpha)
+        if not self.negative_slope >= 0:
+            raise ValueError(f"{self.name}: negative_slope must be >= 0, got {self.negative_slope!r}")
 
-    def forward(self, x, training=False):
-        x = np.asarray(x)
-        self._cache = x > 0
-        return np.where(self._cache, x, x * x.dtype.type(self.negative_slope))
+    def forward(self, x, training=False, out=None):
+        self._cache = y = ops().leaky_relu(np.asarray(x), self.negative_slope, out=out)
+        return y
 
     def backward(self, dout):
-        positive = self._cached()
-        return np.where(positive, dout, dout * dout.dtype.type(self.negative_slope))
+        return ops().leaky_relu_backward(dout, self._cached(), self.negative_slope)
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 class Sigmoid(Layer):
-    def forward(self, x, training=False):
-        x = np.asarray(x)
-        self._cache = out = np.exp(-np.logaddexp(0, -x))   # 1/(1+e^-x) without overflow
-        return out
+    def forward(self, x, training=False, out=None):
+        self._cache = y = ops().sigmoid(np.asarray(x), out=out)
+        return y
 
     def backward(self, dout):
-        out = self._cached()
-        return dout * out * (1 - out)
+        return ops().sigmoid_backward(dout, self._cached())
 
 
 class Tanh(Layer):
-    def forward(self, x, training=False):
-        self._cache = out = np.tanh(x)
-        return out
+    def forward(self, x, training=False, out=None):
+        self._cache = y = ops().tanh(np.asarray(x), out=out)
+        return y
 
     def backward(self, dout):
-        out = self._cached()
-        return dout * (1 - out * out)
+        return ops().tanh_backward(dout, self._cached())
 
 
 class Softmax(Layer):
@@ -222,15 +226,12 @@ class Softmax(Layer):
         super().__init__(name, dtype)
         self.axis = int(axis)
 
-    def forward(self, x, training=False):
-        x = np.asarray(x)
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        self._cache = out = e / e.sum(axis=self.axis, keepdims=True)
-        return out
+    def forward(self, x, training=False, out=None):
+        self._cache = y = ops().softmax(np.asarray(x), axis=self.axis, out=out)
+        return y
 
     def backward(self, dout):
-        out = self._cached()
-        return out * (dout - np.sum(dout * out, axis=self.axis, keepdims=True))
+        return ops().softmax_backward(dout, self._cached(), axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
@@ -371,7 +372,7 @@ class _Conv(Layer):
         z = self._conv(x, self.kernel, bias, self.strides, self.padding,
                        self.dilation_rate, self.groups, data_format=self.data_format)
         self._cache = x
-        return self.act.forward(z, training) if self.act else z
+        return self.act.forward(z, training, out=z) if self.act else z
 
     def backward(self, dout):
         x = self._cached()
@@ -599,7 +600,7 @@ class Dense(Layer):
                              f"got {x.shape}")
         z = F.linear(x, self.kernel, self.bias if self.use_bias else None)
         self._cache = x
-        return self.act.forward(z, training) if self.act else z
+        return self.act.forward(z, training, out=z) if self.act else z
 
     def backward(self, dout):
         x = self._cached()
@@ -642,8 +643,11 @@ class Flatten(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: in training zero each input with probability `rate` and
-    scale the rest by 1/(1-rate); identity in inference. Masks come from
-    np.random.default_rng(seed), so a seeded layer draws the same sequence."""
+    scale the rest by 1/(1-rate); identity in inference. Each training call
+    draws one 64-bit key from np.random.default_rng(seed) and the mask is
+    fastcnn.functional.dropout's counter-based stream of that key, so a seeded
+    layer repeats its masks, on any thread count, and backward recomputes the
+    mask instead of keeping it."""
 
     def __init__(self, rate, seed=None, name=None, dtype="float32"):
         super().__init__(name, dtype)
@@ -658,14 +662,13 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self._cache = (None,)
             return x
-        keep = self.rng.random(x.shape) >= self.rate
-        mask = (keep / (1 - self.rate)).astype(x.dtype)
-        self._cache = (mask,)
-        return x * mask
+        key = int(self.rng.integers(0, 2**63))
+        self._cache = (key,)
+        return ops().dropout(x, self.rate, key)
 
     def backward(self, dout):
-        mask, = self._cached()
-        return dout if mask is None else dout * mask
+        key, = self._cached()
+        return dout if key is None else ops().dropout_backward(dout, self.rate, key)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
@@ -713,44 +716,32 @@ class BatchNormalization(Layer):
         self.moving_variance = np.ones(channels, self.dtype)
         self._zero_grads()
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, activation=None, negative_slope=0.0):
+        """BN(x), then `activation` ('relu', 'leaky_relu') fused into the same
+        pass when a model hands it the activation layer that follows."""
         self._build_from(x)
         x = np.asarray(x, dtype=self.dtype)
         axis = self._channel_axis(x.ndim - 1) + 1
-        reduce = tuple(i for i in range(x.ndim) if i != axis)
-        shape = [1] * x.ndim
-        shape[axis] = -1                            # broadcast per-channel vectors
-        if training:
-            mean, var = x.mean(axis=reduce), x.var(axis=reduce)
-            m = self.momentum
-            self.moving_mean *= m
-            self.moving_mean += (1 - m) * mean
-            self.moving_variance *= m
-            self.moving_variance += (1 - m) * var
-        else:
-            mean, var = self.moving_mean, self.moving_variance
-        inv_std = (1 / np.sqrt(var + self.epsilon)).astype(self.dtype).reshape(shape)
-        xhat = (x - mean.reshape(shape)) * inv_std
-        out = xhat * self.gamma.reshape(shape) if self.scale else xhat
-        if self.center:
-            out = out + self.beta.reshape(shape)
-        self._cache = (xhat, inv_std, reduce, shape, training)
-        return out
+        y, (mean, inv_std) = ops().batch_norm(
+            x, self.gamma if self.scale else None, self.beta if self.center else None,
+            self.moving_mean, self.moving_variance, training=training, momentum=self.momentum,
+            epsilon=self.epsilon, axis=axis, activation=activation, negative_slope=negative_slope,
+            return_stats=True)
+        self._cache = (x, mean, inv_std, axis, training, activation, negative_slope)
+        return y
 
     def backward(self, dout):
-        xhat, inv_std, reduce, shape, training = self._cached()
+        x, mean, inv_std, axis, training, activation, negative_slope = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
+        dx, dgamma, dbeta = ops().batch_norm_backward(
+            dout, x, self.gamma if self.scale else None, self.beta if self.center else None, mean,
+            inv_std, training=training, axis=axis, activation=activation,
+            negative_slope=negative_slope)
         if self.scale:
-            self._grads["gamma"] = np.sum(dout * xhat, axis=reduce)
+            self._grads["gamma"] = dgamma
         if self.center:
-            self._grads["beta"] = np.sum(dout, axis=reduce)
-        dxhat = dout * self.gamma.reshape(shape) if self.scale else dout
-        if not training:
-            return dxhat * inv_std
-        # d/dx of (x - mean) / std through the batch mean and variance
-        mean_dxhat = dxhat.mean(axis=reduce, keepdims=True)
-        mean_dxhat_xhat = (dxhat * xhat).mean(axis=reduce, keepdims=True)
-        return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+            self._grads["beta"] = dbeta
+        return dx
 
     def flops(self, input_shape):
         return 2 * math.prod(input_shape)          # one multiply-add per element in inference

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import elementwise as F
+from ._paths import reference_active
 from ._shapes import as_float_array
 
 __all__ = [
@@ -198,8 +200,28 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False):
         super().__init__()
         self.from_logits = bool(from_logits)
+        self._grad = None
+
+    def forward(self, y_pred, y_true):
+        """With logits, the value and gradient in one native pass (kept for backward)."""
+        if not self._native():
+            self._grad = None
+            return super().forward(y_pred, y_true)
+        self._cache = self._prepare(y_pred, y_true)
+        value, self._grad = F.softmax_cross_entropy(*self._cache)
+        return value
+
+    def backward(self):
+        if self._grad is not None and self._cache is not None:
+            return self._grad
+        return super().backward()
+
+    def _native(self):
+        return self.from_logits and not reference_active()
 
     def _value(self, y_pred, y_true):
+        if self._native():
+            return F.softmax_cross_entropy(y_pred, y_true, return_grad=False)[0]
         if self.from_logits:
             log_p = _log_softmax(y_pred)
         else:
@@ -208,6 +230,8 @@ class CategoricalCrossentropy(Loss):
         return -np.sum(y_true * log_p) / _rows(y_pred)
 
     def _gradient(self, y_pred, y_true):
+        if self._native():
+            return F.softmax_cross_entropy(y_pred, y_true)[1]
         n = np.asarray(_rows(y_pred), y_pred.dtype)
         if self.from_logits:
             softmax = np.exp(_log_softmax(y_pred))

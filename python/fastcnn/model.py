@@ -34,6 +34,7 @@ import numpy as np
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
+from ._paths import reference_active
 
 __all__ = ["Sequential", "History", "load_model"]
 
@@ -128,6 +129,7 @@ class Sequential:
         self.epochs = 0                # epochs trained so far, over every fit call
         self.history = None
         self.stop_training = False     # a callback may set it to end fit after the epoch
+        self._ran_steps = []           # what _forward ran, for _backward (see _steps)
         for layer in layers or []:
             self.add(layer)
 
@@ -246,13 +248,38 @@ class Sequential:
         return y_true
 
     # ------------------------------------------------------------------ one batch
+    def _steps(self):
+        """The layers in run order as (layer, fused activation layer or None):
+        a BatchNormalization followed by ReLU or LeakyReLU runs both in one
+        pass each way (not on the reference path, `fastcnn.reference_path`)."""
+        steps, layers, i = [], self.layers, 0
+        fuse = not reference_active()
+        while i < len(layers):
+            layer = layers[i]
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            if fuse and type(layer) is layers_module.BatchNormalization \
+                    and type(nxt) in (layers_module.ReLU, layers_module.LeakyReLU):
+                steps.append((layer, nxt))
+                i += 2
+            else:
+                steps.append((layer, None))
+                i += 1
+        return steps
+
     def _forward(self, x, training):
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
+        self._ran_steps = steps = self._steps()
+        for layer, act in steps:
+            if act is None:
+                x = layer.forward(x, training=training)
+            else:
+                slope = getattr(act, "negative_slope", 0.0)
+                x = layer.forward(x, training=training,
+                                  activation="relu" if slope == 0 else "leaky_relu",
+                                  negative_slope=slope)
         return x
 
     def _backward(self, dout):
-        for layer in reversed(self.layers):
+        for layer, _ in reversed(self._ran_steps):
             dout = layer.backward(dout)
         return dout
 

@@ -54,8 +54,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, conv_output_size,
-                      same_float_dtype, spatial_dims)
+from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, channel_axis, channel_vector,
+                      conv_output_size, cross_entropy_target, dropout_rate, dropout_seed,
+                      fused_activation, non_empty, same_float_dtype, same_shape, spatial_dims)
 
 __all__ = [
     "linear", "linear_backward",
@@ -67,6 +68,9 @@ __all__ = [
     "global_avg_pool1d", "global_avg_pool1d_backward",
     "global_max_pool1d", "global_max_pool1d_backward",
     "conv_output_size",
+    "batch_norm", "batch_norm_backward", "relu", "relu_backward", "leaky_relu",
+    "leaky_relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax",
+    "softmax_backward", "dropout", "dropout_backward", "dropout_mask", "softmax_cross_entropy",
 ]
 
 
@@ -493,3 +497,234 @@ def linear_backward(dout, x, w, needs=("x", "w", "b")):
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
     return (dout @ w.T if "x" in needs else None, x.T @ dout if "w" in needs else None,
             dout.sum(axis=0) if "b" in needs else None)
+
+
+# ------------------------------------------------------- batch normalisation
+
+def _per_channel(v, x, axis):
+    """A per-channel vector shaped to broadcast against x along `axis`."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return np.asarray(v).reshape(shape)
+
+
+def _activate(z, activation, negative_slope):
+    if activation == "relu":
+        return np.where(z < 0, z.dtype.type(0), z)
+    if activation == "leaky_relu":
+        return np.where(z < 0, z * z.dtype.type(negative_slope), z)
+    return z
+
+
+def _activation_gradient(dz, z, activation, negative_slope):
+    """dz times the derivative of the activation at pre-activation z."""
+    if activation == "relu":
+        return np.where(z > 0, dz, dz.dtype.type(0))
+    if activation == "leaky_relu":
+        return np.where(z > 0, dz, dz * dz.dtype.type(negative_slope))
+    return dz
+
+
+def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None, training=False,
+               momentum=0.99, epsilon=1e-3, axis=1, activation=None, negative_slope=0.0,
+               return_stats=False, out=None):
+    """act(gamma * (x - mean) / sqrt(var + epsilon) + beta) over every axis but `axis`
+    (Keras' rules; see fastcnn.functional.batch_norm)."""
+    x = as_float_array(x, "x")
+    axis = channel_axis(x, axis)
+    activation, negative_slope = fused_activation(activation, negative_slope)
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    c = x.shape[axis]
+    if training:
+        if x.size == 0:
+            raise ValueError(f"x holds no values to take batch statistics of: shape {x.shape}")
+        mean = x.astype(np.float64).mean(axis=reduce)
+        var = x.astype(np.float64).var(axis=reduce)
+        if moving_mean is not None:
+            moving_mean *= momentum
+            moving_mean += (1 - momentum) * mean.astype(moving_mean.dtype)
+        if moving_variance is not None:
+            moving_variance *= momentum
+            moving_variance += (1 - momentum) * var.astype(moving_variance.dtype)
+    else:
+        if moving_mean is None or moving_variance is None:
+            raise ValueError("inference (training=False) needs moving_mean and moving_variance")
+        mean = channel_vector(moving_mean, c, "moving_mean", np.float64, 0)
+        var = channel_vector(moving_variance, c, "moving_variance", np.float64, 1)
+    inv_std = 1 / np.sqrt(var + epsilon)
+    gamma = channel_vector(gamma, c, "gamma", np.float64, 1)
+    beta = channel_vector(beta, c, "beta", np.float64, 0)
+    xhat = (x - _per_channel(mean, x, axis)) * _per_channel(inv_std, x, axis)
+    z = (xhat * _per_channel(gamma, x, axis) + _per_channel(beta, x, axis)).astype(x.dtype)
+    y = _activate(z, activation, negative_slope)
+    if out is not None:
+        out[...] = y
+        y = out
+    return (y, (mean, inv_std)) if return_stats else y
+
+
+def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis=1,
+                        activation=None, negative_slope=0.0, needs=("x", "gamma", "beta"),
+                        out=None):
+    """(dx, dgamma, dbeta) of batch_norm, written out:
+
+        dz = dout * act'(z),  xhat = (x - mean) * inv_std
+        dgamma = sum dz * xhat,  dbeta = sum dz          (over every axis but `axis`)
+        inference: dx = gamma * inv_std * dz
+        training (mean and var are functions of x too):
+            dx = gamma * inv_std * (dz - mean(dz) - xhat * mean(dz * xhat))
+    """
+    dout, x = same_float_dtype(dout=dout, x=x)
+    same_shape(dout, "dout", x, "x")
+    axis = channel_axis(x, axis)
+    activation, negative_slope = fused_activation(activation, negative_slope)
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    c = x.shape[axis]
+    gamma = channel_vector(gamma, c, "gamma", np.float64, 1)
+    beta = channel_vector(beta, c, "beta", np.float64, 0)
+    mean = channel_vector(mean, c, "mean", np.float64, 0)
+    inv_std = channel_vector(inv_std, c, "inv_std", np.float64, 1)
+    xhat = (x.astype(np.float64) - _per_channel(mean, x, axis)) * _per_channel(inv_std, x, axis)
+    z = xhat * _per_channel(gamma, x, axis) + _per_channel(beta, x, axis)
+    dz = _activation_gradient(dout.astype(np.float64), z, activation, negative_slope)
+    dgamma = (dz * xhat).sum(axis=reduce).astype(x.dtype) if "gamma" in needs else None
+    dbeta = dz.sum(axis=reduce).astype(x.dtype) if "beta" in needs else None
+    dx = None
+    if "x" in needs:
+        scale = _per_channel(gamma * np.asarray(inv_std), x, axis)
+        if training:
+            dz = dz - dz.mean(axis=reduce, keepdims=True) \
+                 - xhat * (dz * xhat).mean(axis=reduce, keepdims=True)
+        dx = (scale * dz).astype(x.dtype)
+        if out is not None:
+            out[...] = dx
+            dx = out
+    return dx, dgamma, dbeta
+
+
+# --------------------------------------------------------------- activations
+
+def _into(out, value):
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def relu(x, out=None):
+    x = as_float_array(x, "x")
+    return _into(out, np.where(x < 0, x.dtype.type(0), x))       # NaN stays NaN
+
+
+def relu_backward(dout, y, out=None):
+    dout, y = same_float_dtype(dout=dout, y=y)
+    same_shape(dout, "dout", y, "y")
+    return _into(out, np.where(y > 0, dout, dout.dtype.type(0)))
+
+
+def leaky_relu(x, negative_slope=0.01, out=None):
+    x = as_float_array(x, "x")
+    negative_slope = fused_activation("leaky_relu", negative_slope)[1]
+    return _into(out, np.where(x < 0, x * x.dtype.type(negative_slope), x))
+
+
+def leaky_relu_backward(dout, y, negative_slope=0.01, out=None):
+    dout, y = same_float_dtype(dout=dout, y=y)
+    same_shape(dout, "dout", y, "y")
+    negative_slope = fused_activation("leaky_relu", negative_slope)[1]
+    return _into(out, np.where(y > 0, dout, dout * dout.dtype.type(negative_slope)))
+
+
+def sigmoid(x, out=None):
+    x = as_float_array(x, "x")
+    with np.errstate(invalid="ignore"):                    # NaN in, NaN out
+        return _into(out, np.exp(-np.logaddexp(0, -x)).astype(x.dtype))   # 1/(1+e^-x), no overflow
+
+
+def sigmoid_backward(dout, y, out=None):
+    dout, y = same_float_dtype(dout=dout, y=y)
+    same_shape(dout, "dout", y, "y")
+    return _into(out, dout * y * (1 - y))
+
+
+def tanh(x, out=None):
+    x = as_float_array(x, "x")
+    return _into(out, np.tanh(x))
+
+
+def tanh_backward(dout, y, out=None):
+    dout, y = same_float_dtype(dout=dout, y=y)
+    same_shape(dout, "dout", y, "y")
+    return _into(out, dout * (1 - y * y))
+
+
+def softmax(x, axis=-1, out=None):
+    x = as_float_array(x, "x")
+    non_empty(x)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return _into(out, e / e.sum(axis=axis, keepdims=True))
+
+
+def softmax_backward(dout, y, axis=-1, out=None):
+    dout, y = same_float_dtype(dout=dout, y=y)
+    same_shape(dout, "dout", y, "y")
+    non_empty(y, "y")
+    return _into(out, y * (dout - np.sum(dout * y, axis=axis, keepdims=True)))
+
+
+# ------------------------------------------------------------------- dropout
+
+_MASK64 = (1 << 64) - 1
+
+
+def dropout_mask(shape, rate, seed):
+    """Which values dropout(x, rate, seed) keeps: value i (in C order) is kept
+    when the high 32 bits of splitmix64's i-th output from state `seed` are
+    at least rate * 2**32 (so with probability 1 - rate)."""
+    rate, seed = dropout_rate(rate), dropout_seed(seed)
+    i = np.arange(1, int(np.prod(shape)) + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + i * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    threshold = np.uint64(int(np.ldexp(rate, 32)))
+    return ((z >> np.uint64(32)) >= threshold).reshape(shape)
+
+
+def dropout(x, rate, seed, training=True, out=None):
+    x = as_float_array(x, "x")
+    rate = dropout_rate(rate)
+    if not training or rate == 0:
+        return x
+    scale = x.dtype.type(1 / (1 - rate))
+    return _into(out, x * np.where(dropout_mask(x.shape, rate, seed), scale, x.dtype.type(0)))
+
+
+def dropout_backward(dout, rate, seed, out=None):
+    return dropout(dout, rate, seed, training=True, out=out)
+
+
+def softmax_cross_entropy(logits, target, return_grad=True):
+    """Mean over rows of -log softmax(logits)[target], and d/dlogits of it."""
+    logits = as_float_array(logits, "logits")
+    is_labels, t = cross_entropy_target(logits, target)
+    x = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    if is_labels:
+        labels = t.reshape(-1)
+        valid = (labels >= 0) & (labels < x.shape[1])
+        t = np.zeros_like(x)
+        t[np.arange(len(x))[valid], labels[valid]] = 1
+        nan_rows = ~valid
+    else:
+        t = t.reshape(x.shape).astype(np.float64)
+        nan_rows = np.zeros(len(x), bool)
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    losses = -(t * log_softmax).sum(axis=1)
+    losses[nan_rows] = np.nan
+    grad = None
+    if return_grad:
+        grad = (np.exp(log_softmax) * t.sum(axis=1, keepdims=True) - t) / len(x)
+        grad = grad.astype(logits.dtype).reshape(logits.shape)
+    return float(losses.mean()), grad

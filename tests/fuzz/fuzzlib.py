@@ -288,6 +288,51 @@ def _linear_base(src, backward):
     return {"dout": _values(src, (n, fo), dtype), "x": x, "w": w}, kw
 
 
+def _bn_base(src, backward):
+    shape = (src.int(1, 3), src.int(1, 4)) + tuple(src.int(1, 5) for _ in range(src.int(0, 2)))
+    axis = pick(src, [1, -1])
+    dtype = _dtype(src)
+    c = shape[axis]
+    x = _values(src, shape, dtype)
+    arrays = {"x": x, "gamma": _values(src, (c,), dtype) if src.coin() else None,
+              "beta": _values(src, (c,), dtype) if src.coin() else None}
+    kw = {"axis": axis, "activation": pick(src, [None, "relu", "leaky_relu"]), "negative_slope": 0.1,
+          "training": src.coin()}
+    if not backward:
+        if not kw["training"]:
+            kw["moving_mean"] = _values(src, (c,), dtype)
+            kw["moving_variance"] = np.abs(_values(src, (c,), dtype)) + 0.1
+        return arrays, kw
+    arrays = {"dout": _values(src, shape, dtype), **arrays, "mean": _values(src, (c,), np.float64),
+              "inv_std": np.abs(_values(src, (c,), np.float64)) + 0.5}
+    return arrays, kw
+
+
+def _unary_base(src, name):
+    dtype = _dtype(src)
+    shape = tuple(src.int(1, 5) for _ in range(src.int(1, 4)))
+    x = _values(src, shape, dtype)
+    kw = {"negative_slope": 0.2} if name.startswith("leaky") else {}
+    if name.startswith("softmax") and src.coin():
+        kw["axis"] = src.int(-len(shape), len(shape) - 1)
+    if name == "softmax_cross_entropy":
+        if src.coin():
+            return {"logits": x, "target": np.random.default_rng(src.int(0, 99)).integers(
+                0, shape[-1], shape[:-1])}, {}
+        return {"logits": x, "target": np.abs(_values(src, shape, dtype))}, {}
+    if name.startswith("dropout"):
+        kw = {"rate": pick(src, [0.0, 0.3, 0.5]), "seed": src.int(0, 2**31)}
+        return ({"dout": x} if name.endswith("backward") else {"x": x}), kw
+    if name.endswith("backward"):
+        forward = getattr(R, name[:-len("_backward")])
+        return {"dout": _values(src, shape, dtype), "y": forward(x, **kw)}, kw
+    return {"x": x}, kw
+
+
+ELEMENTWISE_NAMES = ("relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid",
+                     "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
+                     "dropout", "dropout_backward", "softmax_cross_entropy")
+
 FUNCTIONAL_OPS = (
     [(f"conv{d}d{'_backward' if bw else ''}", lambda s, m, d=d, bw=bw: _conv_base(s, d, bw, m))
      for d in (1, 2) for bw in (False, True)]
@@ -297,6 +342,9 @@ FUNCTIONAL_OPS = (
         lambda s, m, d=d, bw=bw, op=op: _global_base(s, d, bw, op))
        for op in ("max", "avg") for d in (1, 2) for bw in (False, True)]
     + [("linear", lambda s, m: _linear_base(s, False)), ("linear_backward", lambda s, m: _linear_base(s, True))]
+    + [("batch_norm", lambda s, m: _bn_base(s, False)),
+       ("batch_norm_backward", lambda s, m: _bn_base(s, True))]
+    + [(name, lambda s, m, name=name: _unary_base(s, name)) for name in ELEMENTWISE_NAMES]
 )
 
 
@@ -388,9 +436,43 @@ def _raw_int(src, v, name, mutated):
     return v
 
 
+def _raw_elementwise_call(src, softmax):
+    """_C's activation and softmax passes on rows, with damaged arrays or names."""
+    mutated = {}
+    dtype = pick(src, DTYPES_OK)
+    shape = (src.int(1, 4), src.int(1, 6)) if softmax or src.coin() else (src.int(0, 9),)
+    x = _values(src, shape, dtype)
+    backward = src.coin()
+    name = pick(src, ["relu", "leaky_relu", "sigmoid", "tanh"]) if not softmax else None
+    if src.coin(0.1) and not softmax:
+        name = pick(src, ["gelu", "", "RELU"])
+        mutated["activation"] = "unknown"
+    if src.coin(0.3):
+        x = damage_array(src, x, "y" if backward else "x", mutated)
+    if softmax:
+        if not backward:
+            return Call("_C.softmax_forward", C.softmax_forward, [x], {},
+                        lambda a, k: R.softmax(a[0]), mutated, raw=True)
+        dy = _values(src, np.shape(x), dtype)
+        return Call("_C.softmax_backward", C.softmax_backward, [dy, x], {},
+                    lambda a, k: R.softmax_backward(a[0], a[1]), mutated, raw=True)
+    ref = {"relu": R.relu, "leaky_relu": lambda v: R.leaky_relu(v, 0.0), "sigmoid": R.sigmoid,
+           "tanh": R.tanh}
+    if not backward:
+        return Call("_C.activation_forward", C.activation_forward, [x, name], {},
+                    lambda a, k: ref[a[1]](a[0]), mutated, raw=True)
+    dy = _values(src, np.shape(x), dtype)
+    refb = {"relu": R.relu_backward, "leaky_relu": lambda d, y: R.leaky_relu_backward(d, y, 0.0),
+            "sigmoid": R.sigmoid_backward, "tanh": R.tanh_backward}
+    return Call("_C.activation_backward", C.activation_backward, [dy, x, name], {},
+                lambda a, k: refb[a[2]](a[0], a[1]), mutated, raw=True)
+
+
 def raw_call(src):
     """A call straight into fastcnn._C with explicit (possibly inconsistent) ints."""
-    which = src.int(0, 9)
+    which = src.int(0, 11)
+    if which >= 10:
+        return _raw_elementwise_call(src, which == 11)
     mutated = {}
     dtype = pick(src, DTYPES_OK)
     n, c = src.int(1, 3), src.int(1, 4)
@@ -543,9 +625,11 @@ SYNONYMS = {
     "stride": r"stride|output|kernel|dout", "padding": r"padding|kernel|output|dout",
     "dilation": r"dilation|kernel|output|dout", "groups": r"groups|channels?|dout",
     "kernel_size": r"kernel_size|kernel|padding|dout", "needs": r"needs", "algorithm": r"algorithm|winograd",
+    "y": r"y|dout|out", "gamma": r"gamma", "beta": r"beta", "mean": r"mean", "inv_std": r"inv_std",
+    "logits": r"logits|x", "target": r"target|labels|targets",
 }
 ANY_ARG = r"x|w|b|dout|indices|stride|padding|dilation|groups|kernel_size|kernel|needs|algorithm|" \
-          r"channels?|output|input|size|arrays|in_h|in_w"
+          r"channels?|output|input|size|arrays|in_h|in_w|y|gamma|beta|mean|inv_std|logits|target|axis"
 # pybind11's own argument-conversion error lists every argument by name
 PYBIND_TYPE_ERROR = "incompatible function arguments"
 

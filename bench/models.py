@@ -1,0 +1,224 @@
+"""Whole models: a training step, inference throughput and batch-1 latency,
+fastcnn against PyTorch (same architecture, same weights, same batch), in
+one process with turns interleaved.
+
+Models: the tutorials' CNNs of `fastcnn.zoo` (PyTorch MNIST, Keras MNIST,
+Keras CIFAR-10, the Fashion-MNIST BatchNorm net) and a VGG-style CIFAR net
+(6 conv3x3 64-128-256, each with BatchNorm + ReLU). The PyTorch twin of each
+fastcnn model is built layer by layer and takes fastcnn's weights, so both
+compute the same function (checked: outputs compared before timing).
+
+Prints, per model: ms per training step (Adam, the batch size of the
+tutorial), images/s of inference at batch 256, batch-1 latency, the ratios
+(torch time / fastcnn time: > 1 means fastcnn is faster), and the Python
+memory a steady-state training step allocates (tracemalloc peak over one
+step: NumPy's arrays included; fastcnn's recycled output blocks are not
+Python allocations) next to the process' peak RSS.
+
+    python bench/models.py [--threads 2] [--rounds 3] [--quick] [--models a,b]
+
+onnxruntime (optional, `pip install onnx onnxruntime`) is not timed yet.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+import fastcnn
+from fastcnn import layers as L, losses, optimizers, zoo
+
+
+def vgg_cifar(seed=0):
+    """6 conv3x3 (64, 64, 128, 128, 256, 256) each + BN + ReLU, a 2x2 pool after
+    every pair, global average pool, Dense 10."""
+    s = iter(range(seed * 100, seed * 100 + 100))
+    stack = [L.Input((3, 32, 32))]
+    for i, filters in enumerate((64, 64, 128, 128, 256, 256)):
+        stack += [L.Conv2D(filters, 3, padding="same", use_bias=False, seed=next(s)),
+                  L.BatchNormalization(), L.ReLU()]
+        if i % 2:
+            stack.append(L.MaxPool2D(2))
+    stack += [L.GlobalAvgPool2D(), L.Dense(10, seed=next(s))]
+    return fastcnn.Sequential(stack, name="vgg_cifar")
+
+
+MODELS = {  # name -> (builder, training batch size)
+    "mnist_pytorch": (zoo.mnist_pytorch, 64),
+    "mnist_keras": (zoo.mnist_keras, 32),
+    "cifar_keras": (zoo.cifar_keras, 32),
+    "fashion_bn": (zoo.fashion_bn, 64),
+    "vgg_cifar_bn": (vgg_cifar, 64),
+}
+
+
+# ------------------------------------------------------------------ torch twin
+
+def torch_twin(model):
+    """nn.Sequential computing what the fastcnn Sequential computes, with its weights."""
+    import torch
+    from torch import nn
+    mods = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            pad = layer.padding if isinstance(layer.padding, (int, str)) else tuple(layer.padding)
+            conv = nn.Conv2d(layer.kernel.shape[1] * layer.groups, layer.filters, layer.kernel_size,
+                             stride=layer.strides, padding=pad, dilation=layer.dilation_rate,
+                             groups=layer.groups, bias=layer.use_bias)
+            conv.weight.data = torch.from_numpy(layer.kernel.copy())
+            if layer.use_bias:
+                conv.bias.data = torch.from_numpy(layer.bias.copy())
+            mods.append(conv)
+            if layer.activation:
+                mods.append(_torch_activation(layer.activation))
+        elif kind == "Dense":
+            lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
+            lin.weight.data = torch.from_numpy(layer.kernel.T.copy())
+            if layer.use_bias:
+                lin.bias.data = torch.from_numpy(layer.bias.copy())
+            mods.append(lin)
+            if layer.activation:
+                mods.append(_torch_activation(layer.activation))
+        elif kind == "BatchNormalization":
+            bn = nn.BatchNorm2d(len(layer.gamma), eps=layer.epsilon, momentum=1 - layer.momentum)
+            bn.weight.data = torch.from_numpy(layer.gamma.copy())
+            bn.bias.data = torch.from_numpy(layer.beta.copy())
+            bn.running_mean.data = torch.from_numpy(layer.moving_mean.copy())
+            bn.running_var.data = torch.from_numpy(layer.moving_variance.copy())
+            mods.append(bn)
+        elif kind == "ReLU":
+            mods.append(nn.ReLU())
+        elif kind == "MaxPool2D":
+            mods.append(nn.MaxPool2d(layer.pool_size, layer.strides))
+        elif kind == "Flatten":
+            mods.append(nn.Flatten())
+        elif kind == "Dropout":
+            mods.append(nn.Dropout(layer.rate))
+        elif kind == "GlobalAvgPool2D":
+            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        else:
+            raise ValueError(f"no PyTorch twin for {kind}")
+    return nn.Sequential(*mods)
+
+
+def _torch_activation(name):
+    from torch import nn
+    return {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh()}[name]
+
+
+# --------------------------------------------------------------------- timing
+
+def _time(fn, min_time):
+    fn()
+    times = []
+    while sum(times) < min_time or len(times) < 3:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_model(name, rounds, turn):
+    import torch
+    build, batch = MODELS[name]
+    rng = np.random.default_rng(0)
+    model = build(seed=0)
+    model.compile(optimizers.Adam(1e-3), losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[])
+    twin = torch_twin(model)
+    shape = model.input_shape
+    x = rng.standard_normal((batch,) + shape).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    x256 = rng.standard_normal((256,) + shape).astype(np.float32)
+    x1 = x256[:1].copy()
+
+    twin.eval()
+    with torch.no_grad():
+        ref = twin(torch.from_numpy(x256[:8])).numpy()
+    got = model.predict(x256[:8], batch_size=8)
+    agree = float(np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+
+    opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    t256, t1 = torch.from_numpy(x256), torch.from_numpy(x1)
+
+    def torch_step():
+        twin.train()
+        opt.zero_grad()
+        loss_fn(twin(tx), ty).backward()
+        opt.step()
+
+    def torch_infer(t):
+        twin.eval()
+        with torch.no_grad():
+            twin(t)
+
+    ours = {"step": lambda: model.train_on_batch(x, y),
+            "b256": lambda: model.predict(x256, batch_size=256),
+            "b1": lambda: model.predict(x1, batch_size=1)}
+    theirs = {"step": torch_step, "b256": lambda: torch_infer(t256), "b1": lambda: torch_infer(t1)}
+    times = {k: ([], []) for k in ours}
+    for _ in range(rounds):
+        for key in ours:                                  # turns interleaved
+            times[key][0].append(_time(ours[key], turn))
+            times[key][1].append(_time(theirs[key], turn))
+    best = {k: (min(a), min(b)) for k, (a, b) in times.items()}
+
+    ours["step"]()
+    tracemalloc.start()
+    ours["step"]()
+    step_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"name": name, "batch": batch, "agree": agree, "best": best, "step_peak": step_peak,
+            "batch_bytes": x.nbytes}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--turn", type=float, default=0.5, help="seconds per turn")
+    parser.add_argument("--quick", action="store_true", help="1 round, short turns")
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        sys.exit("bench/models.py needs PyTorch: pip install torch")
+    if args.quick:
+        args.rounds, args.turn = 1, 0.2
+    fastcnn.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    print(f"# fastcnn {fastcnn.__version__} ({fastcnn.cpu_info()['isa']}) vs torch "
+          f"{torch.__version__}, {args.threads} threads, {fastcnn.cpu_info()['cpu']}, "
+          f"best of {args.rounds} interleaved rounds")
+    print("| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch (x) "
+          "| batch-1 ms fastcnn / torch (x) | step allocs (Python peak) | outputs agree |")
+    print("|---|---|---|---|---|---|")
+    ratios = {"step": [], "b256": [], "b1": []}
+    for name in args.models.split(","):
+        r = bench_model(name, args.rounds, args.turn)
+        (s_ours, s_torch), (i_ours, i_torch), (l_ours, l_torch) = (r["best"][k] for k in ("step", "b256", "b1"))
+        for key, (a, b) in r["best"].items():
+            ratios[key].append(b / a)
+        print(f"| {name} bs{r['batch']} | {s_ours * 1e3:.1f} / {s_torch * 1e3:.1f} ({s_torch / s_ours:.2f}x) "
+              f"| {256 / i_ours:,.0f} / {256 / i_torch:,.0f} ({i_torch / i_ours:.2f}x) "
+              f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f} ({l_torch / l_ours:.2f}x) "
+              f"| {r['step_peak'] / 2**20:.1f} MiB ({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
+              f"| {r['agree']:.1e} |", flush=True)
+    geo = {k: math.exp(statistics.fmean(math.log(v) for v in vals)) for k, vals in ratios.items()}
+    print(f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "
+          f"{geo['b256']:.2f}x, batch-1 {geo['b1']:.2f}x; peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

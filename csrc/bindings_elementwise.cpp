@@ -4,12 +4,14 @@
 // are checked again here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
 
 #include "binding_helpers.h"
 #include "ops/activation.h"
 #include "ops/batch_norm.h"
+#include "ops/optimizer_step.h"
 
 namespace fastcnn {
 namespace {
@@ -317,9 +319,105 @@ py::tuple softmax_cross_entropy_py(const py::array& x, const py::array& target, 
                    : cross_entropy_typed<double>(x, target, labels, grad_scale, want_grad);
 }
 
+// ------------------------------------------------------------- optimizers
+
+OptimizerKind optimizer_named(const std::string& name) {
+  if (name == "sgd") return OptimizerKind::sgd;
+  if (name == "sgd_momentum") return OptimizerKind::sgd_momentum;
+  if (name == "sgd_nesterov") return OptimizerKind::sgd_nesterov;
+  if (name == "adagrad") return OptimizerKind::adagrad;
+  if (name == "rmsprop") return OptimizerKind::rmsprop;
+  if (name == "adam") return OptimizerKind::adam;
+  if (name == "adamax") return OptimizerKind::adamax;
+  if (name == "nadam") return OptimizerKind::nadam;
+  throw py::value_error("unknown optimizer rule '" + name + "'");
+}
+
+// State arrays each rule needs (s0, s1, s2), and which may be None.
+void required_states(OptimizerKind kind, bool required[3]) {
+  required[0] = kind != OptimizerKind::sgd;
+  required[1] = kind == OptimizerKind::adam || kind == OptimizerKind::adamax ||
+                kind == OptimizerKind::nadam;
+  required[2] = false;
+}
+
+void require_updatable(const py::array& a, const std::string& name, const py::array& like) {
+  require_float(a, name.c_str());
+  if (!a.dtype().is(like.dtype()) || shape_of(a) != shape_of(like))
+    throw py::value_error(name + " must be " + std::string(py::str(like.dtype())) + " of shape " +
+                          shape_str(like) + ", got " + std::string(py::str(a.dtype())) + " " +
+                          shape_str(a));
+}
+
+template <typename T>
+void optimizer_step_typed(const OptimizerRule& rule, double clipnorm, const py::list& params,
+                          const py::list& grads, const py::list& states) {
+  std::vector<ParameterSlice<T>> slices;
+  std::vector<py::array> keep;  // the arrays stay referenced while the GIL is released
+  bool required[3];
+  required_states(rule.kind, required);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    py::array p = py::reinterpret_borrow<py::array>(params[i]);
+    py::array g = py::reinterpret_borrow<py::array>(grads[i]);
+    if (!p.writeable()) throw py::value_error("params" + at + " must be writeable");
+    require_updatable(g, "grads" + at, p);
+    ParameterSlice<T> slice{mutable_data<T>(p), data<T>(g), {nullptr, nullptr, nullptr}, p.size()};
+    py::sequence st = py::reinterpret_borrow<py::sequence>(states[i]);
+    if (st.size() != 3) throw py::value_error("states" + at + " must hold 3 entries (array or None)");
+    for (int j = 0; j < 3; ++j) {
+      py::object o = st[size_t(j)];
+      if (o.is_none()) {
+        if (required[j])
+          throw py::value_error("states" + at + "[" + std::to_string(j) + "] is required by this rule");
+        continue;
+      }
+      if (!py::isinstance<py::array>(o)) throw py::type_error("states" + at + " entries must be arrays or None");
+      py::array a = py::reinterpret_borrow<py::array>(o);
+      require_updatable(a, "states" + at + "[" + std::to_string(j) + "]", p);
+      if (!a.writeable()) throw py::value_error("states" + at + " must be writeable");
+      slice.state[j] = mutable_data<T>(a);
+      keep.push_back(a);
+    }
+    keep.push_back(p);
+    keep.push_back(g);
+    slices.push_back(slice);
+  }
+  py::gil_scoped_release release;
+  optimizer_step<T>(rule, clipnorm, slices);
+}
+
+void optimizer_step_py(const std::string& kind, const std::vector<double>& c, double decay,
+                       double clipnorm, const py::list& params, const py::list& grads,
+                       const py::list& states) {
+  OptimizerRule rule{optimizer_named(kind), {}, decay};
+  if (c.size() > 10) throw py::value_error("at most 10 rule scalars");
+  for (size_t j = 0; j < c.size(); ++j) rule.c[j] = c[j];
+  if (params.size() != grads.size() || params.size() != states.size())
+    throw py::value_error("params, grads and states must have one entry per parameter");
+  if (params.size() == 0) return;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!py::isinstance<py::array>(params[i]) || !py::isinstance<py::array>(grads[i]))
+      throw py::type_error("params and grads must be NumPy arrays");
+  py::array first = py::reinterpret_borrow<py::array>(params[0]);
+  require_float(first, "params[0]");
+  for (size_t i = 0; i < params.size(); ++i)
+    require_updatable(py::reinterpret_borrow<py::array>(params[i]), "params[" + std::to_string(i) + "]",
+                      py::reinterpret_borrow<py::array>(params[i]));
+  for (size_t i = 1; i < params.size(); ++i)
+    if (!py::reinterpret_borrow<py::array>(params[i]).dtype().is(first.dtype()))
+      throw py::type_error("params must share one dtype");
+  if (is_f32(first))
+    optimizer_step_typed<float>(rule, clipnorm, params, grads, states);
+  else
+    optimizer_step_typed<double>(rule, clipnorm, params, grads, states);
+}
+
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
+  m.def("optimizer_step", &optimizer_step_py, py::arg("kind"), py::arg("c"), py::arg("decay"),
+        py::arg("clipnorm"), py::arg("params"), py::arg("grads"), py::arg("states"));
   m.def("batch_norm_moments", &bn_moments_py, py::arg("x"));
   m.def("batch_norm_apply", &bn_apply_py, py::arg("x"), py::arg("scale"), py::arg("shift"),
         py::arg("activation") = "identity", py::arg("slope") = 0.0, py::arg("out") = py::none());

@@ -220,6 +220,18 @@ struct GemmStridedBKernels {
 // leaky_relu) and run on their own (all).
 enum class Activation : int { identity = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4 };
 
+// The update rules of fastcnn/optimizers.py (see elementwise/optimizer_impl.h
+// for each rule's scalars c[]). decay: decoupled weight decay, p -= p * decay
+// first (weight_decay * learning_rate).
+enum class OptimizerKind : int {
+  sgd, sgd_momentum, sgd_nesterov, adagrad, rmsprop, adam, adamax, nadam
+};
+struct OptimizerRule {
+  OptimizerKind kind;
+  double c[10];
+  double decay;
+};
+
 // Memory-bound passes (see elementwise/batch_norm_impl.h and
 // elementwise/activation_impl.h): "run" kernels take one channel's n
 // contiguous values (channels-first), "rows" kernels rows of `channels`
@@ -248,6 +260,10 @@ struct ElementwiseKernels {
   void (*softmax_backward_rows)(const T* dy, const T* y, int64_t rows, int64_t columns, T* dx);
   void (*dropout_apply)(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold,
                         T scale, T* y);
+  // One update of n values: p, the gradient g (times grad_scale: clipnorm's
+  // factor) and the rule's state arrays s0..s2 (null where unused).
+  void (*optimizer_update)(const OptimizerRule& rule, T grad_scale, T* p, const T* g, T* s0, T* s1,
+                           T* s2, int64_t n);
 };
 
 template <typename T>

@@ -18,6 +18,12 @@ and created on the first step. `get_state()` returns a flat dict of copies,
 
 `learning_rate` is a float or a callable `schedule(iterations) -> float`.
 Arithmetic runs in each parameter's dtype (float32 stays float32).
+
+Speed: when every parameter (and state array) is a C-contiguous float32 or
+float64 array of one dtype, a step is one native call that updates them all
+on the thread pool, each rule written in the same order of operations as its
+NumPy `update` (`native_rule`). The NumPy `update` methods are the reference
+(`fastcnn.reference_path()` runs them) and serve any other parameters.
 """
 from __future__ import annotations
 
@@ -25,7 +31,12 @@ import math
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam", "get"]
+from . import _C
+from ._paths import reference_active
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam", "get"]
+
+_NATIVE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _non_negative(value, name):
@@ -75,6 +86,12 @@ class Optimizer:
     def update(self, i, p, g, lr):
         raise NotImplementedError
 
+    def native_rule(self, lr):
+        """(rule name, scalars, state slot names for s0..s2) of the native
+        update (csrc/kernels/elementwise/optimizer_impl.h), or None: then
+        `update` runs per parameter in NumPy."""
+        return None
+
     # -- the step
     def current_learning_rate(self):
         lr = self.learning_rate
@@ -94,6 +111,16 @@ class Optimizer:
         self._build(params)
         lr = self.current_learning_rate()
         self.begin_step()
+        rule = None if reference_active() else self.native_rule(lr)
+        if rule is not None and self._native_ready(params):
+            kind, scalars, state_names = rule
+            grads = [np.require(g, dtype=p.dtype, requirements=("C", "A")) for p, g in zip(params, grads)]
+            states = [[None if n is None else self.slots[n][i] for n in state_names + (None,) * (3 - len(state_names))]
+                      for i in range(len(params))]
+            _C.optimizer_step(kind, [float(c) for c in scalars], (self.weight_decay or 0.0) * lr,
+                              self.clipnorm or 0.0, params, grads, states)
+            self.iterations += 1
+            return
         for i, (p, g) in enumerate(zip(params, grads)):
             g = np.asarray(g, dtype=p.dtype)
             if self.clipnorm is not None:
@@ -104,6 +131,16 @@ class Optimizer:
                 p -= p * self.weight_decay * lr
             self.update(i, p, g, lr)
         self.iterations += 1
+
+    def _native_ready(self, params):
+        """Whether one native call can update params and state in place."""
+        if not params:
+            return False
+        dtype = params[0].dtype
+        arrays = list(params) + [a for arrays in self.slots.values() for a in arrays]
+        return dtype in _NATIVE_DTYPES and all(
+            type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
+            and a.flags.writeable for a in arrays)
 
     def _build(self, params):
         names = self.slot_names()
@@ -168,6 +205,11 @@ class SGD(Optimizer):
     def slot_names(self):
         return ("momentum",) if self.momentum > 0 else ()
 
+    def native_rule(self, lr):
+        if self.momentum == 0:
+            return "sgd", [lr], ()
+        return ("sgd_nesterov" if self.nesterov else "sgd_momentum"), [lr, self.momentum], ("momentum",)
+
     def update(self, i, p, g, lr):
         if self.momentum == 0:
             p -= lr * g
@@ -199,6 +241,9 @@ class Adagrad(Optimizer):
     def initial_slot(self, name, p):
         return np.full_like(p, self.initial_accumulator_value)
 
+    def native_rule(self, lr):
+        return "adagrad", [lr, self.epsilon], ("accumulator",)
+
     def update(self, i, p, g, lr):
         a = self.slots["accumulator"][i]
         a += np.square(g)
@@ -226,6 +271,11 @@ class RMSprop(Optimizer):
     def slot_names(self):
         return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
                 + (("average_gradient",) if self.centered else ()))
+
+    def native_rule(self, lr):
+        return ("rmsprop", [lr, self.rho, self.momentum, self.epsilon, 1 - self.rho],
+                ("velocity", "momentum" if self.momentum > 0 else None,
+                 "average_gradient" if self.centered else None))
 
     def update(self, i, p, g, lr):
         rho = self.rho
@@ -269,6 +319,12 @@ class Adam(Optimizer):
     def slot_names(self):
         return ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
 
+    def native_rule(self, lr):
+        t = self.iterations + 1
+        alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        return ("adam", [alpha, 1 - self.beta_1, 1 - self.beta_2, self.epsilon],
+                ("momentum", "velocity", "velocity_hat" if self.amsgrad else None))
+
     def update(self, i, p, g, lr):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
@@ -280,6 +336,14 @@ class Adam(Optimizer):
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
         p -= alpha * m / (np.sqrt(v) + self.epsilon)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay on by default (Keras 3's AdamW:
+    weight_decay=0.004): p <- p - lr * weight_decay * p before Adam's update."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class Adamax(Optimizer):
@@ -299,6 +363,11 @@ class Adamax(Optimizer):
 
     def slot_names(self):
         return ("momentum", "norm")
+
+    def native_rule(self, lr):
+        t = self.iterations + 1
+        return ("adamax", [lr, 1 - self.beta_1, self.beta_2, self.epsilon, 1 - self.beta_1 ** t],
+                ("momentum", "norm"))
 
     def update(self, i, p, g, lr):
         t = self.iterations + 1
@@ -339,6 +408,13 @@ class Nadam(Optimizer):
     def begin_step(self):
         self.u_product *= self._mu(self.iterations + 1)
 
+    def native_rule(self, lr):
+        t = self.iterations + 1
+        mu_t, mu_next = self._mu(t), self._mu(t + 1)
+        return ("nadam", [lr, 1 - self.beta_1, 1 - self.beta_2, self.epsilon, mu_next,
+                          1 - self.u_product * mu_next, 1 - mu_t, 1 - self.u_product,
+                          1 - self.beta_2 ** t], ("momentum", "velocity"))
+
     def update(self, i, p, g, lr):
         t = self.iterations + 1
         mu_t, mu_next = self._mu(t), self._mu(t + 1)
@@ -350,7 +426,7 @@ class Nadam(Optimizer):
         p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
 
 
-_NAMES = {cls.__name__.lower(): cls for cls in (SGD, Adagrad, RMSprop, Adam, Adamax, Nadam)}
+_NAMES = {cls.__name__.lower(): cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Adamax, Nadam)}
 
 
 def get(identifier, **kwargs):

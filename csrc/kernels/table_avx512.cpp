@@ -1,6 +1,7 @@
 // The avx512 kernel table. Compiled with the avx512 flags (see CMakeLists.txt).
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>

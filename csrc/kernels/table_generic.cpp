@@ -1,6 +1,7 @@
 // The generic kernel table. Compiled with the generic flags (see CMakeLists.txt).
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>

@@ -17,11 +17,15 @@ Python allocations) next to the process' peak RSS.
 
     python bench/models.py [--threads 2] [--rounds 3] [--quick] [--models a,b]
 
-onnxruntime (optional, `pip install onnx onnxruntime`) is not timed yet.
+With onnxruntime installed (`pip install onnx onnxruntime`, optional), the
+PyTorch twin is exported to ONNX (TorchScript exporter) and its inference
+is timed too, on the same threads; the ratios against it are printed
+(ort time / fastcnn time).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import resource
 import statistics
@@ -113,6 +117,26 @@ def _torch_activation(name):
     return {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh()}[name]
 
 
+def ort_session(twin, shape, threads):
+    """An onnxruntime session of the twin (eval mode), or None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+        import torch
+    except ImportError:
+        return None
+    buf = io.BytesIO()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(twin.eval(), torch.zeros((1,) + tuple(shape)), buf, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                          dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
 # --------------------------------------------------------------------- timing
 
 def _time(fn, min_time):
@@ -125,7 +149,7 @@ def _time(fn, min_time):
     return statistics.median(times)
 
 
-def bench_model(name, rounds, turn):
+def bench_model(name, rounds, turn, threads):
     import torch
     build, batch = MODELS[name]
     rng = np.random.default_rng(0)
@@ -161,24 +185,34 @@ def bench_model(name, rounds, turn):
         with torch.no_grad():
             twin(t)
 
+    session = ort_session(twin, shape, threads)
+    if session is not None:
+        ort_out = session.run(None, {"x": x256[:8]})[0]
+        agree = max(agree, float(np.max(np.abs(ort_out - ref)) / max(1.0, float(np.max(np.abs(ref))))))
+
     ours = {"step": lambda: model.train_on_batch(x, y),
             "b256": lambda: model.predict(x256, batch_size=256),
             "b1": lambda: model.predict(x1, batch_size=1)}
     theirs = {"step": torch_step, "b256": lambda: torch_infer(t256), "b1": lambda: torch_infer(t1)}
-    times = {k: ([], []) for k in ours}
+    onnx = {} if session is None else {
+        "b256": lambda: session.run(None, {"x": x256}), "b1": lambda: session.run(None, {"x": x1})}
+    times = {k: ([], [], []) for k in ours}
     for _ in range(rounds):
         for key in ours:                                  # turns interleaved
             times[key][0].append(_time(ours[key], turn))
             times[key][1].append(_time(theirs[key], turn))
-    best = {k: (min(a), min(b)) for k, (a, b) in times.items()}
+            if key in onnx:
+                times[key][2].append(_time(onnx[key], turn))
+    best = {k: (min(a), min(b)) for k, (a, b, _) in times.items()}
+    best_ort = {k: min(c) for k, (_, _, c) in times.items() if c}
 
     ours["step"]()
     tracemalloc.start()
     ours["step"]()
     step_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"name": name, "batch": batch, "agree": agree, "best": best, "step_peak": step_peak,
-            "batch_bytes": x.nbytes}
+    return {"name": name, "batch": batch, "agree": agree, "best": best, "ort": best_ort,
+            "step_peak": step_peak, "batch_bytes": x.nbytes}
 
 
 def main(argv=None):
@@ -200,24 +234,38 @@ def main(argv=None):
     print(f"# fastcnn {fastcnn.__version__} ({fastcnn.cpu_info()['isa']}) vs torch "
           f"{torch.__version__}, {args.threads} threads, {fastcnn.cpu_info()['cpu']}, "
           f"best of {args.rounds} interleaved rounds")
-    print("| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch (x) "
-          "| batch-1 ms fastcnn / torch (x) | step allocs (Python peak) | outputs agree |")
+    print("| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch / ort "
+          "(x torch, x ort) | batch-1 ms fastcnn / torch / ort (x torch, x ort) "
+          "| step allocs (Python peak) | outputs agree |")
     print("|---|---|---|---|---|---|")
-    ratios = {"step": [], "b256": [], "b1": []}
+    ratios = {"step": [], "b256": [], "b1": [], "ort_b256": [], "ort_b1": []}
+
+    def ort_text(r, key, fmt):
+        return f" / {fmt(r['ort'][key])}" if key in r["ort"] else " / -"
+
+    def ort_ratio(r, key, ours):
+        return f", {r['ort'][key] / ours:.2f}x" if key in r["ort"] else ""
+
     for name in args.models.split(","):
-        r = bench_model(name, args.rounds, args.turn)
+        r = bench_model(name, args.rounds, args.turn, args.threads)
         (s_ours, s_torch), (i_ours, i_torch), (l_ours, l_torch) = (r["best"][k] for k in ("step", "b256", "b1"))
         for key, (a, b) in r["best"].items():
             ratios[key].append(b / a)
+        for key in r["ort"]:
+            ratios["ort_" + key].append(r["ort"][key] / r["best"][key][0])
         print(f"| {name} bs{r['batch']} | {s_ours * 1e3:.1f} / {s_torch * 1e3:.1f} ({s_torch / s_ours:.2f}x) "
-              f"| {256 / i_ours:,.0f} / {256 / i_torch:,.0f} ({i_torch / i_ours:.2f}x) "
-              f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f} ({l_torch / l_ours:.2f}x) "
+              f"| {256 / i_ours:,.0f} / {256 / i_torch:,.0f}{ort_text(r, 'b256', lambda t: f'{256 / t:,.0f}')} "
+              f"({i_torch / i_ours:.2f}x{ort_ratio(r, 'b256', i_ours)}) "
+              f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f}{ort_text(r, 'b1', lambda t: f'{t * 1e3:.2f}')} "
+              f"({l_torch / l_ours:.2f}x{ort_ratio(r, 'b1', l_ours)}) "
               f"| {r['step_peak'] / 2**20:.1f} MiB ({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
               f"| {r['agree']:.1e} |", flush=True)
-    geo = {k: math.exp(statistics.fmean(math.log(v) for v in vals)) for k, vals in ratios.items()}
-    print(f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "
-          f"{geo['b256']:.2f}x, batch-1 {geo['b1']:.2f}x; peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    geo = {k: math.exp(statistics.fmean(math.log(v) for v in vals)) for k, vals in ratios.items() if vals}
+    line = (f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "
+            f"{geo['b256']:.2f}x, batch-1 {geo['b1']:.2f}x")
+    if "ort_b256" in geo:
+        line += f"; onnxruntime / fastcnn: inference b256 {geo['ort_b256']:.2f}x, batch-1 {geo['ort_b1']:.2f}x"
+    print(line + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -189,10 +189,10 @@ def same_float_dtype(**arrays):
 
 
 def _plain(value):
-    """Whether `value` is an int, a str or (nested) tuples of ints: safe as a
-    cache key (True == 1 and np.int64(2) == 2 hash alike but mean otherwise)."""
+    """Whether `value` is None, an int, a str or (nested) tuples of ints: safe as
+    a cache key (True == 1 and np.int64(2) == 2 hash alike but mean otherwise)."""
     kind = type(value)
-    if kind is int or kind is str:
+    if kind is int or kind is str or value is None:
         return True
     return kind is tuple and all(_plain(v) for v in value)
 
@@ -273,6 +273,23 @@ class ConvGeometry:
 
     def from_2d(self, a):
         return a[:, :, 0, :] if (self.d == 1 and a is not None) else a
+
+
+_POOL_GEOMETRIES = {}
+
+
+def pool_geometry(x, kernel_size, stride, padding, ceil_mode, d):
+    """PoolGeometry(x, ...), reused for repeated shapes and plain arguments (as conv_geometry)."""
+    key = (x.shape, kernel_size, stride, padding, bool(ceil_mode), d)
+    if not all(_plain(v) for v in key[1:4]):
+        return PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+    geo = _POOL_GEOMETRIES.get(key)
+    if geo is None:
+        geo = PoolGeometry(x, kernel_size, stride, padding, ceil_mode, d)
+        if len(_POOL_GEOMETRIES) >= 1024:
+            _POOL_GEOMETRIES.clear()
+        _POOL_GEOMETRIES[key] = geo
+    return geo
 
 
 class PoolGeometry:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _C
-from ._shapes import (PoolGeometry, as_float_array, conv_geometry, conv_output_size,
+from ._shapes import (PoolGeometry, as_float_array, pool_geometry, conv_geometry, conv_output_size,
                       same_float_dtype, spatial_dims)
 
 __all__ = [
@@ -250,7 +250,7 @@ def linear_backward(dout, x, w, needs=("x", "w", "b")):
 def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d, data_format):
     last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     out, idx = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
                                      bool(return_indices), channels_last=last)
     if return_indices:
@@ -261,7 +261,7 @@ def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d, dat
 def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, d, data_format):
     last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(_first_view(dout, last, d, "dout"))
     if indices is None:
         _, indices = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
@@ -281,7 +281,7 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d, data_format):
     last = _channels_last(data_format)
     x = as_float_array(x, "x")
-    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     out = _C.avg_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
                                 bool(count_include_pad), channels_last=last)
     return _from_native(geo, out, last)
@@ -291,7 +291,7 @@ def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_i
                        data_format):
     last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
-    geo = PoolGeometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
+    geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(_first_view(dout, last, d, "dout"))
     dx = _C.avg_pool2d_backward(_native_layout(geo, dout, last), *geo.in_hw, *geo.window,
                                 bool(count_include_pad), channels_last=last)

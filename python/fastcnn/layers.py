@@ -456,7 +456,10 @@ class _Pool(Layer):
         x = np.asarray(x)
         if self.mode == "max":
             pool = F.max_pool2d if self.rank == 2 else F.max_pool1d
-            out, indices = pool(x, **self._args(), return_indices=True)
+            if training:          # inference skips the indices; backward recomputes them
+                out, indices = pool(x, **self._args(), return_indices=True)
+            else:
+                out, indices = pool(x, **self._args()), None
             self._cache = (x, indices)
         else:
             pool = F.avg_pool2d if self.rank == 2 else F.avg_pool1d

@@ -65,11 +65,15 @@ def test_native_training_equals_reference_path(build):
 def test_fusion_runs_batch_norm_and_relu_as_one_step():
     model = _bn_model(0)
     model.build(model.input_shape)
-    model(np.zeros((2,) + model.input_shape, np.float32))
+    x = np.ones((2,) + model.input_shape, np.float32)
+    model._forward(x, training=True)
     fused = [(type(a).__name__, type(b).__name__) for a, b in model._ran_steps if b is not None]
     assert fused == [("BatchNormalization", "ReLU"), ("BatchNormalization", "LeakyReLU")]
+    model(x)                                  # inference folds conv + BN (+ activation) instead
+    folded = [s.name for s, _ in model._ran_steps if type(s).__name__ == "FoldedBatchNorm"]
+    assert len(folded) == 2
     with fastcnn.reference_path():
-        model(np.zeros((2,) + model.input_shape, np.float32))
+        model._forward(x, training=True)
     assert all(b is None for _, b in model._ran_steps)
 
 

@@ -79,6 +79,7 @@ class Layer:
         self.input_shape = None
         self._grads = {}
         self._cache = None
+        self._weights_version = 0   # bumped when weights are replaced (fusion.py's caches)
 
     # ---- parameters
     @property
@@ -117,6 +118,7 @@ class Layer:
             if w.shape != old.shape:
                 raise ValueError(f"{self.name}: {n} must have shape {old.shape}, got {w.shape}")
             setattr(self, n, w.astype(self.dtype))
+        self._weights_version += 1
 
     def astype(self, dtype):
         """Recast parameters, gradients and state (e.g. to float64 for gradient checks)."""
@@ -126,6 +128,7 @@ class Layer:
         for n in self.param_names + self.state_names:
             setattr(self, n, getattr(self, n).astype(self.dtype))
         self._grads = {n: g.astype(self.dtype) for n, g in self._grads.items()}
+        self._weights_version += 1
         return self
 
     def _zero_grads(self):
@@ -136,6 +139,7 @@ class Layer:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.output_shape(self.input_shape)      # raises ValueError if incompatible
         self.built = True
+        self._weights_version += 1
 
     def output_shape(self, input_shape):
         return tuple(input_shape)

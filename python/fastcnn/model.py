@@ -33,6 +33,7 @@ import numpy as np
 
 from . import layers as layers_module
 from . import losses as losses_module
+from . import fusion
 from . import optimizers as optimizers_module
 from ._paths import reference_active
 
@@ -130,6 +131,8 @@ class Sequential:
         self.history = None
         self.stop_training = False     # a callback may set it to end fit after the epoch
         self._ran_steps = []           # what _forward ran, for _backward (see _steps)
+        self._folded = {}              # layer index -> fusion.FoldedBatchNorm (inference)
+        self._weights_version = 0      # bumped by training forwards and set_weights
         for layer in layers or []:
             self.add(layer)
 
@@ -212,6 +215,7 @@ class Sequential:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
+        self._weights_version += 1
         weights = list(weights)
         for layer in self.layers:
             n = len(layer.get_weights())
@@ -248,18 +252,33 @@ class Sequential:
         return y_true
 
     # ------------------------------------------------------------------ one batch
-    def _steps(self):
-        """The layers in run order as (layer, fused activation layer or None):
-        a BatchNormalization followed by ReLU or LeakyReLU runs both in one
-        pass each way (not on the reference path, `fastcnn.reference_path`)."""
+    def _steps(self, training=True):
+        """The layers in run order as (step, fused activation layer or None).
+
+        Not on the reference path (`fastcnn.reference_path`): a
+        BatchNormalization followed by ReLU or LeakyReLU runs both in one pass
+        each way; in inference, a Conv/Dense followed by BatchNormalization
+        (and ReLU / LeakyReLU) runs as one folded convolution (fusion.py).
+        """
         steps, layers, i = [], self.layers, 0
         fuse = not reference_active()
+        activations = (layers_module.ReLU, layers_module.LeakyReLU)
+
+        def at(j):
+            return layers[j] if j < len(layers) else None
         while i < len(layers):
             layer = layers[i]
-            nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if fuse and type(layer) is layers_module.BatchNormalization \
-                    and type(nxt) in (layers_module.ReLU, layers_module.LeakyReLU):
-                steps.append((layer, nxt))
+            if fuse and not training and fusion.can_fold(layer, at(i + 1)):
+                act = at(i + 2) if type(at(i + 2)) in activations else None
+                folded = self._folded.get(i)
+                if folded is None or folded.layer is not layer or folded.bn is not at(i + 1) \
+                        or folded.act is not act:
+                    folded = self._folded[i] = fusion.FoldedBatchNorm(layer, at(i + 1), act)
+                steps.append((folded, None))
+                i += 2 if act is None else 3
+            elif fuse and type(layer) is layers_module.BatchNormalization \
+                    and type(at(i + 1)) in activations:
+                steps.append((layer, at(i + 1)))
                 i += 2
             else:
                 steps.append((layer, None))
@@ -267,9 +286,13 @@ class Sequential:
         return steps
 
     def _forward(self, x, training):
-        self._ran_steps = steps = self._steps()
+        if training:
+            self._weights_version += 1      # the step that follows changes the weights
+        self._ran_steps = steps = self._steps(training)
         for layer, act in steps:
-            if act is None:
+            if isinstance(layer, fusion.FoldedBatchNorm):
+                x = layer.forward(x, training=False, model_version=self._weights_version)
+            elif act is None:
                 x = layer.forward(x, training=training)
             else:
                 slope = getattr(act, "negative_slope", 0.0)

@@ -421,15 +421,41 @@ class Sequential:
 
     # ------------------------------------------------------------------ inference
     def predict(self, x, batch_size=32, verbose=0):
-        """Outputs for x in inference mode, computed in batches and concatenated."""
+        """Outputs for x in inference mode, computed in batches and concatenated.
+
+        Batches larger than `_inference_chunk()` run in pieces of that size
+        (the same results: inference treats every sample on its own), so the
+        activations of one piece stay in the caches between layers.
+        """
         x = _as_inputs(x)
         self._ensure_built(x)
         batch_size = _positive_int(batch_size, "batch_size")
-        outputs = [self._forward(x[i:i + batch_size], training=False)
-                   for i in range(0, len(x), batch_size)]
-        if not outputs:
+        step = min(batch_size, self._inference_chunk())
+        out = None
+        for i in range(0, len(x), step):
+            y = self._forward(x[i:i + step], training=False)
+            if out is None:
+                out = np.empty((len(x),) + y.shape[1:], y.dtype)
+            out[i:i + len(y)] = y
+        if out is None:
             return np.zeros((0,) + self.output_shape, np.float32)
-        return np.concatenate(outputs)
+        return out
+
+    # Samples per inference piece: as many as keep the largest activation
+    # within this many bytes, and never fewer than the minimum (convolutions
+    # of few images use the cores less well).
+    INFERENCE_CHUNK_BYTES = 8 << 20
+    INFERENCE_CHUNK_MIN = 128
+
+    def _inference_chunk(self):
+        shape, largest = self.input_shape, 1
+        for layer in self.layers:
+            shape = tuple(layer.output_shape(shape))
+            largest = max(largest, math.prod(shape) * 4)
+        chunk = self.INFERENCE_CHUNK_MIN
+        while chunk * 2 * largest <= self.INFERENCE_CHUNK_BYTES:
+            chunk *= 2
+        return chunk
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
         """[loss, metrics...] over (x, y) (a float without metrics), sample-weighted over batches."""

@@ -5,7 +5,7 @@ import pytest
 import fastcnn.functional as F
 from fastcnn import reference as R
 
-from _helpers import assert_close, numeric_grad
+from _helpers import assert_close, numeric_grad, using_threads
 
 # Few outputs (x's rows read in place by the direct tile), many, and sizes
 # that tile unevenly.
@@ -110,3 +110,23 @@ def test_native_matmul_rejects_bad_operands(a, b, error, match):
     from fastcnn import _C
     with pytest.raises(error, match=match):
         _C.matmul(a, b)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8, 9])
+@pytest.mark.parametrize("n", [1, 7, 16, 129, 300])
+def test_linear_few_rows_path(isa, dtype, m, n):
+    """Products of at most 8 rows take a pass over w in place (matmul_few_rows):
+    x through a stride, w row-major and through a transpose, against NumPy."""
+    rng = np.random.default_rng(m * 1000 + n)
+    k = 37
+    x = rng.standard_normal((m, 2 * k)).astype(dtype)[:, ::2]         # strided rows
+    w = rng.standard_normal((k, n)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    want = x.astype(np.float64) @ w.astype(np.float64) + b
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(F.linear(x, w, b), want, rtol=tol, atol=tol)
+    wt = np.ascontiguousarray(w.T).T                                   # column-major view
+    np.testing.assert_allclose(F.linear(x, wt, b), want, rtol=tol, atol=tol)
+    with using_threads(1):
+        one = F.linear(x, w, b)
+    np.testing.assert_array_equal(one, F.linear(x, w, b))             # no thread dependence

@@ -264,6 +264,10 @@ struct ElementwiseKernels {
   // factor) and the rule's state arrays s0..s2 (null where unused).
   void (*optimizer_update)(const OptimizerRule& rule, T grad_scale, T* p, const T* g, T* s0, T* s1,
                            T* s2, int64_t n);
+  // Up to 8 rows of a product with B read once in place (elementwise/gemv_impl.h):
+  // c[i * c_row + j] = sum over p < k of a[i * a_row + p * a_step] * b[p * b_row + j].
+  void (*gemv_rows)(const T* a, int64_t a_row, int64_t a_step, int rows, const T* b, int64_t b_row,
+                    int64_t k, int64_t n, T* c, int64_t c_row);
 };
 
 template <typename T>

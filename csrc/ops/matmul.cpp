@@ -160,12 +160,42 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
   });
 }
 
+// A product of at most kFewRows rows against a row-major B (a Dense layer
+// on a sample or a few): one pass over B in place, threads taking ranges of
+// columns (kernels' gemv_rows).
+constexpr int64_t kFewRows = 8;  // elementwise/gemv_impl.h's kGemvRows
+
+template <typename T>
+void matmul_few_rows(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
+                     MatrixView<T> c, T* row_buffer) {
+  const auto& kern = active_kernels().get<T>().elementwise;
+  // Columns per task: a thread's share, in whole cache lines.
+  const int64_t kColumns = std::max<int64_t>(16, round_up(ceil_div(n, num_threads()), 16));
+  const int64_t tasks = ceil_div(n, kColumns);
+  parallel_for(tasks, threads_for(tasks), Denormals::flush, [&](int64_t begin, int64_t end, int) {
+    const int64_t j0 = begin * kColumns, j1 = std::min(n, end * kColumns);
+    if (c.col == 1) {
+      kern.gemv_rows(a.data, a.row, a.col, int(m), b.data + j0, b.row, k, j1 - j0, c.data + j0, c.row);
+      return;
+    }
+    kern.gemv_rows(a.data, a.row, a.col, int(m), b.data + j0, b.row, k, j1 - j0, row_buffer + j0, n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = j0; j < j1; ++j) c.data[i * c.row + j * c.col] = row_buffer[i * n + j];
+  });
+}
+
 }  // namespace
 
 template <typename T>
 void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
             MatrixView<T> c) {
   if (m == 0 || n == 0) return;
+  if (m <= kFewRows && b.col == 1 && k > 0) {
+    // A pass over B, memory-bound: the grain is by bytes.
+    SerialBelowGrain serial(OpFamily::elementwise, k * n * int64_t(sizeof(T)));
+    Workspace<T> row_buffer(c.col == 1 ? 1 : m * n);
+    return matmul_few_rows<T>(m, n, k, a, b, c, row_buffer.data());
+  }
   SerialBelowGrain serial(OpFamily::matmul, m * n * k);
   // Estimated cycles of each orientation: the register tiles' FMAs (32 per
   // cycle, padding included), packing (~1 cycle per element gathered

@@ -6,6 +6,7 @@
 #include "batch_norm_impl.h"
 #include "activation_impl.h"
 #include "optimizer_impl.h"
+#include "gemv_impl.h"
 
 // The memory-bound passes of elementwise/, instantiated for this ISA.
 template <typename T>
@@ -13,5 +14,6 @@ ElementwiseKernels<T> elementwise_kernels() {
   return {&bn_moments_run<T>, &bn_moments_rows<T>, &bn_apply_run<T>, &bn_apply_rows<T>,
           &bn_gradient_moments_run<T>, &bn_gradient_moments_rows<T>, &bn_gradient_apply_run<T>,
           &bn_gradient_apply_rows<T>, &activation_forward<T>, &activation_backward<T>,
-          &softmax_rows<T>, &softmax_backward_rows<T>, &dropout_apply<T>, &optimizer_update<T>};
+          &softmax_rows<T>, &softmax_backward_rows<T>, &dropout_apply<T>, &optimizer_update<T>,
+          &gemv_rows<T>};
 }

@@ -10,10 +10,11 @@ compute the same function (checked: outputs compared before timing).
 
 Prints, per model: ms per training step (Adam, the batch size of the
 tutorial), images/s of inference at batch 256, batch-1 latency, the ratios
-(torch time / fastcnn time: > 1 means fastcnn is faster), and the Python
-memory a steady-state training step allocates (tracemalloc peak over one
-step: NumPy's arrays included; fastcnn's recycled output blocks are not
-Python allocations) next to the process' peak RSS.
+(torch time / fastcnn time: > 1 means fastcnn is faster), and what a
+steady-state training step allocates: new native memory (results of 1 MiB
+and more that found no recycled block: `output_cache_info()['fresh_bytes']`)
+and the Python peak (tracemalloc over one step: the NumPy arrays below
+1 MiB), next to the process' peak RSS.
 
     python bench/models.py [--threads 2] [--rounds 3] [--quick] [--models a,b]
 
@@ -207,12 +208,14 @@ def bench_model(name, rounds, turn, threads):
     best_ort = {k: min(c) for k, (_, _, c) in times.items() if c}
 
     ours["step"]()
+    fresh = fastcnn.output_cache_info()["fresh_bytes"]
     tracemalloc.start()
     ours["step"]()
     step_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    fresh = fastcnn.output_cache_info()["fresh_bytes"] - fresh
     return {"name": name, "batch": batch, "agree": agree, "best": best, "ort": best_ort,
-            "step_peak": step_peak, "batch_bytes": x.nbytes}
+            "step_peak": step_peak, "fresh": fresh, "batch_bytes": x.nbytes}
 
 
 def main(argv=None):
@@ -236,7 +239,7 @@ def main(argv=None):
           f"best of {args.rounds} interleaved rounds")
     print("| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch / ort "
           "(x torch, x ort) | batch-1 ms fastcnn / torch / ort (x torch, x ort) "
-          "| step allocs (Python peak) | outputs agree |")
+          "| steady step: new native memory, Python peak | outputs agree |")
     print("|---|---|---|---|---|---|")
     ratios = {"step": [], "b256": [], "b1": [], "ort_b256": [], "ort_b1": []}
 
@@ -258,7 +261,8 @@ def main(argv=None):
               f"({i_torch / i_ours:.2f}x{ort_ratio(r, 'b256', i_ours)}) "
               f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f}{ort_text(r, 'b1', lambda t: f'{t * 1e3:.2f}')} "
               f"({l_torch / l_ours:.2f}x{ort_ratio(r, 'b1', l_ours)}) "
-              f"| {r['step_peak'] / 2**20:.1f} MiB ({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
+              f"| {r['fresh'] / 2**20:.1f} MiB, {r['step_peak'] / 2**20:.1f} MiB "
+              f"({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
               f"| {r['agree']:.1e} |", flush=True)
     geo = {k: math.exp(statistics.fmean(math.log(v) for v in vals)) for k, vals in ratios.items() if vals}
     line = (f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "

@@ -488,6 +488,8 @@ PYBIND11_MODULE(_C, m) {
     d["limit_bytes"] = output_cache_limit();
     d["cached_bytes"] = output_cache_bytes();
     d["min_array_bytes"] = kOutputCacheMinBytes;
+    d["fresh_blocks"] = output_fresh_blocks();
+    d["fresh_bytes"] = output_fresh_bytes();
     return d;
   });
   m.def("get_num_threads", []() { return num_threads(); });

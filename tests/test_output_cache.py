@@ -134,7 +134,9 @@ def test_limit_bounds_the_cache_and_zero_turns_it_off(cache):
     y = F.max_pool2d(x, 1)
     del y
     gc.collect()
-    assert fastcnn.output_cache_info() == {"limit_bytes": 0, "cached_bytes": 0, "min_array_bytes": MIB}
+    info = fastcnn.output_cache_info()
+    assert {k: info[k] for k in ("limit_bytes", "cached_bytes", "min_array_bytes")} == \
+        {"limit_bytes": 0, "cached_bytes": 0, "min_array_bytes": MIB}
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "1", True, None])
@@ -157,3 +159,22 @@ def test_results_freed_from_many_threads(cache):
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(job, range(8)))
+
+
+def test_a_steady_training_step_takes_no_fresh_memory(cache):
+    """Every large result of a training step comes back from the cache from the
+    third step on (fresh_blocks stops growing)."""
+    from fastcnn import zoo
+    model = zoo.fashion_bn(seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    before = fastcnn.output_cache_info()
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    after = fastcnn.output_cache_info()
+    assert after["fresh_blocks"] == before["fresh_blocks"], (before, after)
+    assert after["fresh_blocks"] > 0                     # the counter counts

@@ -8,6 +8,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -25,12 +26,16 @@ BlockCache& output_cache() {
   return *cache;
 }
 
+std::atomic<int64_t> g_fresh_blocks{0}, g_fresh_bytes{0};
+
 }  // namespace
 
 OutputBlock take_output_block(size_t bytes) {
   OutputBlock block{nullptr, 0};
   block.data = output_cache().take(bytes, &block.capacity);
   if (block.data) return block;
+  g_fresh_blocks.fetch_add(1, std::memory_order_relaxed);
+  g_fresh_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
   // Like NumPy for big arrays: ask for transparent huge pages (one fault per
   // 2 MiB, fewer TLB misses), so whole 2 MiB pages are allocated.
   const bool huge = bytes >= 2 * kHugePage;
@@ -49,5 +54,7 @@ void give_output_block(OutputBlock block) { output_cache().give(block.data, bloc
 void set_output_cache_limit(size_t bytes) { output_cache().set_max_bytes(bytes); }
 size_t output_cache_limit() { return output_cache().max_bytes(); }
 size_t output_cache_bytes() { return output_cache().cached_bytes(); }
+int64_t output_fresh_blocks() { return g_fresh_blocks.load(std::memory_order_relaxed); }
+int64_t output_fresh_bytes() { return g_fresh_bytes.load(std::memory_order_relaxed); }
 
 }  // namespace fastcnn

@@ -1,6 +1,7 @@
 // Memory for operator results handed to NumPy, recycled between calls.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace fastcnn {
 
@@ -24,5 +25,10 @@ void give_output_block(OutputBlock block);
 void set_output_cache_limit(size_t bytes);
 size_t output_cache_limit();
 size_t output_cache_bytes();
+
+// Results that needed new memory (no cached block fitted) since start-up:
+// a steady training loop adds none.
+int64_t output_fresh_blocks();
+int64_t output_fresh_bytes();
 
 }  // namespace fastcnn

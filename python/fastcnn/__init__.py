@@ -44,8 +44,10 @@ def set_output_cache_limit(max_bytes):
 
 
 def output_cache_info():
-    """The output cache: `limit_bytes`, `cached_bytes` (freed results held now)
-    and `min_array_bytes` (smaller results use NumPy's allocator)."""
+    """The output cache: `limit_bytes`, `cached_bytes` (freed results held now),
+    `min_array_bytes` (smaller results use NumPy's allocator), and
+    `fresh_blocks` / `fresh_bytes`: results since start-up that needed new
+    memory because no cached block fitted (a steady training loop adds none)."""
     return dict(_C.output_cache_info())
 
 

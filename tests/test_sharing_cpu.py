@@ -162,6 +162,20 @@ def test_tiny_calls_stay_on_the_calling_thread():
     assert _C.pool_stats()["regions"] > 0
 
 
+def test_convs_with_few_output_positions_stay_on_the_calling_thread():
+    """Above the multiply-add grain but with few output positions (a batch-1
+    conv on a small plane): one thread, in all three passes."""
+    fastcnn.set_num_threads(2)
+    x = np.random.rand(1, 64, 8, 8).astype(np.float32)
+    w = np.random.rand(128, 64, 3, 3).astype(np.float32)      # 6x6 outputs, 2.6M MACs
+    _C.reset_pool_stats()
+    out = F.conv2d(x, w)
+    F.conv2d_backward(np.ones_like(out), x, w)
+    assert _C.pool_stats()["regions"] == 0
+    F.conv2d(np.random.rand(8, 64, 8, 8).astype(np.float32), w)   # 288 positions
+    assert _C.pool_stats()["regions"] > 0
+
+
 def test_grain_scale_zero_sends_tiny_calls_to_the_pool(every_call_parallel):
     fastcnn.set_num_threads(2)
     x = np.random.rand(2, 3, 8, 8).astype(np.float32)

@@ -141,7 +141,7 @@ bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_byt
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
                           ConvAlgorithm algorithm) {
-  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
+  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   // Channels-last 1x1 stride-1 unpadded layers: each pixel's dx row is its
   // dout row times W, one plain GEMM over every pixel (2 threads, Xeon:
   // ResNet 256 -> 64 at 14x14, batch 32, 1.29 -> 0.74 ms against the tiles).

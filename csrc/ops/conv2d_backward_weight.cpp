@@ -30,7 +30,7 @@ bool prefers_channels_first_backward_weight(const Conv2dParams& q) {
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
                             ConvAlgorithm algorithm) {
-  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
+  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
       conv2d_backward_weight_through_channels_first(p, dout, x, dw))
     return;

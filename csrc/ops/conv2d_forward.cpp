@@ -73,7 +73,7 @@ bool prefers_direct_columns_channels_last(const Conv2dParams& p) {
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
                     ConvAlgorithm algorithm) {
-  SerialBelowGrain serial(OpFamily::conv, conv2d_macs(p));
+  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
   if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
       conv2d_forward_through_channels_first(p, x, w, bias, out))

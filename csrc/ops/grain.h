@@ -44,4 +44,15 @@ inline int64_t conv2d_macs(const Conv2dParams& p) {
   return p.batch * p.out_channels * p.out_h * p.out_w * p.in_per_group() * p.kernel_h * p.kernel_w;
 }
 
+// A convolution with fewer output positions (batch x out_h x out_w) than
+// this stays on one thread whatever its multiply-adds: its tasks are too few
+// and each repeats the weights' packing (docs/threads.md has the sweep).
+constexpr int64_t kConvMinParallelPositions = 192;
+
+// The work a convolution pass counts against the conv grain: its
+// multiply-adds, or 0 below kConvMinParallelPositions.
+inline int64_t conv2d_parallel_work(const Conv2dParams& p) {
+  return p.batch * p.out_h * p.out_w < kConvMinParallelPositions ? 0 : conv2d_macs(p);
+}
+
 }  // namespace fastcnn

@@ -174,6 +174,10 @@ def test_convs_with_few_output_positions_stay_on_the_calling_thread():
     assert _C.pool_stats()["regions"] == 0
     F.conv2d(np.random.rand(8, 64, 8, 8).astype(np.float32), w)   # 288 positions
     assert _C.pool_stats()["regions"] > 0
+    _C.reset_pool_stats()
+    wide = np.random.rand(256, 256, 3, 3).astype(np.float32)
+    F.conv2d(np.random.rand(1, 256, 8, 8).astype(np.float32), wide)  # 36 positions, 21M MACs
+    assert _C.pool_stats()["regions"] > 0
 
 
 def test_grain_scale_zero_sends_tiny_calls_to_the_pool(every_call_parallel):

@@ -45,14 +45,19 @@ inline int64_t conv2d_macs(const Conv2dParams& p) {
 }
 
 // A convolution with fewer output positions (batch x out_h x out_w) than
-// this stays on one thread whatever its multiply-adds: its tasks are too few
-// and each repeats the weights' packing (docs/threads.md has the sweep).
+// kConvMinParallelPositions stays on one thread unless it has at least
+// kConvFewPositionsMacs multiply-adds: its tasks are few and each repeats
+// the weights' packing, which only many channels pay for (docs/threads.md
+// has the sweep).
 constexpr int64_t kConvMinParallelPositions = 192;
+constexpr int64_t kConvFewPositionsMacs = int64_t{1} << 23;
 
 // The work a convolution pass counts against the conv grain: its
-// multiply-adds, or 0 below kConvMinParallelPositions.
+// multiply-adds, or 0 for few positions and not many multiply-adds.
 inline int64_t conv2d_parallel_work(const Conv2dParams& p) {
-  return p.batch * p.out_h * p.out_w < kConvMinParallelPositions ? 0 : conv2d_macs(p);
+  const int64_t macs = conv2d_macs(p);
+  const bool few_positions = p.batch * p.out_h * p.out_w < kConvMinParallelPositions;
+  return few_positions && macs < kConvFewPositionsMacs ? 0 : macs;
 }
 
 }  // namespace fastcnn

@@ -194,7 +194,17 @@ def _plain(value):
     kind = type(value)
     if kind is int or kind is str or value is None:
         return True
-    return kind is tuple and all(_plain(v) for v in value)
+    if kind is not tuple:
+        return False
+    for v in value:                     # loops, not all(): this runs on every layer call
+        inner = type(v)
+        if inner is tuple:
+            for e in v:
+                if type(e) is not int:
+                    return False
+        elif inner is not int:
+            return False
+    return True
 
 
 _GEOMETRIES = {}

@@ -132,6 +132,7 @@ class Sequential:
         self.stop_training = False     # a callback may set it to end fit after the epoch
         self._ran_steps = []           # what _forward ran, for _backward (see _steps)
         self._folded = {}              # layer index -> fusion.FoldedBatchNorm (inference)
+        self._steps_cache = {}         # (training, fuse) -> (layer identities, steps)
         self._weights_version = 0      # bumped by training forwards and set_weights
         for layer in layers or []:
             self.add(layer)
@@ -260,8 +261,18 @@ class Sequential:
         each way; in inference, a Conv/Dense followed by BatchNormalization
         (and ReLU / LeakyReLU) runs as one folded convolution (fusion.py).
         """
-        steps, layers, i = [], self.layers, 0
         fuse = not reference_active()
+        # what the fusion rules read: the layers, and their build/dtype (weights versions)
+        key = (training, fuse, tuple((id(layer), layer._weights_version) for layer in self.layers))
+        cached = self._steps_cache.get((training, fuse))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        steps = self._plan_steps(training, fuse)
+        self._steps_cache[(training, fuse)] = (key, steps)
+        return steps
+
+    def _plan_steps(self, training, fuse):
+        steps, layers, i = [], self.layers, 0
         activations = (layers_module.ReLU, layers_module.LeakyReLU)
 
         def at(j):

@@ -31,13 +31,13 @@ import math
 import resource
 import statistics
 import sys
-import time
 import tracemalloc
 
 import numpy as np
 
 import fastcnn
 from fastcnn import layers as L, losses, optimizers, zoo
+from timing import median_time
 
 
 def vgg_cifar(seed=0):
@@ -77,20 +77,10 @@ def torch_twin(model):
             conv = nn.Conv2d(layer.kernel.shape[1] * layer.groups, layer.filters, layer.kernel_size,
                              stride=layer.strides, padding=pad, dilation=layer.dilation_rate,
                              groups=layer.groups, bias=layer.use_bias)
-            conv.weight.data = torch.from_numpy(layer.kernel.copy())
-            if layer.use_bias:
-                conv.bias.data = torch.from_numpy(layer.bias.copy())
-            mods.append(conv)
-            if layer.activation:
-                mods.append(_torch_activation(layer.activation))
+            mods += _weighted(conv, layer.kernel, layer)
         elif kind == "Dense":
             lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
-            lin.weight.data = torch.from_numpy(layer.kernel.T.copy())
-            if layer.use_bias:
-                lin.bias.data = torch.from_numpy(layer.bias.copy())
-            mods.append(lin)
-            if layer.activation:
-                mods.append(_torch_activation(layer.activation))
+            mods += _weighted(lin, layer.kernel.T, layer)
         elif kind == "BatchNormalization":
             bn = nn.BatchNorm2d(len(layer.gamma), eps=layer.epsilon, momentum=1 - layer.momentum)
             bn.weight.data = torch.from_numpy(layer.gamma.copy())
@@ -111,6 +101,15 @@ def torch_twin(model):
         else:
             raise ValueError(f"no PyTorch twin for {kind}")
     return nn.Sequential(*mods)
+
+
+def _weighted(module, weight, layer):
+    """module holding weight and layer's bias, then layer's activation (if any)."""
+    import torch
+    module.weight.data = torch.from_numpy(np.ascontiguousarray(weight).copy())
+    if layer.use_bias:
+        module.bias.data = torch.from_numpy(layer.bias.copy())
+    return [module] + ([_torch_activation(layer.activation)] if layer.activation else [])
 
 
 def _torch_activation(name):
@@ -136,18 +135,6 @@ def ort_session(twin, shape, threads):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-
-
-# --------------------------------------------------------------------- timing
-
-def _time(fn, min_time):
-    fn()
-    times = []
-    while sum(times) < min_time or len(times) < 3:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_model(name, rounds, turn, threads):
@@ -200,10 +187,10 @@ def bench_model(name, rounds, turn, threads):
     times = {k: ([], [], []) for k in ours}
     for _ in range(rounds):
         for key in ours:                                  # turns interleaved
-            times[key][0].append(_time(ours[key], turn))
-            times[key][1].append(_time(theirs[key], turn))
+            times[key][0].append(median_time(ours[key], turn))
+            times[key][1].append(median_time(theirs[key], turn))
             if key in onnx:
-                times[key][2].append(_time(onnx[key], turn))
+                times[key][2].append(median_time(onnx[key], turn))
     best = {k: (min(a), min(b)) for k, (a, b, _) in times.items()}
     best_ort = {k: min(c) for k, (_, _, c) in times.items() if c}
 

@@ -65,10 +65,6 @@ def _out_flat(out, like, shape=None):
     return out.reshape(-1 if shape is None else shape)
 
 
-def _vector(v, channels, dtype, name, default):
-    return channel_vector(v, channels, name, dtype, default)
-
-
 def _scale_shift(gamma, beta, mean, inv_std, dtype):
     """Per-channel y = x * scale + shift of BN, computed in float64 then cast."""
     scale = np.asarray(gamma, np.float64) * inv_std
@@ -106,11 +102,11 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
     else:
         if moving_mean is None or moving_variance is None:
             raise ValueError("inference (training=False) needs moving_mean and moving_variance")
-        mean = _vector(moving_mean, c, np.float64, "moving_mean", 0)
-        var = _vector(moving_variance, c, np.float64, "moving_variance", 1)
+        mean = channel_vector(moving_mean, c, "moving_mean", np.float64, 0)
+        var = channel_vector(moving_variance, c, "moving_variance", np.float64, 1)
     inv_std = 1 / np.sqrt(var + epsilon)
-    scale, shift = _scale_shift(_vector(gamma, c, x.dtype, "gamma", 1),
-                                _vector(beta, c, x.dtype, "beta", 0), mean, inv_std, x.dtype)
+    scale, shift = _scale_shift(channel_vector(gamma, c, "gamma", x.dtype, 1),
+                                channel_vector(beta, c, "beta", x.dtype, 0), mean, inv_std, x.dtype)
     y = _C.batch_norm_apply(x3, scale, shift, act, slope, _out_flat(out, x, x3.shape)).reshape(x.shape)
     return (y, (mean, inv_std)) if return_stats else y
 
@@ -130,11 +126,11 @@ def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis
     axis = channel_axis(x, axis)
     act, slope = fused_activation(activation, negative_slope)
     c = x.shape[axis]
-    gamma_ = _vector(gamma, c, np.float64, "gamma", 1)
-    mean = _vector(mean, c, np.float64, "mean", 0)
-    inv_std = _vector(inv_std, c, np.float64, "inv_std", 1)
-    scale, shift = _scale_shift(gamma_.astype(x.dtype), _vector(beta, c, x.dtype, "beta", 0), mean,
-                                inv_std, x.dtype)
+    gamma_ = channel_vector(gamma, c, "gamma", np.float64, 1)
+    mean = channel_vector(mean, c, "mean", np.float64, 0)
+    inv_std = channel_vector(inv_std, c, "inv_std", np.float64, 1)
+    scale, shift = _scale_shift(gamma_.astype(x.dtype), channel_vector(beta, c, "beta", x.dtype, 0),
+                                mean, inv_std, x.dtype)
     x3, d3 = _channel_view(x, axis), _channel_view(dout, axis)
     need_dx, need_dgamma, need_dbeta = ("x" in needs), ("gamma" in needs), ("beta" in needs)
     dgamma = dbeta = dx = None

@@ -442,7 +442,8 @@ class Sequential:
         self._ensure_built(x)
         batch_size = _positive_int(batch_size, "batch_size")
         step = batch_size
-        if min(batch_size, len(x)) > self.INFERENCE_CHUNK_MIN:    # (the shape walk costs ~0.2 ms)
+        # sizing the pieces walks every layer's shapes: only for batches it may split
+        if min(batch_size, len(x)) > self.INFERENCE_CHUNK_MIN:
             step = min(batch_size, self._inference_chunk())
         out = None
         for i in range(0, len(x), step):

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernel_table.h"
 #include "ops/output_buffer.h"
 
 namespace fastcnn {
@@ -75,12 +76,30 @@ py::array_t<T> empty(const std::vector<int64_t>& shape) {
   return py::array_t<T>(s, static_cast<T*>(block->data), owner);
 }
 
+// An activation by its Python name; `fusable_only` admits only those the
+// batch norm and conv stores fuse (identity, relu, leaky_relu).
+inline Activation activation_named(const std::string& name, bool fusable_only) {
+  if (name == "identity" || name == "linear") return Activation::identity;
+  if (name == "relu") return Activation::relu;
+  if (name == "leaky_relu") return Activation::leaky_relu;
+  if (!fusable_only) {
+    if (name == "sigmoid") return Activation::sigmoid;
+    if (name == "tanh") return Activation::tanh;
+  }
+  throw py::value_error("activation must be one of 'identity', 'relu', 'leaky_relu'" +
+                        std::string(fusable_only ? "" : ", 'sigmoid', 'tanh'") + ", got '" + name +
+                        "'");
+}
+
 template <typename T>
 const T* data(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <typename T>
 T* mutable_data(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
 }  // namespace binding
+
+// Adds the inference plan class (bindings_plan.cpp).
+void bind_plan(pybind11::module_& m);
 
 // Adds the elementwise ops (batch norm, activations, softmax, dropout,
 // softmax cross-entropy) to the module (bindings_elementwise.cpp).

@@ -18,19 +18,6 @@ namespace {
 
 using namespace binding;
 
-Activation activation_named(const std::string& name, bool fusable_only) {
-  if (name == "identity" || name == "linear") return Activation::identity;
-  if (name == "relu") return Activation::relu;
-  if (name == "leaky_relu") return Activation::leaky_relu;
-  if (!fusable_only) {
-    if (name == "sigmoid") return Activation::sigmoid;
-    if (name == "tanh") return Activation::tanh;
-  }
-  throw py::value_error("activation must be one of 'identity', 'relu', 'leaky_relu'" +
-                        std::string(fusable_only ? "" : ", 'sigmoid', 'tanh'") + ", got '" + name +
-                        "'");
-}
-
 // `out` when given (checked: x's dtype and shape, contiguous, aligned,
 // writeable), else a new array like x.
 template <typename T>

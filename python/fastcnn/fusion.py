@@ -52,14 +52,17 @@ class FoldedBatchNorm:
         layer, bn = self.layer, self.bn
         arrays = [getattr(layer, n) for n in layer.param_names] + \
                  [getattr(bn, n) for n in bn.param_names + bn.state_names]
-        return (model_version, layer._weights_version, bn._weights_version,
-                tuple(id(a) for a in arrays))
+        return (model_version, layer._weights_version, bn._weights_version), arrays
 
     def folded_weights(self, model_version=0):
         """(kernel, bias) with the normalisation folded in (cached)."""
-        key = self._cache_key(model_version)
-        if key != self._key:
-            self._weights, self._key = self._fold(), key
+        versions, arrays = self._cache_key(model_version)
+        # The key holds the arrays themselves: compared by identity, and kept
+        # alive so that no new array can take a replaced one's id.
+        same = self._key is not None and self._key[0] == versions and \
+            len(self._key[1]) == len(arrays) and all(a is b for a, b in zip(self._key[1], arrays))
+        if not same:
+            self._weights, self._key = self._fold(), (versions, arrays)
         return self._weights
 
     def _fold(self):

@@ -35,6 +35,7 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import fusion
 from . import optimizers as optimizers_module
+from . import plan as plan_module
 from ._paths import reference_active
 
 __all__ = ["Sequential", "History", "load_model"]
@@ -134,6 +135,7 @@ class Sequential:
         self._folded = {}              # layer index -> fusion.FoldedBatchNorm (inference)
         self._steps_cache = {}         # (training, fuse) -> (layer identities, steps)
         self._weights_version = 0      # bumped by training forwards and set_weights
+        self._plans = plan_module.InferencePlans()   # inference by input shape (plan.py)
         for layer in layers or []:
             self.add(layer)
 
@@ -296,21 +298,29 @@ class Sequential:
                 i += 1
         return steps
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, out=None):
         if training:
             self._weights_version += 1      # the step that follows changes the weights
         self._ran_steps = steps = self._steps(training)
+        if not training and not reference_active():
+            plan = self._plan_for(steps, x)
+            if plan is not None:
+                return plan.run(x, out)
         for layer, act in steps:
-            if isinstance(layer, fusion.FoldedBatchNorm):
-                x = layer.forward(x, training=False, model_version=self._weights_version)
-            elif act is None:
-                x = layer.forward(x, training=training)
-            else:
-                slope = getattr(act, "negative_slope", 0.0)
-                x = layer.forward(x, training=training,
-                                  activation="relu" if slope == 0 else "leaky_relu",
-                                  negative_slope=slope)
+            x = plan_module.run_step(layer, act, training, self._weights_version, x)
+        if out is not None:
+            out[...] = x
+            return out
         return x
+
+    def _plan_for(self, steps, x):
+        """The native execution plan (plan.py) of the inference steps for x,
+        or None when it cannot be built for x (a shape a layer rejects: the
+        layers' own forwards then run and report it)."""
+        try:
+            return self._plans.get(steps, np.asarray(x), self._weights_version)
+        except (ValueError, TypeError):
+            return None
 
     def _backward(self, dout):
         for layer, _ in reversed(self._ran_steps):
@@ -447,10 +457,12 @@ class Sequential:
             step = min(batch_size, self._inference_chunk())
         out = None
         for i in range(0, len(x), step):
-            y = self._forward(x[i:i + step], training=False)
             if out is None:
+                y = self._forward(x[i:i + step], training=False)
                 out = np.empty((len(x),) + y.shape[1:], y.dtype)
-            out[i:i + len(y)] = y
+                out[:len(y)] = y
+            else:               # later pieces are written in place
+                self._forward(x[i:i + step], training=False, out=out[i:i + step])
         if out is None:
             return np.zeros((0,) + self.output_shape, np.float32)
         return out

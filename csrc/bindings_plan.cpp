@@ -156,6 +156,7 @@ class PlanHandle {
 
   size_t steps() const { return f32_ ? f32_->steps() : f64_->steps(); }
   int64_t arena_elements() const { return f32_ ? f32_->arena_elements() : f64_->arena_elements(); }
+  size_t packed_bytes() const { return f32_ ? f32_->packed_bytes() : f64_->packed_bytes(); }
   std::string dtype() const { return f32_ ? "float32" : "float64"; }
 
  private:
@@ -240,7 +241,8 @@ void bind_plan(py::module_& m) {
       .def("run", &PlanHandle::run, py::arg("x"), py::arg("out"))
       .def_property_readonly("steps", &PlanHandle::steps)
       .def_property_readonly("arena_elements", &PlanHandle::arena_elements)
-      .def_property_readonly("dtype", &PlanHandle::dtype);
+      .def_property_readonly("dtype", &PlanHandle::dtype)
+      .def_property_readonly("packed_bytes", &PlanHandle::packed_bytes);
 }
 
 }  // namespace fastcnn

@@ -161,8 +161,9 @@ def test_plan_follows_weight_changes():
     changed = model.predict(x)
     assert not np.allclose(changed, before)
     np.testing.assert_allclose(changed, _reference(model, x), rtol=2e-5, atol=2e-5)
-    # an in-place edit of a weight the plan reads directly (not folded)
+    # an in-place edit, announced by set_weights
     dense.kernel[...] = 0
+    dense.set_weights(dense.get_weights())
     np.testing.assert_allclose(model.predict(x), _reference(model, x), rtol=2e-5, atol=2e-5)
     # training steps move the weights and the batch statistics
     model.compile("adam", "sparse_categorical_crossentropy", metrics=[])
@@ -278,3 +279,64 @@ def test_native_plan_runs_and_checks_its_arrays():
     with pytest.raises(ValueError, match="writeable"):
         out.flags.writeable = False
         plan.run(x, out)
+
+
+# A grid over the convolution paths 'auto' picks (direct columns for few
+# input channels, Winograd, its stride-2 phases, pointwise 1x1, direct tiles,
+# channels-last tiles, grouped GEMM, image lanes for many small images).
+PACKING_CASES = [
+    # (batch, c_in, c_out, size, kernel, stride, padding, groups, channels_last, dtype)
+    (1, 1, 16, 28, 5, 1, 2, 1, False, np.float32),
+    (1, 3, 32, 32, 3, 1, 1, 1, False, np.float64),
+    (1, 64, 64, 32, 3, 1, 1, 1, False, np.float32),
+    (2, 32, 32, 16, 3, 2, 1, 1, False, np.float32),
+    (1, 64, 96, 14, 1, 1, 0, 1, False, np.float32),
+    (1, 128, 128, 8, 3, 1, 1, 1, False, np.float32),
+    (2, 16, 40, 12, 3, 1, 1, 1, True, np.float32),
+    (3, 8, 12, 10, 3, 1, 0, 2, False, np.float64),
+    (40, 16, 16, 6, 3, 1, 1, 1, False, np.float32),
+    (2, 5, 7, 9, 5, 1, 2, 1, False, np.float32),
+]
+
+
+@pytest.mark.parametrize("case", PACKING_CASES, ids=lambda c: "-".join(
+    str(v.__name__ if isinstance(v, type) else v) for v in c))
+def test_convolutions_reuse_their_packed_weights(case):
+    n, c_in, c_out, size, k, stride, pad, groups, last, dtype = case
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c_in, size, size)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    fmt = "channels_last" if last else "channels_first"
+    if last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    want = fastcnn.functional.conv2d(x, w, b, stride, pad, groups=groups, data_format=fmt)
+    plan = _C.InferencePlan(np.dtype(dtype).name, x.size, want.size, 0)
+    plan.conv2d(0, 1, x.shape, w, b, stride, stride, pad, pad, pad, pad, 1, 1, groups, last,
+                "identity", 0.0)
+    threads = fastcnn.get_num_threads()
+    try:
+        for t in (threads, threads, 1, 1, threads):     # the packing made once per algorithm choice
+            fastcnn.set_num_threads(t)
+            out = np.full_like(want, np.nan)
+            plan.run(x, out)
+            np.testing.assert_allclose(out, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                       atol=1e-4 if dtype == np.float32 else 1e-10)
+    finally:
+        fastcnn.set_num_threads(threads)
+    assert plan.packed_bytes >= w.size * w.itemsize
+
+
+def test_plans_are_rebuilt_when_weights_change_so_packings_stay_true():
+    rng = np.random.default_rng(8)
+    model = fastcnn.Sequential([L.Input((64, 12, 12)), L.Conv2D(64, 3, padding="same", seed=1),
+                                L.Flatten(), L.Dense(2, seed=2)])
+    model.build(model.input_shape)
+    x = rng.standard_normal((1,) + model.input_shape).astype(np.float32)
+    model.predict(x)
+    assert _plan(model, x).segments[0].plan.packed_bytes > 0
+    conv = model.layers[0]
+    conv.set_weights([conv.kernel * 2, conv.bias + 1])
+    np.testing.assert_allclose(model.predict(x), _reference(model, x), rtol=2e-5, atol=2e-5)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    np.testing.assert_allclose(model.predict(x), _reference(model, x), rtol=2e-5, atol=2e-5)

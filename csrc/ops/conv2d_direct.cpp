@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "cpu.h"
 #include "parallel.h"
@@ -30,13 +31,16 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   const int64_t blocks = ceil_div(p.out_channels, cob);
 
-  Workspace<T> w_packed(blocks * taps * cob);
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t tap = 0; tap < taps; ++tap)
-      for (int c = 0; c < cob; ++c) {
-        const int64_t co = b * cob + c;
-        w_packed.data()[(b * taps + tap) * cob + c] = co < p.out_channels ? w[co * taps + tap] : T(0);
-      }
+  PackedWeights<T> w_packed(PackSite::direct_columns, {p.out_channels, taps, cob}, blocks * taps * cob);
+  if (!w_packed.ready()) {
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int c = 0; c < cob; ++c) {
+          const int64_t co = b * cob + c;
+          w_packed.data()[(b * taps + tap) * cob + c] = co < p.out_channels ? w[co * taps + tap] : T(0);
+        }
+    w_packed.packed();
+  }
 
   DirectConv d;
   d.in_channels = p.in_channels;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -141,9 +142,13 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
   // data, whose input channels are contiguous.
   const bool nhwc = p.channels_last;
   const int64_t c_in = p.in_channels, kernel_taps = p.kernel_h * p.kernel_w;
-  Workspace<T> w_t(blocks * taps * lanes);
-  if (!nhwc) {
+  PackedWeights<T> w_t(nhwc ? PackSite::direct_tiles_nhwc : PackSite::direct_tiles,
+                       {p.out_channels, c_in, kernel_taps, lanes}, blocks * taps * lanes);
+  if (w_t.ready()) {
+    // packed by an earlier run of this inference plan step
+  } else if (!nhwc) {
     pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, w_t.data());
+    w_t.packed();
   } else {  // the (ci, kh, kw) rows packed, then put in (kh, kw, ci) order
     Workspace<T> by_channel(blocks * taps * lanes);
     pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, by_channel.data());
@@ -155,6 +160,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
           std::copy_n(by_channel.data() + (b * taps + source) * lanes, lanes, w_t.data() + (b * taps + tap) * lanes);
         }
     });
+    w_t.packed();
   }
 
   // Each tile starts from its block's bias row (zero past C_out or without bias).

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
@@ -106,8 +107,11 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();
   const int64_t panels = ceil_div(m, mr);
 
-  Workspace<T> a_packed(groups * panels * mr * k);
-  pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
+  PackedWeights<T> a_packed(PackSite::implicit_gemm, {groups, m, k, mr}, groups * panels * mr * k);
+  if (!a_packed.ready()) {
+    pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
+    a_packed.packed();
+  }
 
   std::vector<int64_t> offset_h(p.kernel_h), offset_w(p.kernel_w);
   for (int64_t i = 0; i < p.kernel_h; ++i) offset_h[i] = i * p.dilation_h - p.pad_top;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -103,8 +104,11 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t groups = p.groups, m = p.out_per_group(), k = p.gemm_k();
   const int64_t panels = ceil_div(m, mr);
 
-  Workspace<T> a_packed(groups * panels * mr * k);
-  pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
+  PackedWeights<T> a_packed(PackSite::image_lanes, {groups, m, k, mr}, groups * panels * mr * k);
+  if (!a_packed.ready()) {
+    pack_group_weight_panels(kern, w, groups, m, k, mr, a_packed.data());
+    a_packed.packed();
+  }
 
   const int64_t rows = read_rows(p), cols = read_cols(p), plane = rows * cols * nr;
   const int64_t tile_size = tile_elements(p, nr);

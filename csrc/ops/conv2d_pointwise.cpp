@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "cpu.h"
 #include "pack_weights.h"
@@ -163,9 +164,12 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t
   const int64_t panels = ceil_div(m, mr);
   const int64_t group_a = panels * mr * k;
 
-  Workspace<T> a_packed(groups * group_a);
-  if (w_col == 1) {  // rows of W: register-block transposes (pack_weights.h)
+  PackedWeights<T> a_packed(PackSite::pointwise, {groups, m, k, mr, w_row, w_col}, groups * group_a);
+  if (a_packed.ready()) {
+    // packed by an earlier run of this inference plan step
+  } else if (w_col == 1) {  // rows of W: register-block transposes (pack_weights.h)
     pack_group_weight_panels(active_kernels().get<T>(), w, groups, m, k, mr, a_packed.data());
+    a_packed.packed();
   } else {  // columns of W (backward data): each k step's mr values are a contiguous run
     parallel_for(groups * panels, [&](int64_t begin, int64_t end, int) {
       for (int64_t gp = begin; gp < end; ++gp) {

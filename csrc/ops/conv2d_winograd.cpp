@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "packed_weights.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -353,7 +354,8 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
   // at most one block (so each value of U is made once).
   const int64_t block = winograd_block(s, mr, q.c_in, t.tiles);
   const bool per_chunk = winograd_k_chunk(s, q.c_in, block) < q.c_in && ceil_div(t.tiles, block) <= 2 * num_threads();
-  Workspace<T> a_packed(per_chunk ? 0 : s.points * rows * q.c_in);
+  PackedWeights<T> a_packed(PackSite::winograd, {s.alpha, s.r, q.c_in, q.c_out, mr},
+                            per_chunk ? 0 : s.points * rows * q.c_in);
   WinogradFilters<T> u;
   if (per_chunk) {
     u.scratch_elements = winograd_filter_scratch(s.alpha, s.r, mr, winograd_k_chunk(s, q.c_in, block), kern.filter_width);
@@ -361,7 +363,10 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
       transform_weight_panel(s, q, w, mr, panel, c0, c1, dst, mr * (c1 - c0), scratch);
     };
   } else {
-    transform_weights(s, q, w, mr, a_packed.data());
+    if (!a_packed.ready()) {
+      transform_weights(s, q, w, mr, a_packed.data());
+      a_packed.packed();
+    }
     u.packed = a_packed.data();
   }
 
@@ -396,19 +401,22 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
 
   // A phase's taps a = 0, 1 on an axis: kernel index 0, 2 (even) or 1, none (odd).
   const auto tap = [](int parity, int a) { return parity == 0 ? 2 * a : (a == 0 ? 1 : -1); };
-  Workspace<T> phase_w(c_out * k_total * 4);
-  for (int64_t co = 0; co < c_out; ++co)
-    for (int ph = 0; ph < 4; ++ph)
-      for (int64_t ci = 0; ci < c_in; ++ci)
-        for (int a = 0; a < 2; ++a)
-          for (int b = 0; b < 2; ++b) {
-            const int ky = tap(kWinogradPhase[ph][0], a), kx = tap(kWinogradPhase[ph][1], b);
-            phase_w.data()[((co * 4 + ph) * c_in + ci) * 4 + a * 2 + b] =
-                ky < 0 || kx < 0 ? T(0) : w[((co * c_in + ci) * 3 + ky) * 3 + kx];
-          }
   const WinogradProblem q{p.batch, k_total, 0, 0, c_out, p.out_h, p.out_w, 0, 0};
-  Workspace<T> a_packed(s.points * rows * k_total);
-  transform_weights(s, q, phase_w.data(), mr, a_packed.data());
+  PackedWeights<T> a_packed(PackSite::winograd_phases, {c_in, c_out, mr}, s.points * rows * k_total);
+  if (!a_packed.ready()) {
+    Workspace<T> phase_w(c_out * k_total * 4);
+    for (int64_t co = 0; co < c_out; ++co)
+      for (int ph = 0; ph < 4; ++ph)
+        for (int64_t ci = 0; ci < c_in; ++ci)
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) {
+              const int ky = tap(kWinogradPhase[ph][0], a), kx = tap(kWinogradPhase[ph][1], b);
+              phase_w.data()[((co * 4 + ph) * c_in + ci) * 4 + a * 2 + b] =
+                  ky < 0 || kx < 0 ? T(0) : w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+            }
+    transform_weights(s, q, phase_w.data(), mr, a_packed.data());
+    a_packed.packed();
+  }
 
   // Point (i, j) with ∞ (index 4) on the rows needs the even-row phases
   // (0, 1), on the columns the even-column ones (1, 2), on both phase 1.

@@ -73,6 +73,15 @@ void InferencePlan<T>::add_step(const PlanStep<T>& step) {
                                 " elements but its values hold " + std::to_string(values_[step.input].elements) +
                                 " and " + std::to_string(values_[step.output].elements));
   steps_.push_back(step);
+  if (step.kind == PlanStepKind::conv2d) steps_.back().packed = std::make_shared<WeightCache>();
+}
+
+template <typename T>
+size_t InferencePlan<T>::packed_bytes() const {
+  size_t total = 0;
+  for (const PlanStep<T>& s : steps_)
+    if (s.packed) total += s.packed->bytes();
+  return total;
 }
 
 template <typename T>
@@ -90,11 +99,13 @@ void InferencePlan<T>::run(const T* x, T* out) {
     const T* src = where(values_[s.input], x, out);
     T* dst = where(values_[s.output], x, out);
     switch (s.kind) {
-      case PlanStepKind::conv2d:
+      case PlanStepKind::conv2d: {
+        const ScopedWeightCache packed(s.packed.get());
         conv2d_forward<T>(s.conv, src, s.weight, s.bias, dst);
         if (s.activation.kind != Activation::identity)
           activation_forward<T>(s.activation.kind, s.activation.slope, s.output_elements(), dst, dst);
         break;
+      }
       case PlanStepKind::dense: {
         const int64_t n = s.size;
         matmul<T>(s.rows, n, s.columns, MatrixView<const T>{src, s.columns, 1},

@@ -8,6 +8,9 @@
 // reused once a value is dead) is decided by the Python planner
 // (fastcnn/plan.py); this side checks every step's sizes against its values
 // when the step is added, so a malformed plan fails there, never in run().
+//
+// The weights a step reads must not change while the plan lives: its
+// convolutions pack them on the first run and keep the packing.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,6 +20,7 @@
 #include "../kernels/kernel_table.h"
 #include "batch_norm.h"
 #include "conv2d.h"
+#include "packed_weights.h"
 
 namespace fastcnn {
 
@@ -38,6 +42,8 @@ struct PlanStep {
   const T* scale = nullptr;   // batch_norm
   const T* shift = nullptr;
   FusedActivation activation{};  // after conv2d / dense / batch_norm; the activation step's own
+  // conv2d: its packed weights, made on the first run and reused (packed_weights.h)
+  std::shared_ptr<WeightCache> packed;
 
   // Elements the step reads and writes (checked against its values' sizes).
   int64_t input_elements() const;
@@ -62,6 +68,8 @@ class InferencePlan {
   int64_t output_elements() const { return values_[1].elements; }
   int64_t arena_elements() const { return arena_elements_; }
   size_t steps() const { return steps_.size(); }
+  // Bytes of weights packed by the runs so far and kept for the next.
+  size_t packed_bytes() const;
 
  private:
   struct Value {

@@ -351,6 +351,7 @@ class _Trainer:
                  int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed)
                 if self.rank == 0 else None, root=0)
         flat.unpack(arrays)
+        model._weights_version += 1           # written in place: inference plans rebuild
         opt_state, epochs, rngs, seed = extra
         if self.rank != 0:
             model.optimizer.set_state(opt_state)
@@ -424,6 +425,7 @@ class _Trainer:
             self.allreduce(flat, "the BatchNorm statistics Allreduce")
             flat *= 1.0 / self.size
         self.state.unpack(self.state_arrays)
+        self.model._weights_version += 1      # written in place: inference plans rebuild
 
     def evaluate(self, x, y, batch_size):
         return _evaluate(self.model, x, y, batch_size, self)

@@ -5,11 +5,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ops/conv2d.h"
+#include "ops/conv_plan.h"
 #include "ops/cpu.h"
 #include "ops/grain.h"
 #include "ops/matmul.h"
@@ -24,6 +26,13 @@ using namespace fastcnn;
 namespace {
 
 using namespace binding;
+
+template <typename T>
+bool all_finite_values(const T* a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(a[i])) return false;
+  return true;
+}
 
 // ------------------------------------------------------------- convolution
 
@@ -84,6 +93,55 @@ py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::ob
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   const ConvAlgorithm a = conv_algorithm(p, algorithm, false);
   return is_f32(x) ? conv_forward_typed<float>(p, x, w, b, a) : conv_forward_typed<double>(p, x, w, b, a);
+}
+
+// Which path the planner takes for one pass of this convolution and every
+// candidate's verdict (fastcnn.explain). x_shape is in the native layout
+// (NCHW, or NHWC with channels_last); w's values matter to backward-data
+// (non-finite weights keep to col2im).
+py::dict explain_conv2d_py(const std::string& pass_name, const std::vector<int64_t>& x_shape,
+                           const py::array& w, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+                           int64_t pr, int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm,
+                           bool channels_last) {
+  require_float(w, "w");
+  ConvPass pass;
+  if (pass_name == "forward") pass = ConvPass::forward;
+  else if (pass_name == "backward_data") pass = ConvPass::backward_data;
+  else if (pass_name == "backward_weight") pass = ConvPass::backward_weight;
+  else throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight', got '" + pass_name + "'");
+  ConvPlanRequest request;
+  request.pass = pass;
+  request.p = make_conv2d_params(x_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
+  request.algorithm = conv_algorithm(request.p, algorithm, pass == ConvPass::backward_weight);
+  request.element_bytes = static_cast<int>(w.itemsize());
+  request.announce = false;
+  const bool finite = is_f32(w) ? all_finite_values(data<float>(w), w.size()) : all_finite_values(data<double>(w), w.size());
+  request.weights_finite = [finite] { return finite; };
+  std::vector<ConvVerdict> verdicts;
+  const ConvPath path = plan_conv2d(request, &verdicts);
+  py::list candidates;
+  std::string why;
+  bool chosen_seen = false;
+  for (const ConvVerdict& v : verdicts) {
+    const bool chosen = !chosen_seen && v.path == path && v.applies && v.prefers;
+    if (chosen) {
+      chosen_seen = true;
+      why = v.why;
+    }
+    py::dict c;
+    c["path"] = conv_path_name(v.path);
+    c["applies"] = v.applies;
+    c["preferred"] = v.prefers;
+    c["chosen"] = chosen;
+    c["why"] = v.why;
+    candidates.append(c);
+  }
+  py::dict result;
+  result["pass"] = conv_pass_name(pass);
+  result["path"] = conv_path_name(path);
+  result["why"] = why;
+  result["candidates"] = candidates;
+  return result;
 }
 
 template <typename T>
@@ -462,6 +520,23 @@ PYBIND11_MODULE(_C, m) {
         py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
         py::arg("algorithm") = "auto", py::arg("channels_last") = false);
   m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"));
+  m.def("explain_conv2d", &explain_conv2d_py, py::arg("pass_name"), py::arg("x_shape"), py::arg("w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
+        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
+        py::arg("groups"), py::arg("algorithm") = "auto", py::arg("channels_last") = false);
+  m.def("set_conv_verbose", [](bool on) { set_conv_plan_verbose(on); }, py::arg("on"));
+  m.def("conv_verbose", []() { return conv_plan_verbose(); });
+  m.def("set_conv_path_override", [](const std::string& pass_name, const py::object& path) {
+    ConvPass pass;
+    if (pass_name == "forward") pass = ConvPass::forward;
+    else if (pass_name == "backward_data") pass = ConvPass::backward_data;
+    else if (pass_name == "backward_weight") pass = ConvPass::backward_weight;
+    else throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight'");
+    ConvPath p = ConvPath::implicit_gemm;
+    if (!path.is_none() && !conv_path_named(path.cast<std::string>(), &p))
+      throw py::value_error("unknown path '" + path.cast<std::string>() + "'");
+    set_conv_path_override(pass, !path.is_none(), p);
+  }, py::arg("pass_name"), py::arg("path"));
   m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
         py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
         py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),

@@ -176,8 +176,8 @@ struct DirectTileKernels {
   void (*tile)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc,
                int64_t ld);
   // The same sums started from init[j] in every row (a bias row) instead of
-  // acc's values: no pass over acc first. (A separate instantiation: the
-  // extra argument in `tile` slowed the weight gradient's walks by 8%.)
+  // acc's values: no pass over acc first. (A separate instantiation: an
+  // extra argument in `tile` would slow the weight gradient's walks.)
   void (*tile_from)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b,
                     T* acc, int64_t ld, const T* init);
   // out[j * out_stride + r] = acc[r * ld + j], r < rows, j < live.
@@ -300,7 +300,7 @@ struct Kernels {
   int filter_width;
   // The GEMM tile and a narrow variant with B read in place. AVX2's narrow
   // entry is its main 6-row tile: 4 rows x 2 vectors are 8 accumulators, too
-  // few to cover the FMA latency (64 -> 256 1x1 dx at 56x56: 9.2 vs 8.3 ms).
+  // few to cover the FMA latency.
   GemmStridedBKernels<T> gemm_strided_b, gemm_strided_b_narrow;
   // F(4x4, 2x2) over input phases, for 3x3 stride-2 forward (no
   // output_gradient).

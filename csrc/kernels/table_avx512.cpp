@@ -34,8 +34,8 @@ namespace avx512 {
 }  // namespace avx512
 
 // Pooling takes the AVX2 loops: it is bound by memory, and GCC's 512-bit
-// versions of the strided window loops ran at half their speed on Zen 4
-// (max pool 2x2 s2: 5.4 vs 12 GB/s).
+// versions of the strided window loops are slower where 512-bit operations
+// run as two 256-bit halves.
 const KernelTable& kernel_table_avx512() {
   static const KernelTable table{
       "avx512",

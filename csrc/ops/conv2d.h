@@ -48,21 +48,28 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 // Channels-last data through the channels-first algorithms in chunks of
-// transposed images (conv2d_channels_first_route.cpp), where `auto` would
-// take stride-1 Winograd on channels-first data and it pays for the
-// transposes; false (nothing done) elsewhere.
+// transposed images (conv2d_channels_first_route.cpp). The planner
+// (conv_plan.cpp) asks the prefers_* rules about the channels-first
+// geometry of one chunk: channels_first_chunk(p, elements of one image's
+// input and result together).
+Conv2dParams channels_first_chunk(const Conv2dParams& p, int64_t image_elements, int element_bytes);
 bool prefers_channels_first_forward(const Conv2dParams& channels_first, int element_bytes);
 bool winograd_pays_for_transposes(int64_t kernel, int64_t h, int64_t w);
 bool prefers_channels_first_backward_data(const Conv2dParams& channels_first, int element_bytes);
-template <typename T>
-bool conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
-template <typename T>
-bool conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 // The weight gradient: where `auto` takes Winograd on channels-first data and
 // its plane fills the 4x4 tiles (x and dout are both transposed).
 bool prefers_channels_first_backward_weight(const Conv2dParams& channels_first);
 template <typename T>
-bool conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const T* dout, const T* x, T* dw);
+void conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
+template <typename T>
+void conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx);
+template <typename T>
+void conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const T* dout, const T* x, T* dw);
+
+// Backward-data of a stride-1 layer as the forward correlation of dout with
+// the flipped, transposed weights on the direct tiles (conv2d_backward_data.cpp).
+template <typename T>
+void conv2d_backward_data_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 
 // Direct convolution by output columns (conv2d_direct.cpp), forward only:
 // one group, stride 1, dilation 1, NCHW; the automatic choice for few input

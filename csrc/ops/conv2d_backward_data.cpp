@@ -18,6 +18,7 @@
 
 #include "conv2d.h"
 #include "conv2d_layout.h"
+#include "conv_plan.h"
 #include "gemm_blocking.h"
 #include "cpu.h"
 #include "grain.h"
@@ -61,9 +62,9 @@ struct Phase {
 };
 
 // Inf and NaN are the values whose exponent bits are all set: an integer
-// test the compiler vectorises (std::isfinite went a value at a time, and
-// with deep layers' megabytes of weights took a tenth of a Winograd dx while
-// the other thread waited). In parallel over chunks.
+// test the compiler vectorises (std::isfinite goes a value at a time, slow
+// on deep layers' megabytes of weights while the other threads wait). In
+// parallel over chunks.
 template <typename T>
 bool all_finite(const T* a, int64_t n) {
   using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
@@ -90,12 +91,9 @@ bool all_finite(const T* a, int64_t n) {
 }  // namespace
 
 // Stride 1: dx is the correlation of dout, zero-padded by dilation*(k-1) -
-// pad, with the weights flipped and transposed to (C_in, C_out, KH, KW); on
-// small planes the direct tiles compute it best (MNIST 32 -> 16 channels 5x5
-// at 14x14, batch 8). Returns false when that path does not apply.
+// pad, with the weights flipped and transposed to (C_in, C_out, KH, KW).
 template <typename T>
-bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
-  if (p.stride_h != 1 || p.stride_w != 1 || p.groups != 1) return false;
+void conv2d_backward_data_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   Conv2dParams q = p;
   q.in_channels = p.out_channels;
   q.in_h = p.out_h;
@@ -107,28 +105,17 @@ bool backward_data_by_direct_tiles(const Conv2dParams& p, const T* dout, const T
   q.pad_bottom = p.dilation_h * (p.kernel_h - 1) - p.pad_bottom;
   q.pad_left = p.dilation_w * (p.kernel_w - 1) - p.pad_left;
   q.pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
-  if (q.pad_top < 0 || q.pad_bottom < 0 || q.pad_left < 0 || q.pad_right < 0) return false;
-  // Channels-last: the tiles wherever they apply (they read dout's pixels
-  // in place; the phase GEMMs below gather them into panels).
-  const bool take = p.channels_last ? direct_tiles_applies(q) && direct_tiles_fits(q, sizeof(T))
-                                    : prefers_direct_tiles(q, sizeof(T));
-  if (!take) return false;
   Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
   flip_transposed_weights(p, w, flipped.data());
   conv2d_forward_direct_tiles(q, dout, flipped.data(), static_cast<const T*>(nullptr), dx);
-  return true;
 }
 
 // Winograd, for channels-first data: what channels-last data goes through
-// transposed where that pays (see prefers_channels_first_forward; 2 threads,
-// Xeon, ms against the channels-last tiles: ResNet 64 -> 64 3x3 at 56x56
-// 19.3 vs 28, MNIST 32 -> 16 5x5 1.14 vs 1.50).
+// transposed where that pays (see prefers_channels_first_forward).
 // Otherwise only the stride-1 direct tiles (below) with enough input
 // channels to fill their lanes keep channels-last data: the channels-first
 // GEMMs and col2im beat the channels-last phase GEMMs by more than the
-// transposes (2 threads, Xeon, ms, channels-last vs through channels-first:
-// ResNet 64 -> 128 3x3 stride 2 31.6 vs 24.3, MNIST 1 -> 16 5x5 2.48 vs
-// 0.94, CIFAR 3 -> 32 1.23 vs 0.89).
+// transposes cost.
 bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_bytes) {
   const bool deep = prefers_winograd_deep(q.kernel_h, q.batch, q.out_channels, q.in_channels, q.in_h, q.in_w);
   if (winograd_applies(q) &&
@@ -138,54 +125,14 @@ bool prefers_channels_first_backward_data(const Conv2dParams& q, int element_byt
   return q.stride_h != 1 || q.stride_w != 1 || !direct_tile_lanes_filled(element_bytes, q.in_channels);
 }
 
+namespace {
+
+// The transposed implicit GEMM per stride phase: any convolution.
 template <typename T>
-void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
-                          ConvAlgorithm algorithm) {
-  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
-  // Channels-last 1x1 stride-1 unpadded layers: each pixel's dx row is its
-  // dout row times W, one plain GEMM over every pixel (2 threads, Xeon:
-  // ResNet 256 -> 64 at 14x14, batch 32, 1.29 -> 0.74 ms against the tiles).
-  if (algorithm == ConvAlgorithm::automatic && p.channels_last && p.groups == 1 &&
-      p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-      p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0) {
-    matmul<T>(p.batch * p.in_h * p.in_w, p.in_channels, p.out_channels,
-              MatrixView<const T>{dout, p.out_channels, 1}, MatrixView<const T>{w, p.in_channels, 1},
-              MatrixView<T>{dx, p.in_channels, 1});
-    return;
-  }
-  if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
-      conv2d_backward_data_through_channels_first(p, dout, w, dx))
-    return;
+void conv2d_backward_data_phase_gemm(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   // The row tile that pads C_in/groups least (see gemm_for_rows).
   const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), p.in_per_group());
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
-  // NHWC runs the phase GEMMs below (Winograd and col2im read NCHW planes).
-  const bool automatic = algorithm == ConvAlgorithm::automatic && !p.channels_last;
-  // A NaN/Inf weight would reach every dx entry through the phase GEMMs'
-  // zero-padded dout (0 * NaN = NaN); GEMM + col2im adds exactly the terms
-  // the definition has, so non-finite weights take that path.
-  const auto weights_finite = [&] {
-    return all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w);
-  };
-  if (automatic && !weights_finite())
-    return conv2d_backward_data_col2im(p, dout, w, dx);
-  if (algorithm == ConvAlgorithm::winograd ||
-      (automatic && winograd_applies(p) &&
-       (prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w) ||
-        prefers_winograd_deep(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w))) ||
-      (automatic && prefers_winograd_phase_backward_data(p)))
-    return conv2d_backward_data_winograd(p, dout, w, dx);
-  if (automatic && pointwise_applies(p)) return conv2d_backward_data_pointwise(p, dout, w, dx);
-  if (automatic && backward_data_by_direct_tiles(p, dout, w, dx)) return;
-  // Channels-last stride 1 on the direct tiles (2 threads, Xeon, ms vs the
-  // phase GEMMs: ResNet 64 -> 64 3x3 at 56x56 28 vs 44, 256 -> 64 1x1 1.25
-  // vs 3.8, CIFAR 32 -> 64 0.95 vs 1.59, MNIST 16 -> 32 5x5 1.50 vs 2.35).
-  // Non-finite weights keep the GEMMs (see above).
-  if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
-      weights_finite() && backward_data_by_direct_tiles(p, dout, w, dx))
-    return;
-  if (!p.channels_last && prefers_col2im(p, mr, active_kernels().get<T>().gemm_mr))
-    return conv2d_backward_data_col2im(p, dout, w, dx);
   const int64_t groups = p.groups, m = p.in_per_group(), c_out_g = p.out_per_group();
   const int64_t panels = ceil_div(m, mr);
   const int64_t khw = p.kernel_h * p.kernel_w;
@@ -206,8 +153,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   // Every phase reads the same dout: laid out in one band frame (the
   // smallest tap offsets as origin, the widest rows), on wide positions,
   // the phases of one block of positions share one band, filled once
-  // instead of once per phase (ResNet 64 -> 128 3x3 stride 2: the four
-  // fills were 14% of the time). Phase (0, 0) has the most positions.
+  // instead of once per phase (a stride-2 layer's four phases would fill it
+  // four times). Phase (0, 0) has the most positions.
   bool shared = phases.size() > 1;
   for (const Phase& f : phases) shared = shared && !f.h.taps.empty() && !f.w.taps.empty();
   BandFrame frame{};
@@ -258,8 +205,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   // A[ci][(co, th, tw)] = W[g*C_out/g + co, ci, taps_h[th], taps_w[tw]],
   // packed straight into micro-panels, in parallel over them: a panel's
   // rows are adjacent input channels, whose filters lie together for each
-  // output channel (gathered into rows first and packed after, on one
-  // thread, it was a tenth of a deep layer's dx while the other thread waited).
+  // output channel (a serial gather into rows first would keep the other
+  // threads waiting on deep layers' weights).
   Workspace<T> a_packed(a_total > 0 ? a_total : 1);
   parallel_for(groups * panels, threads_for(m * c_out_g * khw >= (int64_t{1} << 16) ? groups * panels : 1),
                Denormals::keep, [&](int64_t begin, int64_t end, int) {
@@ -347,6 +294,37 @@ void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* d
   });
 }
 
+}  // namespace
+
+template <typename T>
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
+                          ConvAlgorithm algorithm) {
+  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
+  ConvPlanRequest request;
+  request.pass = ConvPass::backward_data;
+  request.p = p;
+  request.algorithm = algorithm;
+  request.element_bytes = sizeof(T);
+  request.weights_finite = [&] {
+    return all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w);
+  };
+  switch (plan_conv2d(request)) {
+    case ConvPath::nhwc_matmul:
+      return matmul<T>(p.batch * p.in_h * p.in_w, p.in_channels, p.out_channels,
+                       MatrixView<const T>{dout, p.out_channels, 1}, MatrixView<const T>{w, p.in_channels, 1},
+                       MatrixView<T>{dx, p.in_channels, 1});
+    case ConvPath::channels_first_route: return conv2d_backward_data_through_channels_first(p, dout, w, dx);
+    case ConvPath::winograd:
+    case ConvPath::winograd_phases: return conv2d_backward_data_winograd(p, dout, w, dx);
+    case ConvPath::pointwise: return conv2d_backward_data_pointwise(p, dout, w, dx);
+    case ConvPath::direct_tiles: return conv2d_backward_data_direct_tiles(p, dout, w, dx);
+    case ConvPath::col2im: return conv2d_backward_data_col2im(p, dout, w, dx);
+    default: return conv2d_backward_data_phase_gemm(p, dout, w, dx);
+  }
+}
+
+template void conv2d_backward_data_direct_tiles<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_backward_data_direct_tiles<double>(const Conv2dParams&, const double*, const double*, double*);
 template void conv2d_backward_data<float>(const Conv2dParams&, const float*, const float*, float*, ConvAlgorithm);
 template void conv2d_backward_data<double>(const Conv2dParams&, const double*, const double*, double*, ConvAlgorithm);
 

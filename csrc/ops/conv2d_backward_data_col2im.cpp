@@ -22,9 +22,7 @@ namespace fastcnn {
 // element: a GEMM does 16 multiply-adds per cycle with each element of its
 // rows (padded to whole tiles of phase_mr / col2im_mr rows and NR columns),
 // the phase path fills its band (~0.3 per element read), and col2im adds
-// each dcol element once: ~1 cycle, ~3 where the input columns are strided
-// (measured on a 64 -> 128 3x3 stride-2 layer: col2im took a third of its
-// time, 19.8 ms against 17.9 by the phases).
+// each dcol element once: ~1 cycle, ~3 where the input columns are strided.
 bool prefers_col2im(const Conv2dParams& p, int phase_mr, int col2im_mr) {
   const int64_t rows = p.in_per_group() * p.kernel_h * p.kernel_w;
   const int64_t out_plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;

@@ -12,6 +12,7 @@
 
 #include "../kernels/pack/band.h"
 #include "conv2d.h"
+#include "conv_plan.h"
 #include "cpu.h"
 #include "gemm_blocking.h"
 #include "grain.h"
@@ -20,27 +21,18 @@
 
 namespace fastcnn {
 
-// Channels-last ResNet 64 -> 64 3x3 at 56x56 (2 threads, Xeon): the
-// channels-last direct kernel 24.7 ms, Winograd on transposed chunks 17.7.
+// Channels-last data goes through Winograd on transposed chunks where the
+// channels-first rule would take Winograd and its gain outweighs the transposes.
 bool prefers_channels_first_backward_weight(const Conv2dParams& q) {
   return winograd_applies(q) && prefers_winograd_weight_gradient(q, true) &&
          winograd_pays_for_transposes(q.kernel_h, q.out_h, q.out_w);
 }
 
+namespace {
+
+// GEMM over the batch from im2col bands: any convolution.
 template <typename T>
-void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
-                            ConvAlgorithm algorithm) {
-  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
-  if (algorithm == ConvAlgorithm::automatic && p.channels_last &&
-      conv2d_backward_weight_through_channels_first(p, dout, x, dw))
-    return;
-  if (algorithm == ConvAlgorithm::winograd ||
-      (algorithm == ConvAlgorithm::automatic && !p.channels_last && winograd_applies(p) &&
-       prefers_winograd_weight_gradient(p)))
-    return conv2d_backward_weight_winograd(p, dout, x, dw);
-  if (algorithm == ConvAlgorithm::direct ||
-      (algorithm == ConvAlgorithm::automatic && prefers_direct_weight(p, sizeof(T))))
-    return conv2d_backward_weight_direct(p, dout, x, dw);
+void conv2d_backward_weight_gemm(const Conv2dParams& p, const T* dout, const T* x, T* dw) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t groups = p.groups, k = p.gemm_k(), c_out_g = p.out_per_group();
@@ -168,6 +160,8 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T*
   });
 }
 
+}  // namespace
+
 template <typename T>
 void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
   SerialBelowGrain serial(OpFamily::pool, p.batch * p.out_channels * p.out_h * p.out_w * int64_t{sizeof(T)});
@@ -195,8 +189,7 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
   }
   // Small planes: a thread's channels are one contiguous run per image, added
   // element-wise over the batch first, then each channel's plane summed once
-  // (a call per 49-value plane and image took 54 us of an MNIST 32 -> 64
-  // backward at batch 64).
+  // (a call per small plane and image costs more than its sums).
   const int threads = threads_for(p.out_channels);
   const int64_t per_thread = ceil_div(p.out_channels, threads) * columns;
   Workspace<T> scratch(per_thread * threads);
@@ -211,6 +204,23 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
     }
     for (int64_t co = begin; co < end; ++co) db[co] = kern.sum(acc + (co - begin) * columns, columns);
   });
+}
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
+                            ConvAlgorithm algorithm) {
+  SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
+  ConvPlanRequest request;
+  request.pass = ConvPass::backward_weight;
+  request.p = p;
+  request.algorithm = algorithm;
+  request.element_bytes = sizeof(T);
+  switch (plan_conv2d(request)) {
+    case ConvPath::channels_first_route: return conv2d_backward_weight_through_channels_first(p, dout, x, dw);
+    case ConvPath::winograd: return conv2d_backward_weight_winograd(p, dout, x, dw);
+    case ConvPath::direct_weight: return conv2d_backward_weight_direct(p, dout, x, dw);
+    default: return conv2d_backward_weight_gemm(p, dout, x, dw);
+  }
 }
 
 template void conv2d_backward_weight<float>(const Conv2dParams&, const float*, const float*, float*, ConvAlgorithm);

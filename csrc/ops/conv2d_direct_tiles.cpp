@@ -38,9 +38,9 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   DirectTilesLayout l;
   // A block's weights (taps x lanes) well past L1 (ResNet 64 -> 128 3x3:
   // 72 KiB) are split into passes over input channels whose weights fit in
-  // half of it, summed in [position][lane] rows kept for the whole task:
-  // 3x3 stride 2 to 28x28 14.4 -> 13.7 ms (Xeon). Short walks keep one pass
-  // (MNIST 16 -> 32 5x5 at 51 KiB: three passes were 8% slower).
+  // half of it, summed in [position][lane] rows kept for the whole task.
+  // Blocks up to a quarter past L1 keep one pass: there the extra passes over
+  // the rows cost more than the weights' L1 misses.
   const int64_t l1 = cache_sizes().l1d;
   const int64_t weight_bytes = p.in_channels * p.kernel_h * p.kernel_w * lanes * element_bytes;
   const int64_t passes = weight_bytes > l1 + l1 / 4 ? ceil_div(weight_bytes, l1 / 2) : 1;
@@ -54,7 +54,7 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   const int64_t want = p.batch >= 2 * threads ? 1 : ceil_div(2 * threads, p.batch);
   // Deep layers split their output channels instead: with positions split,
   // every task would read all of the weights, which pass L2 (512 -> 512 3x3
-  // at 7x7, batch 1: 9.4 MB; 2 threads, Xeon: 2.65 -> 1.45 ms).
+  // at 7x7, batch 1: 9.4 MB).
   const int64_t blocks = ceil_div(p.out_channels, lanes);
   const bool large_weights = blocks * lanes * p.in_channels * p.kernel_h * p.kernel_w * element_bytes * 2 > cache_sizes().l2;
   l.block_groups = large_weights ? std::min(blocks, want) : 1;
@@ -86,18 +86,12 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
          (int64_t{4} << 20);
 }
 
-// Measured (AVX-512, 2 threads, ms tiles vs implicit GEMM): small output
-// planes, where the GEMM pads its 32-column panels per image (Zen 4: 3x3
-// stride 2 128 -> 256 to 7x7 batch 32 4.96 vs 6.85, 3x3 256 -> 256 at 7x7
-// 9.3 vs 12.3, 5x5 16 -> 32 at 14x14 batch 8 0.23 vs 0.33); and, once the
-// tiles stored their results by gathers, larger planes whose (padded) image
-// stays in half the L2 (Xeon, 2 MiB L2: 3x3 stride 2 64 -> 128 to 28x28
-// 15.7 vs 16.8, 7x7 stride 2 3 -> 64 to 112x112 36.8 vs 45.3, 16 -> 32 to
-// 32x32 0.73 vs 1.07). An image beyond that is re-read from L3 by every tile
-// (1x1 256 -> 64 at 56x56: 33.8 vs 17.8). A 1x1 walk is only C_in steps, so
-// 1x1 needs small planes too (64 -> 256 at 14x14 1.10 vs 1.30, but 128 -> 32
-// at 28x28 1.34 vs 1.15). Output channels far below the lane count waste
-// the tile (8 -> 16 5x5: 0.134 vs 0.097).
+// The tiles beat the implicit GEMM on small output planes, where the GEMM pads
+// its 32-column panels per image; and, as the tiles store their results by
+// gathers, on larger planes whose (padded) image stays in half the L2. An
+// image beyond that is re-read from L3 by every tile. A 1x1 walk is only
+// C_in steps, so 1x1 needs small planes too. Output channels far below the
+// lane count waste the tile.
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
   const bool lanes_filled = direct_tile_lanes_filled(element_bytes, p.out_channels);
@@ -106,21 +100,18 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   const bool image_in_l2 = 2 * image_bytes <= cache_sizes().l2;
   const bool small_plane = p.out_h * p.out_w <= 256;
   if (!lanes_filled) return false;
-  // The larger planes and 64-channel 1x1 layers were measured on AVX-512;
-  // AVX2's 6 x 16 tile keeps the small-plane rule (ResNet 3x3 stride 2 to
-  // 28x28 by tiles on AVX2, Xeon: 29.5-32.9 ms against the GEMM's 25.3-26.2).
+  // The larger-plane and 64-channel 1x1 rules hold for AVX-512's tiles;
+  // AVX2's 6 x 16 tile keeps the small-plane rule (on larger planes the GEMM
+  // beats it).
   const bool avx512 = avx512_active();
   if (p.kernel_h == 1 && p.kernel_w == 1) {
     if (!avx512) return p.in_channels >= 256;
-    // 1024 -> 256 at 14x14 (800 KiB): 14.9 vs 13.0
+    // A 1x1 walk is short, so its image must fit a quarter of L2, not half.
     return p.in_channels >= 64 && small_plane && 4 * image_bytes <= cache_sizes().l2;
   }
   // Strided kxk layers keep the tiles past that on AVX-512: their positions
-  // read every other input column, and the GEMM's band fill per phase cost
-  // more than the tiles' L3 reads (2 threads, Xeon, ms tiles vs GEMM: 3x3
-  // stride 2 128 -> 128 at 56x56 batch 32 27.1 vs 34.9, 256 -> 256 batch 8
-  // 25.0 vs 28.8, 128 -> 256 batch 16 25.8 vs 29.1; 5x5 stride 2 32 -> 64 at
-  // 112x112 17.6 vs 20.1).
+  // read every other input column, and the GEMM's band fill per phase costs
+  // more than the tiles' L3 reads.
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
   return p.in_channels * p.kernel_h * p.kernel_w >= 72 && (small_plane || (avx512 && (image_in_l2 || strided)));
 }
@@ -235,8 +226,8 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         if (one_pass) {  // each tile summed over every tap and stored while its rows are in L1
           const T* weights = w_t.data() + b * taps * lanes;
           // Channels-last whole blocks are summed in the output rows
-          // themselves (a copy through acc per position was a quarter of a
-          // CIFAR 3 -> 32 layer, whose walk is only 27 steps).
+          // themselves (a copy through acc per position is costly beside a
+          // short walk: 27 steps for CIFAR's 3 -> 32).
           const bool in_output = nhwc && live == lanes;
           for (int64_t q0 = p0; q0 < p1; q0 += max_rows) {
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
@@ -254,7 +245,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
         // The first pass starts each row from the bias (no copy of it per
         // position first); channels-last whole blocks sum in the output rows
         // themselves, as in one pass (copying each position's row in and out
-        // of acc was 14% of ResNet's 64 -> 128 stride-2 layer).
+        // of acc would be a pass of its own).
         const bool in_output = nhwc && live == lanes;
         T* const rows_at = in_output ? out + (n * l.positions + p0) * p.out_channels + co0 : acc;
         const int64_t ld = in_output ? p.out_channels : lanes;

@@ -27,9 +27,8 @@ bool direct_weight_applies(const Conv2dParams& p) { return p.groups == 1; }
 
 DirectTileShape direct_tile_shape(int element_bytes, int64_t channels) {
   const auto pick = [channels](const auto& main, const auto& narrow, const auto& wide) {
-    // 2+ wide blocks: 64 -> 128 3x3 stride 2 on AVX-512 (64 x 6 instead of
-    // 32 x 12, so 6 row pointers, not 12, stay in registers): forward 14.3
-    // -> 14.0 ms, dW 13.7 -> 13.0; at 64 channels the two tie.
+    // 2+ wide blocks (AVX-512's 64 x 6 instead of 32 x 12, so 6 row pointers,
+    // not 12, stay in registers); with one wide block the two tie.
     if (wide.lanes > main.lanes && channels >= 2 * wide.lanes &&
         round_up(channels, wide.lanes) <= round_up(channels, main.lanes))
       return DirectTileShape{wide.lanes, wide.max_rows, DirectTileKind::wide};
@@ -62,8 +61,7 @@ struct DirectWeightLayout {
 
 // Images with this many output positions already spread a tile's
 // accumulator loads and stores thinly; grouping them only streams more data
-// through the L2 (MNIST 1 -> 16 5x5 on 28x28: 0.29 ms alone, 0.31 in groups;
-// 32 -> 64 on 7x7: 1.01 alone, 0.85 in groups).
+// through the L2.
 constexpr int64_t kGroupPositions = 256;
 
 DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_t threads, int element_bytes) {
@@ -78,8 +76,7 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   // every thread busy (each range re-transposes dout).
   l.ranges = p.batch >= 2 * threads ? 1 : std::min(p.in_channels, ceil_div(2 * threads, p.batch));
   // Deep layers' dW^T passes L2 (512 -> 512 3x3: 9.4 MB): a copy per thread
-  // went past the scratch bound and the layer to the im2col GEMM at twice
-  // the time (batch 8, 2 threads, Xeon: 16.5 ms against 7.8 shared).
+  // would pass the scratch bound and send the layer to the slower im2col GEMM.
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
   l.shared = taps * l.ld * element_bytes > cache_sizes().l2 && p.in_channels >= threads;
   if (l.shared) l.ranges = std::min(p.in_channels / threads, ceil_div(l.ranges, threads)) * threads;
@@ -98,10 +95,7 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   l.dout_t = round_up(l.group * l.positions * l.ld, 16);
   // Channels-last input is walked in place, pixel by pixel (padded whole
   // when padded: its channels are interleaved), except stride-1 kxk layers
-  // on images past a quarter of L2, whose planes stream better through L1
-  // (2 threads, Xeon, ms pixels vs planes: 64 -> 64 3x3 at 56x56 29.3 vs
-  // 27.1; but 256 -> 64 1x1 at 14x14 0.97 vs 1.46, 64 -> 128 3x3 stride 2
-  // 13.6 vs 14.8, 3 -> 32 3x3 at 32x32 0.34 vs 0.39).
+  // on images past a quarter of L2, whose planes stream better through L1.
   const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1, strided = p.stride_h > 1 || p.stride_w > 1;
   l.pixels = p.channels_last &&
              (pointwise || strided || p.in_channels * l.plane * element_bytes <= cache_sizes().l2 / 4);
@@ -119,11 +113,9 @@ bool direct_weight_fits(const Conv2dParams& p, int element_bytes) {
   return direct_weight_layout(p, lanes, num_threads(), element_bytes).per_thread() * element_bytes <= (int64_t{4} << 20);
 }
 
-// Measured (AVX-512, 2 threads, ms direct vs im2col GEMM): mnist 16 -> 32
-// 5x5 at 14x14 1.9 vs 3.3, 1 -> 16 5x5 at 28x28 0.85 vs 1.6, 64 -> 128 3x3
-// s2 at 56x56 21 vs 28, 256 -> 64 1x1 at 14x14 1.6 vs 2.1, 256 -> 256 3x3 at
-// 7x7 10.9 vs 11.6: no shape where the GEMM won, so it is the default
-// whenever its scratch fits (Winograd still wins for large 3x3/5x5 layers).
+// The direct kernel reads x and dout without the im2col matrix the GEMM packs
+// and streams, so it is the default whenever its scratch fits (Winograd still
+// wins for large 3x3/5x5 layers).
 bool prefers_direct_weight(const Conv2dParams& p, int element_bytes) {
   return direct_weight_applies(p) && direct_weight_fits(p, element_bytes);
 }
@@ -194,7 +186,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
     }
   // Channels-last rows are channels at one tap whatever the padding: their
   // broadcasts then read adjacent values of one pixel, not 9 pixels a
-  // cache line apart (64 -> 64 3x3 at 56x56 read by pixels: 34 vs 29 ms).
+  // cache line apart.
   const bool by_tap = (padded_work || nhwc) && l.channels_per_task >= kern.max_rows / 2;
 
   parallel_for(tasks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
@@ -283,7 +275,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
 
   // dW[co][tap] = sum over threads of partial[tap][co], 16 taps at a time
   // so that both the partials' rows and dW's rows are read and written a
-  // cache line at a time (column by column it took 6% of a 32 -> 64 5x5 dW).
+  // cache line at a time (column by column, each access would touch a new line).
   constexpr int64_t kTapBlock = 16;
   parallel_for(ceil_div(taps, kTapBlock), [&](int64_t begin, int64_t end, int) {
     std::vector<T> sum(static_cast<size_t>(kTapBlock * l.ld));

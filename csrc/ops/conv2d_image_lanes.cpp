@@ -3,8 +3,7 @@
 //
 // On small planes the per-image implicit GEMM (implicit_gemm.h) wastes its
 // tiles: MNIST's 7x7 output is 49 columns, two 32-wide tiles of which 15
-// columns are padding, and each im2col row is staged from runs of 7 (the
-// copies took 14% of the time and the padding 23%). Here a chunk of images
+// columns are padding, and each im2col row is staged from runs of 7. Here a chunk of images
 // is first laid out as [channel][row][column][image] with the zero padding
 // included, so B's row (c, tap) at output position `pos` for nr consecutive
 // images is one contiguous run of the chunk: the microkernel reads every B
@@ -86,9 +85,7 @@ bool image_lanes_applies(const Conv2dParams& p, int element_bytes) {
 // image lanes (the batch's last tile of images is the lanes' padding), and
 // a tile's results stay in L2 until they are written out: they go out
 // scattered, a short run per image and channel, where the per-image GEMM
-// streams them (2 threads, Xeon, ms per-image vs lanes, 3x3 32 -> 64,
-// batch 64: at 8x8 0.78 vs 0.65; at 16x16, 2 MiB of results per tile,
-// 2.47 vs 2.75).
+// streams them.
 bool prefers_image_lanes(const Conv2dParams& p, int element_bytes) {
   const int nr = gemm_nr(element_bytes);
   const int64_t positions = p.out_h * p.out_w;

@@ -24,8 +24,8 @@ const DirectTileKernels<T>& direct_tile_kernels(DirectTileKind kind) {
 
 // b[c][r] = a[r][c] (+ add when kAdd) for r < rows, c < cols of one block:
 // 4 x 4 float blocks transposed in SSE registers (x86-64's baseline; scalar
-// copies took 6 of the 19 ms of a channels-last ResNet 64 -> 64 3x3
-// forward), the edges and doubles element by element. Without kAdd the
+// copies would be a large share of a channels-last layer), the edges and
+// doubles element by element. Without kAdd the
 // values are copied exactly (-0.0 + 0.0 would not be).
 template <typename T, bool kAdd = false>
 void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, int64_t ldb,
@@ -84,8 +84,8 @@ void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t
   }
   if (in_pixel == 1) return;
   // Channels-last data pixel by pixel, each pixel's channels one contiguous
-  // read spread over the planes (channel by channel, every plane re-read the
-  // whole image a value per pixel: 1x1 256 -> 64 dW 2.4x slower).
+  // read spread over the planes (channel by channel, every plane would re-read
+  // the whole image a value per pixel).
   for (int64_t y = 0; y < p.in_h; ++y)
     for (int64_t x = 0; x < p.in_w; ++x) {
       const T* from = image + (y * p.in_w + x) * in_pixel + c0;
@@ -114,8 +114,8 @@ void pad_input_pixels(const Conv2dParams& p, const T* image, int64_t pad_w, T* o
 // The weights of the correlation that computes dx from dout (stride 1):
 // out[ci][co] = w[co][ci] flipped in both spatial axes (one group). In
 // parallel over blocks of input channels, each reading runs of its
-// channels' filters per output channel (deep layers: 9.4 MB, once a value
-// at a time on one thread).
+// channels' filters per output channel (deep layers: 9.4 MB, too much for
+// one thread a value at a time).
 template <typename T>
 void flip_transposed_weights(const Conv2dParams& p, const T* w, T* out) {
   const int64_t taps = p.kernel_h * p.kernel_w;

@@ -8,15 +8,11 @@
 // so the strided-B microkernel (kernels/gemm/gemm_strided_b_impl.h) reads
 // them in place and writes C straight into the NCHW result: no im2col, no
 // B packing, no transposed store. Only A (the weights) is packed, once.
-// Measured (AVX-512, 2 threads, vs the previous automatic path): 256 -> 64
-// on 14x14, batch 32, dx 1.05 -> 0.83 ms; 64 -> 256 on 56x56, batch 8,
-// forward 3.8 -> 3.0, dx 4.3 -> 3.8; 3 -> 16 on 32x32 forward 0.28 -> 0.19.
 //
 // Blocking: a column tile of B (kc rows x nr positions) stays in L1 while
 // every A micro-panel passes over it; kc splits K evenly so that tile fits
 // half of the L1, leaving room for the A micro-panels streaming past it
-// (three quarters: 1024 -> 256 at 14x14 forward 15.0 vs 14.0-14.3 ms, 512 ->
-// 2048 at 7x7 dx 16.5-16.8 vs 15.1-15.4; 2 threads, Xeon).
+// (a tile of three quarters of L1 leaves them too little).
 #include <algorithm>
 #include <vector>
 
@@ -46,12 +42,8 @@ int64_t images_per_task(int64_t m, int64_t positions, int64_t images, int64_t el
 }
 
 // Whether a task's images side by side (across_images) fill the column
-// tiles 10 points better than each image alone, with K deep enough that
-// packing B and copying the results out stay small beside the FMAs. 2
-// threads, Xeon, ms per image vs across: 512 -> 2048 at 7x7 dx 15.3 vs 13.0
-// (8 images a task: 94% full, not 77%), 2048 -> 512 forward 13.0-13.7
-// (direct tiles) vs 12.4; with 2 images a task (98 columns in 4 tiles)
-// 15.7 vs 17.3, and with K = 64 (256 -> 64 at 14x14 dx) 0.9 vs 1.0.
+// tiles 10 points better than each image alone, with K deep enough (256+)
+// that packing B and copying the results out stay small beside the FMAs.
 bool crosses_images(int64_t m, int64_t k, int64_t positions, int64_t images, int nr, int64_t element_bytes) {
   const int64_t together = images_per_task(m, positions, images, element_bytes) * positions;
   return k >= 256 && together * 100 * round_up(positions, nr) >= (positions * 100 + 10 * round_up(positions, nr)) * round_up(together, nr);
@@ -60,9 +52,8 @@ bool crosses_images(int64_t m, int64_t k, int64_t positions, int64_t images, int
 }  // namespace
 
 // The tile's columns are positions: where a plane wastes over 15% of them in
-// its last, partial tile, the forward's other paths win (512 -> 2048 at 7x7,
-// batch 16: 7.0 vs 7.5 ms), unless images side by side fill the tiles
-// (crosses_images). Backward data still gains there (11.6 vs 14.3).
+// its last, partial tile, the forward's other paths win, unless images side
+// by side fill the tiles (crosses_images). Backward data still gains there.
 bool prefers_pointwise_forward(const Conv2dParams& p, int element_bytes) {
   const int nr = element_bytes == 4 ? active_kernels().f32.gemm_strided_b.nr : active_kernels().f64.gemm_strided_b.nr;
   const int64_t positions = p.out_h * p.out_w;
@@ -191,7 +182,7 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t
   const int64_t splits = std::min(col_tiles, ceil_div(2 * num_threads(), std::max<int64_t>(1, images)));
   // A k chunk of A (all m rows) is used by every column tile of a block of
   // images before the next chunk, with the block's results kept in half of
-  // L2 between chunks. Column tile by tile, all of A passed once per tile,
+  // L2 between chunks. Column tile by tile, all of A would pass once per tile,
   // from L3 where it is megabytes (512 -> 2048 at 7x7: 4 MB, read 64 times
   // per batch of 32 for dx).
   const int64_t per_task = images_per_task(m, positions, images, sizeof(T));

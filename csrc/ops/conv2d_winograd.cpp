@@ -84,8 +84,7 @@ void transform_weight_panel(const Scheme<T>& s, const WinogradProblem& q, const 
 // U = G g G^T for every (co, ci), packed per point as A micro-panels:
 // a[(p * panels + panel) * mr * c_in + ci * mr + row], one micro-panel of
 // output channels at a time by the active ISA's winograd_filter (vectorised
-// over ci; per pair and in double it took 12% of a CIFAR 32 -> 64 forward,
-// and in the baseline build's SSE2 14% of an MNIST 64 -> 32 5x5 dx).
+// over ci: a scalar transform per channel pair is a visible share of small layers).
 template <typename T>
 void transform_weights(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, T* a) {
   const int64_t panels = ceil_div(q.c_out, mr), rows = panels * mr, filters = rows * q.c_in;
@@ -102,17 +101,16 @@ constexpr int64_t kLanes = 16;  // kWinogradLanes of the transform kernels
 
 // Image lanes (see WinogradTiles) when most windows cross the plane's border
 // and the batch fills the lanes: the transforms then read a staged, padded
-// copy instead of gathering clipped windows one element at a time (MNIST
-// 5x5 layers on 7x7 and 14x14 planes on AVX2: 1.3x faster). The 6x6 windows of
-// F(4x4, 3x3) gather fast enough (CIFAR 3x3 on 15x15: staging was 1.2x
-// slower), so its hand-written kernels know tile lanes only.
+// copy instead of gathering clipped windows one element at a time, which pays
+// for the staging on small 5x5 planes. The 6x6 windows of F(4x4, 3x3) gather
+// fast enough that staging costs more than it saves, so its hand-written
+// kernels know tile lanes only.
 template <typename T>
 bool uses_image_lanes(const Scheme<T>& s, int64_t batch, int64_t tiles_per_image) {
   if (s.r == 3 || tiles_per_image > 16) return false;
   // AVX-512 gathers clipped windows with masked vector gathers: image lanes
-  // then pay only with full lane groups on 14x14 planes (N64 16->32: forward
-  // 0.72 vs 0.78 ms), and cost at batch 8, where half the lanes are empty
-  // (0.25 vs 0.17 ms; dW 0.61 vs 0.36), or on 7x7 (0.66 vs 0.65).
+  // then pay only with full lane groups on planes of more than 8 tiles; with
+  // half the lanes empty, or on a 7x7 plane, the staging costs more than the gathers.
   if (avx512_active()) return batch >= kLanes && tiles_per_image > 8;
   return batch >= kLanes / 2;
 }
@@ -138,8 +136,7 @@ WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T
       T* out = staged + task * plane;
       std::fill(out, out + plane, T(0));
       // Pixel by pixel, its 16 images' values side by side: the staged copy
-      // is written in order (image by image, every store hit a new line:
-      // a fifth of an MNIST 32 -> 16 5x5 dx).
+      // is written in order (image by image, every store would hit a new line).
       const int64_t live = std::min(kLanes, q.batch - group * kLanes);
       const T* image[kLanes];
       for (int64_t l = 0; l < live; ++l)
@@ -187,11 +184,10 @@ struct WinogradTiling {
 
 // Tiles per block, at most max_block and a multiple of quantum, such that
 // parallel_for's contiguous runs of blocks give the threads equal numbers of
-// tiles: as many blocks per thread, each as large as that allows (3 blocks of
-// 96 tiles on 2 threads: MNIST 32 -> 64 5x5 forward 0.53 -> 0.63 ms), and
-// among a few such counts the one whose busiest thread has the fewest tiles
-// (CIFAR 32 -> 64 dx, 512 tiles: 6 blocks of 96 split 288 / 224 tiles, 8 of
-// 64 split 256 / 256).
+// tiles: as many blocks per thread, each as large as that allows (3 blocks on
+// 2 threads leave one thread idle half the time), and among a few such counts
+// the one whose busiest thread has the fewest tiles (512 tiles: 6 blocks of
+// 96 split 288 / 224 tiles, 8 of 64 split 256 / 256).
 inline int64_t balanced_block(int64_t tiles, int64_t max_block, int64_t quantum, int threads) {
   const int64_t first = round_up(ceil_div(tiles, max_block), int64_t{threads});
   int64_t best = 0, best_load = 0;
@@ -225,7 +221,7 @@ int64_t winograd_block(const Scheme<T>& s, int mr, int64_t k_total, int64_t tile
 
 // Whether winograd_products runs k in chunks: where a block's V (points x
 // k_total x block values, 2.4 MB for 512 input channels at the smallest
-// block) would fill L2, its panel loop streamed all of V from L3 once per
+// block) would fill L2, its panel loop would stream all of V from L3 once per
 // micro-panel of output channels. The chunks' V fits in a quarter of L2.
 template <typename T>
 int64_t winograd_k_chunk(const Scheme<T>& s, int64_t k_total, int64_t block) {
@@ -239,7 +235,7 @@ int64_t winograd_k_chunk(const Scheme<T>& s, int64_t k_total, int64_t block) {
 // time in the thread's scratch (transform(panel, k0, k1, dst, scratch):
 // point p's A micro-panel at dst + p * mr * (k1 - k0)). Deep layers on few
 // tiles read each value of U about once: writing all of it out (37 MB for
-// 512 -> 512) and reading it back cost as much as the products.
+// 512 -> 512) and reading it back costs about as much as the products.
 template <typename T>
 struct WinogradFilters {
   const T* packed = nullptr;
@@ -270,14 +266,13 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
   const int64_t v_point = block * k_total + 16, m_point = mr * block + 16;
   // Fewer blocks than threads (deep layers on small batches: 512 -> 512 at
   // 7x7, batch 8, is one block of 32 tiles) also split the output channels;
-  // each part transforms the block's input itself (that layer, 2 threads,
-  // Xeon: 10.4 -> 6.6 ms).
+  // each part transforms the block's input itself, which costs less than
+  // leaving threads idle.
   const int64_t splits = std::min(panels, ceil_div(int64_t{num_threads()}, blocks));
   const int64_t split_panels = ceil_div(panels, splits);
   // With k in chunks (winograd_k_chunk) every panel's M stays in the
-  // thread's scratch across them (512 -> 512 at 7x7, batch 8, 2 threads,
-  // Xeon: 6.4-6.8 -> 5.4-6.1 ms, and with U made per chunk 4.0 ms; batch
-  // 32, two blocks per thread: 18 -> 15 ms).
+  // thread's scratch across them, so each chunk of V is read from L2 by
+  // every panel instead of all of V from L3.
   const int64_t k_chunk = winograd_k_chunk(s, k_total, block);
   const bool chunk_k = k_chunk < k_total;
   const int64_t m_panels = chunk_k ? split_panels : 1;  // panels whose M the scratch holds
@@ -520,7 +515,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const Kernels<T>& kern = active_kernels().get<T>();
   // M[p] is C_out x C_in, or, where that pads the tile's columns less,
   // M[p]^T = V[p] E[p]^T, C_in x C_out (16 input channels on 32 columns
-  // wasted half of every B load: MNIST 16 -> 32 5x5).
+  // waste half of every B load, as in MNIST's 16 -> 32 5x5).
   const int64_t c_in = p.in_channels, c_out = p.out_channels;
   const int nr = kern.gemm_nr;
   const RowKernel<T> by_out = gemm_for_rows(kern, c_out), by_in = gemm_for_rows(kern, c_in);
@@ -536,8 +531,8 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int64_t tiles = t.tiles;
 
   const int64_t per_tile = points * (p.in_channels + p.out_channels) * int64_t(sizeof(T));
-  // The GEMMs' k is the block: at least 32 deep; at most what keeps a
-  // block's E and V within half of L2 (measured best: 32..64 tiles).
+  // The GEMMs' k is the block: 32 to 64 tiles deep, and at most what keeps
+  // a block's E and V within half of L2.
   int64_t block = cache_sizes().l2 / 2 / per_tile / 16 * 16;
   block = std::min<int64_t>(std::max<int64_t>(block, 32), 64);
   block = balanced_block(tiles, block, 16, num_threads());
@@ -549,7 +544,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   // (k = tile) for the GEMM.
   // One cache line more than the rows need, so that the alpha^2 points'
   // rows, which a transform writes together, do not all fall in the same L1
-  // sets (a multiple of 4 KiB apart they did: 64 channels x 64 tiles).
+  // sets (a multiple of 4 KiB apart they would: 64 channels x 64 tiles).
   const int64_t line = 64 / int64_t(sizeof(T));
   const int64_t e_point = p.out_channels * block + line, v_point = p.in_channels * block + line;
   const int64_t m_point = rows * cols, packed = (rows + cols) * block;
@@ -604,8 +599,8 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     m_stride = c_out * c_in;
   }
   // dW[co][ci] = G^T M[co][ci] G, vectorised over ci (contiguous in M) by
-  // the active ISA and parallel over co: serial and per pair it took as long
-  // as the GEMMs on small planes (MNIST 32 -> 64 channels at 7x7).
+  // the active ISA and parallel over co: serial and per pair it would cost as
+  // much as the GEMMs on small planes.
   T g[8][7];
   for (int i = 0; i < s.alpha; ++i)
     for (int j = 0; j < s.r; ++j) g[i][j] = static_cast<T>(s.mat->g[i][j]);
@@ -638,12 +633,9 @@ bool winograd_applies(const Conv2dParams& p) {
 // Input and output transforms cost O(tiles x channels) against the GEMMs'
 // O(tiles x C_in x C_out), so few channels on either side make them dominate;
 // the transformed weights (4x the weights' size, made every call) are
-// amortised only over enough tiles. Thresholds measured (AVX2 and AVX-512):
-// 3x3: 8 -> 16 channels at 32x32 already win 1.15x; 512 -> 512 at 7x7 breaks
-// even at 128 tiles (batch 32) and wins 1.36x at 256. 5x5 (64 points, AVX-512,
-// batch 64): 16 -> 32 at 14x14 1.6x forward, 8 -> 16 at 14x14 1.9x, 6 -> 16 at
-// 28x28 1.55x; from 128 tiles on (16 -> 32 at 14x14, batch 8: dx 0.28 vs 0.42
-// ms; 64 tiles lose: 32 -> 64 at 7x7, batch 4, 0.37 vs 0.32).
+// amortised only over enough tiles: 8+ channels each way and 160 tiles for
+// 3x3; 6+ channels and 128 tiles for 5x5, whose larger saving (64 points for
+// 400 products, against 36 for 144) pays sooner.
 bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
                       int64_t result_channels, int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
@@ -651,45 +643,31 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
   return source_channels >= fewest && result_channels >= fewest && tiles >= (kernel == 3 ? 160 : 128);
 }
 
-// Deep 3x3 layers: with 64+ channels each way the 4x4 tiles' fourfold
-// saving pays for the transforms from 32 tiles (2 threads, Xeon, Winograd /
-// what auto took before, forward: 512 -> 512 at 7x7 batch 32 0.49-0.53,
-// batch 8 0.64-1.03 (0.62 since U is made per chunk); 256 -> 256 at 7x7
-// batch 8 0.68, 128 -> 128 at 14x14 batch 8 0.57, 64 -> 64 at 8x8 batch 8
-// 0.57; from 8 tiles 1.04-1.52. dx: 512 -> 512 at 7x7 batch 8 0.49, batch
-// 32 0.55).
+// Deep 3x3 layers: with 64+ channels each way the GEMMs dwarf the transforms,
+// so the 4x4 tiles' fourfold saving pays for them from 32 tiles.
 bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels,
                            int64_t result_channels, int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   return kernel == 3 && source_channels >= 64 && result_channels >= 64 && tiles >= 32;
 }
 
-// F(4x4, 2x2) over input phases against the direct tiles (AVX-512, 2
-// threads, float32, ms): 64 -> 128 at 56x56 batch 32 11.4 vs 13.6, batch 16
-// 5.4 vs 6.5, batch 8 3.3 vs 3.3, batch 1 0.74 vs 0.49; 32 -> 64 at 56x56 3.2
-// vs 4.0; 64 -> 64 at 64x64 8.2 vs 12.8; 32 -> 32 at 32x32 0.69 vs 0.73;
-// AVX2 64 -> 128 at 56x56 23 vs 28. It loses where the 4x4 tiles overhang
-// the output (14x14: 3.6 vs 3.3) and with 128+ input channels, whose 512+
-// B rows per tile leave few tiles per L2 block, each reading all of U (128
-// -> 128 at 28x28: 8.4 vs 6.4).
+// F(4x4, 2x2) over input phases against the direct tiles: it needs 512+ tiles
+// to amortise U, and loses where the 4x4 tiles overhang the output (the
+// padding eats the saving) and with 128+ input channels, whose 512+ B rows
+// per tile leave few tiles per L2 block, each reading all of U.
 bool prefers_winograd_phases(const Conv2dParams& p) {
   const int64_t tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4);
   return p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.in_channels >= 32 && p.in_channels <= 64 &&
          p.out_channels >= 32 && tiles >= 512;
 }
 
-// Backward-data of 3x3 stride 2 by F(4x4, 2x2) on dx's phases, against what
-// auto took before (phase GEMMs or col2im; 2 threads, Xeon, AVX-512, batch
-// 32 unless given): 64->128 at 56x56 0.79 (batch 8 0.92, batch 1 1.09),
-// 128->256 at 28x28 0.89, 256->512 at 14x14 1.71 (a 7x7 phase grid: 4x4
-// tiles cover 8x8, and U's 25 x 1024 x 512 values are streamed per block),
-// 32->64 at 32x32 0.79, 64->64 at 64x64 0.79, 16->32 at 32x32 0.81,
-// 128->128 at 56x56 0.77, 3->64 at 224x224 (batch 8) 0.86; against the
-// phase GEMMs with 14x14 phase grids (whose tiles overhang by a third):
-// 128->256 at 28x28 0.87, 64->128 0.89, 32->64 0.90, 64->128 at 14x14 0.88,
-// 128->128 at 14x14 0.80. The AVX2 path
-// forced on the same Xeon (its 4-row tile, as a channel's four phases must
-// share a micro-panel): 64->128 at 56x56 0.86, 128->256 at 28x28 1.05.
+// Backward-data of 3x3 stride 2 by F(4x4, 2x2) on dx's phases, against the
+// phase GEMMs or col2im: 6.25 multiply-adds per dx element instead of 9, once
+// 128+ tiles amortise U, and while U is small enough to stream once per block
+// (256 -> 512 is 25 x 1024 x 512 values, on a 7x7 phase grid whose tiles
+// cover 8x8). The bound is 128 x 256 channel pairs with full-width 512-bit
+// FMAs, 64 x 128 otherwise (AVX2's 4-row tile, as a channel's four phases
+// must share a micro-panel).
 bool prefers_winograd_phase_backward_data(const Conv2dParams& p) {
   if (!winograd_phase_applies(p)) return false;
   const int64_t grid_h = ceil_div(p.in_h, 2), grid_w = ceil_div(p.in_w, 2);
@@ -698,29 +676,14 @@ bool prefers_winograd_phase_backward_data(const Conv2dParams& p) {
   return tiles >= 128 && p.in_channels * p.out_channels <= most;
 }
 
-// Against the direct weight-gradient kernel (which beats the im2col GEMM on
-// every shape measured) Winograd's transforms pay off only with enough
-// channels and tiles that fill the plane (AVX-512, 2 threads, best of 10,
-// winograd / direct). Zen 4 (512-bit FMAs as two halves): 3x3 64->64 at
-// 56x56 0.80, 128->128 at 14x14 0.80, 32->32 at 28x28 1.13, 256->256 at 7x7
-// 1.44; 5x5 32->64 at 7x7 0.79, 64->64 at 7x7 0.66, 32->32 at 14x14 0.94,
-// 16->16 at 28x28 0.92, but 16->32 at 14x14 1.45 (its 4x4 tiles cover 16x16:
-// a third of the work is padding, and 16 channels do not amortise the
-// transforms). Those Zen 4 numbers predate the two fixes below. On the Xeon
-// (512-bit FMAs at twice AVX2's rate, so a faster direct kernel) with the
-// transposing packer in registers (kern.pack_rows_transposed) and point rows
-// off the 4 KiB alias: 3x3 64->64 at 56x56 0.62 (batch 8: 0.65), at 14x14
-// 0.93, 32->32 at 28x28 0.85, 128->128 at 14x14 0.84, at 28x28 0.59,
-// 256->256 at 14x14 0.70, but 32->64 at 13x13 1.18; 5x5 32->64 at 7x7 0.96,
-// 16->32 at 28x28 0.90, 32->32 at 14x14 0.87, 64->64 at 14x14 0.69, but
-// 16->32 at 14x14 1.24 (before the fixes Winograd lost on all but the
-// largest of these). With M^T for narrow inputs (16 -> 32 at 14x14 now
-// 0.95), 5x5 wins wherever C_in x C_out x the share of the tiles' area
-// inside the plane reaches 512: 24->48 at 14x14 0.70, 16->64 0.88, 16->32
-// at 12x12 (batch 32) 0.82, and with 1024+ tiles from 384: 16->32 at 14x14
-// batch 64 0.88-0.95; but that layer at batch 32 1.00, batch 16 1.12, and
-// 16->16 1.18, 8->16 1.31, 16->32 at 7x7 1.17 (Xeon, batch 64 unless given;
-// AVX2 forced there, whose 16 columns 16 channels fill: 16->32 at 14x14 0.81).
+// Against the direct weight-gradient kernel (the default: see
+// prefers_direct_weight) Winograd's transforms pay off only with enough
+// channels and tiles that fill the plane: 4x4 tiles overhanging the plane
+// (16x16 over 14x14) spend a share of the work on padding, and few channels
+// do not amortise the transforms. 3x3 needs 32+ channels each way where
+// 512-bit FMAs run at full width (64+ elsewhere) and 14x14+ planes; 5x5 needs
+// 32+ channels each way, or 16+ where the tiles fill the plane or C_in x C_out
+// x the share of the tiles' area inside the plane reaches 512.
 // The per-thread 6x6/8x8-domain sums take points x C_out x C_in values,
 // hence the upper bound.
 bool prefers_winograd_weight_gradient(const Conv2dParams& p, bool transposed) {
@@ -734,9 +697,8 @@ bool prefers_winograd_weight_gradient(const Conv2dParams& p, bool transposed) {
   }
   const bool tiles_fill = p.out_h % 4 == 0 && p.out_w % 4 == 0 && plane >= 784;
   const int64_t covered = round_up(p.out_h, 4) * round_up(p.out_w, 4);
-  // (three quarters of that from 1024 tiles: 16->32 at 14x14, batch 64;
-  // not for channels-last data, whose transposes took that 7% gain: 1.0
-  // vs 1.05 ms)
+  // (three quarters of that from 1024 tiles, which spread the fixed costs
+  // further; not for channels-last data, whose transposes cost that margin)
   const int64_t tiles = p.batch * covered / 16;
   const int64_t least = tiles >= 1024 && !transposed ? 384 : 512;
   const bool enough_products = p.in_channels * p.out_channels * plane >= least * covered;

@@ -20,7 +20,7 @@ std::vector<std::string> supported_isas();
 // The active table: FASTCNN_ISA if set (and supported), else the widest.
 const KernelTable& active_kernels();
 
-// Whether the active table is the AVX-512 one (rules measured only there ask).
+// Whether the active table is the AVX-512 one (for rules that hold only for its tiles).
 bool avx512_active();
 
 // Forces a path; throws std::invalid_argument for an unknown or unsupported one.
@@ -28,8 +28,7 @@ void set_isa(const std::string& name);
 
 // Results larger than this are written with non-temporal stores, being too
 // big to still be cached when they are next read: a quarter of the reported
-// L3 (on a VM shared with other guests), at least 32 MiB (a 50 MB result
-// stayed cached on a 2-vCPU slice of a 260 MiB L3, a 100 MB one did not).
+// L3 (on a VM, other guests share the L3 it reports), at least 32 MiB.
 int64_t streaming_store_bytes();
 inline bool writes_bypass_cache(int64_t bytes) { return bytes > streaming_store_bytes(); }
 
@@ -49,9 +48,9 @@ double fma_peak_gflops(int threads);
 // GB/s of bytes read plus bytes written (as the pooling rates count them).
 double copy_bandwidth_gbs(int threads);
 
-// AVX-512 FMA throughput over AVX2's on one core, measured once per process
-// (about 2 ms): ~2 where 512-bit FMAs run on two full-width ports (Xeon),
-// ~1 where they are split into 256-bit halves (Zen 4) or issue on one port;
+// AVX-512 FMA throughput over AVX2's on one core, measured once per process:
+// ~2 where 512-bit FMAs run on two full-width ports, ~1 where they are split
+// into 256-bit halves or issue on one port;
 // 1 without AVX-512. Algorithm choices that trade FMAs against memory
 // passes (Winograd vs direct) depend on it.
 double avx512_fma_speedup();

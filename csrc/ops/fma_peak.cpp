@@ -38,7 +38,7 @@ double fma_peak_gflops(int threads) {
 }
 
 namespace {
-// Best-of-five single-thread GFLOP/s of a table's FMA loop (~0.2 ms each).
+// Best-of-five single-thread GFLOP/s of a table's short FMA loop.
 double single_core_fma_rate(const KernelTable& kern) {
   float sink = 0;
   kern.fma_peak(1 << 14, &sink);

@@ -11,9 +11,9 @@ namespace fastcnn {
 
 // The microkernel for a C with m rows: the narrow one (Kernels::gemm_narrow)
 // when the main one would pad the rows by over 25% (16 channels on a 12-row
-// tile: 24 rows). It does fewer FMAs per loaded B vector: with 32 or 64
-// channels (12% padding) it measured up to 6% slower (ResNet 64 -> 128
-// stride-2 dx) as often as faster, so those keep the main tile.
+// tile: 24 rows). It does fewer FMAs per loaded B vector, so with 32 or 64
+// channels (12% padding) it is no faster on balance, and those keep the
+// main tile.
 template <typename T>
 struct RowKernel {
   int mr;
@@ -26,11 +26,10 @@ template <typename T>
 RowKernel<T> gemm_for_rows(const Kernels<T>& k, int64_t m) {
   const int64_t main = round_up(m, k.gemm_mr), narrow = round_up(m, k.gemm_narrow_mr);
   // A narrow tile with 16+ accumulators runs as fast per FMA as the main one
-  // (AVX-512: 8 x 32 and 12 x 32 both ~90% of peak in L1), so it takes any
-  // row count it pads less: 64 channels on 8 rows, not 72 on 12 (Winograd
-  // MNIST 32 -> 64 5x5 forward 0.57 -> 0.52 ms, ResNet 3x3 64 -> 64 13.8 ->
-  // 12.9). AVX2's 4 x 16 has 8, too few to cover the FMA latency, so it
-  // must save over 20% of the rows.
+  // (AVX-512's 8 x 32 and 12 x 32 both run near peak in L1), so it takes any
+  // row count it pads less: 64 channels on 8 rows, not 72 on 12. AVX2's
+  // 4 x 16 has 8, too few to cover the FMA latency, so it must save over 20%
+  // of the rows.
   const bool narrow_as_fast = k.gemm_narrow_mr * (k.gemm_nr / k.filter_width) >= 16;
   if (k.gemm_narrow_mr != k.gemm_mr && (narrow_as_fast ? narrow < main : narrow * 100 < main * 80))
     return {k.gemm_narrow_mr, k.gemm_narrow, k.gemm_offset_b_narrow, k.gemm_offset_b_store_narrow};

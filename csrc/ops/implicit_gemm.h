@@ -109,7 +109,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   // allows (tile_stores) and its rows are at least a tile long; the earlier
   // ones stay in the block buffer. (Shorter rows make two stores of most
   // vectors, and such small planes' outputs stay in cache for the
-  // epilogue: MNIST 32 -> 16 5x5 dx at 14x14 ran 2% slower stored.)
+  // epilogue anyway.)
   const bool store_out = g.k > 0 && kern.gemm_offset_b_store && g.step_x * g.c_pixel == 1 &&
                          t.grid_w >= nr && t.row_w >= nr / TileStores::kVectors;
   // Output (y, x) at ((y0 + y * step_y) * c_w + x0 + x): x0 + y0 * c_w past c.
@@ -127,9 +127,8 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
       kern.gemm_offset_b(kc, a, b, offsets, c, ldc, k0 > 0);
   };
   // The output lines a panel's rows of the next tile will be stored to,
-  // fetched while this tile computes: each store of a tile's sums had
-  // waited on its line (ResNet 64 -> 64 3x3 forward, 1 thread: 55 -> 53 ms,
-  // against 51 with no output written at all).
+  // fetched while this tile computes, so that the stores of its sums do not
+  // wait on their lines.
   // (Inlined: GCC judged the call a pure function and dropped it.)
   auto fetch_out = [&](const TileStores& next, int64_t panel) __attribute__((always_inline)) {
     const int64_t rows = std::min<int64_t>(mr, g.m - panel * mr);
@@ -167,7 +166,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
       // positions goes through all of k for a group of A panels while its
       // runs sit in L1, and so do the group's C tiles (a quarter of L1:
       // with hundreds of rows, C tiles written down a whole column of the
-      // block spilled to L2 before the epilogue read them back).
+      // block would spill to L2 before the epilogue reads them back).
       const T* base = direct ? g.src + f0 : s.band;
       for (int64_t kk = 0; kk < g.k; ++kk) s.offsets[kk] = direct ? kk * plane : band_row(kk);
       const int64_t group =

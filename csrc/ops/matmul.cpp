@@ -87,7 +87,7 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
       for (int64_t p0 = 0; p0 < k; p0 += blk.kc) {
         const int64_t kc = std::min(blk.kc, k - p0);
         // A row-major A is a transposition into the panels: register blocks
-        // (pack_a_panels' element-by-element copy was 8% of 6272x64 @ 64x256).
+        // (pack_a_panels would copy it element by element).
         if (a.col == 1)
           kern.pack_rows_transposed(a.data + i0 * a.row + p0, a.row, rows, kc, mr, a_block);
         else
@@ -99,7 +99,7 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
             const int64_t live_rows = std::min<int64_t>(mr, rows - ir), live_cols = std::min<int64_t>(nr, cols - jr);
             // Whole tiles of a row-major C are accumulated in place (C is
             // read and written once per depth block, not copied through a
-            // buffer: that pass cost a fifth of a 6272 x 64 x 256 product).
+            // buffer in a pass of its own).
             if (c.col == 1 && live_rows == mr && live_cols == nr) {
               kern.gemm(kc, a_block + ir * kc, b_block + jr * kc, to, c.row, p0 > 0);
               continue;
@@ -119,8 +119,7 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
 // C with at most one wide tile of columns: the direct tile reads A's rows in
 // place (broadcasts through any stride) against B packed once into
 // [k][lanes] panels. Packing A would cost as much as its few multiply-adds
-// per element (2 threads, Xeon, ms packed vs in place: 512x4096 @ 4096x10
-// 1.03 vs 0.60, 6272x256 @ 256x64 1.02 vs 0.80).
+// per element.
 template <typename T>
 void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a,
                           MatrixView<const T> b, MatrixView<T> c) {
@@ -220,8 +219,8 @@ void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<c
   const MatrixView<const T> b_t{b.data, b.col, b.row};
   const auto run = [k](int64_t rows, int64_t cols, MatrixView<const T> x, MatrixView<const T> y,
                        MatrixView<T> z) {
-    // (only along rows of A: x^T read in place re-reads a line per k step
-    // for every few rows, 1.75 vs 0.97 ms packed for 6272x256 @ 256x64's dw)
+    // (only along rows of A: x^T read in place would re-read a line per k
+    // step for every few rows, slower than packing it)
     if (cols <= active_kernels().get<T>().direct_tile_wide.lanes && k > 0 && x.col == 1)
       matmul_rows_in_place<T>(rows, cols, k, x, y, z);
     else

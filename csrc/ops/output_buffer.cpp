@@ -1,9 +1,8 @@
-// Large results (a pooling dx of 100 MB, a ResNet activation of 25 MB) were
-// fresh mmap'd memory on every call: NumPy's allocator hands blocks this big
-// to glibc, which unmaps them on free, so each call paid a page fault per
-// page and the kernel's zeroing of the whole result before our kernel wrote
-// it once more. Max/avg pool 3x3 s2 backward on 2 threads spent a quarter of
-// their time there (14.7 -> 10.7 ms, 16.0 -> 11.5 ms once recycled).
+// Large results (a pooling dx of 100 MB, a ResNet activation of 25 MB) would
+// be fresh mmap'd memory on every call: NumPy's allocator hands blocks this
+// big to glibc, which unmaps them on free, so each call would pay a page fault
+// per page and the kernel's zeroing of the whole result before our kernel
+// writes it once more, a large share of a memory-bound op's time.
 #include "output_buffer.h"
 
 #include <sys/mman.h>

@@ -1,9 +1,8 @@
 // Weights as the GEMM's A micro-panels, and as the direct tiles' [tap][lane]
 // blocks, in parallel and by register-block transposes
 // (Kernels::pack_rows_transposed): both are transpositions of the weight
-// matrix, which on deep layers is large (512 -> 512 3x3: 9.4 MB) and was
-// packed by one thread a value at a time while the other waited (a third of
-// a batch-1 forward, Xeon).
+// matrix, which on deep layers is large (512 -> 512 3x3: 9.4 MB): one thread
+// packing it a value at a time would keep the others waiting.
 #pragma once
 #include <algorithm>
 #include <cstdint>

@@ -8,7 +8,7 @@
 // current on its thread while its convolution runs; the operator then packs
 // into the cache once and reuses the packing on later runs. Without a
 // current cache (every other caller) the packing goes to a per-call
-// workspace as before.
+// workspace.
 //
 // A packing is identified by a signature: the site that makes it and every
 // size it depends on, so a different algorithm choice (another thread

@@ -351,9 +351,9 @@ ThreadPool& pool() {
   return *p;
 }
 
-// The comparison run_slots (FASTCNN_THREADS=openmp): an OpenMP team with
-// one thread per slot, as the kernels ran before this pool (a smaller team,
-// under OMP_THREAD_LIMIT, runs the slots in turn).
+// The comparison run_slots (FASTCNN_THREADS=openmp): a plain OpenMP team
+// with one thread per slot (a smaller team, under OMP_THREAD_LIMIT, runs the
+// slots in turn).
 void run_on_openmp_team(int slots, SlotBody body, void* context) {
 #pragma omp parallel num_threads(slots)
   {

@@ -13,9 +13,8 @@ namespace fastcnn {
 
 // Freed large blocks, kept for the next call instead of going back to
 // glibc: a block past its mmap threshold, or at the top of the heap when it
-// trims, was unmapped and the next call paid its page faults and the
-// kernel's zeroing again (MNIST 32 -> 16 5x5 dx took 0.78 or 1.8 ms
-// depending on the process's heap layout, with 6x the page faults).
+// trims, would be unmapped and the next call would pay its page faults and
+// the kernel's zeroing again, by an amount that depends on the heap's layout.
 // At most kSlots blocks (enough for every result of a training step of a
 // deep model) and max_bytes in all; a block serves requests of at least half
 // its size. Blocks come from std::aligned_alloc and go back with

@@ -4,15 +4,15 @@ The heavy work runs in the native module `fastcnn._C` (C++, SIMD, a thread pool 
 `fastcnn.functional` takes and returns NumPy arrays; `fastcnn.reference`
 holds the pure-NumPy implementations every native op is tested against.
 """
+
 from __future__ import annotations
 
-from . import _C
-from . import functional
-from .functional import conv_output_size
-from . import layers, losses, optimizers
-from .model import Sequential, History, load_model
-from .interop import from_torch_state_dict, from_keras_weights
+from . import _C, functional, layers, losses, optimizers
 from ._paths import reference_path
+from .explain import explain, set_verbose
+from .functional import conv_output_size
+from .interop import from_keras_weights, from_torch_state_dict
+from .model import History, Sequential, load_model
 
 __version__ = "0.1.0"
 
@@ -83,6 +83,25 @@ def cpu_info():
     return dict(_C.cpu_info())
 
 
-__all__ = ["functional", "conv_output_size", "layers", "losses", "optimizers",
-           "Sequential", "History", "load_model", "from_torch_state_dict", "from_keras_weights",
-           "reference_path", "set_num_threads", "get_num_threads", "set_output_cache_limit", "output_cache_info", "set_isa", "cpu_info", "__version__"]
+__all__ = [
+    "functional",
+    "conv_output_size",
+    "layers",
+    "losses",
+    "optimizers",
+    "Sequential",
+    "History",
+    "load_model",
+    "from_torch_state_dict",
+    "from_keras_weights",
+    "reference_path",
+    "explain",
+    "set_verbose",
+    "set_num_threads",
+    "get_num_threads",
+    "set_output_cache_limit",
+    "output_cache_info",
+    "set_isa",
+    "cpu_info",
+    "__version__",
+]

@@ -3,9 +3,9 @@
 // B's row k is the contiguous run b + offset[k]. An im2col row of a
 // convolution is such a run of the zero-padded input band (a tap is a fixed
 // shift of its channel's band plane), so the implicit GEMM needs no packed
-// B panel: packing it was a strided copy of taps x the input per block
-// (14% of a 3x3 forward on the GEMM path) and the panel was read back from
-// L2 for every A panel, where these runs are read by each A panel from L1.
+// B panel: packing it would be a strided copy of taps x the input per block,
+// and the panel would be read back from L2 for every A panel, where these
+// runs are read by each A panel from L1.
 //
 // Always a full tile: the caller's B runs have NV * width readable values
 // and C is a block buffer whose extra columns are thrown away.
@@ -23,9 +23,8 @@ void gemm_offset_b(int64_t kc, const typename S::T* __restrict a, const typename
 }
 
 // The same tile with its final sums written where the output wants them
-// (see TileStores): a block buffer the driver copied out afterwards cost 7%
-// of ResNet's 64 -> 64 3x3 forward on the GEMM path (its rows went through
-// L2 and an SSE loop).
+// (see TileStores), not into a block buffer the driver copies out afterwards
+// (whose rows would go through L2 and an SSE loop).
 template <class S, int MR, int NV>
 void gemm_offset_b_store(int64_t kc, const typename S::T* __restrict a, const typename S::T* b,
                          const int64_t* __restrict offset, const typename S::T* c, int64_t ldc,

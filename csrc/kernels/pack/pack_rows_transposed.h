@@ -3,8 +3,8 @@
 // * row + kk] per panel of mr rows, zero rows past `rows`. That is a
 // transposition: the Winograd weight gradient's transforms write one row
 // per channel (tiles in the vector lanes) and its GEMMs need the channels in
-// the lanes. Element by element it took a quarter of that op (ResNet 64 ->
-// 64 at 56x56); here 8 x 8 (float) or 4 x 4 (double) blocks are turned in
+// the lanes. Element by element it would be a large share of that op; here
+// 8 x 8 (float) or 4 x 4 (double) blocks are turned in
 // registers. Included inside an ISA namespace (after <type_traits>); the
 // portable build copies element by element. AVX-512 takes the AVX2 version.
 #if defined(__AVX2__)

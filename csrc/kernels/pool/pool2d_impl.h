@@ -24,10 +24,9 @@ inline InteriorColumns interior_columns(const PoolWindow& p) {
 }
 
 // Pool planes are read a few short rows at a time, and the hardware
-// prefetcher did not keep up with that across pages: prefetching the next
-// rows ~8 KiB ahead took ResNet's stem pool (3x3 s2, 103 MB of input) from
-// 13.6 to 8.8 ms on 1 thread, 5-6.5 to 3.3 ms on 2 (Xeon). Prefetches do
-// not fault, so running past the end of the input is harmless.
+// prefetcher does not keep up with that across pages: the next rows are
+// prefetched ~8 KiB ahead. Prefetches do not fault, so running past the end
+// of the input is harmless.
 template <typename T>
 inline void prefetch_ahead(const T* at, int64_t count) {
   constexpr int64_t kAhead = 8192 / sizeof(T), kLine = 64 / sizeof(T);
@@ -41,8 +40,8 @@ inline int64_t clamp_index(int64_t v, int64_t lo, int64_t hi) { return v < lo ? 
 // fixed chunks of 8 that the compiler vectorises whole; a row whose length
 // is not a multiple of 8 ends with a chunk overlapping the previous one
 // (column must be idempotent). Otherwise a 14-column row (MNIST 28 -> 14)
-// ran 6 of its 14 columns in the scalar tail. 3x3 windows keep the plain
-// loop: forced 8-wide chunks became gathers there, 3x slower than GCC's own
+// would run 6 of its 14 columns in the scalar tail. 3x3 windows keep the plain
+// loop: forced 8-wide chunks become gathers there, slower than GCC's own
 // choice.
 template <int kKernel, class Column>
 inline void for_columns(const InteriorColumns& mid, Column&& column) {
@@ -162,7 +161,7 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
 
 // Whether x[0..n) holds a NaN, as an unsigned maximum of the magnitudes'
 // bit patterns (a NaN's is above infinity's): vectorised, where a loop of
-// NaN compares ran one element at a time.
+// NaN compares runs one element at a time.
 template <typename T>
 inline bool any_nan(const T* __restrict x, int64_t n) {
   using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
@@ -182,8 +181,7 @@ inline bool any_nan(const T* __restrict x, int64_t n) {
 // forward when the gradient is not wanted), separably: each input row's
 // 3-column maxima at stride 2 once, then the maximum of three such rows per
 // output row; the bottom row's maxima serve as the next output row's top.
-// About half the work of taking nine taps per output (ResNet's stem pool,
-// 2 threads, interleaved: 7.0-7.2 -> 4.9-5.7 ms, near the memcpy rate).
+// About half the work of taking nine taps per output.
 // Rows whose window is clipped vertically, or whose three input rows hold a
 // NaN, take max_forward_rows (NaN wins).
 template <typename T>
@@ -297,8 +295,8 @@ inline int64_t avg_divisor(const PoolWindow& p, int64_t oh, int64_t ow) {
 // o[j] = (a[2j] + a[2j+1] + b[2j] + b[2j+1]) * scale for j < count, on AVX2
 // for float rows of 8+ outputs (false otherwise: the caller's loop runs).
 // The two rows are added first and neighbours paired by one horizontal add:
-// GCC's vectorisation of the four strided taps took ~50 cycles per 14-wide
-// LeNet row (the L2-resident pool ran at a third of the rate of reading it).
+// GCC's own vectorisation of the four strided taps costs several times the
+// reading of the rows.
 // A row that is not a multiple of 8 ends with a chunk overlapping the one
 // before it.
 template <typename T>
@@ -380,7 +378,7 @@ void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
 // values and at least 16 more that may be read (and ignored). On AVX2 the
 // three-tap sums are taken at every column of two vectors and the even ones
 // kept by one shuffle and one lane permute: GCC's own vectorisation of the
-// strided form spent six lane-crossing permutes per 8 outputs.
+// strided form spends six lane-crossing permutes per 8 outputs.
 template <typename T>
 inline void sum3_stride2(const T* __restrict v, T* __restrict h, int64_t count) {
   int64_t j = 0;
@@ -404,11 +402,9 @@ inline void sum3_stride2(const T* __restrict v, T* __restrict h, int64_t count) 
 // Average of 3x3 windows at stride 2, separably: the three input rows of an
 // output row summed down the columns (contiguous, cheap), then the 3-column
 // sums at stride 2 of that one row, times the interior's shared 1 / divisor.
-// Summing across first needed two strided passes per output row (one per
+// Summing across first would need two strided passes per output row (one per
 // new input row) where this needs one. Rows clipped vertically take
-// avg_forward_rows. ResNet's stem pool shape, 1 thread, input in L2:
-// 3.9 -> 3.3 us per plane; from memory the prefetch (prefetch_ahead)
-// mattered more.
+// avg_forward_rows. From memory the prefetch (prefetch_ahead) matters more.
 template <typename T>
 void avg_forward_3x3_s2(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
@@ -509,10 +505,9 @@ class GradientRows {
 
 // 2x2 windows at stride 2 cover each input row and column at most once:
 // a window's two input rows are the same row, its output row's quotients
-// each repeated twice, written to both. The general loop below
-// (a ring of spread rows, zeroed, added into and copied per row) ran the
-// LeNet pool's gradient at half the rate of the max pool's scatter (28-wide
-// rows: mostly loop overhead); this runs level with it.
+// each repeated twice, written to both. On short rows the general loop
+// below (a ring of spread rows, zeroed, added into and copied per row) is
+// mostly loop overhead.
 // a[2j] = a[2j+1] = b[2j] = b[2j+1] = g[j] * scale for j < count, on AVX2
 // for float rows of 8+ (false otherwise): each product duplicated in
 // registers by two unpacks and two lane permutes, the last chunk
@@ -571,12 +566,12 @@ void avg_backward_2x2_s2(const PoolWindow& p, const T* __restrict dout, T* __res
     const int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + 2 < p.in_h ? h0 + 2 : p.in_h;
     T* __restrict row = rows.build(h_lo);
     // Written in place, the window's second row is stored beside the first
-    // (a 112-byte memcpy per row took 40% of the LeNet pool's gradient);
+    // (not copied by a memcpy per row, whose call is costly on short rows);
     // streamed, the row built once is streamed twice.
     T* __restrict twin = !stream && h_hi - 1 > h_lo ? din + (h_hi - 1) * p.in_w : nullptr;
     if (count > 0) {
       // A 2x2 window's divisor is 1, 2 or 4, so multiplying by its
-      // reciprocal is exact (as in repeat_pairs; no change in time measured).
+      // reciprocal is exact (as in repeat_pairs).
       const T scale = T(1) / static_cast<T>(avg_divisor(p, oh, mid.begin));
       T* __restrict a = row + first_column;
       const T* __restrict gi = g + mid.begin;
@@ -659,8 +654,7 @@ inline void expand_3x3_s2(const PoolWindow& p, const T* __restrict q, T* __restr
 // 3x3 windows at stride 2 (ResNet's stem pool): an input row is covered by
 // one output row (odd t = ih + pad_top) or two (even t), so it is the
 // horizontal expansion of one quotient row, or of the sum of two, written
-// once. 2 threads, 103 MB gradient, against the general loop below:
-// 7.2 -> 6.1 ms, and 4.6-4.8 with rows streamed from L1 (GradientRows).
+// once, instead of added into by the general loop below.
 template <typename T>
 void avg_backward_3x3_s2(const PoolWindow& p, const T* __restrict dout, T* __restrict din, bool stream) {
   const GradientRows<T> rows(din, p.in_w, stream);
@@ -773,7 +767,7 @@ void avg_backward(const PoolWindow& p, const T* __restrict dout, T* __restrict d
           // ow - 1 and ow, column 2*ow + 1 window ow alone. With the
           // quotients in a buffer first, the loop has no chain of adds
           // through memory and vectorises (three strided adds per output
-          // ran scalar, most of the pass).
+          // would run scalar).
           const int64_t count = mid.end - mid.begin;
           T* __restrict v = quotient.data();  // v[1 + ow]; v[0] = 0
           v[0] = 0;

@@ -249,9 +249,8 @@ inline void winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t firs
 // channel ci, row `row` goes to dst[(i * alpha + c) * point_stride + ci * mr
 // + row]. The filters are first transposed to [k][j][ci * mr + row], the
 // destination's order, so both products run over contiguous vectors of the
-// ISA's trait S and each point's panel is stored as whole vectors (storing it
-// by a gather across rows per (point, ci) took 10% of an MNIST 32 -> 64 5x5
-// forward). G is alpha x r (row stride 7). scratch:
+// ISA's trait S and each point's panel is stored as whole vectors, not by a
+// gather across rows per (point, ci). G is alpha x r (row stride 7). scratch:
 // winograd_filter_scratch(...) values (kernel_table.h).
 template <class S>
 void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, int64_t c_in,
@@ -270,8 +269,7 @@ void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, in
       for (int64_t e = live; e < m; ++e) wt[kj * m + e] = T(0);
   // [row][ci][kj] -> [ci][kj][row] by register blocks into gg (free until
   // the products), then each run of mr rows to its place in [kj][ci][row].
-  // (A value at a time it drew 40% of the transform's samples, but timing
-  // it against this moved within noise: those stalls were U's writes.)
+  // (U's writes, not this transpose, bound the transform.)
   pack_rows_transposed(g, g_row, rows, c_in * rr, mr, gg);
   for (int64_t ci = 0; ci < c_in; ++ci)
     for (int kj = 0; kj < rr; ++kj) {
@@ -292,8 +290,8 @@ void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, in
   }
   // Both products a few vectors of (ci, row) at a time, so that chunk's
   // filters and G g stay in L1 (whole rows of G g are alpha * r * c_in * mr
-  // values, 295 KB for 512 channels, streamed from L2 for each of the
-  // alpha^2 points: 512 -> 512 at 7x7 batch 8 forward 6.4-7.0 -> 6.4-6.7 ms).
+  // values, 295 KB for 512 channels, would stream from L2 for each of the
+  // alpha^2 points).
   constexpr int64_t kChunk = 8 * W;
   const int64_t whole = live / W * W;
   for (int64_t e0 = 0; e0 < m; e0 += kChunk) {

@@ -2,8 +2,8 @@
 // (ops/conv2d_winograd.cpp): M's point p = (k, l) row, c_in contiguous
 // values over the input channels, at m + p * point_stride; G is alpha x r
 // (row stride 7). Vectorised over the input channels by the ISA of the
-// including file (in the baseline build's SSE2 it was an eighth of an MNIST
-// 32 -> 64 5x5 weight gradient). scratch: (alpha + r) * r * c_in values.
+// including file (the baseline build's SSE2 version is a visible share of
+// small weight gradients). scratch: (alpha + r) * r * c_in values.
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace.
 template <typename T>
 void winograd_gradient_transform(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,

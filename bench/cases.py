@@ -13,6 +13,7 @@ the NumPy arrays' memory: `torch.nn.functional` forwards under `no_grad`, and
 `torch.ops.aten.convolution_backward` / `max_pool2d_with_indices_backward` /
 `avg_pool2d_backward`, which compute exactly those gradients without autograd.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -49,8 +50,10 @@ class ConvCase:
 
     @property
     def out_hw(self):
-        return (conv_output_size(self.h, self.k, self.stride, self.padding),
-                conv_output_size(self.w, self.k, self.stride, self.padding))
+        return (
+            conv_output_size(self.h, self.k, self.stride, self.padding),
+            conv_output_size(self.w, self.k, self.stride, self.padding),
+        )
 
     @property
     def out_shape(self):
@@ -76,8 +79,10 @@ class ConvCase:
         return replace(self, channels_last=True)
 
     def describe(self):
-        return (f"N{self.n} {self.c_in}x{self.h}x{self.w} -> {self.c_out}, "
-                f"{self.k}x{self.k} s{self.stride} p{self.padding}" + (" NHWC" if self.channels_last else ""))
+        return (
+            f"N{self.n} {self.c_in}x{self.h}x{self.w} -> {self.c_out}, "
+            f"{self.k}x{self.k} s{self.stride} p{self.padding}" + (" NHWC" if self.channels_last else "")
+        )
 
     def inputs(self, seed=0):
         """x, w, b and an upstream gradient dout, all float32 C-contiguous."""
@@ -108,8 +113,10 @@ class PoolCase:
 
     @property
     def out_hw(self):
-        return (conv_output_size(self.h, self.k, self.stride, self.padding),
-                conv_output_size(self.w, self.k, self.stride, self.padding))
+        return (
+            conv_output_size(self.h, self.k, self.stride, self.padding),
+            conv_output_size(self.w, self.k, self.stride, self.padding),
+        )
 
     @property
     def out_shape(self):
@@ -139,8 +146,10 @@ class PoolCase:
         return replace(self, n=n)
 
     def describe(self):
-        return (f"{self.kind} N{self.n} {self.c}x{self.h}x{self.w}, "
-                f"{self.k}x{self.k} s{self.stride} p{self.padding}")
+        return (
+            f"{self.kind} N{self.n} {self.c}x{self.h}x{self.w}, "
+            f"{self.k}x{self.k} s{self.stride} p{self.padding}"
+        )
 
     def inputs(self, seed=0):
         """x and an upstream gradient dout, float32 C-contiguous."""
@@ -185,6 +194,7 @@ CASES = {case.name: case for case in CONV_CASES + POOL_CASES}
 
 # ------------------------------------------------------------ implementations
 
+
 class NumpyApi:
     """fastcnn.functional or fastcnn.reference: both take the same arguments.
 
@@ -201,8 +211,9 @@ class NumpyApi:
 
     def conv_backward(self, case, x, w, b, dout):
         if case.channels_last:
-            return lambda: self.f.conv2d_backward(dout, x, w, case.stride, case.padding,
-                                                  data_format="channels_last")
+            return lambda: self.f.conv2d_backward(
+                dout, x, w, case.stride, case.padding, data_format="channels_last"
+            )
         return lambda: self.f.conv2d_backward(dout, x, w, case.stride, case.padding)
 
     def pool_forward(self, case, x, dout):
@@ -213,8 +224,7 @@ class NumpyApi:
         if case.kind == "avg":
             return lambda: self.f.avg_pool2d_backward(dout, x, case.k, case.stride, case.padding)
         _, indices = self.f.max_pool2d(x, case.k, case.stride, case.padding, return_indices=True)
-        return lambda: self.f.max_pool2d_backward(dout, x, case.k, case.stride, case.padding,
-                                                  indices=indices)
+        return lambda: self.f.max_pool2d_backward(dout, x, case.k, case.stride, case.padding, indices=indices)
 
 
 def _torch_activation(case, a):
@@ -235,6 +245,7 @@ class TorchApi:
         def run():
             with torch.no_grad():
                 return torch.nn.functional.conv2d(x, w, b, case.stride, case.padding)
+
         return run
 
     def conv_backward(self, case, x, w, b, dout):
@@ -243,8 +254,8 @@ class TorchApi:
             w = w.contiguous(memory_format=torch.channels_last)
         stride, padding = [case.stride] * 2, [case.padding] * 2
         return lambda: torch.ops.aten.convolution_backward(
-            dout, x, w, [case.c_out], stride, padding, [1, 1], False, [0, 0], 1,
-            [True, True, True])
+            dout, x, w, [case.c_out], stride, padding, [1, 1], False, [0, 0], 1, [True, True, True]
+        )
 
     def pool_forward(self, case, x, dout):
         x = torch.from_numpy(x)
@@ -256,11 +267,12 @@ class TorchApi:
         kernel, stride, padding = [case.k] * 2, [case.stride] * 2, [case.padding] * 2
         if case.kind == "avg":
             return lambda: torch.ops.aten.avg_pool2d_backward(
-                dout, x, kernel, stride, padding, False, True, None)
-        _, indices = torch.nn.functional.max_pool2d(x, case.k, case.stride, case.padding,
-                                                    return_indices=True)
+                dout, x, kernel, stride, padding, False, True, None
+            )
+        _, indices = torch.nn.functional.max_pool2d(x, case.k, case.stride, case.padding, return_indices=True)
         return lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-            dout, x, kernel, stride, padding, [1, 1], False, indices)
+            dout, x, kernel, stride, padding, [1, 1], False, indices
+        )
 
 
 def make_op(api, case, direction, inputs=None):

@@ -32,6 +32,7 @@ Examples:
     python bench/compare.py --sweep --cases res_3x3 --no-numpy
     python bench/compare.py --deep --cases res_3x3 --no-numpy   # plus later ResNet stages
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ import numpy as np
 
 import fastcnn
 import fastcnn.functional as F
+
 from cases import CASES, DEEP_CASES, DIRECTIONS, ConvCase, NumpyApi, TorchApi, make_op, torch
 
 try:
@@ -65,9 +67,11 @@ CHECK_TOLERANCE = 1e-3  # max |fastcnn - torch| / max |torch| before we warn
 
 # --------------------------------------------------------------------- timing
 
+
 @dataclass(frozen=True)
 class Timing:
     """Per-call times in seconds of one measured function."""
+
     times: tuple
 
     @property
@@ -85,6 +89,7 @@ class Timing:
 @dataclass(frozen=True)
 class Repeats:
     """How long to measure: warm-up calls, then until min_time and min_reps (at most max_reps)."""
+
     warmup: int
     min_time: float
     min_reps: int
@@ -111,8 +116,7 @@ def measure(fn, repeats, warm=False):
         for _ in range(repeats.warmup - 1):
             fn()
     times = []
-    while len(times) < repeats.max_reps and (len(times) < repeats.min_reps
-                                             or sum(times) < repeats.min_time):
+    while len(times) < repeats.max_reps and (len(times) < repeats.min_reps or sum(times) < repeats.min_time):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -123,8 +127,12 @@ def measure_in_turns(fns, repeats, rounds):
     """Time every function of `fns` (a dict), taking turns for `rounds`
     rounds of repeats.min_time / rounds each; returns {name: (Timing over
     all rounds, result of the first call)}."""
-    share = Repeats(repeats.warmup, repeats.min_time / rounds,
-                    max(1, -(-repeats.min_reps // rounds)), max(1, repeats.max_reps // rounds))
+    share = Repeats(
+        repeats.warmup,
+        repeats.min_time / rounds,
+        max(1, -(-repeats.min_reps // rounds)),
+        max(1, repeats.max_reps // rounds),
+    )
     times = {name: [] for name in fns}
     results = {}
     for r in range(rounds):
@@ -152,6 +160,7 @@ def blas_threads(n):
 
 # ------------------------------------------------------------------ checking
 
+
 def max_rel_diff(ours, theirs):
     """max |ours - theirs| / max |theirs| over an output or a tuple of gradients."""
     if not isinstance(ours, tuple):
@@ -169,6 +178,7 @@ def max_rel_diff(ours, theirs):
 
 # ---------------------------------------------------------------- the runner
 
+
 class Runner:
     def __init__(self, args):
         self.repeats = QUICK if args.quick else FULL
@@ -180,16 +190,25 @@ class Runner:
         self.reference = None
         if not args.no_numpy:
             from fastcnn import reference  # imported only when used
+
             self.reference = NumpyApi(reference)
 
     def time_case(self, case, direction, threads, with_reference=True):
         """One row: every implementation on one case and direction."""
         inputs = case.inputs()
         work = case.work(direction)
-        row = {"case": case.name, "shape": case.describe(), "batch": case.n,
-               "op": "conv" if isinstance(case, ConvCase) else f"{case.kind}_pool",
-               "direction": direction, "threads": threads, "unit": case.unit, "work": work,
-               "results": {}, "speedup": {}}
+        row = {
+            "case": case.name,
+            "shape": case.describe(),
+            "batch": case.n,
+            "op": "conv" if isinstance(case, ConvCase) else f"{case.kind}_pool",
+            "direction": direction,
+            "threads": threads,
+            "unit": case.unit,
+            "work": work,
+            "results": {},
+            "speedup": {},
+        }
 
         fns = {"fastcnn": make_op(self.fastcnn, case, direction, inputs)}
         if self.torch is not None:
@@ -219,8 +238,10 @@ class Runner:
         probe()
         estimate = (time.perf_counter() - start) * case.n
         if estimate > self.numpy_max_seconds:
-            return {"skipped": f"estimated {estimate:.3g} s per call "
-                               f"> --numpy-max-seconds {self.numpy_max_seconds:g}"}
+            return {
+                "skipped": f"estimated {estimate:.3g} s per call "
+                f"> --numpy-max-seconds {self.numpy_max_seconds:g}"
+            }
         fn = make_op(self.reference, case, direction, inputs)
         times = []
         for _ in range(self.numpy_reps):
@@ -243,6 +264,7 @@ class Runner:
 
 # ------------------------------------------------------ machine and peak probe
 
+
 def sgemm_gflops(threads, repeats, size=1024):
     """GFLOP/s of a size x size float32 matmul through NumPy's BLAS."""
     rng = np.random.default_rng(0)
@@ -256,8 +278,10 @@ def sgemm_gflops(threads, repeats, size=1024):
 
 def peak_probe(threads, repeats):
     """Measured float32 peaks: NumPy sgemm and, when the core has one, fastcnn's FMA loop."""
-    peaks = {"numpy_sgemm_1024_gflops": sgemm_gflops(threads, repeats),
-             "numpy_blas_threads": threads if threadpool_limits else "not limited (no threadpoolctl)"}
+    peaks = {
+        "numpy_sgemm_1024_gflops": sgemm_gflops(threads, repeats),
+        "numpy_blas_threads": threads if threadpool_limits else "not limited (no threadpoolctl)",
+    }
     fma_peak = getattr(fastcnn._C, "fma_peak_gflops", None)
     if fma_peak is not None:
         peaks["fastcnn_fma_peak_gflops"] = float(fma_peak(threads))
@@ -294,13 +318,19 @@ def numpy_blas():
 
 
 def environment():
-    env = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "cpu_model": cpu_model(), "logical_cpus": os.cpu_count(),
-           "platform": platform.platform(), "python": platform.python_version(),
-           "numpy": np.__version__, "numpy_blas": numpy_blas(),
-           "fastcnn": fastcnn.__version__, "fastcnn_cpu_info": fastcnn.cpu_info(),
-           "torch": torch.__version__ if torch is not None else None,
-           "threadpoolctl": threadpool_limits is not None}
+    env = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu_model": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numpy_blas": numpy_blas(),
+        "fastcnn": fastcnn.__version__,
+        "fastcnn_cpu_info": fastcnn.cpu_info(),
+        "torch": torch.__version__ if torch is not None else None,
+        "threadpoolctl": threadpool_limits is not None,
+    }
     if torch is not None:
         env["torch_mkldnn"] = torch.backends.mkldnn.is_available()
     return env
@@ -308,8 +338,7 @@ def environment():
 
 # -------------------------------------------------------------------- output
 
-SPEEDUP_NOTE = ("times are medians in ms; speedup = other ms / fastcnn ms "
-                "(> 1: fastcnn faster)")
+SPEEDUP_NOTE = "times are medians in ms; speedup = other ms / fastcnn ms (> 1: fastcnn faster)"
 
 
 def _ms(entry):
@@ -329,8 +358,10 @@ def _ratio(row, name):
 
 def print_table_header(title, unit):
     print(f"\n{title}  ({SPEEDUP_NOTE}; rate in {unit})")
-    header = (f"{'case':<16}{'batch':>6} {'dir':<4}{'fastcnn':>10}{'rate':>8}"
-              f"{'torch':>10}{'rate':>8}{'vs torch':>10}{'numpy':>11}{'vs numpy':>10}")
+    header = (
+        f"{'case':<16}{'batch':>6} {'dir':<4}{'fastcnn':>10}{'rate':>8}"
+        f"{'torch':>10}{'rate':>8}{'vs torch':>10}{'numpy':>11}{'vs numpy':>10}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -338,10 +369,13 @@ def print_table_header(title, unit):
 def print_row(row):
     """One console line per case and direction, printed as soon as it is timed."""
     res = row["results"]
-    print(f"{row['case']:<16}{row['batch']:>6} {row['direction'][:3]:<4}"
-          f"{_ms(res['fastcnn']):>10}{_rate(res['fastcnn']):>8}"
-          f"{_ms(res.get('torch')):>10}{_rate(res.get('torch')):>8}{_ratio(row, 'torch'):>10}"
-          f"{_ms(res.get('numpy')):>11}{_ratio(row, 'numpy'):>10}", flush=True)
+    print(
+        f"{row['case']:<16}{row['batch']:>6} {row['direction'][:3]:<4}"
+        f"{_ms(res['fastcnn']):>10}{_rate(res['fastcnn']):>8}"
+        f"{_ms(res.get('torch')):>10}{_rate(res.get('torch')):>8}{_ratio(row, 'torch'):>10}"
+        f"{_ms(res.get('numpy')):>11}{_ratio(row, 'numpy'):>10}",
+        flush=True,
+    )
     skipped = res.get("numpy", {}).get("skipped")
     if skipped:
         print(f"{'':<16}numpy skipped: {skipped}")
@@ -358,10 +392,12 @@ def markdown_table(rows):
     pairs = {}
     for row in rows:
         pairs.setdefault((row["case"], row["batch"]), {})[row["direction"]] = row
-    lines = [f"| case | shape | fastcnn fwd ms | torch fwd ms | torch / fastcnn | "
-             f"fastcnn bwd ms | torch bwd ms | torch / fastcnn | NumPy / fastcnn fwd | "
-             f"NumPy / fastcnn bwd | fastcnn {unit}/s fwd / bwd |",
-             "|" + "---|" * 2 + "---:|" * 9]
+    lines = [
+        f"| case | shape | fastcnn fwd ms | torch fwd ms | torch / fastcnn | "
+        f"fastcnn bwd ms | torch bwd ms | torch / fastcnn | NumPy / fastcnn fwd | "
+        f"NumPy / fastcnn bwd | fastcnn {unit}/s fwd / bwd |",
+        "|" + "---|" * 2 + "---:|" * 9,
+    ]
     for (name, _), by_dir in pairs.items():
         fwd, bwd = by_dir["forward"], by_dir["backward"]
         lines.append(
@@ -370,35 +406,51 @@ def markdown_table(rows):
             f"| {_ratio(fwd, 'torch')} "
             f"| {_ms(bwd['results']['fastcnn'])} | {_ms(bwd['results'].get('torch'))} "
             f"| {_ratio(bwd, 'torch')} | {_ratio(fwd, 'numpy')} | {_ratio(bwd, 'numpy')} "
-            f"| {_rate(fwd['results']['fastcnn'])} / {_rate(bwd['results']['fastcnn'])} |")
+            f"| {_rate(fwd['results']['fastcnn'])} / {_rate(bwd['results']['fastcnn'])} |"
+        )
     return "\n".join(lines)
 
 
 def print_markdown(report):
     env = report["environment"]
-    print(f"\n<!-- fastcnn {env['fastcnn']}, torch {env['torch']}, numpy {env['numpy']}, "
-          f"{env['cpu_model']}, {env['date']} -->")
+    print(
+        f"\n<!-- fastcnn {env['fastcnn']}, torch {env['torch']}, numpy {env['numpy']}, "
+        f"{env['cpu_model']}, {env['date']} -->"
+    )
     for run in report["runs"]:
         copy = run["peak"].get("copy_bandwidth_gbs")
-        print(f"\n**{run['threads']} thread(s)** — {SPEEDUP_NOTE}; "
-              f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s"
-              + (f"; memcpy {copy:.0f} GB/s (read + written, the pools' GB/s reference)" if copy else "")
-              + "\n")
-        for rows in (run["conv"], run["pool"], run.get("sweep", []), run.get("channels_last", []),
-                     run.get("deep", [])):
+        print(
+            f"\n**{run['threads']} thread(s)** — {SPEEDUP_NOTE}; "
+            f"NumPy sgemm {run['peak']['numpy_sgemm_1024_gflops']:.0f} GFLOP/s"
+            + (f"; memcpy {copy:.0f} GB/s (read + written, the pools' GB/s reference)" if copy else "")
+            + "\n"
+        )
+        for rows in (
+            run["conv"],
+            run["pool"],
+            run.get("sweep", []),
+            run.get("channels_last", []),
+            run.get("deep", []),
+        ):
             table = markdown_table(rows)
             if table:
                 print(table + "\n")
 
 
 def print_header(env):
-    print(f"fastcnn {env['fastcnn']} | numpy {env['numpy']} ({env['numpy_blas']}) | "
-          f"torch {env['torch'] or 'not installed'} | python {env['python']}")
-    print(f"CPU: {env['cpu_model']}, {env['logical_cpus']} logical CPUs | "
-          f"fastcnn.cpu_info(): {env['fastcnn_cpu_info']}")
+    print(
+        f"fastcnn {env['fastcnn']} | numpy {env['numpy']} ({env['numpy_blas']}) | "
+        f"torch {env['torch'] or 'not installed'} | python {env['python']}"
+    )
+    print(
+        f"CPU: {env['cpu_model']}, {env['logical_cpus']} logical CPUs | "
+        f"fastcnn.cpu_info(): {env['fastcnn_cpu_info']}"
+    )
     if not env["threadpoolctl"]:
-        print("note: threadpoolctl is not installed, so NumPy's BLAS (sgemm probe and "
-              "reference) uses its own thread count, not --threads")
+        print(
+            "note: threadpoolctl is not installed, so NumPy's BLAS (sgemm probe and "
+            "reference) uses its own thread count, not --threads"
+        )
 
 
 def print_peak(peak):
@@ -411,6 +463,7 @@ def print_peak(peak):
 
 
 # ---------------------------------------------------------------------- main
+
 
 def parse_threads(text):
     try:
@@ -427,34 +480,58 @@ def parse_cases(text):
     unknown = [name for name in names if name not in CASES]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+            f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}"
+        )
     return names
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Time fastcnn against the NumPy reference and PyTorch CPU (float32 NCHW).",
-        epilog=f"Cases: {', '.join(CASES)}. Speedup = other ms / fastcnn ms (> 1: fastcnn faster).")
-    parser.add_argument("--threads", type=parse_threads, default=[2],
-                        help="thread count(s) for fastcnn and torch, e.g. 1,2 (default 2)")
-    parser.add_argument("--cases", type=parse_cases, default=list(CASES),
-                        help="comma-separated case names (default: all)")
+        epilog=f"Cases: {', '.join(CASES)}. Speedup = other ms / fastcnn ms (> 1: fastcnn faster).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=parse_threads,
+        default=[2],
+        help="thread count(s) for fastcnn and torch, e.g. 1,2 (default 2)",
+    )
+    parser.add_argument(
+        "--cases", type=parse_cases, default=list(CASES), help="comma-separated case names (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--rounds", type=int, default=0,
-                        help="rounds in which fastcnn and PyTorch take turns per case "
-                             "(default 3, 1 with --quick)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="rounds in which fastcnn and PyTorch take turns per case (default 3, 1 with --quick)",
+    )
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
-    parser.add_argument("--numpy-max-seconds", type=float, default=10.0,
-                        help="skip the reference where one call would take longer (default 10)")
-    parser.add_argument("--sweep", action="store_true",
-                        help=f"also time {' and '.join(SWEEP_CASES)} at batch "
-                             f"{', '.join(map(str, SWEEP_BATCHES))} (fastcnn and torch)")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="also time the conv cases on channels-last (NHWC) data, against "
-                             "PyTorch's channels_last tensors (fastcnn and torch)")
-    parser.add_argument("--deep", action="store_true",
-                        help="also time later ResNet stages: " + ", ".join(c.name for c in DEEP_CASES)
-                             + " (fastcnn and torch)")
+    parser.add_argument(
+        "--numpy-max-seconds",
+        type=float,
+        default=10.0,
+        help="skip the reference where one call would take longer (default 10)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"also time {' and '.join(SWEEP_CASES)} at batch "
+        f"{', '.join(map(str, SWEEP_BATCHES))} (fastcnn and torch)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="also time the conv cases on channels-last (NHWC) data, against "
+        "PyTorch's channels_last tensors (fastcnn and torch)",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also time later ResNet stages: "
+        + ", ".join(c.name for c in DEEP_CASES)
+        + " (fastcnn and torch)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     return parser.parse_args(argv)
@@ -468,14 +545,18 @@ def main(argv=None):
     if torch is None:
         print("PyTorch is not installed: timing fastcnn and the NumPy reference only")
 
-    report = {"environment": env, "command": sys.argv if argv is None else argv,
-              "timing": {"statistic": "median", "repeats": vars(runner.repeats),
-                         "numpy_reps": runner.numpy_reps},
-              "speedup": "other median ms / fastcnn median ms (> 1: fastcnn faster)",
-              "runs": []}
+    report = {
+        "environment": env,
+        "command": sys.argv if argv is None else argv,
+        "timing": {"statistic": "median", "repeats": vars(runner.repeats), "numpy_reps": runner.numpy_reps},
+        "speedup": "other median ms / fastcnn median ms (> 1: fastcnn faster)",
+        "runs": [],
+    }
     selected = [CASES[name] for name in args.cases]
-    tables = [("conv", "convolution", [case for case in selected if isinstance(case, ConvCase)], True),
-              ("pool", "pooling", [case for case in selected if not isinstance(case, ConvCase)], True)]
+    tables = [
+        ("conv", "convolution", [case for case in selected if isinstance(case, ConvCase)], True),
+        ("pool", "pooling", [case for case in selected if not isinstance(case, ConvCase)], True),
+    ]
     if args.sweep:
         sweep = [CASES[name].with_batch(n) for name in SWEEP_CASES for n in SWEEP_BATCHES]
         tables.append(("sweep", "batch sweep", sweep, False))
@@ -487,8 +568,11 @@ def main(argv=None):
 
     for threads in args.threads:
         runner.set_threads(threads)
-        print(f"\n=== {threads} thread(s): fastcnn {fastcnn.get_num_threads()}"
-              + (f", torch {torch.get_num_threads()}" if torch is not None else "") + " ===")
+        print(
+            f"\n=== {threads} thread(s): fastcnn {fastcnn.get_num_threads()}"
+            + (f", torch {torch.get_num_threads()}" if torch is not None else "")
+            + " ==="
+        )
         run = {"threads": threads, "peak": peak_probe(threads, runner.repeats)}
         print_peak(run["peak"])
         for key, title, cases, with_reference in tables:

@@ -20,6 +20,7 @@ idle machine.
 
     python bench/cs231n_speedup.py [--repeats 5] [--threads 2] [--skip-naive]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ import numpy as np
 import fastcnn
 from fastcnn.compat import cs231n
 
-
 # ------------------------------------------------- the pure-NumPy backends
+
 
 def _affine_forward(x, w, b):
     return x.reshape(x.shape[0], -1).dot(w) + b, (x, w, b)
@@ -70,7 +71,7 @@ def _naive_conv_forward(x, w, b, conv_param):
     out = np.empty((n, f, oh, ow), np.result_type(x, w))
     for i in range(oh):
         for j in range(ow):
-            window = xp[:, :, i * s:i * s + hh, j * s:j * s + ww]
+            window = xp[:, :, i * s : i * s + hh, j * s : j * s + ww]
             out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b
     return out, (x, w, b, conv_param)
 
@@ -84,10 +85,10 @@ def _naive_conv_backward(dout, cache):
     for i in range(dout.shape[2]):
         for j in range(dout.shape[3]):
             rows, cols = slice(i * s, i * s + hh), slice(j * s, j * s + ww)
-            g = dout[:, :, i, j]                                          # (N, F)
+            g = dout[:, :, i, j]  # (N, F)
             dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))
             dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
-    return dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+    return dxp[:, :, p : p + x.shape[2], p : p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
 
 
 def _naive_pool_forward(x, pool_param):
@@ -97,7 +98,7 @@ def _naive_pool_forward(x, pool_param):
     out = np.empty((n, c, oh, ow), x.dtype)
     for i in range(oh):
         for j in range(ow):
-            out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].max(axis=(2, 3))
+            out[:, :, i, j] = x[:, :, i * s : i * s + ph, j * s : j * s + pw].max(axis=(2, 3))
     return out, (x, pool_param)
 
 
@@ -108,7 +109,7 @@ def _naive_pool_backward(dout, cache):
     dx = np.zeros_like(x)
     for i in range(dout.shape[2]):
         for j in range(dout.shape[3]):
-            window = x[:, :, i * s:i * s + ph, j * s:j * s + pw].reshape(n, c, -1)
+            window = x[:, :, i * s : i * s + ph, j * s : j * s + pw].reshape(n, c, -1)
             first = window.argmax(axis=2)
             a, b = np.divmod(first, pw)
             nn, cc = np.indices((n, c))
@@ -130,7 +131,7 @@ def _im2col_conv_forward(x, w, b, conv_param):
     f, _, hh, ww = w.shape
     k, i, j, oh, ow = _im2col_indices(x.shape, hh, ww, p, s)
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    cols = xp[:, k, i, j].transpose(1, 2, 0).reshape(k.shape[0], -1)      # (C*HH*WW, OH*OW*N)
+    cols = xp[:, k, i, j].transpose(1, 2, 0).reshape(k.shape[0], -1)  # (C*HH*WW, OH*OW*N)
     out = (w.reshape(f, -1).dot(cols) + b[:, None]).reshape(f, oh, ow, x.shape[0])
     return out.transpose(3, 0, 1, 2), (x, w, b, conv_param, cols)
 
@@ -146,7 +147,7 @@ def _im2col_conv_backward(dout, cache):
     n, c, h, wd = x.shape
     dxp = np.zeros((n, c, h + 2 * p, wd + 2 * p), dcols.dtype)
     np.add.at(dxp, (slice(None), k, i, j), dcols.reshape(k.shape[0], -1, n).transpose(2, 0, 1))
-    return dxp[:, :, p:p + h, p:p + wd], dw, dout.sum(axis=(0, 2, 3))
+    return dxp[:, :, p : p + h, p : p + wd], dw, dout.sum(axis=(0, 2, 3))
 
 
 def _reshape_pool_forward(x, pool_param):
@@ -161,7 +162,7 @@ def _reshape_pool_backward(dout, cache):
     x, xr, out = cache
     mask = xr == out[:, :, :, None, :, None]
     dxr = np.where(mask, dout[:, :, :, None, :, None], 0)
-    dxr /= mask.sum(axis=(3, 5), keepdims=True)          # the course splits ties
+    dxr /= mask.sum(axis=(3, 5), keepdims=True)  # the course splits ties
     return dxr.reshape(x.shape)
 
 
@@ -186,22 +187,30 @@ def _backend(name, conv_f, conv_b, pool_f, pool_b):
         return _affine_backward(_relu_backward(dout, rc), fc)
 
     return types.SimpleNamespace(
-        __name__=name, conv_relu_pool_forward=conv_relu_pool_forward,
-        conv_relu_pool_backward=conv_relu_pool_backward, affine_relu_forward=affine_relu_forward,
-        affine_relu_backward=affine_relu_backward, affine_forward=_affine_forward,
-        affine_backward=_affine_backward, softmax_loss=_softmax_loss)
+        __name__=name,
+        conv_relu_pool_forward=conv_relu_pool_forward,
+        conv_relu_pool_backward=conv_relu_pool_backward,
+        affine_relu_forward=affine_relu_forward,
+        affine_relu_backward=affine_relu_backward,
+        affine_forward=_affine_forward,
+        affine_backward=_affine_backward,
+        softmax_loss=_softmax_loss,
+    )
 
 
-NAIVE = _backend("naive", _naive_conv_forward, _naive_conv_backward,
-                 _naive_pool_forward, _naive_pool_backward)
-IM2COL = _backend("im2col", _im2col_conv_forward, _im2col_conv_backward,
-                  _reshape_pool_forward, _reshape_pool_backward)
+NAIVE = _backend(
+    "naive", _naive_conv_forward, _naive_conv_backward, _naive_pool_forward, _naive_pool_backward
+)
+IM2COL = _backend(
+    "im2col", _im2col_conv_forward, _im2col_conv_backward, _reshape_pool_forward, _reshape_pool_backward
+)
 
 
 # ------------------------------------------------------------------- timing
 
+
 def time_step(model, x, y, repeats):
-    model.loss(x, y)                                     # warm-up
+    model.loss(x, y)  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -214,19 +223,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per backend (median)")
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="fastcnn threads (default: its own)")
+    parser.add_argument("--threads", type=int, default=None, help="fastcnn threads (default: its own)")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive backend")
     args = parser.parse_args()
     if args.threads:
         fastcnn.set_num_threads(args.threads)
 
-    print(f"ThreeLayerConvNet, CS231n defaults (32 filters 7x7, hidden 100, 10 classes, "
-          f"weight_scale 1e-3); one training step = loss + grads, batch {args.batch} of 3x32x32; "
-          f"fastcnn {fastcnn.cpu_info()['isa']}, {fastcnn.get_num_threads()} threads; "
-          f"median of {args.repeats} steps")
-    print(f"{'dtype':8} {'backend':8} {'ms/step':>9} {'before/after':>13} "
-          f"{'grad diff vs fastcnn':>21}")
+    print(
+        f"ThreeLayerConvNet, CS231n defaults (32 filters 7x7, hidden 100, 10 classes, "
+        f"weight_scale 1e-3); one training step = loss + grads, batch {args.batch} of 3x32x32; "
+        f"fastcnn {fastcnn.cpu_info()['isa']}, {fastcnn.get_num_threads()} threads; "
+        f"median of {args.repeats} steps"
+    )
+    print(f"{'dtype':8} {'backend':8} {'ms/step':>9} {'before/after':>13} {'grad diff vs fastcnn':>21}")
     backends = [("fastcnn", cs231n), ("im2col", IM2COL)]
     backends += [] if args.skip_naive else [("naive", NAIVE)]
     rng = np.random.default_rng(0)
@@ -243,8 +252,9 @@ def main():
             fast_ms = fast_ms or ms
             _, grads = model.loss(x, y)
             # largest gradient difference, relative to each gradient's largest entry
-            err = max(float(np.max(np.abs(grads[k] - fast_grads[k]))
-                            / np.max(np.abs(fast_grads[k]))) for k in grads)
+            err = max(
+                float(np.max(np.abs(grads[k] - fast_grads[k])) / np.max(np.abs(fast_grads[k]))) for k in grads
+            )
             print(f"{np.dtype(dtype).name:8} {label:8} {ms:9.1f} {ms / fast_ms:12.1f}x {err:21.1e}")
 
 

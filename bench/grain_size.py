@@ -12,6 +12,7 @@ size from which 2 threads win by at least --margin at every larger size.
 Work is multiply-adds for conv (forward, one pass) and matmul (F.linear),
 bytes read and written for pools (2x2 max pool forward).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,21 @@ from timing import median_time  # noqa: E402
 
 
 def conv_cases():
-    for n, c, hw in [(1, 4, 8), (1, 8, 8), (1, 8, 16), (2, 8, 16), (4, 8, 16), (2, 16, 16),
-                     (4, 16, 16), (8, 16, 16), (8, 16, 24), (16, 16, 24), (16, 16, 32),
-                     (32, 16, 32), (32, 32, 32)]:
+    for n, c, hw in [
+        (1, 4, 8),
+        (1, 8, 8),
+        (1, 8, 16),
+        (2, 8, 16),
+        (4, 8, 16),
+        (2, 16, 16),
+        (4, 16, 16),
+        (8, 16, 16),
+        (8, 16, 24),
+        (16, 16, 24),
+        (16, 16, 32),
+        (32, 16, 32),
+        (32, 32, 32),
+    ]:
         x = np.random.rand(n, c, hw, hw).astype(np.float32)
         w = np.random.rand(c, c, 3, 3).astype(np.float32)
         macs = n * c * hw * hw * c * 9
@@ -40,24 +53,48 @@ def conv_cases():
 
 
 def pool_cases():
-    for n, c, hw in [(1, 4, 8), (1, 8, 16), (2, 8, 16), (4, 8, 16), (4, 16, 16), (8, 16, 16),
-                     (8, 16, 28), (16, 16, 28), (32, 16, 28), (64, 16, 28), (64, 32, 28)]:
+    for n, c, hw in [
+        (1, 4, 8),
+        (1, 8, 16),
+        (2, 8, 16),
+        (4, 8, 16),
+        (4, 16, 16),
+        (8, 16, 16),
+        (8, 16, 28),
+        (16, 16, 28),
+        (32, 16, 28),
+        (64, 16, 28),
+        (64, 32, 28),
+    ]:
         x = np.random.rand(n, c, hw, hw).astype(np.float32)
         nbytes = x.nbytes * 5 // 4
         yield f"N{n} {c}x{hw}x{hw} 2x2", nbytes, (lambda x=x: F.max_pool2d(x, 2))
 
 
 def matmul_cases():
-    for m, k, n in [(8, 16, 16), (16, 32, 32), (32, 64, 32), (32, 64, 64), (64, 64, 64),
-                    (64, 128, 64), (64, 128, 128), (128, 128, 128), (128, 256, 128),
-                    (256, 256, 256), (256, 512, 256)]:
+    for m, k, n in [
+        (8, 16, 16),
+        (16, 32, 32),
+        (32, 64, 32),
+        (32, 64, 64),
+        (64, 64, 64),
+        (64, 128, 64),
+        (64, 128, 128),
+        (128, 128, 128),
+        (128, 256, 128),
+        (256, 256, 256),
+        (256, 512, 256),
+    ]:
         a = np.random.rand(m, k).astype(np.float32)
         b = np.random.rand(k, n).astype(np.float32)
         yield f"{m}x{k} @ {k}x{n}", m * k * n, (lambda a=a, b=b: F.linear(a, b))
 
 
-FAMILIES = {"conv": (conv_cases, "multiply-adds"), "pool": (pool_cases, "bytes"),
-            "matmul": (matmul_cases, "multiply-adds")}
+FAMILIES = {
+    "conv": (conv_cases, "multiply-adds"),
+    "pool": (pool_cases, "bytes"),
+    "matmul": (matmul_cases, "multiply-adds"),
+}
 
 
 def sweep(cases, rounds, min_time):
@@ -65,7 +102,7 @@ def sweep(cases, rounds, min_time):
     for name, work, fn in cases():
         t = {1: [], 2: []}
         for r in range(rounds):
-            for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+            for threads in (1, 2) if r % 2 == 0 else (2, 1):
                 fastcnn.set_num_threads(threads)
                 t[threads].append(median_time(fn, min_time))
         rows.append((name, work, statistics.median(t[1]), statistics.median(t[2])))
@@ -75,7 +112,7 @@ def sweep(cases, rounds, min_time):
 def crossover(rows, margin):
     """Smallest work from which 2 threads win by `margin` at every larger size."""
     found = None
-    for name, work, t1, t2 in reversed(rows):
+    for _name, work, t1, t2 in reversed(rows):
         if t1 / t2 >= margin:
             found = work
         else:
@@ -104,8 +141,11 @@ def main(argv=None):
             for name, work, t1, t2 in rows:
                 print(f"| {name} | {work:,} | {t1 * 1e6:.1f} | {t2 * 1e6:.1f} | {t1 / t2:.2f} |")
             found = crossover(rows, args.margin)
-            print(f"2 threads win by {args.margin}x from: {found:,}" if found else
-                  f"2 threads never win by {args.margin}x in this sweep")
+            print(
+                f"2 threads win by {args.margin}x from: {found:,}"
+                if found
+                else f"2 threads never win by {args.margin}x in this sweep"
+            )
     finally:
         _C.set_grain_scale(saved_scale)
         fastcnn.set_num_threads(saved_threads)

@@ -9,6 +9,7 @@ ms / fastcnn ms (> 1: fastcnn faster), measured in the same run.
 
     python bench/linear_vs_numpy.py [--threads 2] [--seconds 0.4] [--dtype float32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,17 @@ import numpy as np
 import fastcnn
 import fastcnn.functional as F
 
-SHAPES = [(256, 800, 10), (512, 4096, 10), (1024, 512, 64), (6272, 256, 64), (64, 3136, 128),
-          (128, 1568, 128), (64, 784, 256), (256, 512, 512), (1024, 1024, 1024)]
+SHAPES = [
+    (256, 800, 10),
+    (512, 4096, 10),
+    (1024, 512, 64),
+    (6272, 256, 64),
+    (64, 3136, 128),
+    (128, 1568, 128),
+    (64, 784, 256),
+    (256, 512, 512),
+    (1024, 1024, 1024),
+]
 
 
 def median_ms(fn, seconds):
@@ -42,6 +52,7 @@ def main():
     fastcnn.set_num_threads(args.threads)
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(args.threads)
     except ImportError:  # NumPy's BLAS keeps its own thread count
         pass
@@ -52,12 +63,15 @@ def main():
         x = rng.standard_normal((n, i)).astype(args.dtype)
         w = rng.standard_normal((i, o)).astype(args.dtype)
         dout = rng.standard_normal((n, o)).astype(args.dtype)
-        fwd = median_ms(lambda: F.linear(x, w), args.seconds)
-        fwd_np = median_ms(lambda: x @ w, args.seconds)
-        bwd = median_ms(lambda: F.linear_backward(dout, x, w, needs=("x", "w")), args.seconds)
-        bwd_np = median_ms(lambda: (dout @ w.T, x.T @ dout), args.seconds)
-        print(f"{f'{n}x{i} @ {i}x{o}':>24} {fwd:8.3f} {fwd_np:7.3f} {fwd_np / fwd:5.2f}x "
-              f"{bwd:9.3f} {bwd_np:7.3f} {bwd_np / bwd:5.2f}x")
+        # (the lambdas below run within this iteration: the loop variables they read are current)
+        fwd = median_ms(lambda: F.linear(x, w), args.seconds)  # noqa: B023
+        fwd_np = median_ms(lambda: x @ w, args.seconds)  # noqa: B023
+        bwd = median_ms(lambda: F.linear_backward(dout, x, w, needs=("x", "w")), args.seconds)  # noqa: B023
+        bwd_np = median_ms(lambda: (dout @ w.T, x.T @ dout), args.seconds)  # noqa: B023
+        print(
+            f"{f'{n}x{i} @ {i}x{o}':>24} {fwd:8.3f} {fwd_np:7.3f} {fwd_np / fwd:5.2f}x "
+            f"{bwd:9.3f} {bwd_np:7.3f} {bwd_np / bwd:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

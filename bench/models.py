@@ -23,6 +23,7 @@ PyTorch twin is exported to ONNX (TorchScript exporter) and its inference
 is timed too, on the same threads; the ratios against it are printed
 (ort time / fastcnn time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ import numpy as np
 
 import fastcnn
 from fastcnn import layers as L, losses, optimizers, zoo
+
 from timing import median_time
 
 
@@ -46,8 +48,11 @@ def vgg_cifar(seed=0):
     s = iter(range(seed * 100, seed * 100 + 100))
     stack = [L.Input((3, 32, 32))]
     for i, filters in enumerate((64, 64, 128, 128, 256, 256)):
-        stack += [L.Conv2D(filters, 3, padding="same", use_bias=False, seed=next(s)),
-                  L.BatchNormalization(), L.ReLU()]
+        stack += [
+            L.Conv2D(filters, 3, padding="same", use_bias=False, seed=next(s)),
+            L.BatchNormalization(),
+            L.ReLU(),
+        ]
         if i % 2:
             stack.append(L.MaxPool2D(2))
     stack += [L.GlobalAvgPool2D(), L.Dense(10, seed=next(s))]
@@ -65,18 +70,27 @@ MODELS = {  # name -> (builder, training batch size)
 
 # ------------------------------------------------------------------ torch twin
 
+
 def torch_twin(model):
     """nn.Sequential computing what the fastcnn Sequential computes, with its weights."""
     import torch
     from torch import nn
+
     mods = []
     for layer in model.layers:
         kind = type(layer).__name__
         if kind == "Conv2D":
             pad = layer.padding if isinstance(layer.padding, (int, str)) else tuple(layer.padding)
-            conv = nn.Conv2d(layer.kernel.shape[1] * layer.groups, layer.filters, layer.kernel_size,
-                             stride=layer.strides, padding=pad, dilation=layer.dilation_rate,
-                             groups=layer.groups, bias=layer.use_bias)
+            conv = nn.Conv2d(
+                layer.kernel.shape[1] * layer.groups,
+                layer.filters,
+                layer.kernel_size,
+                stride=layer.strides,
+                padding=pad,
+                dilation=layer.dilation_rate,
+                groups=layer.groups,
+                bias=layer.use_bias,
+            )
             mods += _weighted(conv, layer.kernel, layer)
         elif kind == "Dense":
             lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
@@ -106,6 +120,7 @@ def torch_twin(model):
 def _weighted(module, weight, layer):
     """module holding weight and layer's bias, then layer's activation (if any)."""
     import torch
+
     module.weight.data = torch.from_numpy(np.ascontiguousarray(weight).copy())
     if layer.use_bias:
         module.bias.data = torch.from_numpy(layer.bias.copy())
@@ -114,6 +129,7 @@ def _weighted(module, weight, layer):
 
 def _torch_activation(name):
     from torch import nn
+
     return {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh()}[name]
 
 
@@ -126,11 +142,18 @@ def ort_session(twin, shape, threads):
         return None
     buf = io.BytesIO()
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(twin.eval(), torch.zeros((1,) + tuple(shape)), buf, input_names=["x"],
-                          output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                          dynamo=False)
+        torch.onnx.export(
+            twin.eval(),
+            torch.zeros((1,) + tuple(shape)),
+            buf,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+            dynamo=False,
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -139,11 +162,11 @@ def ort_session(twin, shape, threads):
 
 def bench_model(name, rounds, turn, threads):
     import torch
+
     build, batch = MODELS[name]
     rng = np.random.default_rng(0)
     model = build(seed=0)
-    model.compile(optimizers.Adam(1e-3), losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[])
+    model.compile(optimizers.Adam(1e-3), losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[])
     twin = torch_twin(model)
     shape = model.input_shape
     x = rng.standard_normal((batch,) + shape).astype(np.float32)
@@ -178,15 +201,20 @@ def bench_model(name, rounds, turn, threads):
         ort_out = session.run(None, {"x": x256[:8]})[0]
         agree = max(agree, float(np.max(np.abs(ort_out - ref)) / max(1.0, float(np.max(np.abs(ref))))))
 
-    ours = {"step": lambda: model.train_on_batch(x, y),
-            "b256": lambda: model.predict(x256, batch_size=256),
-            "b1": lambda: model.predict(x1, batch_size=1)}
+    ours = {
+        "step": lambda: model.train_on_batch(x, y),
+        "b256": lambda: model.predict(x256, batch_size=256),
+        "b1": lambda: model.predict(x1, batch_size=1),
+    }
     theirs = {"step": torch_step, "b256": lambda: torch_infer(t256), "b1": lambda: torch_infer(t1)}
-    onnx = {} if session is None else {
-        "b256": lambda: session.run(None, {"x": x256}), "b1": lambda: session.run(None, {"x": x1})}
+    onnx = (
+        {}
+        if session is None
+        else {"b256": lambda: session.run(None, {"x": x256}), "b1": lambda: session.run(None, {"x": x1})}
+    )
     times = {k: ([], [], []) for k in ours}
     for _ in range(rounds):
-        for key in ours:                                  # turns interleaved
+        for key in ours:  # turns interleaved
             times[key][0].append(median_time(ours[key], turn))
             times[key][1].append(median_time(theirs[key], turn))
             if key in onnx:
@@ -201,8 +229,16 @@ def bench_model(name, rounds, turn, threads):
     step_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     fresh = fastcnn.output_cache_info()["fresh_bytes"] - fresh
-    return {"name": name, "batch": batch, "agree": agree, "best": best, "ort": best_ort,
-            "step_peak": step_peak, "fresh": fresh, "batch_bytes": x.nbytes}
+    return {
+        "name": name,
+        "batch": batch,
+        "agree": agree,
+        "best": best,
+        "ort": best_ort,
+        "step_peak": step_peak,
+        "fresh": fresh,
+        "batch_bytes": x.nbytes,
+    }
 
 
 def main(argv=None):
@@ -221,12 +257,16 @@ def main(argv=None):
         args.rounds, args.turn = 1, 0.2
     fastcnn.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    print(f"# fastcnn {fastcnn.__version__} ({fastcnn.cpu_info()['isa']}) vs torch "
-          f"{torch.__version__}, {args.threads} threads, {fastcnn.cpu_info()['cpu']}, "
-          f"best of {args.rounds} interleaved rounds")
-    print("| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch / ort "
-          "(x torch, x ort) | batch-1 ms fastcnn / torch / ort (x torch, x ort) "
-          "| steady step: new native memory, Python peak | outputs agree |")
+    print(
+        f"# fastcnn {fastcnn.__version__} ({fastcnn.cpu_info()['isa']}) vs torch "
+        f"{torch.__version__}, {args.threads} threads, {fastcnn.cpu_info()['cpu']}, "
+        f"best of {args.rounds} interleaved rounds"
+    )
+    print(
+        "| model | train step ms fastcnn / torch (x) | inference b256 img/s fastcnn / torch / ort "
+        "(x torch, x ort) | batch-1 ms fastcnn / torch / ort (x torch, x ort) "
+        "| steady step: new native memory, Python peak | outputs agree |"
+    )
     print("|---|---|---|---|---|---|")
     ratios = {"step": [], "b256": [], "b1": [], "ort_b256": [], "ort_b1": []}
 
@@ -238,24 +278,33 @@ def main(argv=None):
 
     for name in args.models.split(","):
         r = bench_model(name, args.rounds, args.turn, args.threads)
-        (s_ours, s_torch), (i_ours, i_torch), (l_ours, l_torch) = (r["best"][k] for k in ("step", "b256", "b1"))
+        (s_ours, s_torch), (i_ours, i_torch), (l_ours, l_torch) = (
+            r["best"][k] for k in ("step", "b256", "b1")
+        )
         for key, (a, b) in r["best"].items():
             ratios[key].append(b / a)
         for key in r["ort"]:
             ratios["ort_" + key].append(r["ort"][key] / r["best"][key][0])
-        print(f"| {name} bs{r['batch']} | {s_ours * 1e3:.1f} / {s_torch * 1e3:.1f} ({s_torch / s_ours:.2f}x) "
-              f"| {256 / i_ours:,.0f} / {256 / i_torch:,.0f}{ort_text(r, 'b256', lambda t: f'{256 / t:,.0f}')} "
-              f"({i_torch / i_ours:.2f}x{ort_ratio(r, 'b256', i_ours)}) "
-              f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f}{ort_text(r, 'b1', lambda t: f'{t * 1e3:.2f}')} "
-              f"({l_torch / l_ours:.2f}x{ort_ratio(r, 'b1', l_ours)}) "
-              f"| {r['fresh'] / 2**20:.1f} MiB, {r['step_peak'] / 2**20:.1f} MiB "
-              f"({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
-              f"| {r['agree']:.1e} |", flush=True)
+        print(
+            f"| {name} bs{r['batch']} | {s_ours * 1e3:.1f} / {s_torch * 1e3:.1f} ({s_torch / s_ours:.2f}x) "
+            f"| {256 / i_ours:,.0f} / {256 / i_torch:,.0f}{ort_text(r, 'b256', lambda t: f'{256 / t:,.0f}')} "
+            f"({i_torch / i_ours:.2f}x{ort_ratio(r, 'b256', i_ours)}) "
+            f"| {l_ours * 1e3:.2f} / {l_torch * 1e3:.2f}{ort_text(r, 'b1', lambda t: f'{t * 1e3:.2f}')} "
+            f"({l_torch / l_ours:.2f}x{ort_ratio(r, 'b1', l_ours)}) "
+            f"| {r['fresh'] / 2**20:.1f} MiB, {r['step_peak'] / 2**20:.1f} MiB "
+            f"({r['step_peak'] / r['batch_bytes']:.1f}x the batch) "
+            f"| {r['agree']:.1e} |",
+            flush=True,
+        )
     geo = {k: math.exp(statistics.fmean(math.log(v) for v in vals)) for k, vals in ratios.items() if vals}
-    line = (f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "
-            f"{geo['b256']:.2f}x, batch-1 {geo['b1']:.2f}x")
+    line = (
+        f"\ngeometric mean of torch / fastcnn: training {geo['step']:.2f}x, inference b256 "
+        f"{geo['b256']:.2f}x, batch-1 {geo['b1']:.2f}x"
+    )
     if "ort_b256" in geo:
-        line += f"; onnxruntime / fastcnn: inference b256 {geo['ort_b256']:.2f}x, batch-1 {geo['ort_b1']:.2f}x"
+        line += (
+            f"; onnxruntime / fastcnn: inference b256 {geo['ort_b256']:.2f}x, batch-1 {geo['ort_b1']:.2f}x"
+        )
     print(line + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

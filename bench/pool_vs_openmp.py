@@ -10,6 +10,7 @@ percent between runs there.
 
     python bench/pool_vs_openmp.py [--rounds 24] [--turn 0.03] [--cases mnist_c1,res_3x3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,18 @@ def main(argv=None):
                 fn = make_op(api, case, direction, case.inputs())
                 times = {False: [], True: []}
                 for r in range(args.rounds):
-                    for openmp in ((False, True) if r % 2 == 0 else (True, False)):
+                    for openmp in (False, True) if r % 2 == 0 else (True, False):
                         _C.set_openmp_team(openmp)
                         times[openmp].append(median_time(fn, args.turn))
                         time.sleep(OPENMP_SPIN_SECONDS)
                 paired = statistics.median(p / o for p, o in zip(times[False], times[True]))
                 ratios.append(paired)
-                print(f"| {name} | {direction} | {statistics.median(times[True]) * 1e3:.3f} "
-                      f"| {statistics.median(times[False]) * 1e3:.3f} | {paired:.3f} "
-                      f"| {min(times[False]) / min(times[True]):.3f} |", flush=True)
+                print(
+                    f"| {name} | {direction} | {statistics.median(times[True]) * 1e3:.3f} "
+                    f"| {statistics.median(times[False]) * 1e3:.3f} | {paired:.3f} "
+                    f"| {min(times[False]) / min(times[True]):.3f} |",
+                    flush=True,
+                )
     finally:
         _C.set_openmp_team(saved)
     print(f"\ngeomean pool / OpenMP: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f}")

@@ -10,6 +10,7 @@ installed) appear side by side; torch gets fastcnn's thread count
 under a minute; `compare.py` times the full-size cases. Nothing here asserts
 on time.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,15 +19,23 @@ pytest.importorskip("pytest_benchmark")
 fastcnn = pytest.importorskip("fastcnn")
 
 import fastcnn.functional as F  # noqa: E402
+
 from cases import CASES, DIRECTIONS, NumpyApi, TorchApi, make_op, torch  # noqa: E402
 
 BATCH = 8
-CASE_NAMES = ["mnist_c2", "cifar_c2", "res_3x3", "res_1x1",
-              "maxpool_2x2", "maxpool_3x3_s2", "avgpool_2x2", "avgpool_3x3_s2"]
+CASE_NAMES = [
+    "mnist_c2",
+    "cifar_c2",
+    "res_3x3",
+    "res_1x1",
+    "maxpool_2x2",
+    "maxpool_3x3_s2",
+    "avgpool_2x2",
+    "avgpool_3x3_s2",
+]
 APIS = {"fastcnn": NumpyApi(F), "torch": TorchApi() if torch is not None else None}
 
-pytestmark = pytest.mark.benchmark(max_time=0.5, min_rounds=5, warmup=True,
-                                   warmup_iterations=2)
+pytestmark = pytest.mark.benchmark(max_time=0.5, min_rounds=5, warmup=True, warmup_iterations=2)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,6 +58,7 @@ def test_op(benchmark, name, direction, impl):
         pytest.skip(f"{impl} is not installed")
     case = CASES[name].with_batch(BATCH)
     benchmark.group = f"{name} {direction} (N{BATCH})"
-    benchmark.extra_info.update(shape=case.describe(), work=case.work(direction), unit=case.unit,
-                                threads=fastcnn.get_num_threads())
+    benchmark.extra_info.update(
+        shape=case.describe(), work=case.work(direction), unit=case.unit, threads=fastcnn.get_num_threads()
+    )
     benchmark(make_op(api, case, direction))

@@ -1,5 +1,6 @@
 """Timing one call repeatedly, shared by the thread benchmarks
 (under_load.py, grain_size.py, pool_vs_openmp.py)."""
+
 from __future__ import annotations
 
 import statistics

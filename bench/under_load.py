@@ -27,6 +27,7 @@ Targets (issue "Sharing the CPU"): (b) at most 1.5x, (c) tiny calls at most
 
     python bench/under_load.py [--threads 2] [--rounds 3] [--quick] [--compare-with PYTHON]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,7 +82,8 @@ def calls(with_torch):
         x, w, b, _ = case.inputs()
         big[f"{name} forward"] = (case, x, w, b)
         out[f"{name} forward"] = {
-            "fastcnn": lambda x=x, w=w, b=b, c=case: F.conv2d(x, w, b, c.stride, c.padding)}
+            "fastcnn": lambda x=x, w=w, b=b, c=case: F.conv2d(x, w, b, c.stride, c.padding)
+        }
     if with_torch:
         t = torch.from_numpy
         txs, tws, tps, tla, tlb, tbias = t(xs), t(ws), t(ps), t(la), t(lb.T.copy()), t(lbias)
@@ -91,8 +93,9 @@ def calls(with_torch):
         out["tiny linear 8x64 @ 64x10"]["torch"] = lambda: tf.linear(tla, tlb, tbias)
         for name, (case, x, w, b) in big.items():
             tx, tw, tb = t(x), t(w), t(b)
-            out[name]["torch"] = (lambda tx=tx, tw=tw, tb=tb, c=case:
-                                  tf.conv2d(tx, tw, tb, c.stride, c.padding))
+            out[name]["torch"] = lambda tx=tx, tw=tw, tb=tb, c=case: tf.conv2d(
+                tx, tw, tb, c.stride, c.padding
+            )
     return out
 
 
@@ -100,7 +103,7 @@ def in_turns(fns, rounds, min_time, quiet=True):
     """Median seconds of each callable of `fns`, taking turns over `rounds`."""
     times = {name: [] for name in fns}
     for r in range(rounds):
-        for name in (list(fns) if r % 2 == 0 else list(reversed(fns))):
+        for name in list(fns) if r % 2 == 0 else list(reversed(fns)):
             if quiet:
                 time.sleep(BLAS_QUIET_SECONDS)
             times[name].append(median_time(fns[name], min_time / rounds))
@@ -117,8 +120,7 @@ class Competitor:
     """A second process running a 2-thread fastcnn conv loop."""
 
     def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, "-c", COMPETITOR], stdout=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", COMPETITOR], stdout=subprocess.PIPE, text=True)
         self.proc.stdout.readline()
         time.sleep(0.5)
         return self
@@ -132,11 +134,16 @@ def cs231n_step(threads, rounds, min_time):
     """Seconds per ThreeLayerConvNet training step: NumPy affine layers and
     loss (the course's code, on NumPy's BLAS), fastcnn conv and pool."""
     from fastcnn.compat import cs231n
+
     import cs231n_speedup as course
 
-    backend = course._backend("numpy affine + fastcnn conv/pool", cs231n.conv_forward_fast,
-                              cs231n.conv_backward_fast, cs231n.max_pool_forward_fast,
-                              cs231n.max_pool_backward_fast)
+    backend = course._backend(
+        "numpy affine + fastcnn conv/pool",
+        cs231n.conv_forward_fast,
+        cs231n.conv_backward_fast,
+        cs231n.max_pool_forward_fast,
+        cs231n.max_pool_backward_fast,
+    )
     np.random.seed(0)
     model = cs231n.ThreeLayerConvNet(dtype=np.float32, backend=backend)
     rng = np.random.default_rng(0)
@@ -153,8 +160,9 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.6, help="seconds per measurement")
     parser.add_argument("--quick", action="store_true", help="1 round, short measurements")
     parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--compare-with", metavar="PYTHON",
-                        help="also time (d) under this interpreter, taking turns")
+    parser.add_argument(
+        "--compare-with", metavar="PYTHON", help="also time (d) under this interpreter, taking turns"
+    )
     parser.add_argument("--step-only", action="store_true", help="print (d)'s ms and stop")
     args = parser.parse_args(argv)
     if args.step_only:
@@ -173,16 +181,22 @@ def main(argv=None):
     info = fastcnn.cpu_info()
     if "pool_spin_us" in info:  # builds before the thread pool lack these
         grain = info["serial_grain"]
-        print(f"threads: {info['threads_backend']}, spin {info['pool_spin_us']} us; grains: conv "
-              f"{grain['conv_macs']:,} MACs, pool {grain['pool_bytes']:,} bytes, matmul "
-              f"{grain['matmul_macs']:,} MACs")
+        print(
+            f"threads: {info['threads_backend']}, spin {info['pool_spin_us']} us; grains: conv "
+            f"{grain['conv_macs']:,} MACs, pool {grain['pool_bytes']:,} bytes, matmul "
+            f"{grain['matmul_macs']:,} MACs"
+        )
     set_threads(nt)
     blas_alone = in_turns({"A@A": matmul}, args.rounds, args.min_time)["A@A"]
-    print(f"A @ A alone (NumPy, 200x200 float64): {blas_alone * 1e3:.3f} ms; (b) ratio = loop / "
-          f"(A @ A + call), each timed in the same turns\n")
+    print(
+        f"A @ A alone (NumPy, 200x200 float64): {blas_alone * 1e3:.3f} ms; (b) ratio = loop / "
+        f"(A @ A + call), each timed in the same turns\n"
+    )
 
-    header = ("| call | lib | (a) alone ms | (b) after A@A ms | (b) ratio | (c) beside a process ms "
-              "| (c) / alone | (c) mean / alone | (c) 1 thread ms | (c) N / 1 thread |")
+    header = (
+        "| call | lib | (a) alone ms | (b) after A@A ms | (b) ratio | (c) beside a process ms "
+        "| (c) / alone | (c) mean / alone | (c) 1 thread ms | (c) N / 1 thread |"
+    )
     print(header)
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
@@ -192,8 +206,11 @@ def main(argv=None):
                 continue
             fn = fns[lib]
             set_threads(nt)
-            timed = in_turns({"alone": fn, "after": lambda fn=fn: (matmul(), fn()), "A@A": matmul},
-                             args.rounds, args.min_time)
+            timed = in_turns(
+                {"alone": fn, "after": lambda fn=fn: (matmul(), fn()), "A@A": matmul},
+                args.rounds,
+                args.min_time,
+            )
             rows[(name, lib)] = dict(alone=timed["alone"], after=timed["after"], matmul=timed["A@A"])
     with Competitor():
         for name, fns in table.items():
@@ -203,7 +220,7 @@ def main(argv=None):
                 fn = fns[lib]
                 loaded, means = {}, []
                 for r in range(args.rounds):
-                    for threads in ((nt, 1) if r % 2 == 0 else (1, nt)):
+                    for threads in (nt, 1) if r % 2 == 0 else (1, nt):
                         set_threads(threads)
                         times = call_times(fn, args.min_time / args.rounds)
                         loaded.setdefault(threads, []).append(statistics.median(times))
@@ -214,26 +231,43 @@ def main(argv=None):
                 rows[(name, lib)]["loaded1"] = statistics.median(loaded[1])
     for (name, lib), r in rows.items():
         b_ratio = r["after"] / (r["matmul"] + r["alone"])
-        print(f"| {name} | {lib} | {r['alone'] * 1e3:.3f} | {r['after'] * 1e3:.3f} | {b_ratio:.2f}x "
-              f"| {r['loaded'] * 1e3:.3f} | {r['loaded'] / r['alone']:.2f}x "
-              f"| {r['loaded_mean'] / r['alone']:.2f}x | {r['loaded1'] * 1e3:.3f} "
-              f"| {r['loaded'] / r['loaded1']:.2f}x |")
+        print(
+            f"| {name} | {lib} | {r['alone'] * 1e3:.3f} | {r['after'] * 1e3:.3f} | {b_ratio:.2f}x "
+            f"| {r['loaded'] * 1e3:.3f} | {r['loaded'] / r['alone']:.2f}x "
+            f"| {r['loaded_mean'] / r['alone']:.2f}x | {r['loaded1'] * 1e3:.3f} "
+            f"| {r['loaded'] / r['loaded1']:.2f}x |"
+        )
 
     interpreters = {"this fastcnn": sys.executable}
     if args.compare_with:
         interpreters["--compare-with"] = args.compare_with
     steps = {name: [] for name in interpreters}
     for r in range(max(2, args.rounds)):
-        for name, python in (interpreters.items() if r % 2 == 0 else reversed(interpreters.items())):
-            out = subprocess.run([python, os.path.abspath(__file__), "--step-only", "--threads", str(nt),
-                                  "--min-time", str(args.min_time)],
-                                 capture_output=True, text=True, check=True)
+        for name, python in interpreters.items() if r % 2 == 0 else reversed(interpreters.items()):
+            out = subprocess.run(
+                [
+                    python,
+                    os.path.abspath(__file__),
+                    "--step-only",
+                    "--threads",
+                    str(nt),
+                    "--min-time",
+                    str(args.min_time),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             steps[name].append(float(out.stdout.split()[-1]))
-    print(f"\n(d) CS231n ThreeLayerConvNet training step (batch 50, float32, NumPy affine + "
-          f"fastcnn conv/pool), {nt} threads, fresh processes taking turns:")
+    print(
+        f"\n(d) CS231n ThreeLayerConvNet training step (batch 50, float32, NumPy affine + "
+        f"fastcnn conv/pool), {nt} threads, fresh processes taking turns:"
+    )
     for name, ms in steps.items():
-        print(f"  {name} ({interpreters[name]}): {statistics.median(ms):.2f} ms "
-              f"(turns: {', '.join(f'{m:.1f}' for m in ms)})")
+        print(
+            f"  {name} ({interpreters[name]}): {statistics.median(ms):.2f} ms "
+            f"(turns: {', '.join(f'{m:.1f}' for m in ms)})"
+        )
     if "pool" in fastcnn.cpu_info():
         print(f"pool counters: {fastcnn.cpu_info()['pool']}")
 

@@ -6,6 +6,7 @@ cifar_accuracy.png. CIFAR-10 cannot be downloaded on the machines this
 project is tested on; without DIR the script trains on generated data of the
 same shape (a smoke run: random labels, so expect ~10% accuracy).
 """
+
 import sys
 
 import numpy as np

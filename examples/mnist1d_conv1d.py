@@ -4,6 +4,7 @@ MNIST-1D (Greydanus 2020) is generated offline by the `mnist1d` package
 (`pip install mnist1d`): 4,000 training and 1,000 test signals of 40
 samples, 10 classes. Its paper reports CNN ~94%, MLP 68%, logistic 32%.
 """
+
 import sys
 
 from fastcnn import data, zoo

@@ -6,6 +6,7 @@ Dense 64 relu, Dense 10 (logits); sparse cross-entropy from logits; Adam;
 shared/data and the official test set; Fashion-MNIST: the full 60,000/10,000.
 `python examples/mnist_keras_cnn.py [DATA_DIR] [--plot curves.png]`
 """
+
 import sys
 
 import numpy as np
@@ -17,10 +18,14 @@ directory = args[0] if args else None
 plot = sys.argv[sys.argv.index("--plot") + 1] if "--plot" in sys.argv else None
 
 datasets = {
-    "MNIST (5k train)": (data.load_mnist(directory, "train", prefix="train-5k"),
-                         data.load_mnist(directory, "test")),
-    "Fashion-MNIST": (data.load_fashion_mnist(directory, "train"),
-                      data.load_fashion_mnist(directory, "test")),
+    "MNIST (5k train)": (
+        data.load_mnist(directory, "train", prefix="train-5k"),
+        data.load_mnist(directory, "test"),
+    ),
+    "Fashion-MNIST": (
+        data.load_fashion_mnist(directory, "train"),
+        data.load_fashion_mnist(directory, "test"),
+    ),
 }
 for name, ((x, y), (x_test, y_test)) in datasets.items():
     # validation_split holds out the *last* 10% (Keras' rule); the 5k MNIST

@@ -4,19 +4,18 @@ A 5x5 image goes through conv 'same' (vertical-edge kernel) -> ReLU -> 2x2
 max pool -> conv 'same' (horizontal-edge kernel) -> ReLU -> 2x2 max pool ->
 dense (3 classes, fixed weights) -> softmax. Every intermediate value is the
 one computed by hand in the tutorial; `python examples/worked_example.py`
-prints them, and tests/test_examples.py checks them.
+prints them, and tests/model/test_examples.py checks them.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from fastcnn import layers
 
-IMAGE = np.array([[0, 1, 2, 1, 0],
-                  [1, 2, 3, 2, 1],
-                  [2, 3, 4, 3, 2],
-                  [1, 2, 3, 2, 1],
-                  [0, 1, 2, 1, 0]], dtype=np.float32)
+IMAGE = np.array(
+    [[0, 1, 2, 1, 0], [1, 2, 3, 2, 1], [2, 3, 4, 3, 2], [1, 2, 3, 2, 1], [0, 1, 2, 1, 0]], dtype=np.float32
+)
 VERTICAL_EDGE = np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], dtype=np.float32)
 HORIZONTAL_EDGE = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float32)
 DENSE_WEIGHTS = np.array([[1.176856, -0.25833628, 1.3403485]], dtype=np.float32)

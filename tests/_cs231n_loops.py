@@ -7,6 +7,7 @@ trick with `fastcnn.compat.cs231n`. Caches are whatever these functions need;
 they only pair with each other. Enough of the module (conv_relu_pool, affine_relu,
 affine, softmax_loss) to be the `backend` of ThreeLayerConvNet.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def conv_forward_naive(x, w, b, conv_param):
         for f in range(f_):
             for i in range(oh):
                 for j in range(ow):
-                    window = xp[n, :, i * stride:i * stride + hh, j * stride:j * stride + ww]
+                    window = xp[n, :, i * stride : i * stride + hh, j * stride : j * stride + ww]
                     out[n, f, i, j] = np.sum(window * w[f]) + b[f]
     return out, (x, w, b, conv_param)
 
@@ -48,7 +49,7 @@ def conv_backward_naive(dout, cache):
                     dw[f] += g * xp[n, :, rows, cols]
                     dxp[n, :, rows, cols] += g * w[f]
                     db[f] += g
-    dx = dxp[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+    dx = dxp[:, :, pad : pad + x.shape[2], pad : pad + x.shape[3]]
     return dx, dw, db
 
 
@@ -61,7 +62,7 @@ def max_pool_forward_naive(x, pool_param):
         for c in range(c_):
             for i in range(oh):
                 for j in range(ow):
-                    out[n, c, i, j] = np.max(x[n, c, i * s:i * s + ph, j * s:j * s + pw])
+                    out[n, c, i, j] = np.max(x[n, c, i * s : i * s + ph, j * s : j * s + pw])
     return out, (x, pool_param)
 
 
@@ -74,7 +75,7 @@ def max_pool_backward_naive(dout, cache):
         for c in range(c_):
             for i in range(oh):
                 for j in range(ow):
-                    window = x[n, c, i * s:i * s + ph, j * s:j * s + pw]
+                    window = x[n, c, i * s : i * s + ph, j * s : j * s + pw]
                     a, b = np.unravel_index(np.argmax(window), window.shape)  # first maximum
                     dx[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
     return dx
@@ -117,7 +118,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     if mode == "train":
         mu = np.sum(x, axis=0) / x.shape[0]
         xc = x - mu
-        var = np.sum(xc ** 2, axis=0) / x.shape[0]
+        var = np.sum(xc**2, axis=0) / x.shape[0]
         running_mean = momentum * running_mean + (1 - momentum) * mu
         running_var = momentum * running_var + (1 - momentum) * var
     else:
@@ -138,7 +139,7 @@ def batchnorm_backward(dout, cache):
     if mode == "test":
         return dxhat / std, dgamma, dbeta
     dxc = dxhat / std
-    dstd = -np.sum(dxhat * xc, axis=0) / std ** 2
+    dstd = -np.sum(dxhat * xc, axis=0) / std**2
     dvar = dstd / (2 * std)
     dxc += 2 * xc * dvar / n
     dmu = -np.sum(dxc, axis=0)

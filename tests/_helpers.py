@@ -4,6 +4,7 @@ The tolerance rule is one relative-to-max-abs measure for every comparison:
 max|actual - expected| <= tol * max(1, max|expected|), with tol 1e-4 for
 float32 and 1e-10 for float64. NaNs must sit at the same places.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,10 @@ def assert_close(actual, expected, what="", tol=None):
         return
     err = np.max(np.abs(a - e))
     scale = max(1.0, float(np.max(np.abs(e))))
-    assert err <= tol * scale, (f"{what}: max abs error {err:.3g} > {tol:g} * {scale:.3g} "
-                                f"(worst at flat index {int(np.argmax(np.abs(a - e)))})")
+    assert err <= tol * scale, (
+        f"{what}: max abs error {err:.3g} > {tol:g} * {scale:.3g} "
+        f"(worst at flat index {int(np.argmax(np.abs(a - e)))})"
+    )
 
 
 def rand(rng, shape, dtype=np.float64):
@@ -87,6 +90,58 @@ def using_threads(n):
         fastcnn.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def forced_conv_path(pass_name, path):
+    """Every convolution `pass_name` ('forward', 'backward_data',
+    'backward_weight') takes `path` where that path applies (the planner's
+    test override; fastcnn.explain reports it)."""
+    fastcnn._C.set_conv_path_override(pass_name, path)
+    try:
+        yield
+    finally:
+        fastcnn._C.set_conv_path_override(pass_name, None)
+
+
 def conv_args(case):
     """The keyword arguments of a conv case dict (stride, padding, dilation, groups)."""
     return {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+# ------------------------------------------------------------- shared conv-case builders
+# A "conv case" is a dict n, c_in, c_out, h, w, kh, kw, stride, dilation, padding and
+# optionally groups and bias (the per-path kernel tests in tests/kernels build lists of them).
+
+
+def random_conv_geometry(rng, kh, kw, max_stride=3, max_dilation=3, max_pad=3, extra_h=12, extra_w=20):
+    """Random stride, dilation, per-side padding and an input size h x w that the (dilated)
+    kh x kw kernel fits once padded (h < span + extra_h, w < span + extra_w)."""
+    stride = tuple(int(v) for v in rng.integers(1, max_stride + 1, 2))
+    dilation = tuple(int(v) for v in rng.integers(1, max_dilation + 1, 2))
+    pads = tuple(int(v) for v in rng.integers(0, max_pad + 1, 4))
+    span_h, span_w = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
+    h = int(rng.integers(max(1, span_h - pads[0] - pads[1]), span_h + extra_h))
+    w = int(rng.integers(max(1, span_w - pads[2] - pads[3]), span_w + extra_w))
+    return dict(h=h, w=w, stride=stride, dilation=dilation, padding=((pads[0], pads[1]), (pads[2], pads[3])))
+
+
+def conv_case_id(c):
+    """The pytest id of a 2-D conv case (groups appended when the case has them)."""
+    s = (
+        f"n{c['n']}c{c['c_in']}-{c['c_out']}_{c['h']}x{c['w']}_k{c['kh']}x{c['kw']}"
+        f"_s{c['stride']}_d{c['dilation']}_p{c['padding']}"
+    )
+    return s + (f"_g{c['groups']}" if "groups" in c else "")
+
+
+def conv_case_inputs(case, dtype, seed):
+    """x, w, b (None unless case['bias']), the conv keyword arguments (stride, dilation,
+    padding, and groups when the case has them) and the generator, drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    groups = case.get("groups", 1)
+    x = rand(rng, (case["n"], case["c_in"], case["h"], case["w"]), dtype)
+    w = rand(rng, (case["c_out"], case["c_in"] // groups, case["kh"], case["kw"]), dtype)
+    b = rand(rng, (case["c_out"],), dtype) if case.get("bias") else None
+    kw = dict(stride=case["stride"], dilation=case["dilation"], padding=case["padding"])
+    if "groups" in case:
+        kw["groups"] = case["groups"]
+    return x, w, b, kw, rng

@@ -3,6 +3,7 @@
 `isa` runs a test once per entry of fastcnn.cpu_info()['supported_isas'],
 with that path forced by fastcnn.set_isa and the original restored after.
 """
+
 import os
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 import fastcnn
 
-sys.path.insert(0, os.path.dirname(__file__))   # tests/_helpers.py under any import mode
+sys.path.insert(0, os.path.dirname(__file__))  # tests/_helpers.py under any import mode
 
 SUPPORTED_ISAS = tuple(fastcnn.cpu_info()["supported_isas"])
 

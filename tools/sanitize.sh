@@ -4,7 +4,7 @@
 # kernel tests against it. Exits non-zero on any sanitizer report.
 #
 #   tools/sanitize.sh                 # build dir /tmp/fastcnn-sanitize
-#   SANITIZE_DIR=/tmp/x SANITIZE_K='f32' SANITIZE_TESTS=tests/test_pool.py tools/sanitize.sh
+#   SANITIZE_DIR=/tmp/x SANITIZE_K='f32' SANITIZE_TESTS=tests/kernels/test_pool.py tools/sanitize.sh
 #   FASTCNN_SANITIZE=address tools/sanitize.sh   # another -fsanitize= list
 #
 # Builds the current working tree (csrc/, CMakeLists.txt) with ninja, -j2.
@@ -21,7 +21,7 @@ DIR="${SANITIZE_DIR:-/tmp/fastcnn-sanitize}"
 PY="${PYTHON:-python3}"
 JOBS="${JOBS:-2}"
 SANITIZERS="${FASTCNN_SANITIZE:-address,undefined}"
-TESTS="${SANITIZE_TESTS:-tests/test_conv.py tests/test_pool.py tests/test_global_pool.py tests/test_elementwise.py tests/test_fuzz.py tests/test_sharing_cpu.py}"
+TESTS="${SANITIZE_TESTS:-tests/kernels/test_conv.py tests/kernels/test_pool.py tests/kernels/test_global_pool.py tests/kernels/test_elementwise.py tests/robustness/test_fuzz.py tests/runtime/test_sharing_cpu.py}"
 # Default subset: every native-vs-reference check on small shapes, on every ISA,
 # but the cache-blocking sweep and the long-row accuracy test (big shapes, slow
 # under ASan); plus malformed-call fuzzing (tests/fuzz/fuzzlib.py) of fastcnn._C,

@@ -7,6 +7,7 @@ losses on their NumPy formulas, and models without fusing layers; the
 convolutions and pools stay native (they are checked against the reference
 op by op). Tests train a model both ways and compare.
 """
+
 from __future__ import annotations
 
 import contextlib

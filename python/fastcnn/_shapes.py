@@ -4,12 +4,12 @@ Both `fastcnn.functional` and `fastcnn.reference` call these helpers, so the
 two can only disagree about arithmetic, never about what an argument means.
 Every helper raises ValueError/TypeError naming the offending argument.
 """
+
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
-
 
 # Sizes, strides, paddings and dilations beyond this cannot describe a real
 # tensor; the native layer takes them as signed 64-bit ints and bounds them
@@ -18,7 +18,7 @@ _INT_LIMIT = 2**62
 
 
 def _as_int(value, name):
-    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:   # the common case, fast
+    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:  # the common case, fast
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
@@ -29,7 +29,7 @@ def _as_int(value, name):
 
 def positive_tuple(value, n, name):
     """`value` as an n-tuple of positive ints (an int is repeated n times)."""
-    if type(value) is int and 0 < value < _INT_LIMIT:               # the common case, fast
+    if type(value) is int and 0 < value < _INT_LIMIT:  # the common case, fast
         return (value,) * n
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
@@ -76,8 +76,7 @@ def padding_nd(padding, in_sizes, kernel, stride, dilation, name="padding"):
         if mode == "valid":
             return tuple((0, 0) for _ in range(d))
         if mode == "same":
-            return tuple(same_padding(n, k, s, dl)
-                         for n, k, s, dl in zip(in_sizes, kernel, stride, dilation))
+            return tuple(same_padding(n, k, s, dl) for n, k, s, dl in zip(in_sizes, kernel, stride, dilation))
         raise ValueError(f"{name} must be an int, a tuple, 'valid' or 'same', got {padding!r}")
     if isinstance(padding, (list, tuple)):
         items = list(padding)
@@ -104,9 +103,9 @@ def padding_nd(padding, in_sizes, kernel, stride, dilation, name="padding"):
 def conv_output_size(n, k, stride=1, padding=0, dilation=1):
     """floor((n + 2p - d(k-1) - 1)/s) + 1; padding may be an int or (before, after)."""
     n = _as_int(n, "n")
-    k, = positive_tuple(k, 1, "kernel_size")
-    s, = positive_tuple(stride, 1, "stride")
-    dl, = positive_tuple(dilation, 1, "dilation")
+    (k,) = positive_tuple(k, 1, "kernel_size")
+    (s,) = positive_tuple(stride, 1, "stride")
+    (dl,) = positive_tuple(dilation, 1, "dilation")
     if n <= 0:
         raise ValueError(f"input size n must be positive, got {n}")
     if isinstance(padding, (list, tuple)):
@@ -121,7 +120,8 @@ def conv_output_size(n, k, stride=1, padding=0, dilation=1):
         raise ValueError(
             f"kernel of extent {span} (kernel_size={k}, dilation={dl}) does not fit in "
             f"input of size {n} with padding ({before}, {after}): output size would be "
-            f"{(n + before + after - span) // s + 1}")
+            f"{(n + before + after - span) // s + 1}"
+        )
     return size
 
 
@@ -131,7 +131,8 @@ def pool_output_size(n, k, stride, pad_before, pad_after, ceil_mode):
     span = n + pad_before + pad_after - k
     if span < 0:
         raise ValueError(
-            f"kernel_size {k} is larger than the padded input ({n} + {pad_before} + {pad_after})")
+            f"kernel_size {k} is larger than the padded input ({n} + {pad_before} + {pad_after})"
+        )
     size = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (size - 1) * stride >= n + pad_before:
         size -= 1
@@ -177,9 +178,12 @@ def as_float_array(a, name):
 def same_float_dtype(**arrays):
     """Convert each array with `as_float_array`; all must end up one dtype."""
     first = next(iter(arrays.values()))
-    if type(first) is np.ndarray and first.dtype in _NATIVE_FLOATS and all(
-            type(a) is np.ndarray and a.dtype == first.dtype for a in arrays.values()):
-        return tuple(arrays.values())                               # the common case, fast
+    if (
+        type(first) is np.ndarray
+        and first.dtype in _NATIVE_FLOATS
+        and all(type(a) is np.ndarray and a.dtype == first.dtype for a in arrays.values())
+    ):
+        return tuple(arrays.values())  # the common case, fast
     out = {name: as_float_array(a, name) for name, a in arrays.items()}
     dtypes = {a.dtype for a in out.values()}
     if len(dtypes) > 1:
@@ -196,7 +200,7 @@ def _plain(value):
         return True
     if kind is not tuple:
         return False
-    for v in value:                     # loops, not all(): this runs on every layer call
+    for v in value:  # loops, not all(): this runs on every layer call
         inner = type(v)
         if inner is tuple:
             for e in v:
@@ -247,11 +251,14 @@ class ConvGeometry:
         if c_in % groups:
             raise ValueError(f"groups={groups} does not divide x's {c_in} input channels (x shape {x.shape})")
         if c_out % groups:
-            raise ValueError(f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})")
+            raise ValueError(
+                f"groups={groups} does not divide w's {c_out} output channels (w shape {w.shape})"
+            )
         if c_in_g * groups != c_in:
             raise ValueError(
                 f"channel mismatch: x has {c_in} channels (shape {x.shape}) but w expects "
-                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})")
+                f"{c_in_g} x groups={groups} = {c_in_g * groups} (w shape {w.shape})"
+            )
         if any(k <= 0 for k in kernel) or c_out <= 0:
             raise ValueError(f"w must have positive kernel size and output channels, got shape {w.shape}")
         if n <= 0 or any(s <= 0 for s in in_sizes):
@@ -259,8 +266,10 @@ class ConvGeometry:
         stride = positive_tuple(stride, d, "stride")
         dilation = positive_tuple(dilation, d, "dilation")
         pads = padding_nd(padding, in_sizes, kernel, stride, dilation)
-        out_sizes = tuple(conv_output_size(i, k, s, p, dl)
-                          for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation))
+        out_sizes = tuple(
+            conv_output_size(i, k, s, p, dl)
+            for i, k, s, p, dl in zip(in_sizes, kernel, stride, pads, dilation)
+        )
         check_elements((n, c_out) + out_sizes, "output")
         self.d = d
         self.groups = int(groups)
@@ -321,10 +330,13 @@ class PoolGeometry:
         if explicit:
             for (before, after), k in zip(pads, kernel):
                 if before > k // 2 or after > k // 2:
-                    raise ValueError(f"padding {padding!r} must be at most half of "
-                                     f"kernel_size {kernel_size!r}")
-        out_sizes = tuple(pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
-                          for n, k, s, p in zip(in_sizes, kernel, stride, pads))
+                    raise ValueError(
+                        f"padding {padding!r} must be at most half of kernel_size {kernel_size!r}"
+                    )
+        out_sizes = tuple(
+            pool_output_size(n, k, s, p[0], p[1], bool(ceil_mode))
+            for n, k, s, p in zip(in_sizes, kernel, stride, pads)
+        )
         self.d = d
         self.in_shape = x.shape
         self.out_shape = x.shape[:2] + out_sizes
@@ -348,8 +360,9 @@ class PoolGeometry:
 
     def check_dout(self, dout):
         if dout.shape != self.out_shape:
-            raise ValueError(f"dout must have the pooled shape {self.out_shape} for x "
-                             f"{self.in_shape}, got {dout.shape}")
+            raise ValueError(
+                f"dout must have the pooled shape {self.out_shape} for x {self.in_shape}, got {dout.shape}"
+            )
 
 
 # ------------------------------------------------- elementwise ops' arguments
@@ -363,8 +376,9 @@ def channel_axis(x, axis, name="axis"):
         raise ValueError(f"x must have a batch axis and a channel axis, got shape {x.shape}")
     axis = _as_int(axis, name)
     if not -x.ndim <= axis < x.ndim or axis % x.ndim == 0:
-        raise ValueError(f"{name}={axis} is not a channel axis of x with shape {x.shape} "
-                         f"(axis 0 is the batch)")
+        raise ValueError(
+            f"{name}={axis} is not a channel axis of x with shape {x.shape} (axis 0 is the batch)"
+        )
     return axis % x.ndim
 
 
@@ -423,5 +437,7 @@ def cross_entropy_target(logits, target):
         return True, t.astype(np.int64, copy=False)
     if t.shape == logits.shape and t.dtype.kind in "iubf":
         return False, as_float_array(t, "target").astype(logits.dtype, copy=False)
-    raise ValueError(f"target must be integer labels of shape {logits.shape[:-1]} or "
-                     f"distributions of logits' shape {logits.shape}, got {t.dtype} {t.shape}")
+    raise ValueError(
+        f"target must be integer labels of shape {logits.shape[:-1]} or "
+        f"distributions of logits' shape {logits.shape}, got {t.dtype} {t.shape}"
+    )

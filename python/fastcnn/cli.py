@@ -2,6 +2,7 @@
 
 `mpirun -n 4 fastcnn train ...` trains data-parallel over the 4 ranks (needs the
 [mpi] extra); --batch-size is then per rank and only rank 0 prints and saves."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,8 @@ import time
 import numpy as np
 
 import fastcnn
-from . import functional as F
-from . import reference as R
+
+from . import functional as F, reference as R
 
 # (name, N, C_in, H, W, C_out, kernel, stride, padding): a few of bench/compare.py's cases.
 BENCH_CASES = [
@@ -42,8 +43,10 @@ def cmd_info(args):
 def cmd_bench(args):
     if args.threads:
         fastcnn.set_num_threads(args.threads)
-    print(f"threads={fastcnn.get_num_threads()} isa={fastcnn.cpu_info()['isa']} (float32; "
-          f"speedup = NumPy reference ms / fastcnn ms; full comparison: bench/compare.py)")
+    print(
+        f"threads={fastcnn.get_num_threads()} isa={fastcnn.cpu_info()['isa']} (float32; "
+        f"speedup = NumPy reference ms / fastcnn ms; full comparison: bench/compare.py)"
+    )
     rng = np.random.default_rng(0)
     for name, n, c, h, w, co, k, s, p in BENCH_CASES:
         x = rng.standard_normal((n, c, h, w), dtype=np.float32)
@@ -51,17 +54,21 @@ def cmd_bench(args):
         out = F.conv2d(x, wt, None, s, p)
         dout = rng.standard_normal(out.shape, dtype=np.float32)
         gflop = 2 * n * co * out.shape[2] * out.shape[3] * c * k * k / 1e9
-        fwd = _median_ms(lambda: F.conv2d(x, wt, None, s, p), args.repeat)
-        bwd = _median_ms(lambda: F.conv2d_backward(dout, x, wt, s, p), args.repeat)
-        ref_fwd = _median_ms(lambda: R.conv2d(x, wt, None, s, p), 1)
-        ref_bwd = _median_ms(lambda: R.conv2d_backward(dout, x, wt, s, p), 1)
-        print(f"{name:9s} fwd {fwd:8.2f} ms {gflop / fwd * 1e3:6.1f} GF/s x{ref_fwd / fwd:5.1f}"
-              f" | bwd {bwd:8.2f} ms {2 * gflop / bwd * 1e3:6.1f} GF/s x{ref_bwd / bwd:5.1f}")
+        # (the lambdas below run within this iteration: the loop variables they read are current)
+        fwd = _median_ms(lambda: F.conv2d(x, wt, None, s, p), args.repeat)  # noqa: B023
+        bwd = _median_ms(lambda: F.conv2d_backward(dout, x, wt, s, p), args.repeat)  # noqa: B023
+        ref_fwd = _median_ms(lambda: R.conv2d(x, wt, None, s, p), 1)  # noqa: B023
+        ref_bwd = _median_ms(lambda: R.conv2d_backward(dout, x, wt, s, p), 1)  # noqa: B023
+        print(
+            f"{name:9s} fwd {fwd:8.2f} ms {gflop / fwd * 1e3:6.1f} GF/s x{ref_fwd / fwd:5.1f}"
+            f" | bwd {bwd:8.2f} ms {2 * gflop / bwd * 1e3:6.1f} GF/s x{ref_bwd / bwd:5.1f}"
+        )
 
 
 def load_dataset(model, directory, limit=None):
     """((x, y), (x_test, y_test)) for a zoo model, from `directory` when it needs files."""
     from . import data
+
     if model in ("mnist-pytorch", "mnist-keras"):
         try:
             train = data.load_mnist(directory, "train")
@@ -85,7 +92,8 @@ def load_dataset(model, directory, limit=None):
 
 def cmd_train(args):
     from . import distributed, zoo
-    world = distributed.get_world()     # MPI only under mpirun/srun with more than one rank
+
+    world = distributed.get_world()  # MPI only under mpirun/srun with more than one rank
     say = print if world.is_root else (lambda *a, **k: None)
     if args.threads:
         fastcnn.set_num_threads(args.threads)
@@ -97,19 +105,33 @@ def cmd_train(args):
     if args.summary and world.is_root:
         model.summary()
     ranks = f"{world.size} ranks x " if world.size > 1 else ""
-    say(f"training {args.model} on {len(x)} samples ({ranks}{fastcnn.get_num_threads()} threads, "
-        f"{fastcnn.cpu_info()['isa']}" + (f"; batch {args.batch_size} per rank, "
-                                           f"{args.batch_size * world.size} global)"
-                                           if world.size > 1 else ")"))
+    say(
+        f"training {args.model} on {len(x)} samples ({ranks}{fastcnn.get_num_threads()} threads, "
+        f"{fastcnn.cpu_info()['isa']}"
+        + (
+            f"; batch {args.batch_size} per rank, {args.batch_size * world.size} global)"
+            if world.size > 1
+            else ")"
+        )
+    )
     t0 = time.perf_counter()
-    history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_split=args.validation_split, seed=args.seed,
-                        verbose=args.verbose if world.is_root else 0,
-                        distributed=world.size > 1, **zoo.fit_args(args.model))
+    history = model.fit(
+        x,
+        y,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_split=args.validation_split,
+        seed=args.seed,
+        verbose=args.verbose if world.is_root else 0,
+        distributed=world.size > 1,
+        **zoo.fit_args(args.model),
+    )
     seconds = time.perf_counter() - t0
     loss, accuracy = distributed.evaluate(model, x_test, y_test, batch_size=256)
-    say(f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "
-        f"({seconds / max(args.epochs, 1):.1f} s per epoch)")
+    say(
+        f"test loss {loss:.4f}  test accuracy {accuracy:.4f}  "
+        f"({seconds / max(args.epochs, 1):.1f} s per epoch)"
+    )
     if args.save and world.is_root:
         model.save(args.save)
         say(f"saved to {args.save}")
@@ -127,11 +149,14 @@ def main(argv=None):
     bench.add_argument("--threads", type=int, default=0)
     bench.add_argument("--repeat", type=int, default=5)
     train = sub.add_parser("train", help="train one of the tutorials' CNNs (fastcnn.zoo)")
-    train.add_argument("--model", required=True,
-                       choices=["mnist-pytorch", "mnist-keras", "fashion-bn", "cifar-keras",
-                                "digits", "signal-1d"])
-    train.add_argument("--data", default=None,
-                       help="data directory (default: $FASTCNN_DATA or ../shared/data)")
+    train.add_argument(
+        "--model",
+        required=True,
+        choices=["mnist-pytorch", "mnist-keras", "fashion-bn", "cifar-keras", "digits", "signal-1d"],
+    )
+    train.add_argument(
+        "--data", default=None, help="data directory (default: $FASTCNN_DATA or ../shared/data)"
+    )
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--validation-split", type=float, default=0.0)

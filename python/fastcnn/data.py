@@ -18,6 +18,7 @@ zero bytes, one type-code byte, one byte for the number of dimensions, then one
 uint32 per dimension, then the data, big-endian, row-major. Files may be gzipped;
 that is detected from the gzip magic bytes, not the file name.
 """
+
 from __future__ import annotations
 
 import errno
@@ -31,31 +32,51 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "load_idx", "load_mnist", "load_fashion_mnist", "load_cifar10", "load_digits",
-    "batches", "one_hot", "train_test_split", "default_data_dir",
-    "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "CIFAR10_CLASSES", "IDX_TYPES",
+    "load_idx",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_cifar10",
+    "load_digits",
+    "batches",
+    "one_hot",
+    "train_test_split",
+    "default_data_dir",
+    "MNIST_CLASSES",
+    "FASHION_MNIST_CLASSES",
+    "CIFAR10_CLASSES",
+    "IDX_TYPES",
 ]
 
 MNIST_CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Bag", "Sneaker", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Bag",
+    "Sneaker",
+    "Ankle boot",
+)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # IDX type code -> big-endian NumPy dtype of the stored data.
 IDX_TYPES = {
-    0x08: np.dtype(">u1"),   # unsigned byte
-    0x09: np.dtype(">i1"),   # signed byte
-    0x0B: np.dtype(">i2"),   # short
-    0x0C: np.dtype(">i4"),   # int
-    0x0D: np.dtype(">f4"),   # float
-    0x0E: np.dtype(">f8"),   # double
+    0x08: np.dtype(">u1"),  # unsigned byte
+    0x09: np.dtype(">i1"),  # signed byte
+    0x0B: np.dtype(">i2"),  # short
+    0x0C: np.dtype(">i4"),  # int
+    0x0D: np.dtype(">f4"),  # float
+    0x0E: np.dtype(">f8"),  # double
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
 # ----------------------------------------------------------------------------- files
+
 
 def _missing(path, what="file"):
     path = os.fspath(path)
@@ -91,26 +112,29 @@ def load_idx(path):
     if len(buf) < 4:
         raise ValueError(f"{path}: not an IDX file: {len(buf)} bytes, shorter than the 4-byte magic")
     if buf[0] != 0 or buf[1] != 0:
-        raise ValueError(f"{path}: not an IDX file: magic {buf[:4].hex()} does not start "
-                         f"with two zero bytes")
+        raise ValueError(f"{path}: not an IDX file: magic {buf[:4].hex()} does not start with two zero bytes")
     code, ndim = buf[2], buf[3]
     if code not in IDX_TYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
         raise ValueError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
     header = 4 + 4 * ndim
     if len(buf) < header:
-        raise ValueError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, "
-                         f"file has {len(buf)}")
+        raise ValueError(
+            f"{path}: truncated header: {ndim} dimensions need {header} bytes, file has {len(buf)}"
+        )
     shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_TYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     have = len(buf) - header
     if have < expected:
-        raise ValueError(f"{path}: truncated data: shape {shape} of {dtype.name} needs "
-                         f"{expected} bytes after the header, file has {have}")
+        raise ValueError(
+            f"{path}: truncated data: shape {shape} of {dtype.name} needs "
+            f"{expected} bytes after the header, file has {have}"
+        )
     if have > expected:
-        raise ValueError(f"{path}: {have - expected} trailing bytes after the data of "
-                         f"shape {shape} ({expected} bytes)")
+        raise ValueError(
+            f"{path}: {have - expected} trailing bytes after the data of shape {shape} ({expected} bytes)"
+        )
     data = np.frombuffer(buf, dtype=dtype, count=expected // dtype.itemsize, offset=header)
     return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
@@ -147,7 +171,8 @@ def _dataset_dir(directory, subdir):
     if base is None:
         raise FileNotFoundError(
             f"no data directory given and none found: set FASTCNN_DATA or pass directory= "
-            f"(the folder holding the {subdir} files)")
+            f"(the folder holding the {subdir} files)"
+        )
     d = base / subdir
     return d if d.is_dir() else base
 
@@ -162,6 +187,7 @@ def _find(directory, name):
 
 # ----------------------------------------------------------------------------- IDX datasets
 
+
 def _load_idx_pair(directory, subdir, kind, prefix, normalize, flatten, dtype, num_classes):
     if kind not in ("train", "test"):
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
@@ -169,26 +195,29 @@ def _load_idx_pair(directory, subdir, kind, prefix, normalize, flatten, dtype, n
         prefix = "train" if kind == "train" else "t10k"
     d = _dataset_dir(directory, subdir)
     paths = {}
-    for part, name in (("images", f"{prefix}-images-idx3-ubyte"),
-                       ("labels", f"{prefix}-labels-idx1-ubyte")):
+    for part, name in (("images", f"{prefix}-images-idx3-ubyte"), ("labels", f"{prefix}-labels-idx1-ubyte")):
         p = _find(d, name)
         if p is None:
             raise _missing(d / (name + ".gz"), f"{part} file ({name}.gz or {name})")
         paths[part] = p
     images, labels = load_idx(paths["images"]), load_idx(paths["labels"])
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{paths['images']}: expected uint8 images of shape (N, H, W), "
-                         f"got {images.dtype} {images.shape}")
+        raise ValueError(
+            f"{paths['images']}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"{paths['labels']}: expected integer labels of shape (N,), "
-                         f"got {labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"{paths['labels']}: expected integer labels of shape (N,), got {labels.dtype} {labels.shape}"
+        )
     if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images in {paths['images']} but {len(labels)} labels "
-                         f"in {paths['labels']}")
+        raise ValueError(
+            f"{len(images)} images in {paths['images']} but {len(labels)} labels in {paths['labels']}"
+        )
     y = labels.astype(np.int64)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"{paths['labels']}: labels must be in 0..{num_classes - 1}, "
-                         f"found {y.min()}..{y.max()}")
+        raise ValueError(
+            f"{paths['labels']}: labels must be in 0..{num_classes - 1}, found {y.min()}..{y.max()}"
+        )
     x = _scale(images[:, None, :, :], normalize, dtype, 255.0)
     if flatten:
         x = x.reshape(len(x), -1)
@@ -206,8 +235,7 @@ def _scale(x, normalize, dtype, max_value):
     return x if dtype is None else x.astype(dtype)
 
 
-def load_mnist(directory=None, kind="train", normalize=True, flatten=False,
-               dtype=np.float32, prefix=None):
+def load_mnist(directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None):
     """MNIST from its IDX files: (x, y).
 
     x is (N, 1, 28, 28) (or (N, 784) with flatten=True), scaled to [0, 1]
@@ -220,12 +248,12 @@ def load_mnist(directory=None, kind="train", normalize=True, flatten=False,
     return _load_idx_pair(directory, "mnist", kind, prefix, normalize, flatten, dtype, 10)
 
 
-def load_fashion_mnist(directory=None, kind="train", normalize=True, flatten=False,
-                       dtype=np.float32, prefix=None):
+def load_fashion_mnist(
+    directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None
+):
     """Fashion-MNIST, same files and result as `load_mnist`; class names in
     FASHION_MNIST_CLASSES. Without a directory, `default_data_dir()/fashion-mnist`."""
-    return _load_idx_pair(directory, "fashion-mnist", kind, prefix, normalize, flatten,
-                          dtype, 10)
+    return _load_idx_pair(directory, "fashion-mnist", kind, prefix, normalize, flatten, dtype, 10)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -235,10 +263,15 @@ def load_fashion_mnist(directory=None, kind="train", normalize=True, flatten=Fal
 # and _codecs.encode (how Python 3 writes bytes at protocol <= 2). Anything else
 # (os.system, ...) is refused, so a hostile file cannot run code.
 _PICKLE_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
@@ -247,7 +280,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         if (module, name) not in _PICKLE_ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)   # numpy.core on NumPy 2
+            warnings.simplefilter("ignore", DeprecationWarning)  # numpy.core on NumPy 2
             return super().find_class(module, name)
 
 
@@ -258,24 +291,20 @@ def _load_cifar_batch(path):
             batch = _ArrayUnpickler(f, encoding="bytes").load()
     except FileNotFoundError:
         raise _missing(path) from None
-    except Exception as e:   # UnpicklingError, EOFError, ValueError, ... from a bad file
-        raise ValueError(f"{path}: not a readable CIFAR-10 batch pickle "
-                         f"({type(e).__name__}: {e})") from None
+    except Exception as e:  # UnpicklingError, EOFError, ValueError, ... from a bad file
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch pickle ({type(e).__name__}: {e})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:
-        raise ValueError(f"{path}: batch dict lacks b'data' or b'labels' "
-                         f"(keys: {sorted(map(repr, batch))})")
+        raise ValueError(f"{path}: batch dict lacks b'data' or b'labels' (keys: {sorted(map(repr, batch))})")
     data = np.asarray(data)
     labels = np.asarray(labels)
     if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
-        raise ValueError(f"{path}: b'data' must be uint8 of shape (N, 3072), "
-                         f"got {data.dtype} {data.shape}")
+        raise ValueError(f"{path}: b'data' must be uint8 of shape (N, 3072), got {data.dtype} {data.shape}")
     if labels.ndim != 1 or len(labels) != len(data) or (labels.size and labels.dtype.kind not in "iu"):
-        raise ValueError(f"{path}: b'labels' must be {len(data)} integers, "
-                         f"got {labels.dtype} {labels.shape}")
+        raise ValueError(f"{path}: b'labels' must be {len(data)} integers, got {labels.dtype} {labels.shape}")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise ValueError(f"{path}: labels must be in 0..9, found {labels.min()}..{labels.max()}")
@@ -306,6 +335,7 @@ def load_cifar10(directory=None, kind="train", normalize=True, dtype=np.float32)
 
 # ----------------------------------------------------------------------------- sklearn digits
 
+
 def load_digits(normalize=True, dtype=np.float32, test_size=0.2, seed=0):
     """scikit-learn's 8x8 digits (1,797 images): ((x_train, y_train), (x_test, y_test)).
 
@@ -326,6 +356,7 @@ def load_digits(normalize=True, dtype=np.float32, test_size=0.2, seed=0):
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _check_pair(x, y):
     x = np.asarray(x)
@@ -355,8 +386,10 @@ def train_test_split(x, y, test_size=0.2, seed=0):
     else:
         n_test = int(test_size)
     if not 0 < n_test < n:
-        raise ValueError(f"test_size={test_size!r} leaves {n_test} test and {n - n_test} "
-                         f"training samples of {n}; both must be at least 1")
+        raise ValueError(
+            f"test_size={test_size!r} leaves {n_test} test and {n - n_test} "
+            f"training samples of {n}; both must be at least 1"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     test, train = perm[:n_test], perm[n_test:]
     return x[train], x[test], y[train], y[test]
@@ -379,8 +412,9 @@ def batches(x, y, batch_size, shuffle=False, seed=None, drop_last=False):
                 sl = slice(start, min(start + batch_size, n))
                 yield x[sl], y[sl]
             else:
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 yield x[idx], y[idx]
+
     return gen()
 
 

@@ -36,6 +36,7 @@ Without MPI (no mpi4py, or one process) everything here is a plain `fit`;
 asking for a world of more than one process without mpi4py installed raises
 ImportError with the install command.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,17 +48,20 @@ import traceback
 
 import numpy as np
 
-__all__ = ["World", "get_world", "env_world_size", "fit", "evaluate", "DistributedError",
-           "default_threads"]
+__all__ = ["World", "get_world", "env_world_size", "fit", "evaluate", "DistributedError", "default_threads"]
 
-DEFAULT_TIMEOUT = 300.0          # seconds a rank may wait in one collective
-DEFAULT_BUCKET_MB = 4            # gradient bucket size: small enough that the last layers'
-                                 # reduction overlaps the backward of the first ones
+DEFAULT_TIMEOUT = 300.0  # seconds a rank may wait in one collective
+DEFAULT_BUCKET_MB = 4  # gradient bucket size: small enough that the last layers'
+# reduction overlaps the backward of the first ones
 
 # Environment variables that launchers set to the number of processes.
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
-_LOCAL_SIZE_VARS = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_LOCAL_SIZE",
-                    "SLURM_NTASKS_PER_NODE")
+_LOCAL_SIZE_VARS = (
+    "OMPI_COMM_WORLD_LOCAL_SIZE",
+    "MPI_LOCALNRANKS",
+    "MV2_COMM_WORLD_LOCAL_SIZE",
+    "SLURM_NTASKS_PER_NODE",
+)
 
 
 class DistributedError(RuntimeError):
@@ -72,7 +76,7 @@ def env_world_size():
         value = os.environ.get(var, "")
         if value.isdigit():
             return int(value)
-    if "PMIX_RANK" in os.environ or "PMI_RANK" in os.environ:   # srun --mpi=pmix / pmi2
+    if "PMIX_RANK" in os.environ or "PMI_RANK" in os.environ:  # srun --mpi=pmix / pmi2
         value = os.environ.get("SLURM_STEP_NUM_TASKS", "")
         if value.isdigit():
             return int(value)
@@ -86,7 +90,8 @@ def _import_mpi():
         raise ImportError(
             "distributed training needs mpi4py and an MPI library: "
             "apt-get install openmpi-bin libopenmpi-dev && pip install 'fastcnn[mpi]' "
-            f"({e})") from None
+            f"({e})"
+        ) from None
     return MPI
 
 
@@ -138,7 +143,7 @@ def default_threads(world=None):
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    if cpus >= (os.cpu_count() or cpus):       # not bound to a subset: share the node
+    if cpus >= (os.cpu_count() or cpus):  # not bound to a subset: share the node
         local = world.local_size
         for var in _LOCAL_SIZE_VARS:
             if os.environ.get(var, "").isdigit():
@@ -149,6 +154,7 @@ def default_threads(world=None):
 
 # ------------------------------------------------------------------ helpers
 
+
 class _Watchdog:
     """Calls comm.Abort when a rank waits in one collective longer than `timeout` s."""
 
@@ -158,8 +164,7 @@ class _Watchdog:
         self._stop = threading.Event()
         self._thread = None
         if comm is not None and timeout:
-            self._thread = threading.Thread(target=self._run, name="fastcnn-mpi-watchdog",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="fastcnn-mpi-watchdog", daemon=True)
             self._thread.start()
 
     def _run(self):
@@ -170,7 +175,8 @@ class _Watchdog:
                 sys.stderr.write(
                     f"fastcnn.distributed: rank {self.comm.Get_rank()} waited more than "
                     f"{self.timeout:g} s in {self.what}; another rank hung or died. "
-                    f"Aborting the job (timeout= / FASTCNN_MPI_TIMEOUT)\n")
+                    f"Aborting the job (timeout= / FASTCNN_MPI_TIMEOUT)\n"
+                )
                 sys.stderr.flush()
                 self.comm.Abort(1)
 
@@ -204,7 +210,7 @@ class _FlatBuffers:
             self.flats[dtype] = flat
             offset = 0
             for i in indices:
-                self.views[i] = flat[offset:offset + arrays[i].size].reshape(arrays[i].shape)
+                self.views[i] = flat[offset : offset + arrays[i].size].reshape(arrays[i].shape)
                 offset += arrays[i].size
         self.nbytes = sum(f.nbytes for f in self.flats.values())
 
@@ -231,14 +237,14 @@ class _GradientBuckets:
 
     def __init__(self, model, bucket_bytes):
         self.views = [None] * len(model.params)
-        self.buckets = []                        # [flat, [(param index, view)...], layers]
+        self.buckets = []  # [flat, [(param index, view)...], layers]
         # layer index -> parameter indices, walked last layer first
         per_layer, i = [], 0
         for li, layer in enumerate(model.layers):
             per_layer.append((li, list(range(i, i + len(layer.params)))))
             i += len(layer.params)
         params = model.params
-        open_ = {}                               # dtype -> (param indices, layers, bytes)
+        open_ = {}  # dtype -> (param indices, layers, bytes)
         for li, indices in reversed(per_layer):
             by_dtype = {}
             for pi in indices:
@@ -254,7 +260,7 @@ class _GradientBuckets:
                 open_[dtype] = (cur[0] + pis, cur[1] | {li}, cur[2] + nbytes)
         for dtype, cur in open_.items():
             self._close(params, dtype, *cur[:2])
-        self.buckets.sort(key=lambda b: -min(b[2]))      # complete first = started first
+        self.buckets.sort(key=lambda b: -min(b[2]))  # complete first = started first
         self.nbytes = sum(b[0].nbytes for b in self.buckets)
         self.layer_buckets = {}
         for k, (_, _, layers) in enumerate(self.buckets):
@@ -264,7 +270,7 @@ class _GradientBuckets:
         flat = np.empty(sum(params[pi].size for pi in pis), dtype)
         members, offset = [], 0
         for pi in pis:
-            view = flat[offset:offset + params[pi].size].reshape(params[pi].shape)
+            view = flat[offset : offset + params[pi].size].reshape(params[pi].shape)
             self.views[pi] = view
             members.append((pi, view))
             offset += params[pi].size
@@ -297,10 +303,16 @@ class _Trainer:
         self.grads = _GradientBuckets(model, int(bucket_mb * 2**20))
         self.state_arrays = [s for layer in model.layers for s in layer.state]
         self.state = _FlatBuffers(self.state_arrays) if self.state_arrays else None
-        self.stats = {"world_size": self.size, "steps": 0, "allreduce_seconds": 0.0,
-                      "sync_seconds": 0.0, "backward_seconds": 0.0,
-                      "gradient_bytes": self.grads.nbytes,
-                      "buckets": len(self.grads.buckets), "allreduce_step_seconds": []}
+        self.stats = {
+            "world_size": self.size,
+            "steps": 0,
+            "allreduce_seconds": 0.0,
+            "sync_seconds": 0.0,
+            "backward_seconds": 0.0,
+            "gradient_bytes": self.grads.nbytes,
+            "buckets": len(self.grads.buckets),
+            "allreduce_step_seconds": [],
+        }
 
     # -- collectives
     def allreduce(self, buffer, what, op=None):
@@ -316,28 +328,32 @@ class _Trainer:
 
     def raise_failure(self, error, what):
         with self.watchdog(what):
-            messages = self.comm.allgather(
-                None if error is None else f"{type(error).__name__}: {error}")
+            messages = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
         failed = [(r, m) for r, m in enumerate(messages) if m is not None]
         if error is not None:
             raise _agreed(error)
         r, m = failed[0]
-        raise _agreed(DistributedError(f"rank {r} failed {what}: {m}"
-                                       + (f" (and {len(failed) - 1} other ranks)"
-                                          if len(failed) > 1 else "")))
+        raise _agreed(
+            DistributedError(
+                f"rank {r} failed {what}: {m}"
+                + (f" (and {len(failed) - 1} other ranks)" if len(failed) > 1 else "")
+            )
+        )
 
     # -- start: same seed, same data, same replicas everywhere
     def check_and_broadcast(self, n, seed):
         model, comm = self.model, self.comm
-        mine = (n, model.count_params(), [str(p.dtype) for p in model.params],
-                type(model.optimizer).__name__)
+        mine = (n, model.count_params(), [str(p.dtype) for p in model.params], type(model.optimizer).__name__)
         with self.watchdog("the start-up check"):
             everyone = comm.allgather(mine)
         if any(other != everyone[0] for other in everyone):
-            raise _agreed(ValueError(
-                "ranks disagree on (samples, parameters, dtypes, optimizer): "
-                + "; ".join(f"rank {r}: {o[:2]}" for r, o in enumerate(everyone))
-                + " -- every rank must build the same model and load the same data"))
+            raise _agreed(
+                ValueError(
+                    "ranks disagree on (samples, parameters, dtypes, optimizer): "
+                    + "; ".join(f"rank {r}: {o[:2]}" for r, o in enumerate(everyone))
+                    + " -- every rank must build the same model and load the same data"
+                )
+            )
         arrays = model.params + self.state_arrays
         flat = _FlatBuffers(arrays)
         flat.pack(arrays)
@@ -345,13 +361,22 @@ class _Trainer:
             for buffer in flat.flats.values():
                 comm.Bcast(buffer, root=0)
             extra = comm.bcast(
-                (model.optimizer.get_state(), model.epochs,
-                 {i: layer.rng.bit_generator.state for i, layer in enumerate(model.layers)
-                  if isinstance(getattr(layer, "rng", None), np.random.Generator)},
-                 int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed)
-                if self.rank == 0 else None, root=0)
+                (
+                    model.optimizer.get_state(),
+                    model.epochs,
+                    {
+                        i: layer.rng.bit_generator.state
+                        for i, layer in enumerate(model.layers)
+                        if isinstance(getattr(layer, "rng", None), np.random.Generator)
+                    },
+                    int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed,
+                )
+                if self.rank == 0
+                else None,
+                root=0,
+            )
         flat.unpack(arrays)
-        model._weights_version += 1           # written in place: inference plans rebuild
+        model._weights_version += 1  # written in place: inference plans rebuild
         opt_state, epochs, rngs, seed = extra
         if self.rank != 0:
             model.optimizer.set_state(opt_state)
@@ -368,14 +393,15 @@ class _Trainer:
             dout = model.layers[li].backward(dout)
             for k in self.grads.layer_buckets.get(li, ()):
                 self.grads.fill(k, model.grads)
-                requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, self.grads.buckets[k][0],
-                                                     op=self.MPI.SUM))
+                requests.append(
+                    self.comm.Iallreduce(self.MPI.IN_PLACE, self.grads.buckets[k][0], op=self.MPI.SUM)
+                )
             if requests:
-                self.MPI.Request.Testall(requests)       # lets MPI progress the reductions
+                self.MPI.Request.Testall(requests)  # lets MPI progress the reductions
 
     def step(self, xb, yb, stop_on_nan, where, n_metrics):
         model = self.model
-        stats = np.zeros(3 + n_metrics)          # error, samples, loss*n, metric*n...
+        stats = np.zeros(3 + n_metrics)  # error, samples, loss*n, metric*n...
         error, logs, requests = None, None, []
         t0 = time.perf_counter()
         try:
@@ -384,12 +410,12 @@ class _Trainer:
             self._backward_and_reduce(model.loss.backward(), requests)
             logs = model._logs(loss, y_pred, yb)
             stats[1] = len(xb)
-            stats[2:] = [len(xb) * v for v in logs.values()][:n_metrics + 1]
-        except Exception as e:                   # noqa: BLE001 -- re-raised on every rank
+            stats[2:] = [len(xb) * v for v in logs.values()][: n_metrics + 1]
+        except Exception as e:  # noqa: BLE001 -- re-raised on every rank
             error, stats[:] = e, 0.0
             stats[0] = 1.0
             # the other ranks start every bucket: match them so no collective is left open
-            for flat, _, _ in self.grads.buckets[len(requests):]:
+            for flat, _, _ in self.grads.buckets[len(requests) :]:
                 requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM))
         t1 = time.perf_counter()
         with self.watchdog("the gradient Allreduce" + where):
@@ -406,10 +432,13 @@ class _Trainer:
         total = stats[1]
         global_logs = dict(zip(logs.keys(), (stats[2:] / total).tolist()))
         if stop_on_nan and not math.isfinite(global_logs["loss"]):
-            raise _agreed(FloatingPointError(
-                f"loss is {global_logs['loss']}{where} (averaged over {self.size} ranks); "
-                f"training stopped before the update (weights are those of the last finite "
-                f"step). Try a lower learning rate, clipnorm=, or scaled inputs"))
+            raise _agreed(
+                FloatingPointError(
+                    f"loss is {global_logs['loss']}{where} (averaged over {self.size} ranks); "
+                    f"training stopped before the update (weights are those of the last finite "
+                    f"step). Try a lower learning rate, clipnorm=, or scaled inputs"
+                )
+            )
         for flat, _, _ in self.grads.buckets:
             flat *= 1.0 / self.size
         self.stats["steps"] += 1
@@ -425,7 +454,7 @@ class _Trainer:
             self.allreduce(flat, "the BatchNorm statistics Allreduce")
             flat *= 1.0 / self.size
         self.state.unpack(self.state_arrays)
-        self.model._weights_version += 1      # written in place: inference plans rebuild
+        self.model._weights_version += 1  # written in place: inference plans rebuild
 
     def evaluate(self, x, y, batch_size):
         return _evaluate(self.model, x, y, batch_size, self)
@@ -434,15 +463,16 @@ class _Trainer:
 def _evaluate(model, x, y, batch_size, trainer):
     """Sample-weighted [loss, metrics...] over rank-strided shards of (x, y)."""
     from .model import _keras_result
+
     names = ["loss"] + list(model.metrics)
     sums = np.zeros(1 + len(names))
     error = None
     try:
-        xs, ys = x[trainer.rank::trainer.size], y[trainer.rank::trainer.size]
+        xs, ys = x[trainer.rank :: trainer.size], y[trainer.rank :: trainer.size]
         if len(xs):
             values = np.atleast_1d(model.evaluate(xs, ys, batch_size=batch_size))
             sums[0], sums[1:] = len(xs), len(xs) * values
-    except Exception as e:                       # noqa: BLE001
+    except Exception as e:  # noqa: BLE001
         error = e
     trainer.agree(error, "during evaluation")
     trainer.allreduce(sums, "the evaluation Allreduce")
@@ -451,9 +481,25 @@ def _evaluate(model, x, y, batch_size, trainer):
 
 # ------------------------------------------------------------------ public API
 
-def fit(model, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_data=None,
-        shuffle=True, verbose=1, seed=None, callbacks=None, stop_on_nan=True,
-        checkpoint=None, comm=None, timeout=None, bucket_mb=DEFAULT_BUCKET_MB):
+
+def fit(
+    model,
+    x,
+    y,
+    batch_size=32,
+    epochs=1,
+    validation_split=0.0,
+    validation_data=None,
+    shuffle=True,
+    verbose=1,
+    seed=None,
+    callbacks=None,
+    stop_on_nan=True,
+    checkpoint=None,
+    comm=None,
+    timeout=None,
+    bucket_mb=DEFAULT_BUCKET_MB,
+):
     """`Sequential.fit` over all MPI ranks; returns the `History` (same on every rank).
 
     batch_size is per rank (global batch = batch_size * ranks); every rank must pass
@@ -464,30 +510,37 @@ def fit(model, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_d
     0 or None-with-env-0 disables). With one process this is `model.fit` (plus the
     checkpoint). `history.distributed` holds step and Allreduce timing statistics.
     """
-    from .model import History, _ProgressBar, _call, _check_data, _positive_int, \
-        _split_validation
+    from .model import History, _call, _check_data, _positive_int, _ProgressBar, _split_validation
+
     world = get_world(comm)
     if world.size == 1:
-        history = model.fit(x, y, batch_size=batch_size, epochs=epochs,
-                            validation_split=validation_split, validation_data=validation_data,
-                            shuffle=shuffle, verbose=verbose, seed=seed,
-                            callbacks=list(callbacks or []) + (
-                                [_Checkpoint(model, checkpoint)] if checkpoint else []),
-                            stop_on_nan=stop_on_nan)
+        history = model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            verbose=verbose,
+            seed=seed,
+            callbacks=list(callbacks or []) + ([_Checkpoint(model, checkpoint)] if checkpoint else []),
+            stop_on_nan=stop_on_nan,
+        )
         history.distributed = {"world_size": 1}
         return history
 
     trainer = _Trainer(model, world, timeout)
     try:
         error = None
-        try:                                     # argument errors: every rank raises them
+        try:  # argument errors: every rank raises them
             model._require_compiled()
             x, y = _check_data(x, y)
             batch_size = _positive_int(batch_size, "batch_size")
             epochs = _positive_int(epochs, "epochs", allow_zero=True)
             x, y, validation_data = _split_validation(x, y, validation_split, validation_data)
             model._ensure_built(x)
-        except Exception as e:                   # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             error = e
         trainer.agree(error, "checking the arguments of fit")
         trainer.prepare(bucket_mb)
@@ -509,14 +562,13 @@ def fit(model, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_d
         for k in range(epochs):
             epoch = model.epochs
             _call(callbacks, "on_epoch_begin", epoch, {})
-            order = np.random.default_rng((seed, epoch)).permutation(len(x)) if shuffle \
-                else np.arange(len(x))
-            shard = order[:n][world.rank::world.size]
+            order = np.random.default_rng((seed, epoch)).permutation(len(x)) if shuffle else np.arange(len(x))
+            shard = order[:n][world.rank :: world.size]
             bar = _ProgressBar(n, f"Epoch {k + 1}/{epochs}", verbose)
             totals, seen, start = {}, 0, time.perf_counter()
             try:
                 for b, lo in enumerate(range(0, len(shard), batch_size)):
-                    idx = shard[lo:lo + batch_size]
+                    idx = shard[lo : lo + batch_size]
                     where = f" at epoch {epoch + 1}, batch {b + 1}"
                     count, logs = trainer.step(x[idx], y[idx], stop_on_nan, where, n_metrics)
                     for key, value in logs.items():
@@ -541,12 +593,15 @@ def fit(model, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_d
                 if world.is_root:
                     try:
                         model.save(str(checkpoint).format(epoch=model.epochs))
-                    except Exception as e:       # noqa: BLE001
+                    except Exception as e:  # noqa: BLE001
                         error = e
                 trainer.agree(error, "writing the checkpoint on rank 0")
             _call(callbacks, "on_epoch_end", epoch, logs)
-            stop = trainer.allreduce(np.array([1.0 if model.stop_training else 0.0]),
-                                     "the stop_training Allreduce", op=trainer.MPI.MAX)
+            stop = trainer.allreduce(
+                np.array([1.0 if model.stop_training else 0.0]),
+                "the stop_training Allreduce",
+                op=trainer.MPI.MAX,
+            )
             model.stop_training = bool(stop[0])
             if model.stop_training:
                 break
@@ -555,7 +610,7 @@ def fit(model, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_d
         return history
     except BaseException as e:
         if getattr(e, "_fastcnn_agreed", False):
-            raise                                # every rank raises it: no hang
+            raise  # every rank raises it: no hang
         _abort(world, e)
         raise
     finally:
@@ -568,13 +623,14 @@ def evaluate(model, x, y, batch_size=32, comm=None, timeout=None):
     if world.size == 1:
         return model.evaluate(x, y, batch_size=batch_size)
     from .model import _check_data
+
     trainer = _Trainer(model, world, timeout)
     try:
         error = None
         try:
             x, y = _check_data(x, y)
             model._ensure_built(x)
-        except Exception as e:                   # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             error = e
         trainer.agree(error, "checking the arguments of evaluate")
         return trainer.evaluate(x, y, batch_size)
@@ -588,8 +644,10 @@ def evaluate(model, x, y, batch_size=32, comm=None, timeout=None):
 
 def _abort(world, error):
     """An exception only this rank sees: the others would wait forever, so end the job."""
-    sys.stderr.write(f"fastcnn.distributed: rank {world.rank} of {world.size} failed outside "
-                     f"a collective step; aborting all ranks:\n")
+    sys.stderr.write(
+        f"fastcnn.distributed: rank {world.rank} of {world.size} failed outside "
+        f"a collective step; aborting all ranks:\n"
+    )
     traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
     sys.stderr.flush()
     world.comm.Abort(1)

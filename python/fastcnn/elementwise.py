@@ -24,6 +24,7 @@ Dropout's mask is a function of (seed, element index) only (a counter-based
 generator, splitmix64): the same seed gives the same mask on any thread
 count, and the backward pass recomputes it instead of storing it.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,14 +32,35 @@ import math
 import numpy as np
 
 from . import _C
-from ._shapes import (as_float_array, channel_axis, channel_vector, cross_entropy_target,
-                      dropout_rate, dropout_seed, fused_activation, non_empty, same_float_dtype,
-                      same_shape)
+from ._shapes import (
+    as_float_array,
+    channel_axis,
+    channel_vector,
+    cross_entropy_target,
+    dropout_rate,
+    dropout_seed,
+    fused_activation,
+    non_empty,
+    same_float_dtype,
+    same_shape,
+)
 
 __all__ = [
-    "batch_norm", "batch_norm_backward", "relu", "relu_backward", "leaky_relu",
-    "leaky_relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax",
-    "softmax_backward", "dropout", "dropout_backward", "softmax_cross_entropy",
+    "batch_norm",
+    "batch_norm_backward",
+    "relu",
+    "relu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "softmax",
+    "softmax_backward",
+    "dropout",
+    "dropout_backward",
+    "softmax_cross_entropy",
 ]
 
 
@@ -50,18 +72,24 @@ def _contiguous(a):
 
 def _channel_view(a, axis):
     """a (C-contiguous) as (outer, channels, inner) around `axis`."""
-    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
+    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1 :]))
 
 
 def _out_flat(out, like, shape=None):
     """`out` checked against the result `like` and reshaped to `shape` (a view)."""
     if out is None:
         return None
-    if not isinstance(out, np.ndarray) or out.shape != like.shape or out.dtype != like.dtype \
-            or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"out must be a writeable, C-contiguous {like.dtype} array of shape "
-                         f"{like.shape}, got "
-                         + (f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else repr(out)))
+    if (
+        not isinstance(out, np.ndarray)
+        or out.shape != like.shape
+        or out.dtype != like.dtype
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+    ):
+        raise ValueError(
+            f"out must be a writeable, C-contiguous {like.dtype} array of shape "
+            f"{like.shape}, got " + (f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else repr(out))
+        )
     return out.reshape(-1 if shape is None else shape)
 
 
@@ -72,9 +100,21 @@ def _scale_shift(gamma, beta, mean, inv_std, dtype):
     return scale.astype(dtype), shift.astype(dtype)
 
 
-def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None, training=False,
-               momentum=0.99, epsilon=1e-3, axis=1, activation=None, negative_slope=0.0,
-               return_stats=False, out=None):
+def batch_norm(
+    x,
+    gamma=None,
+    beta=None,
+    moving_mean=None,
+    moving_variance=None,
+    training=False,
+    momentum=0.99,
+    epsilon=1e-3,
+    axis=1,
+    activation=None,
+    negative_slope=0.0,
+    return_stats=False,
+    out=None,
+):
     """act(gamma * (x - mean) / sqrt(var + epsilon) + beta) per channel of `axis`.
 
     training=True normalises by the batch's mean and (biased) variance and
@@ -95,8 +135,9 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
         for moving, batch in ((moving_mean, mean), (moving_variance, var)):
             if moving is not None:
                 if np.shape(moving) != (c,):
-                    raise ValueError(f"moving statistics must have shape ({c},) (x's channels), "
-                                     f"got {np.shape(moving)}")
+                    raise ValueError(
+                        f"moving statistics must have shape ({c},) (x's channels), got {np.shape(moving)}"
+                    )
                 moving *= momentum
                 moving += (1 - momentum) * batch.astype(moving.dtype)
     else:
@@ -105,15 +146,31 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
         mean = channel_vector(moving_mean, c, "moving_mean", np.float64, 0)
         var = channel_vector(moving_variance, c, "moving_variance", np.float64, 1)
     inv_std = 1 / np.sqrt(var + epsilon)
-    scale, shift = _scale_shift(channel_vector(gamma, c, "gamma", x.dtype, 1),
-                                channel_vector(beta, c, "beta", x.dtype, 0), mean, inv_std, x.dtype)
+    scale, shift = _scale_shift(
+        channel_vector(gamma, c, "gamma", x.dtype, 1),
+        channel_vector(beta, c, "beta", x.dtype, 0),
+        mean,
+        inv_std,
+        x.dtype,
+    )
     y = _C.batch_norm_apply(x3, scale, shift, act, slope, _out_flat(out, x, x3.shape)).reshape(x.shape)
     return (y, (mean, inv_std)) if return_stats else y
 
 
-def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis=1,
-                        activation=None, negative_slope=0.0, needs=("x", "gamma", "beta"),
-                        out=None):
+def batch_norm_backward(
+    dout,
+    x,
+    gamma,
+    beta,
+    mean,
+    inv_std,
+    training=True,
+    axis=1,
+    activation=None,
+    negative_slope=0.0,
+    needs=("x", "gamma", "beta"),
+    out=None,
+):
     """(dx, dgamma, dbeta) of `batch_norm` (None for what `needs` leaves out).
 
     mean and inv_std are the statistics the forward pass used (its
@@ -129,14 +186,16 @@ def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis
     gamma_ = channel_vector(gamma, c, "gamma", np.float64, 1)
     mean = channel_vector(mean, c, "mean", np.float64, 0)
     inv_std = channel_vector(inv_std, c, "inv_std", np.float64, 1)
-    scale, shift = _scale_shift(gamma_.astype(x.dtype), channel_vector(beta, c, "beta", x.dtype, 0),
-                                mean, inv_std, x.dtype)
+    scale, shift = _scale_shift(
+        gamma_.astype(x.dtype), channel_vector(beta, c, "beta", x.dtype, 0), mean, inv_std, x.dtype
+    )
     x3, d3 = _channel_view(x, axis), _channel_view(dout, axis)
     need_dx, need_dgamma, need_dbeta = ("x" in needs), ("gamma" in needs), ("beta" in needs)
     dgamma = dbeta = dx = None
     if training or need_dgamma or need_dbeta:
-        sum_dz, sum_dz_xc = _C.batch_norm_gradient_moments(d3, x3, scale, shift,
-                                                           mean.astype(x.dtype), act, slope)
+        sum_dz, sum_dz_xc = _C.batch_norm_gradient_moments(
+            d3, x3, scale, shift, mean.astype(x.dtype), act, slope
+        )
         if need_dgamma:
             dgamma = (sum_dz_xc * inv_std).astype(x.dtype)
         if need_dbeta:
@@ -149,13 +208,23 @@ def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis
             d = -a * sum_dz / count - b * mean
         else:
             b = d = np.zeros(c)
-        dx = _C.batch_norm_gradient_apply(d3, x3, a.astype(x.dtype), b.astype(x.dtype),
-                                          d.astype(x.dtype), scale, shift, act, slope,
-                                          _out_flat(out, x, x3.shape)).reshape(x.shape)
+        dx = _C.batch_norm_gradient_apply(
+            d3,
+            x3,
+            a.astype(x.dtype),
+            b.astype(x.dtype),
+            d.astype(x.dtype),
+            scale,
+            shift,
+            act,
+            slope,
+            _out_flat(out, x, x3.shape),
+        ).reshape(x.shape)
     return dx, dgamma, dbeta
 
 
 # ------------------------------------------------------------------ activations
+
 
 def _unary(x, name, slope, out):
     x = as_float_array(x, "x")
@@ -166,8 +235,9 @@ def _unary(x, name, slope, out):
 def _unary_backward(dout, y, name, slope, out):
     dout, y = same_float_dtype(dout=dout, y=y)
     same_shape(dout, "dout", y, "y")
-    dx = _C.activation_backward(_contiguous(dout).reshape(-1), _contiguous(y).reshape(-1), name,
-                                slope, _out_flat(out, y))
+    dx = _C.activation_backward(
+        _contiguous(dout).reshape(-1), _contiguous(y).reshape(-1), name, slope, _out_flat(out, y)
+    )
     return dx.reshape(y.shape)
 
 
@@ -222,8 +292,7 @@ def _rows_along(a, axis):
 
 
 def _softmax_axis(x, axis):
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
-            or not -x.ndim <= axis < x.ndim:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis={axis!r} is not an axis of x with shape {x.shape}")
     return int(axis) % x.ndim
 
@@ -262,6 +331,7 @@ def softmax_backward(dout, y, axis=-1, out=None):
 
 # ---------------------------------------------------------------------- dropout
 
+
 def dropout(x, rate, seed, training=True, out=None):
     """Inverted dropout: each value kept with probability 1 - rate and scaled
     by 1 / (1 - rate), else 0; the mask depends on (seed, index) only.
@@ -280,6 +350,7 @@ def dropout_backward(dout, rate, seed, out=None):
 
 
 # ---------------------------------------------------------------- cross-entropy
+
 
 def softmax_cross_entropy(logits, target, return_grad=True):
     """Mean over rows of -log softmax(logits)[target], and its gradient.

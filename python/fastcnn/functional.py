@@ -24,23 +24,45 @@ pairs per dim ((top, bottom), (left, right)) (for 1-D ops a pair is
 (left, right)); 'valid'; 'same' (Keras/TensorFlow rule for any stride:
 output = ceil(n / stride), the odd extra pad goes after).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from . import _C
-from ._shapes import (PoolGeometry, as_float_array, pool_geometry, conv_geometry, conv_output_size,
-                      same_float_dtype, spatial_dims)
+from ._shapes import (
+    as_float_array,
+    conv_geometry,
+    conv_output_size,
+    pool_geometry,
+    same_float_dtype,
+    spatial_dims,
+)
 
 __all__ = [
-    "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "global_max_pool2d", "global_max_pool2d_backward",
-    "global_avg_pool1d", "global_avg_pool1d_backward",
-    "global_max_pool1d", "global_max_pool1d_backward",
-    "conv_output_size", "linear", "linear_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv1d",
+    "conv1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
+    "conv_output_size",
+    "linear",
+    "linear_backward",
 ]
 
 # Batch norm, activations, softmax, dropout and cross-entropy (elementwise.py).
@@ -102,6 +124,7 @@ def _from_native(geo, a, last):
 
 # ----------------------------------------------------------------- convolution
 
+
 def _contiguous(a):
     """C-contiguous and element-aligned (a view at an odd byte offset is copied)."""
     flags = a.flags
@@ -128,8 +151,14 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d, algorithm, data
         if b.shape != (w.shape[0],):
             raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
         b = _contiguous(b.astype(x.dtype, copy=False))
-    out = _C.conv2d_forward(_native_layout(geo, x, last), _native(geo, w), b, *geo.native_args,
-                            algorithm=algorithm, channels_last=last)
+    out = _C.conv2d_forward(
+        _native_layout(geo, x, last),
+        _native(geo, w),
+        b,
+        *geo.native_args,
+        algorithm=algorithm,
+        channels_last=last,
+    )
     return _from_native(geo, out, last)
 
 
@@ -141,21 +170,30 @@ def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d, algo
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     out_shape = _last_shape(geo.out_shape) if last else geo.out_shape
     if dout.shape != out_shape:
-        raise ValueError(f"dout must have the output shape {out_shape} for x {x.shape} and "
-                         f"w {w.shape}, got {dout.shape}")
+        raise ValueError(
+            f"dout must have the output shape {out_shape} for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
     if isinstance(needs, str):
         needs = (needs,)
     if not isinstance(needs, (tuple, list, set, frozenset)) or set(needs) - {"x", "w", "b"}:
         raise ValueError(f"needs must be a sequence of some of 'x', 'w', 'b', got {needs!r}")
-    dx, dw, db = _C.conv2d_backward(_native_layout(geo, dout, last), _native_layout(geo, x, last),
-                                    _native(geo, w), *geo.native_args,
-                                    "x" in needs, "w" in needs, "b" in needs,
-                                    algorithm=algorithm, channels_last=last)
+    dx, dw, db = _C.conv2d_backward(
+        _native_layout(geo, dout, last),
+        _native_layout(geo, x, last),
+        _native(geo, w),
+        *geo.native_args,
+        "x" in needs,
+        "w" in needs,
+        "b" in needs,
+        algorithm=algorithm,
+        channels_last=last,
+    )
     return _from_native(geo, dx, last), geo.from_2d(dw), db
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto",
-           data_format="channels_first"):
+def conv2d(
+    x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto", data_format="channels_first"
+):
     """2-D cross-correlation (what deep learning calls convolution), NCHW.
 
     Returns (N, C_out, H_out, W_out) with
@@ -166,28 +204,48 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="a
     return _conv_forward(x, w, b, stride, padding, dilation, groups, 2, algorithm, data_format)
 
 
-def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b"),
-                    algorithm="auto", data_format="channels_first"):
+def conv2d_backward(
+    dout,
+    x,
+    w,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    needs=("x", "w", "b"),
+    algorithm="auto",
+    data_format="channels_first",
+):
     """Gradients of conv2d: (dx, dw, db); entries not in `needs` are None.
     `algorithm` chooses how dx is computed (as in conv2d)."""
-    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2, algorithm,
-                          data_format)
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 2, algorithm, data_format)
 
 
-def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto",
-           data_format="channels_first"):
+def conv1d(
+    x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto", data_format="channels_first"
+):
     """1-D cross-correlation on (N, C, L) with weights (C_out, C_in/groups, K)."""
     return _conv_forward(x, w, b, stride, padding, dilation, groups, 1, algorithm, data_format)
 
 
-def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs=("x", "w", "b"),
-                    algorithm="auto", data_format="channels_first"):
+def conv1d_backward(
+    dout,
+    x,
+    w,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    needs=("x", "w", "b"),
+    algorithm="auto",
+    data_format="channels_first",
+):
     """Gradients of conv1d: (dx, dw, db); entries not in `needs` are None."""
-    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1, algorithm,
-                          data_format)
+    return _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, 1, algorithm, data_format)
 
 
 # ---------------------------------------------------------------------- linear
+
 
 def _check_linear_operands(x, w):
     if x.ndim != 2:
@@ -195,8 +253,9 @@ def _check_linear_operands(x, w):
     if w.ndim != 2:
         raise ValueError(f"w must be 2-D (in_features, out_features), got shape {w.shape}")
     if x.shape[1] != w.shape[0] or 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x {x.shape} and w {w.shape} do not chain: x's columns must equal "
-                         f"w's rows and no size may be 0")
+        raise ValueError(
+            f"x {x.shape} and w {w.shape} do not chain: x's columns must equal w's rows and no size may be 0"
+        )
 
 
 def _matrix(a):
@@ -247,12 +306,14 @@ def linear_backward(dout, x, w, needs=("x", "w", "b")):
 
 # --------------------------------------------------------------------- pooling
 
+
 def _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, d, data_format):
     last = _channels_last(data_format)
     x = as_float_array(x, "x")
     geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
-    out, idx = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
-                                     bool(return_indices), channels_last=last)
+    out, idx = _C.max_pool2d_forward(
+        _native_layout(geo, x, last), *geo.window, *geo.out_hw, bool(return_indices), channels_last=last
+    )
     if return_indices:
         return _from_native(geo, out, last), _from_native(geo, idx, last)
     return _from_native(geo, out, last)
@@ -264,8 +325,9 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices
     geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(_first_view(dout, last, d, "dout"))
     if indices is None:
-        _, indices = _C.max_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
-                                           True, channels_last=last)
+        _, indices = _C.max_pool2d_forward(
+            _native_layout(geo, x, last), *geo.window, *geo.out_hw, True, channels_last=last
+        )
     else:
         indices = np.asarray(indices)
         if indices.shape != dout.shape:
@@ -273,8 +335,7 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices
         if indices.dtype.kind not in "iu":
             raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
         indices = _native_layout(geo, indices.astype(np.int64, copy=False), last)
-    dx = _C.max_pool2d_backward(_native_layout(geo, dout, last), indices, *geo.in_hw,
-                                channels_last=last)
+    dx = _C.max_pool2d_backward(_native_layout(geo, dout, last), indices, *geo.in_hw, channels_last=last)
     return _from_native(geo, dx, last)
 
 
@@ -282,24 +343,32 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, d, 
     last = _channels_last(data_format)
     x = as_float_array(x, "x")
     geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
-    out = _C.avg_pool2d_forward(_native_layout(geo, x, last), *geo.window, *geo.out_hw,
-                                bool(count_include_pad), channels_last=last)
+    out = _C.avg_pool2d_forward(
+        _native_layout(geo, x, last), *geo.window, *geo.out_hw, bool(count_include_pad), channels_last=last
+    )
     return _from_native(geo, out, last)
 
 
-def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d,
-                       data_format):
+def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, d, data_format):
     last = _channels_last(data_format)
     dout, x = same_float_dtype(dout=dout, x=x)
     geo = pool_geometry(_first_view(x, last, d, "x"), kernel_size, stride, padding, ceil_mode, d)
     geo.check_dout(_first_view(dout, last, d, "dout"))
-    dx = _C.avg_pool2d_backward(_native_layout(geo, dout, last), *geo.in_hw, *geo.window,
-                                bool(count_include_pad), channels_last=last)
+    dx = _C.avg_pool2d_backward(
+        _native_layout(geo, dout, last), *geo.in_hw, *geo.window, bool(count_include_pad), channels_last=last
+    )
     return _from_native(geo, dx, last)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False,
-               data_format="channels_first"):
+def max_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    return_indices=False,
+    data_format="channels_first",
+):
     """Max over windows of (N, C, H, W); stride defaults to kernel_size.
 
     NaN counts as the maximum (as in PyTorch). With return_indices, also
@@ -308,55 +377,95 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_i
     return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 2, data_format)
 
 
-def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None,
-                        data_format="channels_first"):
+def max_pool2d_backward(
+    dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None, data_format="channels_first"
+):
     """Gradient of max_pool2d: each output's gradient goes to the first maximum
     of its window. Pass the forward's `indices` to skip recomputing them."""
-    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2,
-                              data_format)
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 2, data_format)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               data_format="channels_first"):
+def avg_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    data_format="channels_first",
+):
     """Mean over windows of (N, C, H, W); padding counts in the divisor when
     count_include_pad (PyTorch's rule, also under ceil_mode)."""
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2, data_format)
 
 
-def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True, data_format="channels_first"):
+def avg_pool2d_backward(
+    dout,
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    data_format="channels_first",
+):
     """Gradient of avg_pool2d with respect to x."""
-    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2,
-                              data_format)
+    return _avg_pool_backward(
+        dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2, data_format
+    )
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False,
-               data_format="channels_first"):
+def max_pool1d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    return_indices=False,
+    data_format="channels_first",
+):
     """Max over windows of (N, C, L); indices index each length-L row."""
     return _max_pool(x, kernel_size, stride, padding, ceil_mode, return_indices, 1, data_format)
 
 
-def max_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None,
-                        data_format="channels_first"):
+def max_pool1d_backward(
+    dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None, data_format="channels_first"
+):
     """Gradient of max_pool1d (first maximum on ties)."""
-    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1,
-                              data_format)
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, indices, 1, data_format)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               data_format="channels_first"):
+def avg_pool1d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    data_format="channels_first",
+):
     """Mean over windows of (N, C, L)."""
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1, data_format)
 
 
-def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True, data_format="channels_first"):
+def avg_pool1d_backward(
+    dout,
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    data_format="channels_first",
+):
     """Gradient of avg_pool1d with respect to x."""
-    return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1,
-                              data_format)
+    return _avg_pool_backward(
+        dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1, data_format
+    )
 
 
 # -------------------------------------------------------------- global pooling
+
 
 def _planes(x, d):
     """x as (N*C, spatial) rows, the layout the global reductions work on."""
@@ -369,13 +478,15 @@ def _planes(x, d):
 def _global_dout(dout, x, keepdims_shape):
     n, c = x.shape[:2]
     if dout.shape not in ((n, c), keepdims_shape):
-        raise ValueError(f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, "
-                         f"got {dout.shape}")
+        raise ValueError(
+            f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, got {dout.shape}"
+        )
     return _contiguous(dout).reshape(n * c)
 
 
 # Channels-last global pools reduce (N, H*W, C) over its middle axis with
 # NumPy's native reductions: rows of C contiguous values, no transpose.
+
 
 def _pixels(x, d):
     """Channels-last x as (N, pixels, C), after the shape checks."""
@@ -444,8 +555,9 @@ def _global_max_backward(dout, x, indices, d, data_format):
             indices = pixels.argmax(axis=1)
         indices = np.asarray(indices)
         if indices.size != g.size or indices.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
-                             f"got {indices.dtype} {indices.shape}")
+            raise ValueError(
+                f"indices must be integers shaped like dout {dout.shape}, got {indices.dtype} {indices.shape}"
+            )
         indices = indices.reshape(g.shape).astype(np.int64, copy=False)
         if indices.min() < 0 or indices.max() >= pixels.shape[1]:
             raise ValueError("indices must lie in [0, H*W) of their input plane")
@@ -459,8 +571,9 @@ def _global_max_backward(dout, x, indices, d, data_format):
     else:
         indices = np.asarray(indices)
         if indices.size != flat_dout.size or indices.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
-                             f"got {indices.dtype} {indices.shape}")
+            raise ValueError(
+                f"indices must be integers shaped like dout {dout.shape}, got {indices.dtype} {indices.shape}"
+            )
         indices = _contiguous(indices.astype(np.int64, copy=False)).reshape(-1)
     dx = _C.global_max_pool_backward(flat_dout, indices, rows.shape[1])
     return dx.reshape(x.shape)

@@ -12,18 +12,23 @@ model's (bumped by every training-mode forward pass, which precedes every
 update). Writing into a weight array in place by hand is the one change it
 cannot see: call `set_weights` for that.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
-from . import layers as L
+from . import functional as F, layers as L
 
 
 def can_fold(layer, bn):
     """Whether `bn` normalises `layer`'s output channels and may be folded into it."""
-    if type(bn) is not L.BatchNormalization or not layer.built or not bn.built \
-            or layer.dtype != bn.dtype or getattr(layer, "activation", None) is not None:
+    if (
+        type(bn) is not L.BatchNormalization
+        or not layer.built
+        or not bn.built
+        or layer.dtype != bn.dtype
+        or getattr(layer, "activation", None) is not None
+    ):
         return False
     if isinstance(layer, L._Conv):
         channel = 0 if layer.data_format == "channels_first" else layer.rank
@@ -50,8 +55,9 @@ class FoldedBatchNorm:
 
     def _cache_key(self, model_version):
         layer, bn = self.layer, self.bn
-        arrays = [getattr(layer, n) for n in layer.param_names] + \
-                 [getattr(bn, n) for n in bn.param_names + bn.state_names]
+        arrays = [getattr(layer, n) for n in layer.param_names] + [
+            getattr(bn, n) for n in bn.param_names + bn.state_names
+        ]
         return (model_version, layer._weights_version, bn._weights_version), arrays
 
     def folded_weights(self, model_version=0):
@@ -59,8 +65,12 @@ class FoldedBatchNorm:
         versions, arrays = self._cache_key(model_version)
         # The key holds the arrays themselves: compared by identity, and kept
         # alive so that no new array can take a replaced one's id.
-        same = self._key is not None and self._key[0] == versions and \
-            len(self._key[1]) == len(arrays) and all(a is b for a, b in zip(self._key[1], arrays))
+        same = (
+            self._key is not None
+            and self._key[0] == versions
+            and len(self._key[1]) == len(arrays)
+            and all(a is b for a, b in zip(self._key[1], arrays))
+        )
         if not same:
             self._weights, self._key = self._fold(), (versions, arrays)
         return self._weights
@@ -73,7 +83,7 @@ class FoldedBatchNorm:
         s = gamma / np.sqrt(bn.moving_variance.astype(np.float64) + bn.epsilon)
         bias = layer.bias.astype(np.float64) if layer.use_bias else np.zeros(c)
         if type(layer) is L.Dense:
-            kernel = layer.kernel * s[None, :]               # (in, out): scale the columns
+            kernel = layer.kernel * s[None, :]  # (in, out): scale the columns
         else:
             kernel = layer.kernel * s.reshape((-1,) + (1,) * (layer.kernel.ndim - 1))
         bias = (bias - bn.moving_mean.astype(np.float64)) * s + beta
@@ -89,8 +99,16 @@ class FoldedBatchNorm:
         if type(layer) is L.Dense:
             z = F.linear(x, kernel, bias)
         else:
-            z = layer._conv(x, kernel, bias, layer.strides, layer.padding, layer.dilation_rate,
-                            layer.groups, data_format=layer.data_format)
+            z = layer._conv(
+                x,
+                kernel,
+                bias,
+                layer.strides,
+                layer.padding,
+                layer.dilation_rate,
+                layer.groups,
+                data_format=layer.data_format,
+            )
         if self.act is not None:
             self.act.forward(z, training=False, out=z)
         return z

@@ -15,14 +15,25 @@ The normal initializers draw from a normal truncated at two standard
 deviations and rescaled (Keras' factor 0.8796...) so the variance is exactly
 the target: glorot 2/(fan_in+fan_out), he 2/fan_in, lecun 1/fan_in.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-           "lecun_normal", "zeros", "ones", "compute_fans", "get"]
+__all__ = [
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "zeros",
+    "ones",
+    "compute_fans",
+    "get",
+]
 
 # std of a standard normal truncated to [-2, 2]
 _TRUNCATED_STD = 0.87962566103423978
@@ -106,8 +117,10 @@ def ones(shape, seed=None, dtype=np.float32):
     return np.ones(shape, dtype=dtype)
 
 
-_BY_NAME = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal,
-                                     lecun_uniform, lecun_normal, zeros, ones)}
+_BY_NAME = {
+    f.__name__: f
+    for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal, zeros, ones)
+}
 
 
 def get(identifier):
@@ -119,5 +132,4 @@ def get(identifier):
         for name, fn in _BY_NAME.items():
             if key in (name, name.replace("_", "")):
                 return fn
-    raise ValueError(f"unknown initializer {identifier!r}; expected a callable or one of "
-                     f"{sorted(_BY_NAME)}")
+    raise ValueError(f"unknown initializer {identifier!r}; expected a callable or one of {sorted(_BY_NAME)}")

@@ -36,6 +36,7 @@ fastcnn's `BatchNormalization(epsilon=1e-5, momentum=0.9)`; Keras' defaults
 are fastcnn's. Inputs stay channels-first: give a Keras-trained model
 `x.transpose(0, 3, 1, 2)` of its NHWC data.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,13 +58,15 @@ def _model_layers(model):
         if not isinstance(layer, L.Layer):
             raise TypeError(f"expected fastcnn layers, got {type(layer).__name__}")
         if (layer.param_names or layer.state_names) and not layer.built:
-            raise ValueError(f"layer '{layer.name}' is not built: build the model first "
-                             f"(start it with layers.Input(shape) or call model.build(shape))")
+            raise ValueError(
+                f"layer '{layer.name}' is not built: build the model first "
+                f"(start it with layers.Input(shape) or call model.build(shape))"
+            )
     return layers
 
 
 def _to_numpy(value, where):
-    if hasattr(value, "detach"):                      # a torch tensor
+    if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
     value = np.asarray(value)
     if value.dtype.kind not in "biuf":
@@ -74,8 +77,10 @@ def _to_numpy(value, where):
 def _check(layer, name, got_shape, source):
     want = getattr(layer, name).shape
     if tuple(got_shape) != want:
-        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}): {name} must have "
-                         f"shape {want}, got {tuple(got_shape)} from {source}")
+        raise ValueError(
+            f"layer '{layer.name}' ({type(layer).__name__}): {name} must have "
+            f"shape {want}, got {tuple(got_shape)} from {source}"
+        )
 
 
 def _assign(planned):
@@ -85,6 +90,7 @@ def _assign(planned):
 
 
 # ---------------------------------------------------------------------- PyTorch
+
 
 def _torch_modules(state_dict):
     """state_dict entries grouped by module prefix, in order: [(prefix, {leaf: array})]."""
@@ -106,8 +112,10 @@ def _torch_kind(prefix, tensors):
     weight = tensors.get("weight")
     if weight is None or weight.ndim not in (2, 3, 4):
         shapes = {k: v.shape for k, v in tensors.items()}
-        raise ValueError(f"{where} with {shapes} is not a Conv1d, Conv2d, Linear or BatchNorm "
-                         f"layer; fastcnn cannot load it")
+        raise ValueError(
+            f"{where} with {shapes} is not a Conv1d, Conv2d, Linear or BatchNorm "
+            f"layer; fastcnn cannot load it"
+        )
     return {2: "linear", 3: "conv1d", 4: "conv2d"}[weight.ndim]
 
 
@@ -120,8 +128,9 @@ def _expected_torch_kind(layer):
         return "linear"
     if isinstance(layer, L.BatchNormalization):
         return "batchnorm"
-    raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) has weights fastcnn cannot "
-                     f"map from PyTorch")
+    raise ValueError(
+        f"layer '{layer.name}' ({type(layer).__name__}) has weights fastcnn cannot map from PyTorch"
+    )
 
 
 def from_torch_state_dict(model, state_dict):
@@ -141,38 +150,56 @@ def from_torch_state_dict(model, state_dict):
     modules = _torch_modules(state_dict)
     kinds = [_torch_kind(prefix, tensors) for prefix, tensors in modules]
     if len(modules) != len(targets):
-        raise ValueError(f"the state_dict has {len(modules)} modules with weights "
-                         f"({[p for p, _ in modules]}) but the model has {len(targets)} layers "
-                         f"with weights ({[t.name for t in targets]})")
+        raise ValueError(
+            f"the state_dict has {len(modules)} modules with weights "
+            f"({[p for p, _ in modules]}) but the model has {len(targets)} layers "
+            f"with weights ({[t.name for t in targets]})"
+        )
     planned = []
     for layer, (prefix, tensors), kind in zip(targets, modules, kinds):
         want = _expected_torch_kind(layer)
         if kind != want:
-            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is paired with "
-                             f"PyTorch module '{prefix}', which looks like a {kind} layer "
-                             f"(shapes {({k: v.shape for k, v in tensors.items()})})")
+            raise ValueError(
+                f"layer '{layer.name}' ({type(layer).__name__}) is paired with "
+                f"PyTorch module '{prefix}', which looks like a {kind} layer "
+                f"(shapes { ({k: v.shape for k, v in tensors.items()}) })"
+            )
         if kind == "batchnorm":
-            names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
-                     "moving_variance": "running_var"}
-            names = {ours: theirs for ours, theirs in names.items()
-                     if ours in layer.param_names + layer.state_names}
+            names = {
+                "gamma": "weight",
+                "beta": "bias",
+                "moving_mean": "running_mean",
+                "moving_variance": "running_var",
+            }
+            names = {
+                ours: theirs
+                for ours, theirs in names.items()
+                if ours in layer.param_names + layer.state_names
+            }
             convert = lambda name, a: a
         else:
             names = {"kernel": "weight", "bias": "bias"}
             names = {ours: theirs for ours, theirs in names.items() if ours in layer.param_names}
-            convert = (lambda name, a: a.T if name == "kernel" else a) if kind == "linear" else \
-                      (lambda name, a: a)
+            convert = (
+                (lambda name, a: a.T if name == "kernel" else a) if kind == "linear" else (lambda name, a: a)
+            )
         extra = set(tensors) - set(names.values())
         missing = set(names.values()) - set(tensors)
         if extra or missing:
-            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) expects "
-                             f"{sorted(names.values())} from PyTorch module '{prefix}', which has "
-                             f"{sorted(tensors)} (bias / affine settings differ?)")
+            raise ValueError(
+                f"layer '{layer.name}' ({type(layer).__name__}) expects "
+                f"{sorted(names.values())} from PyTorch module '{prefix}', which has "
+                f"{sorted(tensors)} (bias / affine settings differ?)"
+            )
         for ours, theirs in names.items():
             value = convert(ours, tensors[theirs])
-            _check(layer, ours, value.shape,
-                   f"PyTorch '{prefix}.{theirs}' {tuple(tensors[theirs].shape)}"
-                   + (" transposed" if value.shape != tensors[theirs].shape else ""))
+            _check(
+                layer,
+                ours,
+                value.shape,
+                f"PyTorch '{prefix}.{theirs}' {tuple(tensors[theirs].shape)}"
+                + (" transposed" if value.shape != tensors[theirs].shape else ""),
+            )
             planned.append((layer, ours, value))
     _assign(planned)
     return model
@@ -180,11 +207,12 @@ def from_torch_state_dict(model, state_dict):
 
 # ------------------------------------------------------------------------ Keras
 
+
 def _channels_last_order(shape):
     """perm with ours_flat[i] == keras_flat[perm[i]] for a per-sample (C, *spatial) tensor."""
     c, spatial = shape[0], tuple(shape[1:])
-    keras = np.arange(math.prod(shape)).reshape(spatial + (c,))      # Keras' flat index at (s, c)
-    return np.moveaxis(keras, -1, 0).reshape(-1)                     # read in our (c, s) order
+    keras = np.arange(math.prod(shape)).reshape(spatial + (c,))  # Keras' flat index at (s, c)
+    return np.moveaxis(keras, -1, 0).reshape(-1)  # read in our (c, s) order
 
 
 def from_keras_weights(model, weights, channels_last=True):
@@ -204,8 +232,8 @@ def from_keras_weights(model, weights, channels_last=True):
     """
     weights = [_to_numpy(w, f"weights[{i}]") for i, w in enumerate(weights)]
     planned, pos = [], 0
-    perm = None                 # row order to apply after a channels-last Flatten
-    ours_last = False           # the fastcnn model itself is channels-last here
+    perm = None  # row order to apply after a channels-last Flatten
+    ours_last = False  # the fastcnn model itself is channels-last here
     for layer in _model_layers(model):
         if hasattr(layer, "data_format"):
             ours_last = layer.data_format == "channels_last"
@@ -218,39 +246,54 @@ def from_keras_weights(model, weights, channels_last=True):
         if not names:
             continue
         if isinstance(layer, (L.Conv2D, L.Conv1D)):
-            perm = None         # a Flatten's order no longer reaches a Dense
+            perm = None  # a Flatten's order no longer reaches a Dense
         if pos + len(names) > len(weights):
-            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) needs "
-                             f"{len(names)} arrays {list(names)}, but only "
-                             f"{len(weights) - pos} of the {len(weights)} are left")
+            raise ValueError(
+                f"layer '{layer.name}' ({type(layer).__name__}) needs "
+                f"{len(names)} arrays {list(names)}, but only "
+                f"{len(weights) - pos} of the {len(weights)} are left"
+            )
         for name in names:
             value = weights[pos]
             source = f"Keras weights[{pos}] {value.shape}"
             if name == "kernel" and isinstance(layer, L.Conv2D):
                 if value.ndim != 4:
-                    raise ValueError(f"layer '{layer.name}' (Conv2D): kernel must be 4-D "
-                                     f"(KH, KW, in, out), but {source} is {value.ndim}-D")
+                    raise ValueError(
+                        f"layer '{layer.name}' (Conv2D): kernel must be 4-D "
+                        f"(KH, KW, in, out), but {source} is {value.ndim}-D"
+                    )
                 value = value.transpose(3, 2, 0, 1)
             elif name == "kernel" and isinstance(layer, L.Conv1D):
                 if value.ndim != 3:
-                    raise ValueError(f"layer '{layer.name}' (Conv1D): kernel must be 3-D "
-                                     f"(K, in, out), but {source} is {value.ndim}-D")
+                    raise ValueError(
+                        f"layer '{layer.name}' (Conv1D): kernel must be 3-D "
+                        f"(K, in, out), but {source} is {value.ndim}-D"
+                    )
                 value = value.transpose(2, 1, 0)
-            elif perm is not None and value.ndim >= 1 and (name == "kernel" or
-                                                           isinstance(layer, L.BatchNormalization)):
+            elif (
+                perm is not None
+                and value.ndim >= 1
+                and (name == "kernel" or isinstance(layer, L.BatchNormalization))
+            ):
                 if value.shape[0] != perm.size:
                     _check(layer, name, value.shape, source)
                 value = value[perm]
-            _check(layer, name, value.shape,
-                   source + (" transposed" if isinstance(layer, (L.Conv1D, L.Conv2D))
-                             and name == "kernel" else ""))
+            _check(
+                layer,
+                name,
+                value.shape,
+                source
+                + (" transposed" if isinstance(layer, (L.Conv1D, L.Conv2D)) and name == "kernel" else ""),
+            )
             planned.append((layer, name, value))
             pos += 1
         if isinstance(layer, L.Dense):
             perm = None
     if pos != len(weights):
-        raise ValueError(f"{len(weights) - pos} Keras arrays left over after filling every layer "
-                         f"(used {pos} of {len(weights)}); first unused shape "
-                         f"{weights[pos].shape}")
+        raise ValueError(
+            f"{len(weights) - pos} Keras arrays left over after filling every layer "
+            f"(used {pos} of {len(weights)}); first unused shape "
+            f"{weights[pos].shape}"
+        )
     _assign(planned)
     return model

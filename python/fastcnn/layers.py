@@ -19,6 +19,7 @@ cast their input to that dtype, parameter-free layers keep the input's dtype.
 `get_config()` returns the constructor arguments; `layer_from_config(class_name,
 config)` rebuilds the layer (Keras' long names such as MaxPooling2D work too).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,20 +27,39 @@ import re
 
 import numpy as np
 
-from . import functional as F
-from . import initializers
+from . import functional as F, initializers
 from ._paths import ops
 from ._shapes import conv_output_size, padding_nd, pool_output_size, positive_tuple
 
 __all__ = [
-    "Layer", "Input", "Conv2D", "Conv1D", "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D",
-    "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D", "Dense",
-    "Flatten", "Dropout", "BatchNormalization", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-    "Softmax", "get_activation", "layer_from_config", "LAYERS",
+    "Layer",
+    "Input",
+    "Conv2D",
+    "Conv1D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "MaxPool1D",
+    "AvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalAvgPool1D",
+    "GlobalMaxPool1D",
+    "Dense",
+    "Flatten",
+    "Dropout",
+    "BatchNormalization",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "get_activation",
+    "layer_from_config",
+    "LAYERS",
 ]
 
-LAYERS = {}          # class name -> class, for layer_from_config
-_NAME_COUNTS = {}    # default-name prefix -> how many layers took it
+LAYERS = {}  # class name -> class, for layer_from_config
+_NAME_COUNTS = {}  # default-name prefix -> how many layers took it
 
 
 def _snake(name):
@@ -58,8 +78,8 @@ def layer_from_config(class_name, config):
 class Layer:
     """Base class: parameters by name, shape checks, config and bookkeeping."""
 
-    param_names = ()   # attributes holding trained parameters, in `params` order
-    state_names = ()   # attributes holding non-trained state (BatchNorm's running stats)
+    param_names = ()  # attributes holding trained parameters, in `params` order
+    state_names = ()  # attributes holding non-trained state (BatchNorm's running stats)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -79,7 +99,7 @@ class Layer:
         self.input_shape = None
         self._grads = {}
         self._cache = None
-        self._weights_version = 0   # bumped when weights are replaced (fusion.py's caches)
+        self._weights_version = 0  # bumped when weights are replaced (fusion.py's caches)
 
     # ---- parameters
     @property
@@ -124,7 +144,7 @@ class Layer:
         """Recast parameters, gradients and state (e.g. to float64 for gradient checks)."""
         self.dtype = np.dtype(dtype)
         if not self.built:
-            return self                    # build() will create them in the new dtype
+            return self  # build() will create them in the new dtype
         for n in self.param_names + self.state_names:
             setattr(self, n, getattr(self, n).astype(self.dtype))
         self._grads = {n: g.astype(self.dtype) for n, g in self._grads.items()}
@@ -137,7 +157,7 @@ class Layer:
     # ---- shapes
     def build(self, input_shape):
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.output_shape(self.input_shape)      # raises ValueError if incompatible
+        self.output_shape(self.input_shape)  # raises ValueError if incompatible
         self.built = True
         self._weights_version += 1
 
@@ -170,6 +190,7 @@ class Layer:
 
 
 # ------------------------------------------------------------------ activations
+
 
 class ReLU(Layer):
     """max(x, 0) (NaN stays NaN); the backward pass reads the output's sign.
@@ -241,8 +262,7 @@ class Softmax(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,
-                "leaky_relu": LeakyReLU}
+_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax, "leaky_relu": LeakyReLU}
 
 
 def get_activation(activation):
@@ -250,12 +270,14 @@ def get_activation(activation):
     if activation is None or activation == "linear":
         return None
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; expected None, 'linear' or one of "
-                         f"{sorted(_ACTIVATIONS)}")
+        raise ValueError(
+            f"unknown activation {activation!r}; expected None, 'linear' or one of {sorted(_ACTIVATIONS)}"
+        )
     return _ACTIVATIONS[activation](name=activation)
 
 
 # ------------------------------------------------------------------------ input
+
 
 class Input(Layer):
     """Marks the per-sample input shape of a model; passes data through."""
@@ -269,8 +291,7 @@ class Input(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != self.shape:
-            raise ValueError(f"{self.name}: expects per-sample shape {self.shape}, "
-                             f"got {tuple(input_shape)}")
+            raise ValueError(f"{self.name}: expects per-sample shape {self.shape}, got {tuple(input_shape)}")
         return self.shape
 
     def forward(self, x, training=False):
@@ -286,6 +307,7 @@ class Input(Layer):
 
 
 # ------------------------------------------------------------------ convolution
+
 
 def _split_channels(layer, input_shape):
     """(channels, spatial sizes) of a per-sample shape in the layer's data_format."""
@@ -308,8 +330,7 @@ def _join_channels(layer, channels, sizes):
 
 def _data_format(layer, data_format):
     if data_format not in F.DATA_FORMATS:
-        raise ValueError(f"{layer.name}: data_format must be one of {F.DATA_FORMATS}, "
-                         f"got {data_format!r}")
+        raise ValueError(f"{layer.name}: data_format must be one of {F.DATA_FORMATS}, got {data_format!r}")
     return data_format
 
 
@@ -318,10 +339,23 @@ class _Conv(Layer):
 
     rank = 2
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
-                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, data_format="channels_first", name=None,
-                 dtype="float32"):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        seed=None,
+        data_format="channels_first",
+        name=None,
+        dtype="float32",
+    ):
         super().__init__(name, dtype)
         d = self.rank
         self.data_format = _data_format(self, data_format)
@@ -340,21 +374,23 @@ class _Conv(Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         for init in (kernel_initializer, bias_initializer):
-            initializers.get(init)                        # fail early on an unknown name
+            initializers.get(init)  # fail early on an unknown name
         self.seed = seed
         self.param_names = ("kernel", "bias") if self.use_bias else ("kernel",)
-        self._conv, self._conv_backward = (F.conv2d, F.conv2d_backward) if d == 2 else \
-                                          (F.conv1d, F.conv1d_backward)
+        self._conv, self._conv_backward = (
+            (F.conv2d, F.conv2d_backward) if d == 2 else (F.conv1d, F.conv1d_backward)
+        )
 
     def output_shape(self, input_shape):
         channels, sizes = _split_channels(self, input_shape)
         if channels % self.groups:
-            raise ValueError(f"{self.name}: groups={self.groups} must divide the "
-                             f"{channels} input channels")
+            raise ValueError(f"{self.name}: groups={self.groups} must divide the {channels} input channels")
         pads = padding_nd(self.padding, sizes, self.kernel_size, self.strides, self.dilation_rate)
         try:
-            out = tuple(conv_output_size(n, k, s, p, dl) for n, k, s, p, dl in
-                        zip(sizes, self.kernel_size, self.strides, pads, self.dilation_rate))
+            out = tuple(
+                conv_output_size(n, k, s, p, dl)
+                for n, k, s, p, dl in zip(sizes, self.kernel_size, self.strides, pads, self.dilation_rate)
+            )
         except ValueError as e:
             raise ValueError(f"{self.name}: input {input_shape} too small: {e}") from None
         return _join_channels(self, self.filters, out)
@@ -373,8 +409,16 @@ class _Conv(Layer):
         self._build_from(x)
         x = np.asarray(x, dtype=self.dtype)
         bias = self.bias if self.use_bias else None
-        z = self._conv(x, self.kernel, bias, self.strides, self.padding,
-                       self.dilation_rate, self.groups, data_format=self.data_format)
+        z = self._conv(
+            x,
+            self.kernel,
+            bias,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.groups,
+            data_format=self.data_format,
+        )
         self._cache = x
         return self.act.forward(z, training, out=z) if self.act else z
 
@@ -382,10 +426,17 @@ class _Conv(Layer):
         x = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
         dz = self.act.backward(dout) if self.act else dout
-        dx, dkernel, dbias = self._conv_backward(dz, x, self.kernel, self.strides, self.padding,
-                                                 self.dilation_rate, self.groups,
-                                                 needs=("x", "w", "b") if self.use_bias else ("x", "w"),
-                                                 data_format=self.data_format)
+        dx, dkernel, dbias = self._conv_backward(
+            dz,
+            x,
+            self.kernel,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.groups,
+            needs=("x", "w", "b") if self.use_bias else ("x", "w"),
+            data_format=self.data_format,
+        )
         self._grads["kernel"] = dkernel
         if self.use_bias:
             self._grads["bias"] = dbias
@@ -399,13 +450,21 @@ class _Conv(Layer):
     def get_config(self):
         d = self.rank
         one = (lambda t: t[0]) if d == 1 else (lambda t: t)
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": one(self.kernel_size), "strides": one(self.strides),
-                "padding": self.padding, "dilation_rate": one(self.dilation_rate),
-                "groups": self.groups, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer), "seed": self.seed,
-                "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": one(self.kernel_size),
+            "strides": one(self.strides),
+            "padding": self.padding,
+            "dilation_rate": one(self.dilation_rate),
+            "groups": self.groups,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _init_name(self.kernel_initializer),
+            "bias_initializer": _init_name(self.bias_initializer),
+            "seed": self.seed,
+            "data_format": self.data_format,
+        }
 
 
 def _init_name(init):
@@ -414,15 +473,18 @@ def _init_name(init):
 
 class Conv2D(_Conv):
     """2-D convolution of (N, C, H, W) (or (N, H, W, C)); kernel (filters, C/groups, KH, KW)."""
+
     rank = 2
 
 
 class Conv1D(_Conv):
     """1-D convolution of (N, C, L) (or (N, L, C)); kernel (filters, C/groups, K)."""
+
     rank = 1
 
 
 # ---------------------------------------------------------------------- pooling
+
 
 class _Pool(Layer):
     """Shared body of the windowed pools. 'same' padding follows Keras: max
@@ -431,8 +493,15 @@ class _Pool(Layer):
     rank = 2
     mode = "max"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first",
-                 name=None, dtype="float32"):
+    def __init__(
+        self,
+        pool_size=2,
+        strides=None,
+        padding="valid",
+        data_format="channels_first",
+        name=None,
+        dtype="float32",
+    ):
         super().__init__(name, dtype)
         d = self.rank
         self.data_format = _data_format(self, data_format)
@@ -445,22 +514,28 @@ class _Pool(Layer):
         channels, sizes = _split_channels(self, input_shape)
         pads = padding_nd(self.padding, sizes, self.pool_size, self.strides, (1,) * self.rank)
         try:
-            out = tuple(pool_output_size(n, k, s, p[0], p[1], False)
-                        for n, k, s, p in zip(sizes, self.pool_size, self.strides, pads))
+            out = tuple(
+                pool_output_size(n, k, s, p[0], p[1], False)
+                for n, k, s, p in zip(sizes, self.pool_size, self.strides, pads)
+            )
         except ValueError as e:
             raise ValueError(f"{self.name}: input {input_shape} too small: {e}") from None
         return _join_channels(self, channels, out)
 
     def _args(self):
-        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self.padding,
-                    data_format=self.data_format)
+        return dict(
+            kernel_size=self.pool_size,
+            stride=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+        )
 
     def forward(self, x, training=False):
         self._build_from(x)
         x = np.asarray(x)
         if self.mode == "max":
             pool = F.max_pool2d if self.rank == 2 else F.max_pool1d
-            if training:          # inference skips the indices; backward recomputes them
+            if training:  # inference skips the indices; backward recomputes them
                 out, indices = pool(x, **self._args(), return_indices=True)
             else:
                 out, indices = pool(x, **self._args()), None
@@ -482,9 +557,13 @@ class _Pool(Layer):
 
     def get_config(self):
         one = (lambda t: t[0]) if self.rank == 1 else (lambda t: t)
-        return {**super().get_config(), "pool_size": one(self.pool_size),
-                "strides": one(self.strides), "padding": self.padding,
-                "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": one(self.pool_size),
+            "strides": one(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+        }
 
 
 class MaxPool2D(_Pool):
@@ -536,11 +615,9 @@ class _GlobalPool(Layer):
         x, indices = self._cached()
         dout = np.asarray(dout, dtype=x.dtype)
         if self.mode == "max":
-            pool_backward = F.global_max_pool2d_backward if self.rank == 2 else \
-                F.global_max_pool1d_backward
+            pool_backward = F.global_max_pool2d_backward if self.rank == 2 else F.global_max_pool1d_backward
             return pool_backward(dout, x, indices=indices, data_format=self.data_format)
-        pool_backward = F.global_avg_pool2d_backward if self.rank == 2 else \
-            F.global_avg_pool1d_backward
+        pool_backward = F.global_avg_pool2d_backward if self.rank == 2 else F.global_avg_pool1d_backward
         return pool_backward(dout, x, data_format=self.data_format)
 
     def get_config(self):
@@ -565,12 +642,22 @@ class GlobalMaxPool1D(_GlobalPool):
 
 # ------------------------------------------------------------------------ dense
 
+
 class Dense(Layer):
     """y = x @ kernel + bias on (N, in) with kernel (in, out) as in Keras
     (computed by fastcnn.functional.linear on the native GEMM)."""
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, name=None, dtype="float32"):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        seed=None,
+        name=None,
+        dtype="float32",
+    ):
         super().__init__(name, dtype)
         self.units = positive_tuple(units, 1, "units")[0]
         self.activation = None if activation == "linear" else activation
@@ -579,22 +666,25 @@ class Dense(Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         for init in (kernel_initializer, bias_initializer):
-            initializers.get(init)                        # fail early on an unknown name
+            initializers.get(init)  # fail early on an unknown name
         self.seed = seed
         self.param_names = ("kernel", "bias") if self.use_bias else ("kernel",)
 
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 1:
-            raise ValueError(f"{self.name}: expects a flat per-sample input (features,), got "
-                             f"{input_shape}; put a Flatten or a global pool before it")
+            raise ValueError(
+                f"{self.name}: expects a flat per-sample input (features,), got "
+                f"{input_shape}; put a Flatten or a global pool before it"
+            )
         return (self.units,)
 
     def build(self, input_shape):
         super().build(input_shape)
         rng = np.random.default_rng(self.seed)
         self.kernel = initializers.get(self.kernel_initializer)(
-            (self.input_shape[0], self.units), rng, self.dtype)
+            (self.input_shape[0], self.units), rng, self.dtype
+        )
         if self.use_bias:
             self.bias = initializers.get(self.bias_initializer)((self.units,), rng, self.dtype)
         self._zero_grads()
@@ -603,8 +693,7 @@ class Dense(Layer):
         self._build_from(x)
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != self.kernel.shape[0]:
-            raise ValueError(f"{self.name}: expects input (N, {self.kernel.shape[0]}), "
-                             f"got {x.shape}")
+            raise ValueError(f"{self.name}: expects input (N, {self.kernel.shape[0]}), got {x.shape}")
         z = F.linear(x, self.kernel, self.bias if self.use_bias else None)
         self._cache = x
         return self.act.forward(z, training, out=z) if self.act else z
@@ -614,7 +703,8 @@ class Dense(Layer):
         dout = np.asarray(dout, dtype=self.dtype)
         dz = self.act.backward(dout) if self.act else dout
         dx, self._grads["kernel"], db = F.linear_backward(
-            dz, x, self.kernel, needs=("x", "w", "b") if self.use_bias else ("x", "w"))
+            dz, x, self.kernel, needs=("x", "w", "b") if self.use_bias else ("x", "w")
+        )
         if self.use_bias:
             self._grads["bias"] = db
         return dx
@@ -623,13 +713,19 @@ class Dense(Layer):
         return 2 * int(input_shape[0]) * self.units
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer), "seed": self.seed}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _init_name(self.kernel_initializer),
+            "bias_initializer": _init_name(self.bias_initializer),
+            "seed": self.seed,
+        }
 
 
 # --------------------------------------------------------------------- reshaping
+
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), in C order (channels-first)."""
@@ -647,6 +743,7 @@ class Flatten(Layer):
 
 
 # ---------------------------------------------------------------- regularisation
+
 
 class Dropout(Layer):
     """Inverted dropout: in training zero each input with probability `rate` and
@@ -674,7 +771,7 @@ class Dropout(Layer):
         return ops().dropout(x, self.rate, key)
 
     def backward(self, dout):
-        key, = self._cached()
+        (key,) = self._cached()
         return dout if key is None else ops().dropout_backward(dout, self.rate, key)
 
     def get_config(self):
@@ -692,8 +789,9 @@ class BatchNormalization(Layer):
 
     state_names = ("moving_mean", "moving_variance")
 
-    def __init__(self, axis=1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 name=None, dtype="float32"):
+    def __init__(
+        self, axis=1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None, dtype="float32"
+    ):
         super().__init__(name, dtype)
         self.axis = int(axis)
         self.momentum = float(momentum)
@@ -706,8 +804,10 @@ class BatchNormalization(Layer):
         """Index of the channel axis in a per-sample shape with `ndim` dims."""
         axis = self.axis + ndim + 1 if self.axis < 0 else self.axis
         if not 1 <= axis <= ndim:
-            raise ValueError(f"{self.name}: axis={self.axis} is not a feature axis of a "
-                             f"per-sample input with {ndim} dims (axis 0 is the batch)")
+            raise ValueError(
+                f"{self.name}: axis={self.axis} is not a feature axis of a "
+                f"per-sample input with {ndim} dims (axis 0 is the batch)"
+            )
         return axis - 1
 
     def output_shape(self, input_shape):
@@ -730,10 +830,19 @@ class BatchNormalization(Layer):
         x = np.asarray(x, dtype=self.dtype)
         axis = self._channel_axis(x.ndim - 1) + 1
         y, (mean, inv_std) = ops().batch_norm(
-            x, self.gamma if self.scale else None, self.beta if self.center else None,
-            self.moving_mean, self.moving_variance, training=training, momentum=self.momentum,
-            epsilon=self.epsilon, axis=axis, activation=activation, negative_slope=negative_slope,
-            return_stats=True)
+            x,
+            self.gamma if self.scale else None,
+            self.beta if self.center else None,
+            self.moving_mean,
+            self.moving_variance,
+            training=training,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            axis=axis,
+            activation=activation,
+            negative_slope=negative_slope,
+            return_stats=True,
+        )
         self._cache = (x, mean, inv_std, axis, training, activation, negative_slope)
         return y
 
@@ -741,9 +850,17 @@ class BatchNormalization(Layer):
         x, mean, inv_std, axis, training, activation, negative_slope = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
         dx, dgamma, dbeta = ops().batch_norm_backward(
-            dout, x, self.gamma if self.scale else None, self.beta if self.center else None, mean,
-            inv_std, training=training, axis=axis, activation=activation,
-            negative_slope=negative_slope)
+            dout,
+            x,
+            self.gamma if self.scale else None,
+            self.beta if self.center else None,
+            mean,
+            inv_std,
+            training=training,
+            axis=axis,
+            activation=activation,
+            negative_slope=negative_slope,
+        )
         if self.scale:
             self._grads["gamma"] = dgamma
         if self.center:
@@ -751,19 +868,29 @@ class BatchNormalization(Layer):
         return dx
 
     def flops(self, input_shape):
-        return 2 * math.prod(input_shape)          # one multiply-add per element in inference
+        return 2 * math.prod(input_shape)  # one multiply-add per element in inference
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }
 
 
 # Keras' long names, accepted by layer_from_config
-for _long, _cls in {"MaxPooling2D": MaxPool2D, "AveragePooling2D": AvgPool2D,
-                    "MaxPooling1D": MaxPool1D, "AveragePooling1D": AvgPool1D,
-                    "GlobalAveragePooling2D": GlobalAvgPool2D,
-                    "GlobalMaxPooling2D": GlobalMaxPool2D,
-                    "GlobalAveragePooling1D": GlobalAvgPool1D,
-                    "GlobalMaxPooling1D": GlobalMaxPool1D}.items():
+for _long, _cls in {
+    "MaxPooling2D": MaxPool2D,
+    "AveragePooling2D": AvgPool2D,
+    "MaxPooling1D": MaxPool1D,
+    "AveragePooling1D": AvgPool1D,
+    "GlobalAveragePooling2D": GlobalAvgPool2D,
+    "GlobalMaxPooling2D": GlobalMaxPool2D,
+    "GlobalAveragePooling1D": GlobalAvgPool1D,
+    "GlobalMaxPooling1D": GlobalMaxPool1D,
+}.items():
     LAYERS.setdefault(_long, _cls)
 del _long, _cls

@@ -29,6 +29,7 @@ of +-1e4 give finite values and gradients.
 dtypes: float32 and float64 are kept (the gradient has y_pred's dtype); any
 other real dtype is converted to float32. y_true is cast to y_pred's dtype.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,12 +39,22 @@ from ._paths import reference_active
 from ._shapes import as_float_array
 
 __all__ = [
-    "Loss", "MeanSquaredError", "MSE", "MeanAbsoluteError", "MAE",
-    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "Hinge", "KLDivergence", "ContrastiveLoss", "get", "EPSILON",
+    "Loss",
+    "MeanSquaredError",
+    "MSE",
+    "MeanAbsoluteError",
+    "MAE",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "Hinge",
+    "KLDivergence",
+    "ContrastiveLoss",
+    "get",
+    "EPSILON",
 ]
 
-EPSILON = 1e-7   # keras.config.epsilon()
+EPSILON = 1e-7  # keras.config.epsilon()
 
 
 class Loss:
@@ -85,7 +96,6 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
-
 def _nan_where_nan(grad, y_pred):
     """A NaN prediction gets a NaN gradient: clipping and hinge masks would
     otherwise turn it into a silent 0 (and training would go on)."""
@@ -93,6 +103,7 @@ def _nan_where_nan(grad, y_pred):
     if nan.any():
         grad = np.where(np.broadcast_to(nan, grad.shape), np.asarray(np.nan, grad.dtype), grad)
     return grad
+
 
 def _rows(y):
     """Number of samples: every axis but the last (classes / features) is a batch axis."""
@@ -124,6 +135,7 @@ def _log_softmax(x):
 
 
 # ------------------------------------------------------------------ regression
+
 
 class MeanSquaredError(Loss):
     """mean((y_pred - y_true)^2): mean over the last axis, then over the batch.
@@ -157,6 +169,7 @@ MAE = MeanAbsoluteError
 
 # ------------------------------------------------------------- classification
 
+
 class BinaryCrossentropy(Loss):
     """-(t log p + (1 - t) log(1 - p)), mean over the last axis, then over the batch.
 
@@ -184,8 +197,9 @@ class BinaryCrossentropy(Loss):
         if self.from_logits:
             return (_sigmoid(y_pred) - y_true) / n
         p, inside = _clip_probabilities(y_pred)
-        return _nan_where_nan(np.where(inside, (p - y_true) / (p * (1 - p)), 0).astype(y_pred.dtype) / n,
-                              y_pred)
+        return _nan_where_nan(
+            np.where(inside, (p - y_true) / (p * (1 - p)), 0).astype(y_pred.dtype) / n, y_pred
+        )
 
 
 class CategoricalCrossentropy(Loss):
@@ -259,9 +273,13 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         if labels.shape == y_pred.shape[:-1] + (1,) and labels.ndim == y_pred.ndim:
             labels = labels[..., 0]
         if labels.shape != y_pred.shape[:-1]:
-            raise ValueError(f"y_true shape {labels.shape} must be y_pred shape {y_pred.shape} "
-                             f"without its class axis, {y_pred.shape[:-1]}")
-        if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and np.any(labels != np.round(labels))):
+            raise ValueError(
+                f"y_true shape {labels.shape} must be y_pred shape {y_pred.shape} "
+                f"without its class axis, {y_pred.shape[:-1]}"
+            )
+        if labels.dtype.kind not in "iuf" or (
+            labels.dtype.kind == "f" and np.any(labels != np.round(labels))
+        ):
             raise TypeError(f"y_true must hold integer class labels, got dtype {labels.dtype}")
         classes = y_pred.shape[-1]
         labels = labels.astype(np.int64)
@@ -289,7 +307,9 @@ class Hinge(Loss):
 
     def _gradient(self, y_pred, y_true):
         t = self._signs(y_true)
-        grad = np.where(1 - t * y_pred > 0, -t, 0).astype(y_pred.dtype) / np.asarray(y_pred.size, y_pred.dtype)
+        grad = np.where(1 - t * y_pred > 0, -t, 0).astype(y_pred.dtype) / np.asarray(
+            y_pred.size, y_pred.dtype
+        )
         return _nan_where_nan(grad, y_pred)
 
 
@@ -337,14 +357,19 @@ class ContrastiveLoss(Loss):
 # ------------------------------------------------------------------- look-up
 
 _NAMES = {
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "hinge": Hinge,
-    "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
-    "contrastive_loss": ContrastiveLoss, "contrastive": ContrastiveLoss,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "contrastive_loss": ContrastiveLoss,
+    "contrastive": ContrastiveLoss,
 }
 _NAMES.update({cls.__name__.lower(): cls for cls in set(_NAMES.values())})
 

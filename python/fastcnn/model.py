@@ -19,6 +19,7 @@ n more epochs, and the shuffling of epoch e comes from
 `np.random.default_rng((seed, e))`, so a model saved after one epoch and loaded
 again continues exactly as if training had never stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,13 @@ import zipfile
 
 import numpy as np
 
-from . import layers as layers_module
-from . import losses as losses_module
-from . import fusion
-from . import optimizers as optimizers_module
-from . import plan as plan_module
+from . import (
+    fusion,
+    layers as layers_module,
+    losses as losses_module,
+    optimizers as optimizers_module,
+    plan as plan_module,
+)
 from ._paths import reference_active
 
 __all__ = ["Sequential", "History", "load_model"]
@@ -46,6 +49,7 @@ _META_KEY = "__fastcnn__"
 
 
 # ---------------------------------------------------------------------- History
+
 
 class History:
     """Per-epoch logs of `fit`: `history` maps 'loss', 'accuracy', 'val_loss', ... to lists."""
@@ -69,9 +73,10 @@ class History:
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'fastcnn[plot]'") from None
         headless = sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        )
         if headless or (path is not None and "matplotlib.pyplot" not in sys.modules):
-            matplotlib.use("Agg")                # no display, or only a file is wanted
+            matplotlib.use("Agg")  # no display, or only a file is wanted
         import matplotlib.pyplot as plt
 
         panels = [name for name in ("accuracy", "loss") if name in self.history]
@@ -102,13 +107,14 @@ class History:
 
 # ---------------------------------------------------------------------- metrics
 
+
 def _accuracy(y_pred, y_true, threshold=0.5):
     """Fraction of correct predictions; the form follows the shapes, as Keras' 'accuracy':
     one output -> binary (y_pred > threshold), same shapes -> one-hot (argmax == argmax),
     labels without a class axis -> sparse (argmax == label)."""
     y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
     if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
-        predicted = (y_pred.reshape(len(y_pred), -1) > threshold)
+        predicted = y_pred.reshape(len(y_pred), -1) > threshold
         return float(np.mean(predicted == (y_true.reshape(len(y_true), -1) > 0.5)))
     if y_true.shape == y_pred.shape:
         return float(np.mean(np.argmax(y_pred, -1) == np.argmax(y_true, -1)))
@@ -118,24 +124,25 @@ def _accuracy(y_pred, y_true, threshold=0.5):
 
 # -------------------------------------------------------------------- Sequential
 
+
 class Sequential:
     """A stack of layers, each feeding the next (Keras' `Sequential`)."""
 
     def __init__(self, layers=None, name=None):
         self.name = name or "sequential"
         self.layers = []
-        self.input_shape = None        # per-sample, without the batch axis
+        self.input_shape = None  # per-sample, without the batch axis
         self.built = False
         self.optimizer = self.loss = None
         self.metrics = []
-        self.epochs = 0                # epochs trained so far, over every fit call
+        self.epochs = 0  # epochs trained so far, over every fit call
         self.history = None
-        self.stop_training = False     # a callback may set it to end fit after the epoch
-        self._ran_steps = []           # what _forward ran, for _backward (see _steps)
-        self._folded = {}              # layer index -> fusion.FoldedBatchNorm (inference)
-        self._steps_cache = {}         # (training, fuse) -> (layer identities, steps)
-        self._weights_version = 0      # bumped by training forwards and set_weights
-        self._plans = plan_module.InferencePlans()   # inference by input shape (plan.py)
+        self.stop_training = False  # a callback may set it to end fit after the epoch
+        self._ran_steps = []  # what _forward ran, for _backward (see _steps)
+        self._folded = {}  # layer index -> fusion.FoldedBatchNorm (inference)
+        self._steps_cache = {}  # (training, fuse) -> (layer identities, steps)
+        self._weights_version = 0  # bumped by training forwards and set_weights
+        self._plans = plan_module.InferencePlans()  # inference by input shape (plan.py)
         for layer in layers or []:
             self.add(layer)
 
@@ -162,8 +169,9 @@ class Sequential:
         """Build every layer for per-sample `input_shape` (no batch axis); check the chain."""
         input_shape = tuple(int(s) for s in input_shape)
         if self.input_shape is not None and self.built and input_shape != self.input_shape:
-            raise ValueError(f"{self.name} was built for per-sample input {self.input_shape}, "
-                             f"got {input_shape}")
+            raise ValueError(
+                f"{self.name} was built for per-sample input {self.input_shape}, got {input_shape}"
+            )
         shape = input_shape
         for i in range(len(self.layers)):
             shape = self._build_layer(i, shape)
@@ -175,8 +183,10 @@ class Sequential:
         layer = self.layers[i]
         where = f"layer {i} '{layer.name}' ({type(layer).__name__})"
         if layer.built and layer.input_shape is not None and tuple(layer.input_shape) != shape:
-            raise ValueError(f"{where} was built for input {tuple(layer.input_shape)}, "
-                             f"but the previous layer gives {shape}")
+            raise ValueError(
+                f"{where} was built for input {tuple(layer.input_shape)}, "
+                f"but the previous layer gives {shape}"
+            )
         try:
             if not layer.built:
                 layer.build(shape)
@@ -199,8 +209,10 @@ class Sequential:
         if not self.built or any(not layer.built for layer in self.layers):
             self.build(x.shape[1:])
         elif tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{self.name} expects per-sample input {self.input_shape}, "
-                             f"got {tuple(x.shape[1:])} (data shape {x.shape})")
+            raise ValueError(
+                f"{self.name} expects per-sample input {self.input_shape}, "
+                f"got {tuple(x.shape[1:])} (data shape {x.shape})"
+            )
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -279,18 +291,22 @@ class Sequential:
 
         def at(j):
             return layers[j] if j < len(layers) else None
+
         while i < len(layers):
             layer = layers[i]
             if fuse and not training and fusion.can_fold(layer, at(i + 1)):
                 act = at(i + 2) if type(at(i + 2)) in activations else None
                 folded = self._folded.get(i)
-                if folded is None or folded.layer is not layer or folded.bn is not at(i + 1) \
-                        or folded.act is not act:
+                if (
+                    folded is None
+                    or folded.layer is not layer
+                    or folded.bn is not at(i + 1)
+                    or folded.act is not act
+                ):
                     folded = self._folded[i] = fusion.FoldedBatchNorm(layer, at(i + 1), act)
                 steps.append((folded, None))
                 i += 2 if act is None else 3
-            elif fuse and type(layer) is layers_module.BatchNormalization \
-                    and type(at(i + 1)) in activations:
+            elif fuse and type(layer) is layers_module.BatchNormalization and type(at(i + 1)) in activations:
                 steps.append((layer, at(i + 1)))
                 i += 2
             else:
@@ -300,7 +316,7 @@ class Sequential:
 
     def _forward(self, x, training, out=None):
         if training:
-            self._weights_version += 1      # the step that follows changes the weights
+            self._weights_version += 1  # the step that follows changes the weights
         self._ran_steps = steps = self._steps(training)
         if not training and not reference_active():
             plan = self._plan_for(steps, x)
@@ -335,7 +351,8 @@ class Sequential:
         if stop_on_nan and not math.isfinite(loss):
             raise FloatingPointError(
                 f"loss is {loss}{where}; training stopped before the update (weights are those "
-                f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs")
+                f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs"
+            )
         self._backward(self.loss.backward())
         self.optimizer.step(self.params, self.grads)
         return loss, y_pred
@@ -363,9 +380,21 @@ class Sequential:
         return _keras_result(self._logs(self.loss(y_pred, self._match_targets(y_pred, y)), y_pred, y))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, x, y, batch_size=32, epochs=1, validation_split=0.0, validation_data=None,
-            shuffle=True, verbose=1, seed=None, callbacks=None, stop_on_nan=True,
-            distributed=False):
+    def fit(
+        self,
+        x,
+        y,
+        batch_size=32,
+        epochs=1,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        verbose=1,
+        seed=None,
+        callbacks=None,
+        stop_on_nan=True,
+        distributed=False,
+    ):
         """Train for `epochs` more epochs; returns a `History`.
 
         validation_split takes the LAST fraction of (x, y), before shuffling (Keras).
@@ -377,11 +406,22 @@ class Sequential:
         """
         if distributed:
             from . import distributed as dist
-            return dist.fit(self, x, y, batch_size=batch_size, epochs=epochs,
-                            validation_split=validation_split, validation_data=validation_data,
-                            shuffle=shuffle, verbose=verbose, seed=seed, callbacks=callbacks,
-                            stop_on_nan=stop_on_nan,
-                            comm=None if distributed is True else distributed)
+
+            return dist.fit(
+                self,
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                validation_split=validation_split,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                verbose=verbose,
+                seed=seed,
+                callbacks=callbacks,
+                stop_on_nan=stop_on_nan,
+                comm=None if distributed is True else distributed,
+            )
         self._require_compiled()
         x, y = _check_data(x, y)
         batch_size = _positive_int(batch_size, "batch_size")
@@ -402,8 +442,9 @@ class Sequential:
             _call(callbacks, "on_epoch_begin", epoch, {})
             bar = _ProgressBar(len(x), f"Epoch {k + 1}/{epochs}", verbose)
             try:
-                logs = self._fit_epoch(x, y, batch_size, shuffle, seed, epoch, bar,
-                                       callbacks, stop_on_nan, validation_data)
+                logs = self._fit_epoch(
+                    x, y, batch_size, shuffle, seed, epoch, bar, callbacks, stop_on_nan, validation_data
+                )
             except BaseException:
                 bar.abort()
                 raise
@@ -415,15 +456,19 @@ class Sequential:
         _call(callbacks, "on_train_end", history.history)
         return history
 
-    def _fit_epoch(self, x, y, batch_size, shuffle, seed, epoch, bar, callbacks,
-                   stop_on_nan, validation_data):
+    def _fit_epoch(
+        self, x, y, batch_size, shuffle, seed, epoch, bar, callbacks, stop_on_nan, validation_data
+    ):
         """One pass over (x, y); returns the epoch's logs (sample-weighted means)."""
         n = len(x)
-        order = np.random.default_rng(None if seed is None else (seed, epoch)).permutation(n) \
-            if shuffle else np.arange(n)
+        order = (
+            np.random.default_rng(None if seed is None else (seed, epoch)).permutation(n)
+            if shuffle
+            else np.arange(n)
+        )
         totals, seen, start = {}, 0, time.perf_counter()
         for b, lo in enumerate(range(0, n, batch_size)):
-            idx = order[lo:lo + batch_size]
+            idx = order[lo : lo + batch_size]
             where = f" at epoch {epoch + 1}, batch {b + 1}"
             loss, y_pred = self._train_step(x[idx], y[idx], stop_on_nan, where)
             logs = self._logs(loss, y_pred, y[idx])
@@ -458,11 +503,11 @@ class Sequential:
         out = None
         for i in range(0, len(x), step):
             if out is None:
-                y = self._forward(x[i:i + step], training=False)
+                y = self._forward(x[i : i + step], training=False)
                 out = np.empty((len(x),) + y.shape[1:], y.dtype)
-                out[:len(y)] = y
-            else:               # later pieces are written in place
-                self._forward(x[i:i + step], training=False, out=out[i:i + step])
+                out[: len(y)] = y
+            else:  # later pieces are written in place
+                self._forward(x[i : i + step], training=False, out=out[i : i + step])
         if out is None:
             return np.zeros((0,) + self.output_shape, np.float32)
         return out
@@ -491,7 +536,7 @@ class Sequential:
         batch_size = _positive_int(batch_size, "batch_size")
         totals = {}
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
             y_pred = self._forward(xb, training=False)
             loss = self.loss(y_pred, self._match_targets(y_pred, yb))
             for key, value in self._logs(loss, y_pred, yb).items():
@@ -508,15 +553,23 @@ class Sequential:
     def summary(self, print_fn=print):
         """Print (and return) a table of layers, output shapes, parameters and FLOPs per sample."""
         if not self.built:
-            raise ValueError(f"{self.name} is not built: give it an Input layer, call "
-                             f"build(input_shape), or fit/predict on data first")
+            raise ValueError(
+                f"{self.name} is not built: give it an Input layer, call "
+                f"build(input_shape), or fit/predict on data first"
+            )
         rows, shape, total_flops = [], self.input_shape, 0
         for layer in self.layers:
             flops = int(layer.flops(shape))
             shape = tuple(layer.output_shape(shape))
             total_flops += flops
-            rows.append((f"{layer.name} ({type(layer).__name__})", str((None,) + shape),
-                         f"{layer.count_params():,}", f"{flops:,}"))
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    str((None,) + shape),
+                    f"{layer.count_params():,}",
+                    f"{flops:,}",
+                )
+            )
         head = ("Layer (type)", "Output Shape", "Param #", "FLOPs")
         widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(4)]
         line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
@@ -526,22 +579,28 @@ class Sequential:
         text = "\n".join(
             [f'Model: "{self.name}"', "=" * width, line(head), "=" * width]
             + [line(r) for r in rows]
-            + ["=" * width,
-               f"Total params: {trainable + non_trainable:,}",
-               f"Trainable params: {trainable:,}",
-               f"Non-trainable params: {non_trainable:,}",
-               f"Total FLOPs (forward, per sample): {total_flops:,}",
-               "_" * width])
+            + [
+                "=" * width,
+                f"Total params: {trainable + non_trainable:,}",
+                f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {non_trainable:,}",
+                f"Total FLOPs (forward, per sample): {total_flops:,}",
+                "_" * width,
+            ]
+        )
         if print_fn is not None:
             print_fn(text)
         return text
 
     # ------------------------------------------------------------------ save
     def get_config(self):
-        return {"name": self.name,
-                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                           for layer in self.layers]}
+        return {
+            "name": self.name,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers
+            ],
+        }
 
     def _compile_config(self):
         if self.loss is None:
@@ -550,23 +609,36 @@ class Sequential:
         if callable(opt.learning_rate):
             raise ValueError("cannot save an optimizer whose learning_rate is a callable schedule")
         skip = {"slots", "iterations", *opt.scalar_state}
-        return {"optimizer": {"class_name": type(opt).__name__,
-                              "config": {k: v for k, v in vars(opt).items()
-                                         if k not in skip and not k.startswith("_")}},
-                "loss": {"class_name": type(self.loss).__name__,
-                         "config": {k: v for k, v in vars(self.loss).items()
-                                    if not k.startswith("_")}},
-                "metrics": list(self.metrics)}
+        return {
+            "optimizer": {
+                "class_name": type(opt).__name__,
+                "config": {k: v for k, v in vars(opt).items() if k not in skip and not k.startswith("_")},
+            },
+            "loss": {
+                "class_name": type(self.loss).__name__,
+                "config": {k: v for k, v in vars(self.loss).items() if not k.startswith("_")},
+            },
+            "metrics": list(self.metrics),
+        }
 
     def save(self, path):
         """Write architecture, weights, layer state, compile config, optimizer state and
         epoch count to one .npz, atomically (temp file in the same folder, fsync, rename)."""
         path = os.fspath(path)
-        rngs = {str(i): layer.rng.bit_generator.state for i, layer in enumerate(self.layers)
-                if isinstance(getattr(layer, "rng", None), np.random.Generator)}
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
-                "built": self.built, "compile": self._compile_config(), "epochs": self.epochs,
-                "rng_states": rngs}
+        rngs = {
+            str(i): layer.rng.bit_generator.state
+            for i, layer in enumerate(self.layers)
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)
+        }
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": self.get_config(),
+            "built": self.built,
+            "compile": self._compile_config(),
+            "epochs": self.epochs,
+            "rng_states": rngs,
+        }
         arrays = {_META_KEY: np.array(json.dumps(meta))}
         if self.built:
             for i, layer in enumerate(self.layers):
@@ -583,7 +655,7 @@ class Sequential:
                 tmp.flush()
                 os.fsync(tmp.fileno())
             os.replace(tmp.name, path)
-            try:   # make the rename itself durable (POSIX; some file systems refuse: fine)
+            try:  # make the rename itself durable (POSIX; some file systems refuse: fine)
                 fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
                 try:
                     os.fsync(fd)
@@ -602,6 +674,7 @@ class Sequential:
 
 # ---------------------------------------------------------------------- loading
 
+
 def load_model(path):
     """A `Sequential` saved by `save`, compiled and ready to resume `fit` exactly.
 
@@ -611,7 +684,7 @@ def load_model(path):
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
-        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):   # what np.savez writes: a zip
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # what np.savez writes: a zip
             raise ValueError(f"not an .npz (zip) archive (starts with {magic!r})")
         with np.load(path, allow_pickle=False) as data:
             if _META_KEY not in data.files:
@@ -621,13 +694,12 @@ def load_model(path):
     except FileNotFoundError:
         raise
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable fastcnn model file "
-                         f"(truncated or foreign?): {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
-            or meta.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} is not a readable fastcnn model file (truncated or foreign?): {e}"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{path}: not a fastcnn model file of version {FORMAT_VERSION} "
-                         f"(format {found!r})")
+        raise ValueError(f"{path}: not a fastcnn model file of version {FORMAT_VERSION} (format {found!r})")
     try:
         return _model_from(meta, arrays, path)
     except (KeyError, TypeError, AttributeError, IndexError) as e:
@@ -661,7 +733,7 @@ def _model_from(meta, arrays, path):
         if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_module.Loss)):
             raise ValueError(f"{path}: unknown loss class {c['loss']['class_name']!r}")
         model.compile(opt, loss_cls(**c["loss"]["config"]), c["metrics"])
-        state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+        state = {k[len("optimizer/") :]: v for k, v in arrays.items() if k.startswith("optimizer/")}
         if state:
             opt.set_state(state)
     return model
@@ -669,13 +741,14 @@ def _model_from(meta, arrays, path):
 
 # ---------------------------------------------------------------------- helpers
 
+
 def _metric_name(metric):
     if not isinstance(metric, str):
         raise TypeError(f"metrics must be names such as 'accuracy' or 'mae', got {metric!r}")
     name = metric.lower()
     if name in ("accuracy", "acc"):
         return "accuracy"
-    losses_module.get(name)                      # raises ValueError on an unknown name
+    losses_module.get(name)  # raises ValueError on an unknown name
     return name
 
 
@@ -689,8 +762,7 @@ def _as_inputs(x):
 def _check_data(x, y):
     x, y = _as_inputs(x), np.asarray(y)
     if y.ndim == 0 or len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of samples, got x {x.shape}, "
-                         f"y {y.shape}")
+        raise ValueError(f"x and y must have the same number of samples, got x {x.shape}, y {y.shape}")
     if len(x) == 0:
         raise ValueError("x and y hold no samples")
     return x, y
@@ -708,16 +780,22 @@ def _split_validation(x, y, validation_split, validation_data):
         return x, y, None
     split_at = int(math.floor(len(x) * (1 - validation_split)))
     if split_at == 0 or split_at == len(x):
-        raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves an "
-                         f"empty training or validation set")
+        raise ValueError(
+            f"validation_split={validation_split} of {len(x)} samples leaves an "
+            f"empty training or validation set"
+        )
     return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
 
 
 def _positive_int(value, name, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or value < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} int, "
-                         f"got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < (0 if allow_zero else 1)
+    ):
+        raise ValueError(
+            f"{name} must be a {'non-negative' if allow_zero else 'positive'} int, got {value!r}"
+        )
     return int(value)
 
 
@@ -774,9 +852,9 @@ class _ProgressBar:
         if not self.verbose:
             return
         if self.bar is not None:
-            self.bar.set_postfix({**{k: f"{v:.4f}" for k, v in logs.items()},
-                                  "img/s": f"{images_per_second:.0f}"})
+            self.bar.set_postfix(
+                {**{k: f"{v:.4f}" for k, v in logs.items()}, "img/s": f"{images_per_second:.0f}"}
+            )
             self.bar.close()
         else:
-            print(f"{self.desc} - {_format_logs(logs)} - {images_per_second:.0f} images/s",
-                  flush=True)
+            print(f"{self.desc} - {_format_logs(logs)} - {images_per_second:.0f} images/s", flush=True)

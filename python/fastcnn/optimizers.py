@@ -25,6 +25,7 @@ on the thread pool, each rule written in the same order of operations as its
 NumPy `update` (`native_rule`). The NumPy `update` methods are the reference
 (`fastcnn.reference_path()` runs them) and serve any other parameters.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,7 @@ class Optimizer:
             raise ValueError(f"clipnorm must be > 0, got {clipnorm!r}")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.iterations = 0
-        self.slots = {}          # slot name -> list of arrays, one per parameter
+        self.slots = {}  # slot name -> list of arrays, one per parameter
 
     # -- hooks for subclasses
     def slot_names(self):
@@ -104,8 +105,10 @@ class Optimizer:
             raise ValueError(f"got {len(params)} params but {len(grads)} grads")
         for i, (p, g) in enumerate(zip(params, grads)):
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
-                raise TypeError(f"params[{i}] must be a float NumPy array (updated in place), got {type(p).__name__}"
-                                + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
+                raise TypeError(
+                    f"params[{i}] must be a float NumPy array (updated in place), got {type(p).__name__}"
+                    + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else "")
+                )
             if np.shape(g) != p.shape:
                 raise ValueError(f"grads[{i}] shape {np.shape(g)} must equal params[{i}] shape {p.shape}")
         self._build(params)
@@ -115,10 +118,22 @@ class Optimizer:
         if rule is not None and self._native_ready(params):
             kind, scalars, state_names = rule
             grads = [np.require(g, dtype=p.dtype, requirements=("C", "A")) for p, g in zip(params, grads)]
-            states = [[None if n is None else self.slots[n][i] for n in state_names + (None,) * (3 - len(state_names))]
-                      for i in range(len(params))]
-            _C.optimizer_step(kind, [float(c) for c in scalars], (self.weight_decay or 0.0) * lr,
-                              self.clipnorm or 0.0, params, grads, states)
+            states = [
+                [
+                    None if n is None else self.slots[n][i]
+                    for n in state_names + (None,) * (3 - len(state_names))
+                ]
+                for i in range(len(params))
+            ]
+            _C.optimizer_step(
+                kind,
+                [float(c) for c in scalars],
+                (self.weight_decay or 0.0) * lr,
+                self.clipnorm or 0.0,
+                params,
+                grads,
+                states,
+            )
             self.iterations += 1
             return
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -139,8 +154,13 @@ class Optimizer:
         dtype = params[0].dtype
         arrays = list(params) + [a for arrays in self.slots.values() for a in arrays]
         return dtype in _NATIVE_DTYPES and all(
-            type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
-            and a.flags.writeable for a in arrays)
+            type(a) is np.ndarray
+            and a.dtype == dtype
+            and a.flags.c_contiguous
+            and a.flags.aligned
+            and a.flags.writeable
+            for a in arrays
+        )
 
     def _build(self, params):
         names = self.slot_names()
@@ -149,9 +169,11 @@ class Optimizer:
         for name, arrays in self.slots.items():
             shapes = [a.shape for a in arrays]
             if shapes != [p.shape for p in params]:
-                raise ValueError(f"optimizer state '{name}' was built for parameter shapes {shapes}, "
-                                 f"got {[p.shape for p in params]}")
-            for i, p in enumerate(params):      # e.g. a float64 checkpoint for float32 params
+                raise ValueError(
+                    f"optimizer state '{name}' was built for parameter shapes {shapes}, "
+                    f"got {[p.shape for p in params]}"
+                )
+            for i, p in enumerate(params):  # e.g. a float64 checkpoint for float32 params
                 if arrays[i].dtype != p.dtype:
                     arrays[i] = arrays[i].astype(p.dtype)
 
@@ -183,18 +205,21 @@ class Optimizer:
             raise ValueError(f"state lacks entries for {sorted(missing)}")
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                         if k not in ("slots", "iterations") and k not in self.scalar_state)
+        args = ", ".join(
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if k not in ("slots", "iterations") and k not in self.scalar_state
+        )
         return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum (Keras 3 rule).
 
-        momentum == 0:  p <- p - lr g
-        momentum > 0:   m <- momentum m - lr g              (m starts at 0)
-                        p <- p + m                           (nesterov=False)
-                        p <- p + momentum m - lr g           (nesterov=True)
+    momentum == 0:  p <- p - lr g
+    momentum > 0:   m <- momentum m - lr g              (m starts at 0)
+                    p <- p + m                           (nesterov=False)
+                    p <- p + momentum m - lr g           (nesterov=True)
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
@@ -226,8 +251,8 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Keras 3 rule; epsilon inside the square root).
 
-        a <- a + g^2                         (a starts at initial_accumulator_value)
-        p <- p - lr g / sqrt(a + epsilon)
+    a <- a + g^2                         (a starts at initial_accumulator_value)
+    p <- p - lr g / sqrt(a + epsilon)
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
@@ -253,12 +278,12 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Keras 3 rule; epsilon inside the square root).
 
-        v <- rho v + (1 - rho) g^2                                   (v starts at 0)
-        centered:  mg <- rho mg + (1 - rho) g,  d = v - mg^2 + epsilon
-        else:      d = v + epsilon
-        step = lr g / sqrt(d)
-        momentum > 0:  b <- momentum b + step,  p <- p - b
-        else:          p <- p - step
+    v <- rho v + (1 - rho) g^2                                   (v starts at 0)
+    centered:  mg <- rho mg + (1 - rho) g,  d = v - mg^2 + epsilon
+    else:      d = v + epsilon
+    step = lr g / sqrt(d)
+    momentum > 0:  b <- momentum b + step,  p <- p - b
+    else:          p <- p - step
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
@@ -269,13 +294,22 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def slot_names(self):
-        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
-                + (("average_gradient",) if self.centered else ()))
+        return (
+            ("velocity",)
+            + (("momentum",) if self.momentum > 0 else ())
+            + (("average_gradient",) if self.centered else ())
+        )
 
     def native_rule(self, lr):
-        return ("rmsprop", [lr, self.rho, self.momentum, self.epsilon, 1 - self.rho],
-                ("velocity", "momentum" if self.momentum > 0 else None,
-                 "average_gradient" if self.centered else None))
+        return (
+            "rmsprop",
+            [lr, self.rho, self.momentum, self.epsilon, 1 - self.rho],
+            (
+                "velocity",
+                "momentum" if self.momentum > 0 else None,
+                "average_gradient" if self.centered else None,
+            ),
+        )
 
     def update(self, i, p, g, lr):
         rho = self.rho
@@ -302,11 +336,11 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), Keras 3 rule with epsilon added to sqrt(v) ("epsilon hat").
 
-        t = iterations + 1
-        m <- m + (1 - beta_1) (g - m)
-        v <- v + (1 - beta_2) (g^2 - v)
-        amsgrad:  v_hat <- max(v_hat, v), used in place of v below
-        p <- p - lr sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
+    t = iterations + 1
+    m <- m + (1 - beta_1) (g - m)
+    v <- v + (1 - beta_2) (g^2 - v)
+    amsgrad:  v_hat <- max(v_hat, v), used in place of v below
+    p <- p - lr sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
@@ -321,13 +355,16 @@ class Adam(Optimizer):
 
     def native_rule(self, lr):
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        return ("adam", [alpha, 1 - self.beta_1, 1 - self.beta_2, self.epsilon],
-                ("momentum", "velocity", "velocity_hat" if self.amsgrad else None))
+        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        return (
+            "adam",
+            [alpha, 1 - self.beta_1, 1 - self.beta_2, self.epsilon],
+            ("momentum", "velocity", "velocity_hat" if self.amsgrad else None),
+        )
 
     def update(self, i, p, g, lr):
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m, v = self.slots["momentum"][i], self.slots["velocity"][i]
         m += (1 - self.beta_1) * (g - m)
         v += (1 - self.beta_2) * (np.square(g) - v)
@@ -349,10 +386,10 @@ class AdamW(Adam):
 class Adamax(Optimizer):
     """Adamax, Adam with the infinity norm (Keras 3 rule).
 
-        t = iterations + 1
-        m <- m + (1 - beta_1) (g - m)
-        u <- max(beta_2 u, |g|)
-        p <- p - lr m / ((1 - beta_1^t) (u + epsilon))
+    t = iterations + 1
+    m <- m + (1 - beta_1) (g - m)
+    u <- max(beta_2 u, |g|)
+    p <- p - lr m / ((1 - beta_1^t) (u + epsilon))
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
@@ -366,28 +403,31 @@ class Adamax(Optimizer):
 
     def native_rule(self, lr):
         t = self.iterations + 1
-        return ("adamax", [lr, 1 - self.beta_1, self.beta_2, self.epsilon, 1 - self.beta_1 ** t],
-                ("momentum", "norm"))
+        return (
+            "adamax",
+            [lr, 1 - self.beta_1, self.beta_2, self.epsilon, 1 - self.beta_1**t],
+            ("momentum", "norm"),
+        )
 
     def update(self, i, p, g, lr):
         t = self.iterations + 1
         m, u = self.slots["momentum"][i], self.slots["norm"][i]
         m += (1 - self.beta_1) * (g - m)
         np.maximum(self.beta_2 * u, np.abs(g), out=u)
-        p -= lr * m / ((1 - self.beta_1 ** t) * (u + self.epsilon))
+        p -= lr * m / ((1 - self.beta_1**t) * (u + self.epsilon))
 
 
 class Nadam(Optimizer):
     """Nadam, Adam with Nesterov momentum (Dozat 2016), Keras 3 rule.
 
-        t = iterations + 1
-        mu_t = beta_1 (1 - 0.5 * 0.96^t),  mu_{t+1} = beta_1 (1 - 0.5 * 0.96^(t+1))
-        u_product <- u_product * mu_t                          (starts at 1)
-        m <- m + (1 - beta_1) (g - m)
-        v <- v + (1 - beta_2) (g^2 - v)
-        m_hat = mu_{t+1} m / (1 - u_product mu_{t+1}) + (1 - mu_t) g / (1 - u_product)
-        v_hat = v / (1 - beta_2^t)
-        p <- p - lr m_hat / (sqrt(v_hat) + epsilon)
+    t = iterations + 1
+    mu_t = beta_1 (1 - 0.5 * 0.96^t),  mu_{t+1} = beta_1 (1 - 0.5 * 0.96^(t+1))
+    u_product <- u_product * mu_t                          (starts at 1)
+    m <- m + (1 - beta_1) (g - m)
+    v <- v + (1 - beta_2) (g^2 - v)
+    m_hat = mu_{t+1} m / (1 - u_product mu_{t+1}) + (1 - mu_t) g / (1 - u_product)
+    v_hat = v / (1 - beta_2^t)
+    p <- p - lr m_hat / (sqrt(v_hat) + epsilon)
     """
 
     scalar_state = ("u_product",)
@@ -403,7 +443,7 @@ class Nadam(Optimizer):
         return ("momentum", "velocity")
 
     def _mu(self, t):
-        return self.beta_1 * (1 - 0.5 * 0.96 ** t)
+        return self.beta_1 * (1 - 0.5 * 0.96**t)
 
     def begin_step(self):
         self.u_product *= self._mu(self.iterations + 1)
@@ -411,9 +451,21 @@ class Nadam(Optimizer):
     def native_rule(self, lr):
         t = self.iterations + 1
         mu_t, mu_next = self._mu(t), self._mu(t + 1)
-        return ("nadam", [lr, 1 - self.beta_1, 1 - self.beta_2, self.epsilon, mu_next,
-                          1 - self.u_product * mu_next, 1 - mu_t, 1 - self.u_product,
-                          1 - self.beta_2 ** t], ("momentum", "velocity"))
+        return (
+            "nadam",
+            [
+                lr,
+                1 - self.beta_1,
+                1 - self.beta_2,
+                self.epsilon,
+                mu_next,
+                1 - self.u_product * mu_next,
+                1 - mu_t,
+                1 - self.u_product,
+                1 - self.beta_2**t,
+            ],
+            ("momentum", "velocity"),
+        )
 
     def update(self, i, p, g, lr):
         t = self.iterations + 1
@@ -422,7 +474,7 @@ class Nadam(Optimizer):
         m += (1 - self.beta_1) * (g - m)
         v += (1 - self.beta_2) * (np.square(g) - v)
         m_hat = mu_next * m / (1 - self.u_product * mu_next) + (1 - mu_t) * g / (1 - self.u_product)
-        v_hat = v / (1 - self.beta_2 ** t)
+        v_hat = v / (1 - self.beta_2**t)
         p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
 
 

@@ -19,15 +19,14 @@ last reader has run (docs/model_speed.md has the design). The plan reads the
 layers' weight arrays in place, so it is rebuilt whenever the model could
 have replaced one (see ``InferencePlans.get``).
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from . import _C
-from . import fusion
-from . import layers as L
+from . import _C, fusion, layers as L
 from ._shapes import conv_geometry, pool_geometry
 
 # Elements per value are rounded up to this many, so every value starts on
@@ -163,8 +162,14 @@ def _batch_norm(layer, act, shape, dtype):
     beta = layer.beta.astype(np.float64) if layer.center else np.zeros(c)
     scale = gamma * inv_std
     shift = beta - layer.moving_mean.astype(np.float64) * scale
-    args = (math.prod(shape[:axis]), c, math.prod(shape[axis + 1:]), scale.astype(dtype),
-            shift.astype(dtype), *act_args)
+    args = (
+        math.prod(shape[:axis]),
+        c,
+        math.prod(shape[axis + 1 :]),
+        scale.astype(dtype),
+        shift.astype(dtype),
+        *act_args,
+    )
     return [_Op("batch_norm", args, shape)]
 
 
@@ -208,15 +213,15 @@ class NativeSegment:
         # A chain: op i reads op i-1's value. In-place ops (activations) write
         # the value they read, except into the segment's input or output.
         sizes = [math.prod(op.out_shape) for op in ops]
-        owner = []                                   # op index whose value each op writes
+        owner = []  # op index whose value each op writes
         for i, op in enumerate(ops):
             in_place = op.in_place and 0 < i < len(ops) - 1
             owner.append(owner[i - 1] if in_place else i)
-        last_read = {}                               # value (its owner op) -> last op reading it
+        last_read = {}  # value (its owner op) -> last op reading it
         for i in range(1, len(ops)):
             last_read[owner[i - 1]] = i
-        offsets, live = {}, []                       # live: (offset, size, owner) in the arena
-        for i in range(len(ops) - 1):                # the last op writes the output array
+        offsets, live = {}, []  # live: (offset, size, owner) in the arena
+        for i in range(len(ops) - 1):  # the last op writes the output array
             live = [v for v in live if last_read.get(v[2], -1) >= i]
             if owner[i] != i:
                 continue
@@ -257,8 +262,9 @@ def run_step(layer, act, training, model_version, x):
     if act is None:
         return layer.forward(x, training=training)
     slope = getattr(act, "negative_slope", 0.0)
-    return layer.forward(x, training=training, activation="relu" if slope == 0 else "leaky_relu",
-                         negative_slope=slope)
+    return layer.forward(
+        x, training=training, activation="relu" if slope == 0 else "leaky_relu", negative_slope=slope
+    )
 
 
 class PythonStep:
@@ -266,7 +272,7 @@ class PythonStep:
 
     def __init__(self, layer, act, model_version, in_shape):
         self.layer, self.act, self.model_version = layer, act, model_version
-        self.in_shape = in_shape          # after relabelling steps (Flatten) before it
+        self.in_shape = in_shape  # after relabelling steps (Flatten) before it
 
     def run(self, x, out=None):
         if np.shape(x) != self.in_shape:
@@ -295,7 +301,7 @@ class Plan:
                 ops.clear()
 
         for layer, act in steps:
-            owner = getattr(layer, "layer", layer)            # a folded step's Conv / Dense
+            owner = getattr(layer, "layer", layer)  # a folded step's Conv / Dense
             weighted = bool(getattr(owner, "param_names", ()))
             if weighted:
                 dtype, known = np.dtype(owner.dtype), True
@@ -330,7 +336,7 @@ class Plan:
         segments = self.segments
         for i, segment in enumerate(segments):
             x = segment.run(x, out if i == len(segments) - 1 else None)
-        if np.shape(x) != self.out_shape:          # relabelling steps at the end
+        if np.shape(x) != self.out_shape:  # relabelling steps at the end
             x = np.reshape(x, self.out_shape)
             if out is not None:
                 out[...] = x
@@ -371,8 +377,12 @@ class InferencePlans:
         arrays = self._arrays(steps)
         key = (x.shape, x.dtype.str, model_version)
         kept = self._plans.get(key)
-        if kept is not None and kept[0] is steps and len(kept[1]) == len(arrays) \
-                and all(a is b for a, b in zip(kept[1], arrays)):
+        if (
+            kept is not None
+            and kept[0] is steps
+            and len(kept[1]) == len(arrays)
+            and all(a is b for a, b in zip(kept[1], arrays))
+        ):
             return kept[2]
         plan = Plan(steps, x.shape, x.dtype, model_version)
         if plan.arena_bytes <= self.MAX_KEPT_ARENA_BYTES:

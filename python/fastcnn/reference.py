@@ -49,28 +49,69 @@ fields overlap. We do it with one strided slice-add per kernel tap (i, j):
 all outputs' tap (i, j) read disjoint input positions, so each slice-add is
 a plain `+=`.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._shapes import (ConvGeometry, PoolGeometry, as_float_array, channel_axis, channel_vector,
-                      conv_output_size, cross_entropy_target, dropout_rate, dropout_seed,
-                      fused_activation, non_empty, same_float_dtype, same_shape, spatial_dims)
+from ._shapes import (
+    ConvGeometry,
+    PoolGeometry,
+    as_float_array,
+    channel_axis,
+    channel_vector,
+    conv_output_size,
+    cross_entropy_target,
+    dropout_rate,
+    dropout_seed,
+    fused_activation,
+    non_empty,
+    same_float_dtype,
+    same_shape,
+    spatial_dims,
+)
 
 __all__ = [
-    "linear", "linear_backward",
-    "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "global_max_pool2d", "global_max_pool2d_backward",
-    "global_avg_pool1d", "global_avg_pool1d_backward",
-    "global_max_pool1d", "global_max_pool1d_backward",
+    "linear",
+    "linear_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv1d",
+    "conv1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
     "conv_output_size",
-    "batch_norm", "batch_norm_backward", "relu", "relu_backward", "leaky_relu",
-    "leaky_relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax",
-    "softmax_backward", "dropout", "dropout_backward", "dropout_mask", "softmax_cross_entropy",
+    "batch_norm",
+    "batch_norm_backward",
+    "relu",
+    "relu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "softmax",
+    "softmax_backward",
+    "dropout",
+    "dropout_backward",
+    "dropout_mask",
+    "softmax_cross_entropy",
 ]
 
 
@@ -86,6 +127,7 @@ def _from_2d(a, d):
 
 # ----------------------------------------------------------------- convolution
 
+
 def _im2col(xp, geo):
     """Receptive fields of every output position, as a strided view.
 
@@ -95,7 +137,7 @@ def _im2col(xp, geo):
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = geo.kernel, geo.stride, geo.dilation, geo.out_hw
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     windows = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
-    return windows[:, :, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, ::dh, ::dw]
+    return windows[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
 
 
 def _zero_pad(x2, pads):
@@ -119,7 +161,7 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, d):
             raise ValueError(f"b must have shape ({w.shape[0]},) to match w {w.shape}, got {b.shape}")
         b = b.astype(x.dtype, copy=False)
     x2, w2 = _as_2d(x, d), _as_2d(w, d)
-    cols = _im2col(_zero_pad(x2, geo.pads), geo)          # (N, C_in, OH, OW, KH, KW) view
+    cols = _im2col(_zero_pad(x2, geo.pads), geo)  # (N, C_in, OH, OW, KH, KW) view
     out = np.empty((x.shape[0], w.shape[0]) + geo.out_hw, dtype=x.dtype)
     for cin, cout in _group_slices(geo, x.shape[1], w.shape[0]):
         # contract channels and taps: (N, OH, OW, C_out_g); tensordot builds the im2col matrix
@@ -134,8 +176,10 @@ def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
     geo = ConvGeometry(x, w, stride, padding, dilation, groups, d)
     if dout.shape != geo.out_shape:
-        raise ValueError(f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
-                         f"w {w.shape}, got {dout.shape}")
+        raise ValueError(
+            f"dout must have the output shape {geo.out_shape} for x {x.shape} and "
+            f"w {w.shape}, got {dout.shape}"
+        )
     if isinstance(needs, str):
         needs = (needs,)
     unknown = set(needs) - {"x", "w", "b"}
@@ -170,7 +214,7 @@ def _conv_backward(dout, x, w, stride, padding, dilation, groups, needs, d):
                     rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
                     colsl = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
                     dxp[:, cin, rows, colsl] += dcols[:, i, j].transpose(1, 0, 2, 3)
-        dx = _from_2d(np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + wd]), d)
+        dx = _from_2d(np.ascontiguousarray(dxp[:, :, pt : pt + h, pl : pl + wd]), d)
 
     return dx, dw_, db
 
@@ -204,6 +248,7 @@ def conv1d_backward(dout, x, w, stride=1, padding=0, dilation=1, groups=1, needs
 
 # --------------------------------------------------------------------- pooling
 
+
 class _PoolGeometry(PoolGeometry):
     """The shared pooling geometry, plus the padded view and window taps the
     NumPy formulation needs."""
@@ -212,8 +257,7 @@ class _PoolGeometry(PoolGeometry):
         """x2 padded with `value`: the given pads, and under ceil_mode enough more
         after the input that the last window fits."""
         extra = []
-        for n, k, s, o, (before, after) in zip(self.in_hw, self.kernel, self.stride,
-                                               self.out_hw, self.pads):
+        for n, k, s, o, (before, after) in zip(self.in_hw, self.kernel, self.stride, self.out_hw, self.pads):
             extra.append((before, max(after, (o - 1) * s + k - n - before)))
         return np.pad(x2, ((0, 0), (0, 0)) + tuple(extra), constant_values=value)
 
@@ -223,8 +267,16 @@ class _PoolGeometry(PoolGeometry):
         (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_hw
         for i in range(kh):
             for j in range(kw):
-                yield i, j, (slice(None), slice(None),
-                             slice(i, i + (oh - 1) * sh + 1, sh), slice(j, j + (ow - 1) * sw + 1, sw))
+                yield (
+                    i,
+                    j,
+                    (
+                        slice(None),
+                        slice(None),
+                        slice(i, i + (oh - 1) * sh + 1, sh),
+                        slice(j, j + (ow - 1) * sw + 1, sw),
+                    ),
+                )
 
     def window_starts(self):
         """First input row (OH, 1) and column (1, OW) of every window, before clipping."""
@@ -236,14 +288,14 @@ class _PoolGeometry(PoolGeometry):
 def _max_pool_2d(x2, geo):
     """Running maximum over the window taps; returns (out, int64 indices)."""
     h, w = geo.in_hw
-    xp = geo.padded(x2, -np.inf)              # -inf can never beat the running max
+    xp = geo.padded(x2, -np.inf)  # -inf can never beat the running max
     row0, col0 = geo.window_starts()
     best = np.full(x2.shape[:2] + geo.out_hw, -np.inf, dtype=x2.dtype)
     # start on the window's first in-bounds element: the answer for all -inf windows
     idx = np.broadcast_to(np.maximum(row0, 0) * w + np.maximum(col0, 0), best.shape).astype(np.int64)
     for i, j, tap in geo.taps():
         val = xp[tap]
-        take = (val > best) | (np.isnan(val) & ~np.isnan(best))   # strict: ties keep the first
+        take = (val > best) | (np.isnan(val) & ~np.isnan(best))  # strict: ties keep the first
         np.copyto(best, val, where=take)
         np.copyto(idx, np.broadcast_to((row0 + i) * w + (col0 + j), idx.shape), where=take)
     return best, idx
@@ -255,8 +307,10 @@ def _scatter_to_planes(dout, indices, in_shape):
     plane = int(np.prod(in_shape[2:]))
     indices = indices.reshape(n * c, -1)
     if indices.size and (indices.min() < 0 or indices.max() >= plane):
-        raise ValueError(f"indices must lie in [0, {plane}) (the flattened input plane), got "
-                         f"values from {indices.min()} to {indices.max()}")
+        raise ValueError(
+            f"indices must lie in [0, {plane}) (the flattened input plane), got "
+            f"values from {indices.min()} to {indices.max()}"
+        )
     dx = np.zeros((n * c, plane), dtype=dout.dtype)
     np.add.at(dx, (np.arange(n * c)[:, None], indices), dout.reshape(n * c, -1))
     return dx.reshape(in_shape)
@@ -271,12 +325,10 @@ def _avg_divisor(geo, count_include_pad, dtype):
     by pool_h * pool_w, else by count_h * count_w.
     """
     sizes = []
-    for n, k, s, o, (before, after) in zip(geo.in_hw, geo.kernel, geo.stride,
-                                           geo.out_hw, geo.pads):
+    for n, k, s, o, (before, after) in zip(geo.in_hw, geo.kernel, geo.stride, geo.out_hw, geo.pads):
         start = np.arange(o) * s - before
         end = np.minimum(start + k, n + after)
-        sizes.append(end - start if count_include_pad
-                     else np.minimum(end, n) - np.maximum(start, 0))
+        sizes.append(end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0))
     return (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
 
 
@@ -326,7 +378,7 @@ def _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_i
         dxp[tap] += share
     (pt, _), (pl, _) = geo.pads
     h, w = geo.in_hw
-    return _from_2d(np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + w]), d)
+    return _from_2d(np.ascontiguousarray(dxp[:, :, pt : pt + h, pl : pl + w]), d)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
@@ -351,8 +403,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
 
 
-def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
+def avg_pool2d_backward(
+    dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+):
     """Gradient of avg_pool2d: dout / divisor spread over each window's in-bounds taps."""
     return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
 
@@ -372,13 +425,15 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
 
 
-def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
+def avg_pool1d_backward(
+    dout, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+):
     """Gradient of avg_pool1d with respect to x."""
     return _avg_pool_backward(dout, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
 
 
 # -------------------------------------------------------------- global pooling
+
 
 def _planes(x, d):
     """x as (N*C, spatial) rows, one row per input plane."""
@@ -393,8 +448,9 @@ def _global_dout(dout, x, d):
     n, c = x.shape[:2]
     keepdims_shape = (n, c) + (1,) * d
     if dout.shape not in ((n, c), keepdims_shape):
-        raise ValueError(f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, "
-                         f"got {dout.shape}")
+        raise ValueError(
+            f"dout must have shape {(n, c)} or {keepdims_shape} for x {x.shape}, got {dout.shape}"
+        )
     return dout.reshape(n * c)
 
 
@@ -417,7 +473,7 @@ def _global_avg_backward(dout, x, d):
 def _global_max(x, keepdims, return_indices, d):
     x = as_float_array(x, "x")
     rows = _planes(x, d)
-    idx = np.argmax(rows, axis=1)             # first maximum; the first NaN if any
+    idx = np.argmax(rows, axis=1)  # first maximum; the first NaN if any
     out = rows[np.arange(rows.shape[0]), idx]
     shape = _pooled_shape(x, keepdims, d)
     if return_indices:
@@ -434,8 +490,9 @@ def _global_max_backward(dout, x, indices, d):
     else:
         indices = np.asarray(indices)
         if indices.size != flat_dout.size or indices.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers shaped like dout {dout.shape}, "
-                             f"got {indices.dtype} {indices.shape}")
+            raise ValueError(
+                f"indices must be integers shaped like dout {dout.shape}, got {indices.dtype} {indices.shape}"
+            )
         indices = indices.astype(np.int64, copy=False)
     return _scatter_to_planes(flat_dout, indices, x.shape)
 
@@ -483,6 +540,7 @@ def global_max_pool1d_backward(dout, x, indices=None):
 
 # ---------------------------------------------------------------------- linear
 
+
 def linear(x, w, b=None):
     """x (N, in) @ w (in, out) + b."""
     x, w = same_float_dtype(x=x, w=w)
@@ -495,11 +553,15 @@ def linear(x, w, b=None):
 def linear_backward(dout, x, w, needs=("x", "w", "b")):
     """(dx, dw, db) = (dout @ w^T, x^T @ dout, sum of dout over the batch)."""
     dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
-    return (dout @ w.T if "x" in needs else None, x.T @ dout if "w" in needs else None,
-            dout.sum(axis=0) if "b" in needs else None)
+    return (
+        dout @ w.T if "x" in needs else None,
+        x.T @ dout if "w" in needs else None,
+        dout.sum(axis=0) if "b" in needs else None,
+    )
 
 
 # ------------------------------------------------------- batch normalisation
+
 
 def _per_channel(v, x, axis):
     """A per-channel vector shaped to broadcast against x along `axis`."""
@@ -525,9 +587,21 @@ def _activation_gradient(dz, z, activation, negative_slope):
     return dz
 
 
-def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None, training=False,
-               momentum=0.99, epsilon=1e-3, axis=1, activation=None, negative_slope=0.0,
-               return_stats=False, out=None):
+def batch_norm(
+    x,
+    gamma=None,
+    beta=None,
+    moving_mean=None,
+    moving_variance=None,
+    training=False,
+    momentum=0.99,
+    epsilon=1e-3,
+    axis=1,
+    activation=None,
+    negative_slope=0.0,
+    return_stats=False,
+    out=None,
+):
     """act(gamma * (x - mean) / sqrt(var + epsilon) + beta) over every axis but `axis`
     (Keras' rules; see fastcnn.functional.batch_norm)."""
     x = as_float_array(x, "x")
@@ -563,16 +637,27 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
     return (y, (mean, inv_std)) if return_stats else y
 
 
-def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis=1,
-                        activation=None, negative_slope=0.0, needs=("x", "gamma", "beta"),
-                        out=None):
+def batch_norm_backward(
+    dout,
+    x,
+    gamma,
+    beta,
+    mean,
+    inv_std,
+    training=True,
+    axis=1,
+    activation=None,
+    negative_slope=0.0,
+    needs=("x", "gamma", "beta"),
+    out=None,
+):
     """(dx, dgamma, dbeta) of batch_norm, written out:
 
-        dz = dout * act'(z),  xhat = (x - mean) * inv_std
-        dgamma = sum dz * xhat,  dbeta = sum dz          (over every axis but `axis`)
-        inference: dx = gamma * inv_std * dz
-        training (mean and var are functions of x too):
-            dx = gamma * inv_std * (dz - mean(dz) - xhat * mean(dz * xhat))
+    dz = dout * act'(z),  xhat = (x - mean) * inv_std
+    dgamma = sum dz * xhat,  dbeta = sum dz          (over every axis but `axis`)
+    inference: dx = gamma * inv_std * dz
+    training (mean and var are functions of x too):
+        dx = gamma * inv_std * (dz - mean(dz) - xhat * mean(dz * xhat))
     """
     dout, x = same_float_dtype(dout=dout, x=x)
     same_shape(dout, "dout", x, "x")
@@ -593,8 +678,9 @@ def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis
     if "x" in needs:
         scale = _per_channel(gamma * np.asarray(inv_std), x, axis)
         if training:
-            dz = dz - dz.mean(axis=reduce, keepdims=True) \
-                 - xhat * (dz * xhat).mean(axis=reduce, keepdims=True)
+            dz = (
+                dz - dz.mean(axis=reduce, keepdims=True) - xhat * (dz * xhat).mean(axis=reduce, keepdims=True)
+            )
         dx = (scale * dz).astype(x.dtype)
         if out is not None:
             out[...] = dx
@@ -603,6 +689,7 @@ def batch_norm_backward(dout, x, gamma, beta, mean, inv_std, training=True, axis
 
 
 # --------------------------------------------------------------- activations
+
 
 def _into(out, value):
     if out is None:
@@ -613,7 +700,7 @@ def _into(out, value):
 
 def relu(x, out=None):
     x = as_float_array(x, "x")
-    return _into(out, np.where(x < 0, x.dtype.type(0), x))       # NaN stays NaN
+    return _into(out, np.where(x < 0, x.dtype.type(0), x))  # NaN stays NaN
 
 
 def relu_backward(dout, y, out=None):
@@ -637,8 +724,8 @@ def leaky_relu_backward(dout, y, negative_slope=0.01, out=None):
 
 def sigmoid(x, out=None):
     x = as_float_array(x, "x")
-    with np.errstate(invalid="ignore"):                    # NaN in, NaN out
-        return _into(out, np.exp(-np.logaddexp(0, -x)).astype(x.dtype))   # 1/(1+e^-x), no overflow
+    with np.errstate(invalid="ignore"):  # NaN in, NaN out
+        return _into(out, np.exp(-np.logaddexp(0, -x)).astype(x.dtype))  # 1/(1+e^-x), no overflow
 
 
 def sigmoid_backward(dout, y, out=None):

@@ -4,12 +4,12 @@ Each builder returns an uncompiled model and takes a `seed` so that weight
 initialisation (and dropout) is reproducible; `compile_args(name)` gives the
 optimizer and loss the tutorial trains it with.
 """
+
 from __future__ import annotations
 
 import itertools
 
-from . import layers as L
-from . import losses, optimizers
+from . import layers as L, losses, optimizers
 from .model import LearningRateScheduler, Sequential
 
 
@@ -21,109 +21,127 @@ def mnist_pytorch(seed=0):
     """The PyTorch tutorial's MNIST CNN: 1->16->32->32->64 channels of 5x5
     'same' convolutions with ReLU, two 2x2 max pools, Linear 64*7*7 -> 10."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input((1, 28, 28)),
-        L.Conv2D(16, 5, padding=2, activation="relu", seed=next(s)),
-        L.MaxPool2D(2),
-        L.Conv2D(32, 5, padding=2, activation="relu", seed=next(s)),
-        L.Conv2D(32, 5, padding=2, activation="relu", seed=next(s)),
-        L.MaxPool2D(2),
-        L.Conv2D(64, 5, padding=2, activation="relu", seed=next(s)),
-        L.Flatten(),
-        L.Dense(10, seed=next(s)),
-    ], name="mnist_pytorch")
+    return Sequential(
+        [
+            L.Input((1, 28, 28)),
+            L.Conv2D(16, 5, padding=2, activation="relu", seed=next(s)),
+            L.MaxPool2D(2),
+            L.Conv2D(32, 5, padding=2, activation="relu", seed=next(s)),
+            L.Conv2D(32, 5, padding=2, activation="relu", seed=next(s)),
+            L.MaxPool2D(2),
+            L.Conv2D(64, 5, padding=2, activation="relu", seed=next(s)),
+            L.Flatten(),
+            L.Dense(10, seed=next(s)),
+        ],
+        name="mnist_pytorch",
+    )
 
 
 def mnist_keras(seed=0, input_shape=(1, 28, 28)):
     """The Keras tutorial's MNIST CNN: Conv 32 4x4 relu, MaxPool 3x3, Conv 64
     4x4 relu, MaxPool 3x3, Flatten, Dense 64 relu, Dense 10 (logits)."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input(input_shape),
-        L.Conv2D(32, 4, activation="relu", seed=next(s)),
-        L.MaxPool2D(3),
-        L.Conv2D(64, 4, activation="relu", seed=next(s)),
-        L.MaxPool2D(3),
-        L.Flatten(),
-        L.Dense(64, activation="relu", seed=next(s)),
-        L.Dense(10, seed=next(s)),
-    ], name="mnist_keras")
+    return Sequential(
+        [
+            L.Input(input_shape),
+            L.Conv2D(32, 4, activation="relu", seed=next(s)),
+            L.MaxPool2D(3),
+            L.Conv2D(64, 4, activation="relu", seed=next(s)),
+            L.MaxPool2D(3),
+            L.Flatten(),
+            L.Dense(64, activation="relu", seed=next(s)),
+            L.Dense(10, seed=next(s)),
+        ],
+        name="mnist_keras",
+    )
 
 
 def fashion_bn(seed=0):
     """Two conv blocks with BatchNorm and pooling for Fashion-MNIST (the
     "2 Conv + pooling + BN" family of the dataset's benchmark table)."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input((1, 28, 28)),
-        L.Conv2D(32, 3, padding="same", use_bias=False, seed=next(s)),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Conv2D(32, 3, padding="same", use_bias=False, seed=next(s)),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.MaxPool2D(2),
-        L.Conv2D(64, 3, padding="same", use_bias=False, seed=next(s)),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Conv2D(64, 3, padding="same", use_bias=False, seed=next(s)),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.MaxPool2D(2),
-        L.Flatten(),
-        L.Dropout(0.3, seed=next(s)),
-        L.Dense(128, activation="relu", seed=next(s)),
-        L.Dropout(0.3, seed=next(s)),
-        L.Dense(10, seed=next(s)),
-    ], name="fashion_bn")
+    return Sequential(
+        [
+            L.Input((1, 28, 28)),
+            L.Conv2D(32, 3, padding="same", use_bias=False, seed=next(s)),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.Conv2D(32, 3, padding="same", use_bias=False, seed=next(s)),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.MaxPool2D(2),
+            L.Conv2D(64, 3, padding="same", use_bias=False, seed=next(s)),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.Conv2D(64, 3, padding="same", use_bias=False, seed=next(s)),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.MaxPool2D(2),
+            L.Flatten(),
+            L.Dropout(0.3, seed=next(s)),
+            L.Dense(128, activation="relu", seed=next(s)),
+            L.Dropout(0.3, seed=next(s)),
+            L.Dense(10, seed=next(s)),
+        ],
+        name="fashion_bn",
+    )
 
 
 def cifar_keras(seed=0):
     """The Keras tutorial's CIFAR-10 CNN: Conv 32 3x3 -> pool -> Conv 64 ->
     pool -> Conv 64 -> Flatten -> Dense 64 -> Dense 10 (logits)."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input((3, 32, 32)),
-        L.Conv2D(32, 3, activation="relu", seed=next(s)),
-        L.MaxPool2D(2),
-        L.Conv2D(64, 3, activation="relu", seed=next(s)),
-        L.MaxPool2D(2),
-        L.Conv2D(64, 3, activation="relu", seed=next(s)),
-        L.Flatten(),
-        L.Dense(64, activation="relu", seed=next(s)),
-        L.Dense(10, seed=next(s)),
-    ], name="cifar_keras")
+    return Sequential(
+        [
+            L.Input((3, 32, 32)),
+            L.Conv2D(32, 3, activation="relu", seed=next(s)),
+            L.MaxPool2D(2),
+            L.Conv2D(64, 3, activation="relu", seed=next(s)),
+            L.MaxPool2D(2),
+            L.Conv2D(64, 3, activation="relu", seed=next(s)),
+            L.Flatten(),
+            L.Dense(64, activation="relu", seed=next(s)),
+            L.Dense(10, seed=next(s)),
+        ],
+        name="cifar_keras",
+    )
 
 
 def digits(seed=0):
     """A small CNN for scikit-learn's 8x8 digits (the no-download default)."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input((1, 8, 8)),
-        L.Conv2D(16, 3, padding="same", activation="relu", seed=next(s)),
-        L.Conv2D(32, 3, padding="same", activation="relu", seed=next(s)),
-        L.MaxPool2D(2),
-        L.Flatten(),
-        L.Dense(64, activation="relu", seed=next(s)),
-        L.Dense(10, seed=next(s)),
-    ], name="digits")
+    return Sequential(
+        [
+            L.Input((1, 8, 8)),
+            L.Conv2D(16, 3, padding="same", activation="relu", seed=next(s)),
+            L.Conv2D(32, 3, padding="same", activation="relu", seed=next(s)),
+            L.MaxPool2D(2),
+            L.Flatten(),
+            L.Dense(64, activation="relu", seed=next(s)),
+            L.Dense(10, seed=next(s)),
+        ],
+        name="digits",
+    )
 
 
 def signal_1d(seed=0, length=40, classes=10):
     """A Conv1D + pooling classifier for 1-D signals (MNIST-1D, ECG-style)."""
     s = _seeds(seed)
-    return Sequential([
-        L.Input((1, length)),
-        L.Conv1D(32, 5, padding="same", activation="relu", seed=next(s)),
-        L.Conv1D(32, 5, padding="same", activation="relu", seed=next(s)),
-        L.MaxPool1D(2),
-        L.Conv1D(64, 3, padding="same", activation="relu", seed=next(s)),
-        L.Conv1D(64, 3, padding="same", activation="relu", seed=next(s)),
-        L.MaxPool1D(2),
-        L.Flatten(),
-        L.Dense(128, activation="relu", seed=next(s)),
-        L.Dense(classes, seed=next(s)),
-    ], name="signal_1d")
+    return Sequential(
+        [
+            L.Input((1, length)),
+            L.Conv1D(32, 5, padding="same", activation="relu", seed=next(s)),
+            L.Conv1D(32, 5, padding="same", activation="relu", seed=next(s)),
+            L.MaxPool1D(2),
+            L.Conv1D(64, 3, padding="same", activation="relu", seed=next(s)),
+            L.Conv1D(64, 3, padding="same", activation="relu", seed=next(s)),
+            L.MaxPool1D(2),
+            L.Flatten(),
+            L.Dense(128, activation="relu", seed=next(s)),
+            L.Dense(classes, seed=next(s)),
+        ],
+        name="signal_1d",
+    )
 
 
 MODELS = {
@@ -142,14 +160,16 @@ def compile_args(name):
     The PyTorch tutorial's lr=0.01 diverges (to 10% accuracy, in PyTorch too)
     on the 5,000-image MNIST subset; 1e-3 is used instead.
     """
-    return {"optimizer": optimizers.Adam(learning_rate=1e-3),
-            "loss": losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": ["accuracy"]}
+    return {
+        "optimizer": optimizers.Adam(learning_rate=1e-3),
+        "loss": losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": ["accuracy"],
+    }
 
 
 def fit_args(name):
     """Extra `fit` arguments of a recipe: the Fashion-MNIST BatchNorm model
     decays its learning rate by 0.7 per epoch (Adam's 1e-3 plateaus near 92.9%)."""
     if name == "fashion-bn":
-        return {"callbacks": [LearningRateScheduler(lambda epoch, lr: 1e-3 * 0.7 ** epoch)]}
+        return {"callbacks": [LearningRateScheduler(lambda epoch, lr: 1e-3 * 0.7**epoch)]}
     return {}

@@ -15,6 +15,7 @@ is caught by libFuzzer itself. Coverage is of the Python layers (fastcnn,
 the fuzz library); the C++ extension is not instrumented, so its paths are
 reached through the Python-side decisions.
 """
+
 import os
 import resource
 import sys
@@ -25,9 +26,10 @@ import atheris
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 with atheris.instrument_imports():
+    import fastcnn._shapes  # noqa: F401
     import fastcnn.functional  # noqa: F401
     import fastcnn.reference  # noqa: F401
-    import fastcnn._shapes  # noqa: F401
+
     import fuzzlib
 
 warnings.simplefilter("ignore")

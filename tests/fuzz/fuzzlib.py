@@ -13,8 +13,9 @@ atheris' FuzzedDataProvider), run, and judged:
   small call, ...) is a failure; a crash kills the process, which
   `run_fuzz.py` counts from outside.
 
-Used by tests/test_fuzz.py, tests/fuzz/run_fuzz.py and tests/fuzz/atheris_ops.py.
+Used by tests/robustness/test_fuzz.py, tests/fuzz/run_fuzz.py and tests/fuzz/atheris_ops.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,13 +31,39 @@ import fastcnn.reference as R
 
 HUGE = [2**31, 2**32 + 1, 2**40, 2**62, 2**63 - 1]
 BAD_INTS = [0, -1, -2, -(2**62), -(2**63)]
-ODD_VALUES = [1.5, True, None, "1", "same", "valid", "full", (1,), (1, 2, 3), ((1, 2), (0, -1)),
-              np.int64(2), [1, 1], np.float64(2.0), ((1, 1), (1, 1), (1, 1)), 2**64]
+ODD_VALUES = [
+    1.5,
+    True,
+    None,
+    "1",
+    "same",
+    "valid",
+    "full",
+    (1,),
+    (1, 2, 3),
+    ((1, 2), (0, -1)),
+    np.int64(2),
+    [1, 1],
+    np.float64(2.0),
+    ((1, 1), (1, 1), (1, 1)),
+    2**64,
+]
 ODD_OBJECTS = [None, 1.0, 3, "x", [[1.0]], [], (), b"ab", object()]
 DTYPES_OK = [np.float32, np.float64]
-DTYPES_ODD = [np.float16, np.int8, np.uint8, np.int32, np.int64, np.bool_, np.complex64,
-              np.complex128, object, "U3", "datetime64[s]"]
-MAX_OUTPUT = 2_000_000          # elements: larger valid calls are not run (time/memory)
+DTYPES_ODD = [
+    np.float16,
+    np.int8,
+    np.uint8,
+    np.int32,
+    np.int64,
+    np.bool_,
+    np.complex64,
+    np.complex128,
+    object,
+    "U3",
+    "datetime64[s]",
+]
+MAX_OUTPUT = 2_000_000  # elements: larger valid calls are not run (time/memory)
 
 
 class Source:
@@ -75,8 +102,8 @@ class Call:
     fn: object
     args: list
     kwargs: dict
-    oracle: object = None             # callable(args, kwargs) -> expected result, or None
-    mutated: dict = field(default_factory=dict)   # argument -> kind of damage
+    oracle: object = None  # callable(args, kwargs) -> expected result, or None
+    mutated: dict = field(default_factory=dict)  # argument -> kind of damage
     raw: bool = False
 
     def describe(self):
@@ -87,12 +114,14 @@ class Call:
                 return f"array{a.shape}:{a.dtype}{flags} strides={a.strides}"
             r = repr(a)
             return r if len(r) < 60 else r[:57] + "..."
+
         args = ", ".join(short(a) for a in self.args)
         kw = ", ".join(f"{k}={short(v)}" for k, v in self.kwargs.items())
         return f"{self.name}({args}{', ' if kw else ''}{kw}) mutated={self.mutated}"
 
 
 # ------------------------------------------------------------------- arrays
+
 
 def _values(src, shape, dtype):
     rng = np.random.default_rng(src.int(0, 2**31))
@@ -107,11 +136,11 @@ def _view(src, a):
     kind = src.int(0, 5)
     if a.ndim == 0:
         return a, "0-d"
-    if kind == 0:                    # every other element of a twice-as-wide array
+    if kind == 0:  # every other element of a twice-as-wide array
         big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
         big[..., ::2] = a
         return big[..., ::2], "strided"
-    if kind == 1:                    # negative strides
+    if kind == 1:  # negative strides
         flip = a[..., ::-1].copy()
         return flip[..., ::-1], "negative-stride"
     if kind == 2:
@@ -120,13 +149,16 @@ def _view(src, a):
         b = a.copy()
         b.flags.writeable = False
         return b, "read-only"
-    if kind == 4 and a.size:         # zero strides (a broadcast, read-only)
+    if kind == 4 and a.size:  # zero strides (a broadcast, read-only)
         first = a.reshape(-1)[:1].reshape((1,) * a.ndim)
         return np.broadcast_to(first, a.shape), "broadcast"
-    b = np.empty(a.size * a.itemsize + 1, np.uint8)[1:].view(a.dtype) if a.dtype.kind in "fiub" \
-        and a.dtype != object else None
-    if b is not None:                # misaligned data pointer
-        b = b[:a.size].reshape(a.shape)
+    b = (
+        np.empty(a.size * a.itemsize + 1, np.uint8)[1:].view(a.dtype)
+        if a.dtype.kind in "fiub" and a.dtype != object
+        else None
+    )
+    if b is not None:  # misaligned data pointer
+        b = b[: a.size].reshape(a.shape)
         b[...] = a
         return b, "misaligned"
     return a, "plain"
@@ -135,23 +167,23 @@ def _view(src, a):
 def damage_array(src, a, name, mutated):
     """Replace array `a` by a malformed version; records what was done."""
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
-        return a                     # damaged already
+        return a  # damaged already
     kind = src.int(0, 9)
-    if kind == 0:                    # wrong ndim
+    if kind == 0:  # wrong ndim
         mutated[name] = "ndim"
         return a[..., None] if src.coin() or a.ndim == 0 or a.shape[0] == 0 else a[0]
-    if kind == 1:                    # a zero-sized dim
+    if kind == 1:  # a zero-sized dim
         mutated[name] = "zero-size"
         shape = list(a.shape) or [0]
         shape[src.int(0, len(shape) - 1)] = 0
         return np.zeros(shape, a.dtype)
-    if kind == 2:                    # a resized dim (shape mismatch)
+    if kind == 2:  # a resized dim (shape mismatch)
         mutated[name] = "shape"
         shape = list(a.shape) or [1]
         i = src.int(0, len(shape) - 1)
         shape[i] = max(1, shape[i] + pick(src, [-2, -1, 1, 2, 5]))
         return _values(src, tuple(shape), a.dtype)
-    if kind == 3:                    # other dtype (may be fine: ints/bool/f16 are converted)
+    if kind == 3:  # other dtype (may be fine: ints/bool/f16 are converted)
         dt = pick(src, DTYPES_ODD + DTYPES_OK)
         mutated[name] = f"dtype {np.dtype(dt)}"
         try:
@@ -161,7 +193,7 @@ def damage_array(src, a, name, mutated):
     if kind == 4:
         mutated[name] = "0-d"
         return np.array(1.0, a.dtype)
-    if kind == 5:                    # Python scalar / list / object
+    if kind == 5:  # Python scalar / list / object
         v = pick(src, ODD_OBJECTS + ["list"])
         mutated[name] = f"object {type(v).__name__}"
         return a.tolist() if v == "list" else v
@@ -170,11 +202,12 @@ def damage_array(src, a, name, mutated):
         return a[:0] if a.ndim else a
     v, how = _view(src, a)
     if how not in ("plain", "0-d"):
-        mutated[name + "/layout"] = how   # same values: must give the same result
+        mutated[name + "/layout"] = how  # same values: must give the same result
     return v
 
 
 # --------------------------------------------------------------- parameters
+
 
 def damage_param(src, value, name, mutated, d):
     kind = src.int(0, 3)
@@ -195,6 +228,7 @@ def damage_param(src, value, name, mutated, d):
 
 # ------------------------------------------------------------ valid bases
 
+
 def _dtype(src):
     return pick(src, DTYPES_OK) if src.coin(0.85) else pick(src, [np.float16, np.int32, np.bool_])
 
@@ -207,9 +241,12 @@ def _conv_base(src, d, backward, mutated):
     dtype = _dtype(src)
     x = _values(src, (n, cin) + sizes, dtype)
     w = _values(src, (cout, cin // groups) + kernel, dtype)
-    kw = dict(stride=src.int(1, 3), padding=pick(src, [0, 1, 2, "same", "valid", (1,) * d,
-                                                         ((0, 1),) * d if d == 2 else (0, 1)]),
-              dilation=src.int(1, 2), groups=groups)
+    kw = dict(
+        stride=src.int(1, 3),
+        padding=pick(src, [0, 1, 2, "same", "valid", (1,) * d, ((0, 1),) * d if d == 2 else (0, 1)]),
+        dilation=src.int(1, 2),
+        groups=groups,
+    )
     if src.coin(0.1):
         kw["algorithm"] = pick(src, ["gemm", "winograd", "auto", "direct", "bogus"])
         mutated["algorithm"] = "choice"
@@ -217,8 +254,11 @@ def _conv_base(src, d, backward, mutated):
         b = _values(src, (cout,), dtype) if src.coin() else None
         return {"x": x, "w": w, "b": b}, kw
     try:
-        out = R.conv2d(x, w, **{k: v for k, v in kw.items() if k != "algorithm"}) if d == 2 else \
-            R.conv1d(x, w, **{k: v for k, v in kw.items() if k != "algorithm"})
+        out = (
+            R.conv2d(x, w, **{k: v for k, v in kw.items() if k != "algorithm"})
+            if d == 2
+            else R.conv1d(x, w, **{k: v for k, v in kw.items() if k != "algorithm"})
+        )
         dshape = out.shape
     except (ValueError, TypeError):
         dshape = (n, cout) + sizes
@@ -235,10 +275,14 @@ def _pool_base(src, d, backward, op):
     k = src.int(1, 4)
     dtype = _dtype(src)
     x = _values(src, (n, c) + sizes, dtype)
-    if src.coin(0.1):                # ties: max pooling must pick the first maximum
+    if src.coin(0.1):  # ties: max pooling must pick the first maximum
         x = np.round(x).astype(x.dtype)
-    kw = dict(kernel_size=k, stride=pick(src, [None, 1, 2, 3]), padding=pick(src, [0, k // 2, "same"]),
-              ceil_mode=src.coin())
+    kw = dict(
+        kernel_size=k,
+        stride=pick(src, [None, 1, 2, 3]),
+        padding=pick(src, [0, k // 2, "same"]),
+        ceil_mode=src.coin(),
+    )
     if op == "avg":
         kw["count_include_pad"] = src.coin()
     elif not backward:
@@ -253,7 +297,7 @@ def _pool_base(src, d, backward, op):
         if op == "max" and src.coin(0.5):
             kw["indices"] = fwd(x, return_indices=True, **fkw)[1]
             if src.coin(0.1):
-                kw["indices"] = kw["indices"] + pick(src, [1, -1, 10**6])   # out of range or wrong
+                kw["indices"] = kw["indices"] + pick(src, [1, -1, 10**6])  # out of range or wrong
     except (ValueError, TypeError):
         dshape = (n, c) + sizes
     return {"dout": _values(src, dshape, dtype), "x": x}, kw
@@ -294,17 +338,28 @@ def _bn_base(src, backward):
     dtype = _dtype(src)
     c = shape[axis]
     x = _values(src, shape, dtype)
-    arrays = {"x": x, "gamma": _values(src, (c,), dtype) if src.coin() else None,
-              "beta": _values(src, (c,), dtype) if src.coin() else None}
-    kw = {"axis": axis, "activation": pick(src, [None, "relu", "leaky_relu"]), "negative_slope": 0.1,
-          "training": src.coin()}
+    arrays = {
+        "x": x,
+        "gamma": _values(src, (c,), dtype) if src.coin() else None,
+        "beta": _values(src, (c,), dtype) if src.coin() else None,
+    }
+    kw = {
+        "axis": axis,
+        "activation": pick(src, [None, "relu", "leaky_relu"]),
+        "negative_slope": 0.1,
+        "training": src.coin(),
+    }
     if not backward:
         if not kw["training"]:
             kw["moving_mean"] = _values(src, (c,), dtype)
             kw["moving_variance"] = np.abs(_values(src, (c,), dtype)) + 0.1
         return arrays, kw
-    arrays = {"dout": _values(src, shape, dtype), **arrays, "mean": _values(src, (c,), np.float64),
-              "inv_std": np.abs(_values(src, (c,), np.float64)) + 0.5}
+    arrays = {
+        "dout": _values(src, shape, dtype),
+        **arrays,
+        "mean": _values(src, (c,), np.float64),
+        "inv_std": np.abs(_values(src, (c,), np.float64)) + 0.5,
+    }
     return arrays, kw
 
 
@@ -317,33 +372,68 @@ def _unary_base(src, name):
         kw["axis"] = src.int(-len(shape), len(shape) - 1)
     if name == "softmax_cross_entropy":
         if src.coin():
-            return {"logits": x, "target": np.random.default_rng(src.int(0, 99)).integers(
-                0, shape[-1], shape[:-1])}, {}
+            return {
+                "logits": x,
+                "target": np.random.default_rng(src.int(0, 99)).integers(0, shape[-1], shape[:-1]),
+            }, {}
         return {"logits": x, "target": np.abs(_values(src, shape, dtype))}, {}
     if name.startswith("dropout"):
         kw = {"rate": pick(src, [0.0, 0.3, 0.5]), "seed": src.int(0, 2**31)}
         return ({"dout": x} if name.endswith("backward") else {"x": x}), kw
     if name.endswith("backward"):
-        forward = getattr(R, name[:-len("_backward")])
+        forward = getattr(R, name[: -len("_backward")])
         return {"dout": _values(src, shape, dtype), "y": forward(x, **kw)}, kw
     return {"x": x}, kw
 
 
-ELEMENTWISE_NAMES = ("relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid",
-                     "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
-                     "dropout", "dropout_backward", "softmax_cross_entropy")
+ELEMENTWISE_NAMES = (
+    "relu",
+    "relu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "softmax",
+    "softmax_backward",
+    "dropout",
+    "dropout_backward",
+    "softmax_cross_entropy",
+)
 
 FUNCTIONAL_OPS = (
-    [(f"conv{d}d{'_backward' if bw else ''}", lambda s, m, d=d, bw=bw: _conv_base(s, d, bw, m))
-     for d in (1, 2) for bw in (False, True)]
-    + [(f"{op}_pool{d}d{'_backward' if bw else ''}", lambda s, m, d=d, bw=bw, op=op: _pool_base(s, d, bw, op))
-       for op in ("max", "avg") for d in (1, 2) for bw in (False, True)]
-    + [(f"global_{op}_pool{d}d{'_backward' if bw else ''}",
-        lambda s, m, d=d, bw=bw, op=op: _global_base(s, d, bw, op))
-       for op in ("max", "avg") for d in (1, 2) for bw in (False, True)]
-    + [("linear", lambda s, m: _linear_base(s, False)), ("linear_backward", lambda s, m: _linear_base(s, True))]
-    + [("batch_norm", lambda s, m: _bn_base(s, False)),
-       ("batch_norm_backward", lambda s, m: _bn_base(s, True))]
+    [
+        (f"conv{d}d{'_backward' if bw else ''}", lambda s, m, d=d, bw=bw: _conv_base(s, d, bw, m))
+        for d in (1, 2)
+        for bw in (False, True)
+    ]
+    + [
+        (
+            f"{op}_pool{d}d{'_backward' if bw else ''}",
+            lambda s, m, d=d, bw=bw, op=op: _pool_base(s, d, bw, op),
+        )
+        for op in ("max", "avg")
+        for d in (1, 2)
+        for bw in (False, True)
+    ]
+    + [
+        (
+            f"global_{op}_pool{d}d{'_backward' if bw else ''}",
+            lambda s, m, d=d, bw=bw, op=op: _global_base(s, d, bw, op),
+        )
+        for op in ("max", "avg")
+        for d in (1, 2)
+        for bw in (False, True)
+    ]
+    + [
+        ("linear", lambda s, m: _linear_base(s, False)),
+        ("linear_backward", lambda s, m: _linear_base(s, True)),
+    ]
+    + [
+        ("batch_norm", lambda s, m: _bn_base(s, False)),
+        ("batch_norm_backward", lambda s, m: _bn_base(s, True)),
+    ]
     + [(name, lambda s, m, name=name: _unary_base(s, name)) for name in ELEMENTWISE_NAMES]
 )
 
@@ -353,14 +443,17 @@ def functional_call(src):
     mutated = {}
     arrays, kw = base(src, mutated)
     d = 1 if "1d" in name else 2
-    for _ in range(src.int(0, 2)):   # 0, 1 or 2 damages
+    for _ in range(src.int(0, 2)):  # 0, 1 or 2 damages
         if src.coin(0.6) and arrays:
             key = pick(src, sorted(arrays))
             if arrays[key] is not None:
                 arrays[key] = damage_array(src, arrays[key], key, mutated)
         else:
-            params = [k for k in ("stride", "padding", "dilation", "groups", "kernel_size")
-                      if k in kw or (k in ("stride", "padding", "dilation", "groups") and "conv" in name)]
+            params = [
+                k
+                for k in ("stride", "padding", "dilation", "groups", "kernel_size")
+                if k in kw or (k in ("stride", "padding", "dilation", "groups") and "conv" in name)
+            ]
             if params:
                 key = pick(src, params)
                 kw[key] = damage_param(src, kw.get(key, 1), key, mutated, d)
@@ -369,10 +462,12 @@ def functional_call(src):
 
     def oracle(args, kwargs):
         return ref_fn(*args, **{k: v for k, v in kwargs.items() if k != "algorithm"})
+
     return Call(name, getattr(F, name), args, kw, oracle, mutated)
 
 
 # ----------------------------------------------------------------- raw _C ops
+
 
 def _np_pool_oracle(x, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, op, cip=True):
     """Direct NumPy pooling with explicit output size (windows clipped to the input)."""
@@ -415,10 +510,13 @@ def _np_avg_backward_oracle(dout, in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, ci
             c0 = j * sw - pl
             rs, re_ = max(r0, 0), min(r0 + kh, in_h)
             cs, ce = max(c0, 0), min(c0 + kw, in_w)
-            div = (min(r0 + kh, in_h + pb) - r0) * (min(c0 + kw, in_w + pr) - c0) if cip \
+            div = (
+                (min(r0 + kh, in_h + pb) - r0) * (min(c0 + kw, in_w + pr) - c0)
+                if cip
                 else max(re_ - rs, 0) * max(ce - cs, 0)
+            )
             if div > 0 and re_ > rs and ce > cs:
-                dx[:, :, rs:re_, cs:ce] += dout[:, :, i:i + 1, j:j + 1] / div
+                dx[:, :, rs:re_, cs:ce] += dout[:, :, i : i + 1, j : j + 1] / div
     return dx.astype(dout.dtype)
 
 
@@ -451,21 +549,52 @@ def _raw_elementwise_call(src, softmax):
         x = damage_array(src, x, "y" if backward else "x", mutated)
     if softmax:
         if not backward:
-            return Call("_C.softmax_forward", C.softmax_forward, [x], {},
-                        lambda a, k: R.softmax(a[0]), mutated, raw=True)
+            return Call(
+                "_C.softmax_forward",
+                C.softmax_forward,
+                [x],
+                {},
+                lambda a, k: R.softmax(a[0]),
+                mutated,
+                raw=True,
+            )
         dy = _values(src, np.shape(x), dtype)
-        return Call("_C.softmax_backward", C.softmax_backward, [dy, x], {},
-                    lambda a, k: R.softmax_backward(a[0], a[1]), mutated, raw=True)
-    ref = {"relu": R.relu, "leaky_relu": lambda v: R.leaky_relu(v, 0.0), "sigmoid": R.sigmoid,
-           "tanh": R.tanh}
+        return Call(
+            "_C.softmax_backward",
+            C.softmax_backward,
+            [dy, x],
+            {},
+            lambda a, k: R.softmax_backward(a[0], a[1]),
+            mutated,
+            raw=True,
+        )
+    ref = {"relu": R.relu, "leaky_relu": lambda v: R.leaky_relu(v, 0.0), "sigmoid": R.sigmoid, "tanh": R.tanh}
     if not backward:
-        return Call("_C.activation_forward", C.activation_forward, [x, name], {},
-                    lambda a, k: ref[a[1]](a[0]), mutated, raw=True)
+        return Call(
+            "_C.activation_forward",
+            C.activation_forward,
+            [x, name],
+            {},
+            lambda a, k: ref[a[1]](a[0]),
+            mutated,
+            raw=True,
+        )
     dy = _values(src, np.shape(x), dtype)
-    refb = {"relu": R.relu_backward, "leaky_relu": lambda d, y: R.leaky_relu_backward(d, y, 0.0),
-            "sigmoid": R.sigmoid_backward, "tanh": R.tanh_backward}
-    return Call("_C.activation_backward", C.activation_backward, [dy, x, name], {},
-                lambda a, k: refb[a[2]](a[0], a[1]), mutated, raw=True)
+    refb = {
+        "relu": R.relu_backward,
+        "leaky_relu": lambda d, y: R.leaky_relu_backward(d, y, 0.0),
+        "sigmoid": R.sigmoid_backward,
+        "tanh": R.tanh_backward,
+    }
+    return Call(
+        "_C.activation_backward",
+        C.activation_backward,
+        [dy, x, name],
+        {},
+        lambda a, k: refb[a[2]](a[0], a[1]),
+        mutated,
+        raw=True,
+    )
 
 
 def raw_call(src):
@@ -477,16 +606,28 @@ def raw_call(src):
     dtype = pick(src, DTYPES_OK)
     n, c = src.int(1, 3), src.int(1, 4)
     h, w = src.int(1, 8), src.int(1, 8)
-    if which <= 1:                                       # conv forward / backward
+    if which <= 1:  # conv forward / backward
         groups = pick(src, [1, 1, 2])
         cin, cout = groups * src.int(1, 2), groups * src.int(1, 2)
         kh, kw_ = src.int(1, 3), src.int(1, 3)
         x = _values(src, (n, cin, h, w), dtype)
         wt = _values(src, (cout, cin // groups, kh, kw_), dtype)
-        ints = [src.int(1, 3), src.int(1, 3)] + [src.int(0, 2) for _ in range(4)] + \
-               [src.int(1, 2), src.int(1, 2), groups]
-        names = ["stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left", "pad_right",
-                 "dilation_h", "dilation_w", "groups"]
+        ints = (
+            [src.int(1, 3), src.int(1, 3)]
+            + [src.int(0, 2) for _ in range(4)]
+            + [src.int(1, 2), src.int(1, 2), groups]
+        )
+        names = [
+            "stride_h",
+            "stride_w",
+            "pad_top",
+            "pad_bottom",
+            "pad_left",
+            "pad_right",
+            "dilation_h",
+            "dilation_w",
+            "groups",
+        ]
         ints = [_raw_int(src, v, nm, mutated) for v, nm in zip(ints, names)]
         if src.coin(0.3):
             x = damage_array(src, x, "x", mutated)
@@ -499,13 +640,21 @@ def raw_call(src):
 
         def ref_kwargs():
             return dict(stride=(sh, sw), padding=((pt, pb), (pl, pr)), dilation=(dh, dw), groups=g)
+
         if which == 0:
             b = _values(src, (cout,), dtype) if src.coin() else None
             if b is not None and src.coin(0.2):
                 b = damage_array(src, b, "b", mutated)
             args = [x, wt, b] + ints + [alg]
-            return Call("_C.conv2d_forward", C.conv2d_forward, args, {},
-                        lambda a, k: R.conv2d(a[0], a[1], a[2], **ref_kwargs()), mutated, raw=True)
+            return Call(
+                "_C.conv2d_forward",
+                C.conv2d_forward,
+                args,
+                {},
+                lambda a, k: R.conv2d(a[0], a[1], a[2], **ref_kwargs()),
+                mutated,
+                raw=True,
+            )
         try:
             dshape = R.conv2d(x, wt, **ref_kwargs()).shape
         except Exception:
@@ -518,17 +667,35 @@ def raw_call(src):
         def bw_oracle(a, k):
             needs = tuple(nm for nm, f in zip("xwb", flags) if f)
             return R.conv2d_backward(a[0], a[1], a[2], needs=needs, **ref_kwargs())
-        return Call("_C.conv2d_backward", C.conv2d_backward, [dout, x, wt] + ints + flags + [alg], {},
-                    bw_oracle, mutated, raw=True)
-    if which <= 4:                                       # max/avg forward, avg backward
+
+        return Call(
+            "_C.conv2d_backward",
+            C.conv2d_backward,
+            [dout, x, wt] + ints + flags + [alg],
+            {},
+            bw_oracle,
+            mutated,
+            raw=True,
+        )
+    if which <= 4:  # max/avg forward, avg backward
         x = _values(src, (n, c, h, w), dtype)
         kh, kw_ = src.int(1, 4), src.int(1, 4)
         sh, sw = src.int(1, 3), src.int(1, 3)
         pads = [src.int(0, (kh - 1)), src.int(0, (kh - 1)), src.int(0, (kw_ - 1)), src.int(0, (kw_ - 1))]
         oh = max(1, (h + pads[0] + pads[1] - kh) // sh + 1 + src.int(-1, 1))
         ow = max(1, (w + pads[2] + pads[3] - kw_) // sw + 1 + src.int(-1, 1))
-        names = ["kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left",
-                 "pad_right", "out_h", "out_w"]
+        names = [
+            "kernel_h",
+            "kernel_w",
+            "stride_h",
+            "stride_w",
+            "pad_top",
+            "pad_bottom",
+            "pad_left",
+            "pad_right",
+            "out_h",
+            "out_w",
+        ]
         ints = [_raw_int(src, v, nm, mutated) for v, nm in zip([kh, kw_, sh, sw] + pads + [oh, ow], names)]
         flag = src.coin()
         if which == 4:
@@ -540,8 +707,10 @@ def raw_call(src):
 
             def avg_bw_oracle(a, k):
                 return _np_avg_backward_oracle(a[0], *a[1:11], a[11])
-            return Call("_C.avg_pool2d_backward", C.avg_pool2d_backward, args, {}, avg_bw_oracle,
-                        mutated, raw=True)
+
+            return Call(
+                "_C.avg_pool2d_backward", C.avg_pool2d_backward, args, {}, avg_bw_oracle, mutated, raw=True
+            )
         if src.coin(0.3):
             x = damage_array(src, x, "x", mutated)
         op = "max" if which <= 2 else "avg"
@@ -552,9 +721,9 @@ def raw_call(src):
             if res is None:
                 return None
             return (res[0], res[1] if a[11] else None) if op == "max" else res[0]
-        return Call(f"_C.{op}_pool2d_forward", fn, [x] + ints + [flag], {}, pool_oracle, mutated,
-                    raw=True)
-    if which == 5:                                       # max backward (scatter)
+
+        return Call(f"_C.{op}_pool2d_forward", fn, [x] + ints + [flag], {}, pool_oracle, mutated, raw=True)
+    if which == 5:  # max backward (scatter)
         oh, ow = src.int(1, 4), src.int(1, 4)
         dout = _values(src, (n, c, oh, ow), dtype)
         in_h, in_w = src.int(1, 5), src.int(1, 5)
@@ -573,16 +742,32 @@ def raw_call(src):
             d, i = a[0], a[1]
             nn, cc = d.shape[:2]
             return _scatter(d.reshape(nn * cc, -1), i.reshape(nn * cc, -1), a[2] * a[3]).reshape(
-                nn, cc, a[2], a[3])
-        return Call("_C.max_pool2d_backward", C.max_pool2d_backward, [dout, idx, in_h, in_w], {},
-                    oracle, mutated, raw=True)
+                nn, cc, a[2], a[3]
+            )
+
+        return Call(
+            "_C.max_pool2d_backward",
+            C.max_pool2d_backward,
+            [dout, idx, in_h, in_w],
+            {},
+            oracle,
+            mutated,
+            raw=True,
+        )
     rows, size = src.int(1, 6), src.int(1, 9)
     x = _values(src, (rows, size), dtype)
     if which == 6:
         if src.coin(0.4):
             x = damage_array(src, x, "x", mutated)
-        return Call("_C.global_avg_pool_forward", C.global_avg_pool_forward, [x], {},
-                    lambda a, k: a[0].astype(np.float64).mean(1).astype(a[0].dtype), mutated, raw=True)
+        return Call(
+            "_C.global_avg_pool_forward",
+            C.global_avg_pool_forward,
+            [x],
+            {},
+            lambda a, k: a[0].astype(np.float64).mean(1).astype(a[0].dtype),
+            mutated,
+            raw=True,
+        )
     if which == 7:
         if src.coin(0.4):
             x = damage_array(src, x, "x", mutated)
@@ -590,24 +775,37 @@ def raw_call(src):
         def gmax(a, k):
             res = _np_pool_oracle(a[0][:, None, None, :], 1, a[0].shape[1], 1, 1, 0, 0, 0, 0, 1, 1, "max")
             return res[0].reshape(-1), res[1].reshape(-1)
-        return Call("_C.global_max_pool_forward", C.global_max_pool_forward, [x], {}, gmax, mutated,
-                    raw=True)
+
+        return Call("_C.global_max_pool_forward", C.global_max_pool_forward, [x], {}, gmax, mutated, raw=True)
     dout = _values(src, (rows,), dtype)
     if src.coin(0.3):
         dout = damage_array(src, dout, "dout", mutated)
     size_arg = _raw_int(src, size, "size", mutated)
     if which == 8:
-        return Call("_C.global_avg_pool_backward", C.global_avg_pool_backward, [dout, size_arg], {},
-                    lambda a, k: np.repeat((a[0] / a[1])[:, None], a[1], 1).astype(a[0].dtype),
-                    mutated, raw=True)
+        return Call(
+            "_C.global_avg_pool_backward",
+            C.global_avg_pool_backward,
+            [dout, size_arg],
+            {},
+            lambda a, k: np.repeat((a[0] / a[1])[:, None], a[1], 1).astype(a[0].dtype),
+            mutated,
+            raw=True,
+        )
     idx = np.random.default_rng(src.int(0, 2**31)).integers(0, size, rows).astype(np.int64)
     if src.coin(0.2):
         idx[0] = pick(src, [-1, size, 2**63 - 1])
         mutated["indices"] = "out of range"
     if src.coin(0.2):
         idx = damage_array(src, idx, "indices", mutated)
-    return Call("_C.global_max_pool_backward", C.global_max_pool_backward, [dout, idx, size_arg], {},
-                lambda a, k: _scatter(a[0][:, None], a[1][:, None], a[2]), mutated, raw=True)
+    return Call(
+        "_C.global_max_pool_backward",
+        C.global_max_pool_backward,
+        [dout, idx, size_arg],
+        {},
+        lambda a, k: _scatter(a[0][:, None], a[1][:, None], a[2]),
+        mutated,
+        raw=True,
+    )
 
 
 def make_call(src):
@@ -622,14 +820,25 @@ SYNONYMS = {
     "b": r"b|bias",
     "dout": r"dout|output|pooled|arrays",
     "indices": r"indices",
-    "stride": r"stride|output|kernel|dout", "padding": r"padding|kernel|output|dout",
-    "dilation": r"dilation|kernel|output|dout", "groups": r"groups|channels?|dout",
-    "kernel_size": r"kernel_size|kernel|padding|dout", "needs": r"needs", "algorithm": r"algorithm|winograd",
-    "y": r"y|dout|out", "gamma": r"gamma", "beta": r"beta", "mean": r"mean", "inv_std": r"inv_std",
-    "logits": r"logits|x", "target": r"target|labels|targets",
+    "stride": r"stride|output|kernel|dout",
+    "padding": r"padding|kernel|output|dout",
+    "dilation": r"dilation|kernel|output|dout",
+    "groups": r"groups|channels?|dout",
+    "kernel_size": r"kernel_size|kernel|padding|dout",
+    "needs": r"needs",
+    "algorithm": r"algorithm|winograd",
+    "y": r"y|dout|out",
+    "gamma": r"gamma",
+    "beta": r"beta",
+    "mean": r"mean",
+    "inv_std": r"inv_std",
+    "logits": r"logits|x",
+    "target": r"target|labels|targets",
 }
-ANY_ARG = r"x|w|b|dout|indices|stride|padding|dilation|groups|kernel_size|kernel|needs|algorithm|" \
-          r"channels?|output|input|size|arrays|in_h|in_w|y|gamma|beta|mean|inv_std|logits|target|axis"
+ANY_ARG = (
+    r"x|w|b|dout|indices|stride|padding|dilation|groups|kernel_size|kernel|needs|algorithm|"
+    r"channels?|output|input|size|arrays|in_h|in_w|y|gamma|beta|mean|inv_std|logits|target|axis"
+)
 # pybind11's own argument-conversion error lists every argument by name
 PYBIND_TYPE_ERROR = "incompatible function arguments"
 
@@ -642,10 +851,12 @@ def _names_ok(call, msg):
     if PYBIND_TYPE_ERROR in msg:
         return True
     bad = {k.split("/")[0] for k in call.mutated}
-    if call.raw:                     # raw int names: stride_h -> stride, in_h -> size/input
+    if call.raw:  # raw int names: stride_h -> stride, in_h -> size/input
         bad = {re.sub(r"_(h|w|top|bottom|left|right)$", "", k) for k in bad}
-        bad = {"kernel_size" if k == "kernel" else "padding" if k == "pad" else
-               "output" if k == "out" else k for k in bad}
+        bad = {
+            "kernel_size" if k == "kernel" else "padding" if k == "pad" else "output" if k == "out" else k
+            for k in bad
+        }
     if not bad:
         pattern = ANY_ARG
     else:
@@ -655,8 +866,11 @@ def _names_ok(call, msg):
 
 
 def _lenient(call):
-    return any(v in ("huge", "raw int") for v in call.mutated.values()) or "algorithm" in call.kwargs \
+    return (
+        any(v in ("huge", "raw int") for v in call.mutated.values())
+        or "algorithm" in call.kwargs
         or (call.raw and call.args and call.args[-1] not in ("auto", "gemm") and "conv2d" in call.name)
+    )
 
 
 def _copy(a):
@@ -674,15 +888,19 @@ def _same(a, b):
 def _compare(actual, expected, what):
     if isinstance(expected, tuple):
         if not isinstance(actual, tuple) or len(actual) != len(expected):
-            raise Failure(f"{what}: result {type(actual).__name__} of length "
-                          f"{len(actual) if isinstance(actual, tuple) else '-'} != {len(expected)}")
+            raise Failure(
+                f"{what}: result {type(actual).__name__} of length "
+                f"{len(actual) if isinstance(actual, tuple) else '-'} != {len(expected)}"
+            )
         for i, (a, e) in enumerate(zip(actual, expected)):
             _compare(a, e, f"{what}[{i}]")
         return
     if expected is None or actual is None:
         if (expected is None) != (actual is None):
-            raise Failure(f"{what}: {'None' if actual is None else 'array'} where reference has "
-                          f"{'None' if expected is None else 'an array'}")
+            raise Failure(
+                f"{what}: {'None' if actual is None else 'array'} where reference has "
+                f"{'None' if expected is None else 'an array'}"
+            )
         return
     a, e = np.asarray(actual), np.asarray(expected)
     if a.shape != e.shape or a.dtype != e.dtype:
@@ -696,8 +914,10 @@ def _compare(actual, expected, what):
         # (or the other way round); the non-finite places must agree, finite ones compare
         bad_a, bad_e = ~np.isfinite(a), ~np.isfinite(e)
         if not np.array_equal(bad_a, bad_e):
-            raise Failure(f"{what}: non-finite values at different places "
-                          f"({bad_a.sum()} vs {bad_e.sum()} in the reference)")
+            raise Failure(
+                f"{what}: non-finite values at different places "
+                f"({bad_a.sum()} vs {bad_e.sum()} in the reference)"
+            )
         a, e = np.where(bad_e, 0, a), np.where(bad_e, 0, e)
     nan_a, nan_e = np.isnan(a), np.isnan(e)
     if not np.array_equal(nan_a, nan_e):
@@ -728,11 +948,15 @@ def _expected_output_too_big(call):
             v = kw.get(k, 1)
             flat = np.ravel(np.asarray(v, dtype=object)) if not isinstance(v, str) else []
             for item in flat:
-                if isinstance(item, (int, np.integer)) and not isinstance(item, bool) and \
-                        abs(int(item)) >= 2**31 and k == "padding":
+                if (
+                    isinstance(item, (int, np.integer))
+                    and not isinstance(item, bool)
+                    and abs(int(item)) >= 2**31
+                    and k == "padding"
+                ):
                     s = kw.get("stride", 1)
                     if not (isinstance(s, int) and s >= 2**31):
-                        return True     # huge padding with a small stride: a giant output
+                        return True  # huge padding with a small stride: a giant output
                 if k == "padding" and isinstance(item, (int, np.integer)) and int(item) > 10**5:
                     return True
         return x.size > MAX_OUTPUT
@@ -798,16 +1022,22 @@ def judge(call):
             raise Failure(f"{type(error).__name__} does not name the bad argument: {error}")
         # fastcnn.reference.linear* do not validate shapes (NumPy broadcasting), so
         # their acceptance says nothing there
-        if ref_error is None and call.oracle is not None and expected is not None \
-                and not _lenient(call) and not call.name.startswith("linear"):
+        if (
+            ref_error is None
+            and call.oracle is not None
+            and expected is not None
+            and not _lenient(call)
+            and not call.name.startswith("linear")
+        ):
             raise Failure(f"native {type(error).__name__} ({error}) but the reference accepts the call")
         return "error"
     # native succeeded
     if ref_error is not None:
         if isinstance(ref_error, MemoryError) or call.raw or _lenient(call):
             return "unverified"
-        raise Failure(f"native accepted a call the reference rejects with "
-                      f"{type(ref_error).__name__}: {ref_error}")
+        raise Failure(
+            f"native accepted a call the reference rejects with {type(ref_error).__name__}: {ref_error}"
+        )
     if expected is None:
         return "unverified"
     try:
@@ -819,18 +1049,26 @@ def judge(call):
     return "ok"
 
 
-SPREAD_BUG = ("documented: conv backward may spread a NaN/Inf of x (or w) into dw (dx) entries that "
-              "never touch it: 0 * inf/NaN at the GEMM's zero-padded 'wide' columns")
+SPREAD_BUG = (
+    "documented: conv backward may spread a NaN/Inf of x (or w) into dw (dx) entries that "
+    "never touch it: 0 * inf/NaN at the GEMM's zero-padded 'wide' columns"
+)
 
 
 def spreads_non_finite(call, result, expected):
     """Known bug: native conv backward turns more entries non-finite than the reference
     (every entry the reference has non-finite is non-finite, finite ones agree)."""
-    if os.environ.get("FASTCNN_FUZZ_KNOWN_BUGS") == "1" or "conv" not in call.name \
-            or "backward" not in call.name:
+    if (
+        os.environ.get("FASTCNN_FUZZ_KNOWN_BUGS") == "1"
+        or "conv" not in call.name
+        or "backward" not in call.name
+    ):
         return False
-    if all(np.isfinite(np.asarray(a, dtype=np.float64)).all() for a in call.args[:3]
-           if isinstance(a, np.ndarray) and a.dtype.kind in "biuf"):
+    if all(
+        np.isfinite(np.asarray(a, dtype=np.float64)).all()
+        for a in call.args[:3]
+        if isinstance(a, np.ndarray) and a.dtype.kind in "biuf"
+    ):
         return False
     for a, e in zip(result, expected):
         if a is None or e is None:

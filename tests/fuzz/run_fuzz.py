@@ -11,6 +11,7 @@ instead of summoning the OOM killer. Prints "calls: X, crashes: Y" (and the
 count of calls that gave a wrong result or a bad error); exit status 1 when
 either count is non-zero.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def child(seed, start, stop, mem_gb):
     import resource
     import warnings
+
     if mem_gb > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem_gb << 30, mem_gb << 30))
     warnings.simplefilter("ignore")
     sys.path.insert(0, HERE)
     import fuzzlib
+
     out = sys.stdout
     outcomes, failures = {}, []
     for i in range(start, stop):
@@ -49,6 +52,7 @@ def child(seed, start, stop, mem_gb):
 def describe(seed, i):
     sys.path.insert(0, HERE)
     import fuzzlib
+
     return fuzzlib.make_call(fuzzlib.Source((seed << 32) ^ i)).describe()
 
 
@@ -58,8 +62,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk", type=int, default=10000, help="calls per child process")
     ap.add_argument("--mem-gb", type=int, default=8, help="address-space limit per child (0: none)")
-    ap.add_argument("--known-bugs", action="store_true",
-                    help="also make the calls that hit known native bugs (FASTCNN_FUZZ_KNOWN_BUGS=1)")
+    ap.add_argument(
+        "--known-bugs",
+        action="store_true",
+        help="also make the calls that hit known native bugs (FASTCNN_FUZZ_KNOWN_BUGS=1)",
+    )
     ap.add_argument("--child", nargs=2, type=int, metavar=("START", "STOP"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -73,11 +80,24 @@ def main(argv=None):
     pos = 0
     while pos < args.calls:
         stop = min(pos + args.chunk, args.calls)
-        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--seed", str(args.seed),
-                            "--mem-gb", str(args.mem_gb), "--child", str(pos), str(stop)],
-                           capture_output=True, text=True, env=env)
+        p = subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--seed",
+                str(args.seed),
+                "--mem-gb",
+                str(args.mem_gb),
+                "--child",
+                str(pos),
+                str(stop),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         lines = p.stdout.splitlines()
-        result = next((json.loads(l[7:]) for l in lines if l.startswith("RESULT ")), None)
+        result = next((json.loads(line[7:]) for line in lines if line.startswith("RESULT ")), None)
         if p.returncode == 0 and result is not None:
             for k, v in result["outcomes"].items():
                 outcomes[k] = outcomes.get(k, 0) + v
@@ -85,10 +105,13 @@ def main(argv=None):
             done += stop - pos
             pos = stop
             continue
-        started = [int(l) for l in lines if l.isdigit()]
+        started = [int(line) for line in lines if line.isdigit()]
         at = started[-1] if started else pos
-        how = (f"signal {signal.Signals(-p.returncode).name}" if p.returncode < 0
-               else f"exit status {p.returncode}")
+        how = (
+            f"signal {signal.Signals(-p.returncode).name}"
+            if p.returncode < 0
+            else f"exit status {p.returncode}"
+        )
         crashes.append((at, how, describe(args.seed, at), p.stderr.strip()[-500:]))
         done += at + 1 - pos
         pos = at + 1
@@ -101,8 +124,10 @@ def main(argv=None):
         print(f"FAILURE at call {i}: {desc}\n    -> {err}")
     print(f"outcomes: {dict(sorted(outcomes.items()))}, {elapsed:.0f} s")
     signals = sum(1 for c in crashes if c[1].startswith("signal"))
-    print(f"calls: {done}, crashes: {signals}, other child deaths: {len(crashes) - signals}, "
-          f"failures: {len(failures)}")
+    print(
+        f"calls: {done}, crashes: {signals}, other child deaths: {len(crashes) - signals}, "
+        f"failures: {len(failures)}"
+    )
     return 1 if crashes or failures else 0
 
 

@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py, under mpirun or alone.
+"""Run by tests/model/test_distributed.py, under mpirun or alone.
 
     python train_small.py OUT.npz BATCH [--mode ok|raise|...] [--steps 20] [--bucket-mb 4]
 
@@ -6,6 +6,7 @@ Trains a small float64 conv model (no dropout, no BatchNorm) on fixed random dat
 with `fit(distributed=True)` and rank 0 writes the final weights, the loss history
 and the largest weight difference between the ranks to OUT.npz.
 """
+
 import argparse
 import sys
 import time
@@ -20,17 +21,24 @@ N_SAMPLES = 640
 
 def build_model(bn=False):
     f64 = dict(dtype="float64")
-    model = Sequential([
-        L.Input((1, 8, 8), **f64),
-        L.Conv2D(4, 3, padding="same", activation="relu", seed=1, **f64),
-    ] + ([L.BatchNormalization(**f64)] if bn else []) + [
-        L.MaxPool2D(2, **f64),
-        L.Conv2D(6, 3, activation="relu", seed=2, **f64),
-        L.Flatten(**f64),
-        L.Dense(10, seed=3, **f64),
-    ])
-    model.compile(optimizers.Adam(learning_rate=1e-2),
-                  losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    model = Sequential(
+        [
+            L.Input((1, 8, 8), **f64),
+            L.Conv2D(4, 3, padding="same", activation="relu", seed=1, **f64),
+        ]
+        + ([L.BatchNormalization(**f64)] if bn else [])
+        + [
+            L.MaxPool2D(2, **f64),
+            L.Conv2D(6, 3, activation="relu", seed=2, **f64),
+            L.Flatten(**f64),
+            L.Dense(10, seed=3, **f64),
+        ]
+    )
+    model.compile(
+        optimizers.Adam(learning_rate=1e-2),
+        losses.SparseCategoricalCrossentropy(from_logits=True),
+        ["accuracy"],
+    )
     return model
 
 
@@ -45,8 +53,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("batch", type=int)
-    parser.add_argument("--mode", default="ok", choices=["ok", "raise", "raise_backward", "hang", "abort",
-                                 "mismatch"])
+    parser.add_argument(
+        "--mode", default="ok", choices=["ok", "raise", "raise_backward", "hang", "abort", "mismatch"]
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--bn", action="store_true", help="add a BatchNormalization layer")
@@ -70,10 +79,11 @@ def main():
             if world.rank == world.size - 1 and calls[0] == 3:
                 if args.mode == "raise":
                     raise ValueError("injected failure on the last rank")
-                time.sleep(600)                  # a hard hang: only the watchdog helps
+                time.sleep(600)  # a hard hang: only the watchdog helps
             return forward(xb, training)
+
         model._forward = failing_forward
-    if args.mode == "raise_backward":            # after the Dense bucket's Iallreduce started
+    if args.mode == "raise_backward":  # after the Dense bucket's Iallreduce started
         conv = model.layers[0]
         backward = conv.backward
 
@@ -81,36 +91,53 @@ def main():
             if world.rank == world.size - 1 and model.optimizer.iterations == 2:
                 raise ValueError("injected failure in backward on the last rank")
             return backward(dout)
+
         conv.backward = failing_backward
-    if args.mode == "mismatch" and world.rank == 1:   # not the same data on every rank
+    if args.mode == "mismatch" and world.rank == 1:  # not the same data on every rank
         x, y = x[:-2], y[:-2]
     callbacks = []
-    if args.mode == "abort":                     # an exception outside a step, rank 0 only
+    if args.mode == "abort":  # an exception outside a step, rank 0 only
+
         class Fail:
             def on_epoch_end(self, epoch, logs):
                 if world.rank == 0:
                     raise RuntimeError("callback failed on rank 0 only")
+
         callbacks.append(Fail())
 
-    history = distributed.fit(model, x, y, batch_size=args.batch, epochs=epochs, seed=7,
-                              verbose=0, callbacks=callbacks, timeout=args.timeout,
-                              checkpoint=args.checkpoint, bucket_mb=args.bucket_mb)
+    history = distributed.fit(
+        model,
+        x,
+        y,
+        batch_size=args.batch,
+        epochs=epochs,
+        seed=7,
+        verbose=0,
+        callbacks=callbacks,
+        timeout=args.timeout,
+        checkpoint=args.checkpoint,
+        bucket_mb=args.bucket_mb,
+    )
     weights = model.get_weights()
     flat = np.concatenate([w.ravel() for w in weights])
     if world.size > 1:
         other = flat.copy()
         world.comm.Bcast(other, root=0)
         diff = np.array([np.max(np.abs(other - flat))])
-        world.comm.Allreduce(distributed._import_mpi().IN_PLACE, diff,
-                             op=distributed._import_mpi().MAX)
+        world.comm.Allreduce(distributed._import_mpi().IN_PLACE, diff, op=distributed._import_mpi().MAX)
         max_rank_diff = float(diff[0])
     else:
         max_rank_diff = 0.0
     if world.rank == 0:
-        np.savez(args.out, *weights, loss=np.array(history.history["loss"]),
-                 accuracy=np.array(history.history["accuracy"]),
-                 max_rank_diff=max_rank_diff,
-                 steps=history.distributed.get("steps", -1), iterations=model.optimizer.iterations)
+        np.savez(
+            args.out,
+            *weights,
+            loss=np.array(history.history["loss"]),
+            accuracy=np.array(history.history["accuracy"]),
+            max_rank_diff=max_rank_diff,
+            steps=history.distributed.get("steps", -1),
+            iterations=model.optimizer.iterations,
+        )
     return 0
 
 

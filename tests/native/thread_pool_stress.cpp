@@ -2,7 +2,7 @@
 // from several threads at once (busy pool: callers run inline), nested
 // regions and spin changes; every task must run exactly once and each
 // range's scratch slot must be used by one thread at a time. Built and run
-// under ThreadSanitizer by tests/test_thread_pool_native.py.
+// under ThreadSanitizer by tests/runtime/test_thread_pool_native.py.
 #include <atomic>
 #include <cstdio>
 #include <thread>

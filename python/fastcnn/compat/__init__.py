@@ -7,6 +7,7 @@ and pooling running on fastcnn's native kernels:
 
     from fastcnn.compat.cs231n import conv_forward_fast, conv_backward_fast
 """
+
 from . import cs231n
 
 __all__ = ["cs231n"]

@@ -38,6 +38,7 @@ Convolution, pooling and the affine products run in `fastcnn.functional`
 (C++, SIMD, OpenMP threads); ReLU, batchnorm and the losses are a few NumPy
 lines each.
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,19 +49,42 @@ from .. import functional as F
 
 __all__ = [
     # fast_layers
-    "conv_forward_fast", "conv_backward_fast", "conv_forward_im2col", "conv_backward_im2col",
-    "conv_forward_strides", "conv_backward_strides",
-    "max_pool_forward_fast", "max_pool_backward_fast", "max_pool_forward_reshape",
-    "max_pool_backward_reshape", "max_pool_forward_im2col", "max_pool_backward_im2col",
+    "conv_forward_fast",
+    "conv_backward_fast",
+    "conv_forward_im2col",
+    "conv_backward_im2col",
+    "conv_forward_strides",
+    "conv_backward_strides",
+    "max_pool_forward_fast",
+    "max_pool_backward_fast",
+    "max_pool_forward_reshape",
+    "max_pool_backward_reshape",
+    "max_pool_forward_im2col",
+    "max_pool_backward_im2col",
     # layers
-    "affine_forward", "affine_backward", "relu_forward", "relu_backward",
-    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
-    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
-    "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
-    "max_pool_backward_naive", "svm_loss", "softmax_loss",
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "spatial_batchnorm_forward",
+    "spatial_batchnorm_backward",
+    "conv_forward_naive",
+    "conv_backward_naive",
+    "max_pool_forward_naive",
+    "max_pool_backward_naive",
+    "svm_loss",
+    "softmax_loss",
     # layer_utils
-    "affine_relu_forward", "affine_relu_backward", "conv_relu_forward", "conv_relu_backward",
-    "conv_relu_pool_forward", "conv_relu_pool_backward", "conv_bn_relu_forward",
+    "affine_relu_forward",
+    "affine_relu_backward",
+    "conv_relu_forward",
+    "conv_relu_backward",
+    "conv_relu_pool_forward",
+    "conv_relu_pool_backward",
+    "conv_bn_relu_forward",
     "conv_bn_relu_backward",
     # classifiers/cnn.py
     "ThreeLayerConvNet",
@@ -78,6 +102,7 @@ def _as_float(*arrays):
 
 
 # ------------------------------------------------------------------ convolution
+
 
 def conv_forward_fast(x, w, b, conv_param):
     """Convolution (cross-correlation) of x (N, C, H, W) with w (F, C, HH, WW)
@@ -100,6 +125,7 @@ conv_backward_naive = conv_backward_im2col = conv_backward_strides = conv_backwa
 
 # ---------------------------------------------------------------------- pooling
 
+
 def _pool_window(pool_param):
     return (pool_param["pool_height"], pool_param["pool_width"]), pool_param["stride"]
 
@@ -107,7 +133,7 @@ def _pool_window(pool_param):
 def max_pool_forward_fast(x, pool_param):
     """Max pooling of x (N, C, H, W) over pool_height x pool_width windows.
     Returns (out (N, C, H', W'), cache)."""
-    x, = _as_float(x)
+    (x,) = _as_float(x)
     window, stride = _pool_window(pool_param)
     out, indices = F.max_pool2d(x, window, stride, return_indices=True)
     return out, (x, pool_param, indices)
@@ -124,11 +150,11 @@ def max_pool_backward_fast(dout, cache):
 
 
 max_pool_forward_naive = max_pool_forward_reshape = max_pool_forward_im2col = max_pool_forward_fast
-max_pool_backward_naive = max_pool_backward_reshape = max_pool_backward_im2col = \
-    max_pool_backward_fast
+max_pool_backward_naive = max_pool_backward_reshape = max_pool_backward_im2col = max_pool_backward_fast
 
 
 # ----------------------------------------------------------- affine and relu
+
 
 def affine_forward(x, w, b):
     """out = x.reshape(N, D) @ w + b for x (N, d_1, ..., d_k), w (D, M), b (M,).
@@ -159,6 +185,7 @@ def relu_backward(dout, cache):
 
 
 # ---------------------------------------------------------------- batchnorm
+
 
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation of x (N, D) per feature; returns (out, cache).
@@ -223,10 +250,11 @@ def spatial_batchnorm_backward(dout, cache):
 
 # -------------------------------------------------------------------- losses
 
+
 def svm_loss(x, y):
     """Multiclass SVM (hinge) loss of scores x (N, C) for labels y (N,), margin 1,
     averaged over N. Returns (loss, dx)."""
-    x, = _as_float(x)
+    (x,) = _as_float(x)
     n = x.shape[0]
     rows = np.arange(n)
     margins = np.maximum(0, x - x[rows, y][:, None] + 1)
@@ -240,7 +268,7 @@ def svm_loss(x, y):
 def softmax_loss(x, y):
     """Softmax cross-entropy of scores x (N, C) for labels y (N,), averaged over N.
     Returns (loss, dx)."""
-    x, = _as_float(x)
+    (x,) = _as_float(x)
     n = x.shape[0]
     rows = np.arange(n)
     shifted = x - x.max(axis=1, keepdims=True)
@@ -252,6 +280,7 @@ def softmax_loss(x, y):
 
 
 # --------------------------------------------------------------- layer_utils
+
 
 def affine_relu_forward(x, w, b):
     """affine -> relu; returns (out, cache)."""
@@ -312,6 +341,7 @@ def conv_bn_relu_backward(dout, cache):
 
 # ------------------------------------------------------------- the small CNN
 
+
 class ThreeLayerConvNet:
     """conv - relu - 2x2 max pool - affine - relu - affine - softmax, as in
     CS231n's `classifiers/cnn.py`.
@@ -330,8 +360,18 @@ class ThreeLayerConvNet:
     network on either.
     """
 
-    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
-                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, backend=None):
+    def __init__(
+        self,
+        input_dim=(3, 32, 32),
+        num_filters=32,
+        filter_size=7,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=np.float32,
+        backend=None,
+    ):
         self.backend = sys.modules[__name__] if backend is None else backend
         self.reg = reg
         self.dtype = dtype

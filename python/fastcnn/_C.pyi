@@ -1,0 +1,362 @@
+"""Type stub of fastcnn._C, the native module (csrc/bindings*.cpp).
+
+These are the raw kernels behind fastcnn.functional, fastcnn.elementwise and
+fastcnn.plan; the documented API is fastcnn.functional. Every array argument
+is float32 or float64 (one dtype per call; indices int64) and is checked
+again here, so a malformed call raises ValueError / TypeError, never crashes.
+Geometry is spelled out per side: stride_h/w, pad_top/bottom/left/right,
+dilation_h/w. `channels_last=True` means NHWC instead of NCHW.
+
+tests/ops/test_stub.py checks that this file names exactly what the module exports.
+"""
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+_Float = NDArray[np.floating[Any]]  # float32 or float64
+_Indices = NDArray[np.int64]
+_Algorithm = Literal["auto", "gemm", "direct", "winograd"]
+_Activation = str  # "identity", "relu", "leaky_relu", "sigmoid", "tanh", ...
+
+# ----------------------------------------------------------------- convolution
+
+def conv2d_forward(
+    x: _Float,
+    w: _Float,
+    b: _Float | None,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    dilation_h: int,
+    dilation_w: int,
+    groups: int,
+    algorithm: _Algorithm | str = "auto",
+    channels_last: bool = False,
+) -> _Float:
+    """Convolution of x (N, C, H, W) with w (C_out, C / groups, KH, KW), plus b (C_out,) if given."""
+
+def conv2d_backward(
+    dout: _Float,
+    x: _Float,
+    w: _Float,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    dilation_h: int,
+    dilation_w: int,
+    groups: int,
+    need_dx: bool,
+    need_dw: bool,
+    need_db: bool,
+    algorithm: _Algorithm | str = "auto",
+    channels_last: bool = False,
+) -> tuple[_Float | None, _Float | None, _Float | None]:
+    """(dx, dw, db); an entry not asked for by need_* is None."""
+
+def explain_conv2d(
+    pass_name: Literal["forward", "backward_data", "backward_weight"],
+    x_shape: Sequence[int],
+    w: _Float,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    dilation_h: int,
+    dilation_w: int,
+    groups: int,
+    algorithm: _Algorithm | str = "auto",
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    """The path the planner takes for one pass: {"pass", "path", "why", "candidates": [
+    {"path", "applies", "preferred", "chosen", "why"}, ...]}. x_shape is in the native layout."""
+
+def set_conv_verbose(on: bool) -> None:
+    """Turn on or off a line per convolution call naming its path (as FASTCNN_VERBOSE does)."""
+
+def conv_verbose() -> bool: ...
+def set_conv_path_override(
+    pass_name: Literal["forward", "backward_data", "backward_weight"], path: str | None
+) -> None:
+    """Tests and benchmarks: take `path` (a name explain_conv2d reports) for every call of this
+    pass where that candidate applies; None clears it."""
+
+def matmul(a: _Float, b: _Float) -> _Float:
+    """a (M, K) @ b (K, N), both of one dtype."""
+
+# --------------------------------------------------------------------- pooling
+
+def max_pool2d_forward(
+    x: _Float,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    out_h: int,
+    out_w: int,
+    want_indices: bool,
+    channels_last: bool = False,
+) -> tuple[_Float, _Indices | None]:
+    """(out, indices): indices are flat positions in each input plane (None unless want_indices)."""
+
+def max_pool2d_backward(
+    dout: _Float, indices: _Indices, in_h: int, in_w: int, channels_last: bool = False
+) -> _Float: ...
+def avg_pool2d_forward(
+    x: _Float,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    out_h: int,
+    out_w: int,
+    count_include_pad: bool,
+    channels_last: bool = False,
+) -> _Float: ...
+def avg_pool2d_backward(
+    dout: _Float,
+    in_h: int,
+    in_w: int,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    count_include_pad: bool,
+    channels_last: bool = False,
+) -> _Float: ...
+def global_avg_pool_forward(x: _Float, /) -> _Float:
+    """Mean of each row of x (rows, size) -> (rows,)."""
+
+def global_avg_pool_backward(dout: _Float, size: int, /) -> _Float:
+    """dout (rows,) spread evenly over (rows, size)."""
+
+def global_max_pool_forward(x: _Float, /) -> tuple[_Float, _Indices]:
+    """(max, argmax) of each row of x (rows, size)."""
+
+def global_max_pool_backward(dout: _Float, indices: _Indices, size: int, /) -> _Float: ...
+
+# --------------------------------------------------------- elementwise and BN
+
+def batch_norm_moments(x: _Float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(mean, variance) per channel (axis 1 of x viewed as (outer, C, inner)), in float64."""
+
+def batch_norm_apply(
+    x: _Float,
+    scale: _Float,
+    shift: _Float,
+    activation: _Activation = "identity",
+    slope: float = 0.0,
+    out: _Float | None = None,
+) -> _Float:
+    """activation(x * scale + shift) per channel."""
+
+def batch_norm_gradient_moments(
+    dout: _Float,
+    x: _Float,
+    scale: _Float,
+    shift: _Float,
+    mean: _Float,
+    activation: _Activation = "identity",
+    slope: float = 0.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(sum dz, sum dz * (x - mean)) per channel, dz being dout through the activation."""
+
+def batch_norm_gradient_apply(
+    dout: _Float,
+    x: _Float,
+    a: _Float,
+    b: _Float,
+    d: _Float,
+    scale: _Float,
+    shift: _Float,
+    activation: _Activation = "identity",
+    slope: float = 0.0,
+    out: _Float | None = None,
+) -> _Float:
+    """dx = a * dz + b * x + d per channel (dz: dout through the activation)."""
+
+def activation_forward(
+    x: _Float, activation: _Activation, slope: float = 0.0, out: _Float | None = None
+) -> _Float: ...
+def activation_backward(
+    dout: _Float, y: _Float, activation: _Activation, slope: float = 0.0, out: _Float | None = None
+) -> _Float:
+    """The gradient through an activation, from its output y."""
+
+def softmax_forward(x: _Float, out: _Float | None = None) -> _Float:
+    """Softmax over the last axis."""
+
+def softmax_backward(dout: _Float, y: _Float, out: _Float | None = None) -> _Float: ...
+def dropout(x: _Float, seed: int, rate: float, out: _Float | None = None) -> _Float:
+    """x with a `rate` share of entries zeroed and the rest scaled by 1 / (1 - rate)."""
+
+def softmax_cross_entropy(
+    logits: _Float, target: _Float | _Indices, grad_scale: float, want_grad: bool
+) -> tuple[float, _Float | None]:
+    """(summed loss, gradient * grad_scale or None); target is int64 labels or probabilities."""
+
+def optimizer_step(
+    kind: str,
+    c: Sequence[float],
+    decay: float,
+    clipnorm: float,
+    params: list[_Float],
+    grads: list[_Float],
+    states: list[Sequence[_Float | None]],
+) -> None:
+    """One in-place update of every parameter; `c` holds the rule's scalars (<= 10), each
+    states[i] its 3 state arrays (None where the rule needs none)."""
+
+# ------------------------------------------------------------ inference plan
+
+class InferencePlan:
+    """A run of native layers' inference, built step by step (fastcnn/plan.py) and run in one
+    call with the GIL released. Values are ints: 0 the input, 1 the output, others from value()."""
+
+    def __init__(
+        self,
+        dtype: Literal["float32", "float64"],
+        input_elements: int,
+        output_elements: int,
+        arena_elements: int,
+    ) -> None: ...
+    def value(self, offset: int, elements: int) -> int:
+        """A new intermediate value at `offset` in the arena; returns its id."""
+    def conv2d(
+        self,
+        input: int,
+        output: int,
+        x_shape: Sequence[int],
+        w: _Float,
+        b: _Float | None,
+        stride_h: int,
+        stride_w: int,
+        pad_top: int,
+        pad_bottom: int,
+        pad_left: int,
+        pad_right: int,
+        dilation_h: int,
+        dilation_w: int,
+        groups: int,
+        channels_last: bool,
+        activation: _Activation,
+        slope: float,
+        /,
+    ) -> None: ...
+    def dense(
+        self,
+        input: int,
+        output: int,
+        rows: int,
+        w: _Float,
+        b: _Float | None,
+        activation: _Activation,
+        slope: float,
+        /,
+    ) -> None: ...
+    def pool2d(
+        self,
+        input: int,
+        output: int,
+        mode: Literal["max", "avg"],
+        batch: int,
+        channels: int,
+        in_h: int,
+        in_w: int,
+        kernel_h: int,
+        kernel_w: int,
+        stride_h: int,
+        stride_w: int,
+        pad_top: int,
+        pad_bottom: int,
+        pad_left: int,
+        pad_right: int,
+        out_h: int,
+        out_w: int,
+        count_include_pad: bool,
+        channels_last: bool,
+        /,
+    ) -> None: ...
+    def global_avg_pool(self, input: int, output: int, rows: int, size: int, /) -> None: ...
+    def activation(self, input: int, output: int, size: int, name: _Activation, slope: float, /) -> None: ...
+    def softmax(self, input: int, output: int, rows: int, columns: int, /) -> None: ...
+    def batch_norm(
+        self,
+        input: int,
+        output: int,
+        outer: int,
+        channels: int,
+        inner: int,
+        scale: _Float,
+        shift: _Float,
+        activation: _Activation,
+        slope: float,
+        /,
+    ) -> None: ...
+    def run(self, x: _Float, out: _Float) -> None:
+        """Runs every step on x, writing out (both C-contiguous, of the plan's dtype and sizes)."""
+    @property
+    def steps(self) -> int: ...
+    @property
+    def arena_elements(self) -> int: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def packed_bytes(self) -> int:
+        """Bytes of weights packed by the runs so far and kept for the next."""
+
+# ------------------------------------------------------------------- runtime
+
+def set_num_threads(n: int, /) -> None: ...
+def get_num_threads() -> int: ...
+def set_isa(name: str, /) -> None:
+    """Force a SIMD path: one of cpu_info()["supported_isas"]."""
+
+def cpu_info() -> dict[str, Any]:
+    """isa, supported_isas, num_threads, cpu, cache sizes, GEMM tiles, thread-pool settings."""
+
+def set_output_cache_limit(bytes: int, /) -> None:
+    """Bytes of recycled result blocks (of 1 MiB and more) kept for reuse; 0 turns the cache off."""
+
+def output_cache_info() -> dict[str, int]: ...
+def pool_stats() -> dict[str, int]:
+    """Thread-pool counters since the last reset_pool_stats()."""
+
+def reset_pool_stats() -> None: ...
+def set_pool_spin_us(us: int, /) -> None: ...
+def pool_spin_us() -> int: ...
+def set_openmp_team(on: bool, /) -> None: ...
+def openmp_team() -> bool: ...
+def set_grain_scale(scale: float, /) -> None: ...
+def grain_scale() -> float: ...
+def serial_grain(family: Literal["conv", "pool", "matmul", "elementwise"], /) -> int:
+    """The serial grain: multiply-adds (conv, matmul) or bytes (pool, elementwise) below
+    which an op of this family does not split its work over threads."""
+
+def fma_peak_gflops(threads: int = 0) -> float:
+    """Measured float32 FMA peak (GFLOP/s) of the active ISA."""
+
+def copy_bandwidth_gbs(threads: int = 0) -> float:
+    """Measured memcpy bandwidth (GB/s read + written) over 128 MiB."""

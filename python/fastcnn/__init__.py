@@ -11,6 +11,7 @@ from . import _C, functional, layers, losses, optimizers
 from ._paths import reference_path
 from .explain import explain, set_verbose
 from .functional import conv_output_size
+from .graph import Input, Model
 from .interop import from_keras_weights, from_torch_state_dict
 from .model import History, Sequential, load_model
 
@@ -90,6 +91,8 @@ __all__ = [
     "losses",
     "optimizers",
     "Sequential",
+    "Model",
+    "Input",
     "History",
     "load_model",
     "from_torch_state_dict",

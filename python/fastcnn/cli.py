@@ -75,9 +75,9 @@ def load_dataset(model, directory, limit=None):
         except FileNotFoundError:  # shared/data ships a 5,000-image training subset
             train = data.load_mnist(directory, "train", prefix="train-5k")
         test = data.load_mnist(directory, "test")
-    elif model == "fashion-bn":
+    elif model in ("fashion-bn", "resnet20-fashion"):
         train, test = data.load_fashion_mnist(directory, "train"), data.load_fashion_mnist(directory, "test")
-    elif model == "cifar-keras":
+    elif model in ("cifar-keras", "resnet20"):
         train, test = data.load_cifar10(directory, "train"), data.load_cifar10(directory, "test")
     elif model == "digits":
         train, test = data.load_digits()
@@ -142,6 +142,8 @@ def cmd_train(args):
 
 
 def main(argv=None):
+    from . import zoo
+
     parser = argparse.ArgumentParser(prog="fastcnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="CPU, SIMD path, threads, caches")
@@ -152,7 +154,7 @@ def main(argv=None):
     train.add_argument(
         "--model",
         required=True,
-        choices=["mnist-pytorch", "mnist-keras", "fashion-bn", "cifar-keras", "digits", "signal-1d"],
+        choices=list(zoo.MODELS),
     )
     train.add_argument(
         "--data", default=None, help="data directory (default: $FASTCNN_DATA or ../shared/data)"

@@ -56,6 +56,12 @@ __all__ = [
     "get_activation",
     "layer_from_config",
     "LAYERS",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Concatenate",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -182,6 +188,12 @@ class Layer:
         return {"name": self.name, "dtype": self.dtype.name}
 
     def __call__(self, x, training=False):
+        """forward(x) on data; on symbolic tensors (fastcnn.Input and what layers
+        return for them) a node of a graph model (fastcnn.graph)."""
+        from . import graph  # graph.py builds on this module
+
+        if graph.is_symbolic(x):
+            return graph.connect(self, x)
         return self.forward(x, training=training)
 
     def __repr__(self):
@@ -894,3 +906,7 @@ for _long, _cls in {
 }.items():
     LAYERS.setdefault(_long, _cls)
 del _long, _cls
+
+
+# Merge layers (several inputs) for graph models; registered in LAYERS like the rest.
+from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract  # noqa: E402

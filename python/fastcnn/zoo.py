@@ -1,4 +1,4 @@
-"""The tutorials' CNNs, as `Sequential` models ready to compile.
+"""The tutorials' CNNs, as `Sequential` (and graph `Model`) models ready to compile.
 
 Each builder returns an uncompiled model and takes a `seed` so that weight
 initialisation (and dropout) is reproducible; `compile_args(name)` gives the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 from . import layers as L, losses, optimizers
+from .graph import Input, Model
 from .model import LearningRateScheduler, Sequential
 
 
@@ -144,6 +145,53 @@ def signal_1d(seed=0, length=40, classes=10):
     )
 
 
+def resnet20(seed=0, input_shape=(3, 32, 32), classes=10):
+    """He et al. 2016's CIFAR ResNet-20 (0.27M parameters): a 3x3 conv of 16
+    filters, then three stages of three basic blocks (two 3x3 convs with
+    BatchNorm, ReLU after the sum) of 16, 32 and 64 filters, each later stage
+    halving the plane by a stride-2 first conv; global average pooling and a
+    Dense layer of logits. Where a block changes the shape, its shortcut is
+    a 1x1 stride-2 convolution with BatchNorm (the paper's option B); the
+    others add the block's input. Padding 1 on every side, as PyTorch's
+    CIFAR ResNets (so a PyTorch twin with the same weights computes the same).
+    A 28x28 input (Fashion-MNIST) runs at 28, 14 and 7."""
+    s = _seeds(seed)
+
+    def conv_bn(x, filters, kernel, stride, relu):
+        x = L.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            padding=kernel // 2,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            seed=next(s),
+        )(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU()(x) if relu else x
+
+    inputs = Input(input_shape, name="image")
+    x = conv_bn(inputs, 16, 3, 1, True)
+    channels = 16
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(3):
+            stride = 2 if stage > 0 and block == 0 else 1
+            y = conv_bn(x, filters, 3, stride, True)
+            y = conv_bn(y, filters, 3, 1, False)
+            shortcut = x if stride == 1 and channels == filters else conv_bn(x, filters, 1, stride, False)
+            x = L.ReLU()(L.Add()([y, shortcut]))
+            channels = filters
+    outputs = L.Dense(classes, seed=next(s))(L.GlobalAvgPool2D()(x))
+    return Model(inputs, outputs, name="resnet20")
+
+
+def resnet20_fashion(seed=0):
+    """ResNet-20 on 28x28 single-channel images (Fashion-MNIST, MNIST)."""
+    model = resnet20(seed, input_shape=(1, 28, 28))
+    model.name = "resnet20_fashion"
+    return model
+
+
 MODELS = {
     "mnist-pytorch": mnist_pytorch,
     "mnist-keras": mnist_keras,
@@ -151,6 +199,8 @@ MODELS = {
     "cifar-keras": cifar_keras,
     "digits": digits,
     "signal-1d": signal_1d,
+    "resnet20": resnet20,
+    "resnet20-fashion": resnet20_fashion,
 }
 
 

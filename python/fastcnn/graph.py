@@ -1,0 +1,401 @@
+"""Graph models: Keras' functional API, with each layer's explicit forward and backward.
+
+    inputs = fastcnn.Input((3, 32, 32))              # symbolic: no batch axis, no data
+    x = L.Conv2D(16, 3, padding="same")(inputs)       # calling a layer adds a node
+    y = L.Conv2D(16, 3, padding="same")(L.ReLU()(x))
+    x = L.ReLU()(L.Add()([x, y]))                     # a merge layer takes a list
+    model = fastcnn.Model(inputs, L.Dense(10)(L.GlobalAvgPool2D()(x)))
+
+Calling a layer on symbolic tensors builds it for their shapes and returns
+its symbolic output; `Model(inputs, outputs)` collects the nodes between
+them in a run order (every node after the nodes it reads). Forward runs the
+nodes in that order; backward runs them in reverse and sums the gradients
+of a tensor read by several nodes. A layer called more than once shares its
+weights: its per-call cache is kept per node and its weight gradients are
+summed over its calls.
+
+`Model` is a `Sequential` whose step list is this graph: compile, fit,
+evaluate, predict, summary, save and load_model work as for `Sequential`.
+Several inputs and outputs run through `predict` and `model(x)` (lists in,
+lists out); training takes one input and one output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import layers as layers_module
+from .model import Sequential
+
+
+class SymbolicTensor:
+    """A tensor of a model being defined: per-sample shape, dtype, and the node that makes it."""
+
+    def __init__(self, shape, dtype, node=None, name=None):
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node  # None for a model input
+        self.name = name
+
+    def __repr__(self):
+        source = self.name if self.node is None else self.node.layer.name
+        return f"SymbolicTensor(shape={(None,) + self.shape}, dtype={self.dtype.name}, from={source!r})"
+
+
+class Node:
+    """One call of a layer on symbolic inputs (a list for merge layers)."""
+
+    def __init__(self, layer, inputs, listed):
+        self.layer, self.inputs, self.listed = layer, list(inputs), listed
+        self.output = None
+        self.cache = None  # the layer's cache after this node's last forward
+
+
+def Input(shape, dtype="float32", name=None):
+    """A model input of per-sample `shape` (Keras' `keras.Input`)."""
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"Input shape must be positive sizes, got {shape!r}")
+    return SymbolicTensor(shape, dtype, name=name or "input")
+
+
+def is_symbolic(inputs):
+    """Whether a layer call gets symbolic tensors (a model being defined) rather than data."""
+    if isinstance(inputs, (list, tuple)):
+        return bool(inputs) and all(_is_one_symbolic(t) for t in inputs)
+    return _is_one_symbolic(inputs)
+
+
+def _is_one_symbolic(t):
+    return isinstance(t, SymbolicTensor) or isinstance(t, layers_module.Input)
+
+
+def _tensor(t):
+    """An Input layer (used the Sequential way) stands for its own symbolic tensor."""
+    if isinstance(t, layers_module.Input):
+        if getattr(t, "_symbolic", None) is None:
+            t._symbolic = SymbolicTensor(t.shape, t.dtype, name=t.name)
+        return t._symbolic
+    return t
+
+
+def connect(layer, inputs):
+    """Call `layer` on symbolic `inputs`: build it for their shapes, add a node, return its output."""
+    listed = isinstance(inputs, (list, tuple))
+    tensors = [_tensor(t) for t in (inputs if listed else [inputs])]
+    shapes = [t.shape for t in tensors]
+    in_shape = shapes if listed else shapes[0]
+    where = f"layer '{layer.name}' ({type(layer).__name__})"
+    try:
+        if not layer.built:
+            layer.build(in_shape)
+        elif _shape_key(layer.input_shape) != _shape_key(in_shape):
+            raise ValueError(
+                f"it was built for input {_shape_key(layer.input_shape)}, a shared layer "
+                f"takes the same shape on every call"
+            )
+        out_shape = tuple(layer.output_shape(in_shape))
+    except ValueError as e:
+        raise ValueError(f"{where} cannot take input shape {in_shape}: {e}") from None
+    node = Node(layer, tensors, listed)
+    node.output = SymbolicTensor(out_shape, layer.dtype, node)
+    return node.output
+
+
+def _shape_key(shape):
+    if shape is None:
+        return None
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+def _run_order(inputs, outputs):
+    """The nodes between inputs and outputs, each after the nodes it reads."""
+    order, seen, visiting = [], set(), set()
+    input_ids = {id(t) for t in inputs}
+
+    def visit(tensor):
+        if id(tensor) in input_ids:
+            return
+        node = tensor.node
+        if node is None:
+            raise ValueError(
+                f"the outputs depend on an input that is not among the model's inputs: {tensor!r}"
+            )
+        if id(node) in seen:
+            return
+        if id(node) in visiting:
+            raise ValueError(f"the graph has a cycle through layer '{node.layer.name}'")
+        visiting.add(id(node))
+        for t in node.inputs:
+            visit(t)
+        visiting.discard(id(node))
+        seen.add(id(node))
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    return order
+
+
+class Model(Sequential):
+    """A model defined by its input and output tensors (Keras' functional `Model`)."""
+
+    def __init__(self, inputs, outputs, name=None):
+        super().__init__(name=name or "model")
+        self._multi_in = isinstance(inputs, (list, tuple))
+        self._multi_out = isinstance(outputs, (list, tuple))
+        self._inputs = [_tensor(t) for t in (inputs if self._multi_in else [inputs])]
+        self._outputs = [_tensor(t) for t in (outputs if self._multi_out else [outputs])]
+        for t in self._inputs + self._outputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"Model takes symbolic tensors (fastcnn.Input and layer calls), got {t!r}")
+        for t in self._inputs:
+            if t.node is not None:
+                raise ValueError(f"a model input must come from fastcnn.Input, got {t!r}")
+        if len({id(t) for t in self._inputs}) != len(self._inputs):
+            raise ValueError("the same Input appears twice among the model's inputs")
+        self._nodes = _run_order(self._inputs, self._outputs)
+        self.layers = []
+        for node in self._nodes:
+            if all(node.layer is not other for other in self.layers):
+                self.layers.append(node.layer)
+        self._calls = {id(layer): sum(n.layer is layer for n in self._nodes) for layer in self.layers}
+        self.input_shape = self._inputs[0].shape
+        self.built = True
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def inputs(self):
+        return list(self._inputs) if self._multi_in else self._inputs[0]
+
+    @property
+    def outputs(self):
+        return list(self._outputs) if self._multi_out else self._outputs[0]
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self._outputs]
+        return shapes if self._multi_out else shapes[0]
+
+    def add(self, layer):
+        raise TypeError("a Model is defined by its inputs and outputs; add layers by calling them")
+
+    def build(self, input_shape):
+        shapes = input_shape if self._multi_in else [input_shape]
+        want = [t.shape for t in self._inputs]
+        if [tuple(int(s) for s in shape) for shape in shapes] != want:
+            raise ValueError(f"{self.name} takes per-sample inputs {want if self._multi_in else want[0]}")
+        return self
+
+    def _ensure_built(self, x):
+        xs = x if self._multi_in else [x]
+        if len(xs) != len(self._inputs):
+            raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
+        for a, t in zip(xs, self._inputs):
+            if tuple(np.shape(a)[1:]) != t.shape:
+                raise ValueError(
+                    f"{self.name} expects per-sample input {t.shape}, got {tuple(np.shape(a)[1:])} "
+                    f"(data shape {np.shape(a)})"
+                )
+
+    # ------------------------------------------------------------------ one batch
+    def _forward(self, x, training, out=None):
+        if training:
+            self._weights_version += 1
+        xs = x if self._multi_in else [x]
+        if len(xs) != len(self._inputs):
+            raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
+        values = {id(t): a for t, a in zip(self._inputs, xs)}
+        for node in self._nodes:
+            args = [values[id(t)] for t in node.inputs]
+            y = node.layer.forward(args if node.listed else args[0], training=training)
+            node.cache = node.layer._cache
+            values[id(node.output)] = y
+        results = [values[id(t)] for t in self._outputs]
+        if not self._multi_out:
+            results = results[0]
+            if out is not None:
+                out[...] = results
+                return out
+        return results
+
+    def _backward(self, dout):
+        """Gradients flow from the outputs back to the inputs (returned, one per input)."""
+        douts = dout if self._multi_out else [dout]
+        grads = {}
+
+        def add(tensor, g):
+            key = id(tensor)
+            grads[key] = g if key not in grads else grads[key] + g  # never in place: g may be shared
+
+        for t, g in zip(self._outputs, douts):
+            add(t, g)
+        summed = {}  # id(layer) -> its weight gradients summed over its calls
+        for node in reversed(self._nodes):
+            g = grads.pop(id(node.output), None)
+            layer = node.layer
+            if g is None:  # nothing downstream reaches an output
+                continue
+            layer._cache = node.cache
+            dx = layer.backward(g)
+            if self._calls[id(layer)] > 1 and layer.param_names:
+                now = [np.array(a) for a in layer.grads]
+                before = summed.get(id(layer))
+                summed[id(layer)] = now if before is None else [b + a for a, b in zip(now, before)]
+            for t, d in zip(node.inputs, dx if node.listed else [dx]):
+                add(t, d)
+        for layer in self.layers:
+            if id(layer) in summed:
+                for name, g in zip(layer.param_names, summed[id(layer)]):
+                    layer._grads[name] = g
+        results = [grads.get(id(t)) for t in self._inputs]
+        return results if self._multi_in else results[0]
+
+    def _steps(self, training=True):
+        return [(node.layer, None) for node in self._nodes]
+
+    def __call__(self, x, training=False):
+        if is_symbolic(x):
+            raise NotImplementedError("calling a Model on symbolic tensors (nesting) is not supported yet")
+        xs = [_as_data(a) for a in x] if self._multi_in else _as_data(x)
+        return self._forward(xs, training)
+
+    def predict(self, x, batch_size=32, verbose=0):
+        if not self._multi_in and not self._multi_out:
+            return super().predict(x, batch_size=batch_size, verbose=verbose)
+        xs = [_as_data(a) for a in x] if self._multi_in else [_as_data(x)]
+        self._ensure_built(xs if self._multi_in else xs[0])
+        n = len(xs[0])
+        if any(len(a) != n for a in xs):
+            raise ValueError(f"every input must hold the same number of samples, got {[len(a) for a in xs]}")
+        pieces = []
+        for i in range(0, n, batch_size):
+            batch = [a[i : i + batch_size] for a in xs]
+            y = self._forward(batch if self._multi_in else batch[0], training=False)
+            pieces.append(y if self._multi_out else [y])
+        joined = [np.concatenate([p[k] for p in pieces]) for k in range(len(self._outputs))]
+        return joined if self._multi_out else joined[0]
+
+    def _check_single(self, what):
+        if self._multi_in or self._multi_out:
+            raise NotImplementedError(f"{what} takes one input and one output for now; predict takes several")
+
+    def train_on_batch(self, x, y):
+        self._check_single("train_on_batch")
+        return super().train_on_batch(x, y)
+
+    def fit(self, x, y, *args, **kwargs):
+        self._check_single("fit")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x, y, *args, **kwargs):
+        self._check_single("evaluate")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, print_fn=print):
+        """Print (and return) each layer call: output shape, parameters, FLOPs and its inputs."""
+        names = {id(t): t.name or "input" for t in self._inputs}
+        rows, total_flops, counted = [], 0, set()
+        for node in self._nodes:
+            layer = node.layer
+            names[id(node.output)] = layer.name
+            in_shape = [t.shape for t in node.inputs] if node.listed else node.inputs[0].shape
+            flops = int(layer.flops(in_shape))
+            total_flops += flops
+            params = layer.count_params() if id(layer) not in counted else 0
+            counted.add(id(layer))
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    str((None,) + node.output.shape),
+                    f"{params:,}",
+                    f"{flops:,}",
+                    ", ".join(names[id(t)] for t in node.inputs),
+                )
+            )
+        head = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Connected to")
+        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(5)]
+
+        def line(r):
+            return "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+        width = sum(widths)
+        trainable = self.count_params()
+        non_trainable = int(sum(s.size for layer in self.layers for s in layer.state))
+        inputs = ", ".join(f"{names[id(t)]} {(None,) + t.shape}" for t in self._inputs)
+        text = "\n".join(
+            [f'Model: "{self.name}" (inputs: {inputs})', "=" * width, line(head), "=" * width]
+            + [line(r) for r in rows]
+            + [
+                "=" * width,
+                f"Total params: {trainable + non_trainable:,}",
+                f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {non_trainable:,}",
+                f"Total FLOPs (forward, per sample): {total_flops:,}",
+                "_" * width,
+            ]
+        )
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------ save
+    def get_config(self):
+        """Layers (each once) and the calls between them, for save / load_model."""
+        layer_index = {id(layer): i for i, layer in enumerate(self.layers)}
+        ref = {id(t): ["input", k] for k, t in enumerate(self._inputs)}
+        nodes = []
+        for j, node in enumerate(self._nodes):
+            nodes.append(
+                {
+                    "layer": layer_index[id(node.layer)],
+                    "inputs": [ref[id(t)] for t in node.inputs],
+                    "listed": node.listed,
+                }
+            )
+            ref[id(node.output)] = ["node", j]
+        return {
+            "class_name": "Model",
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "inputs": [{"shape": list(t.shape), "dtype": t.dtype.name, "name": t.name} for t in self._inputs],
+            "multi_input": self._multi_in,
+            "multi_output": self._multi_out,
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers
+            ],
+            "nodes": nodes,
+            "outputs": [ref[id(t)] for t in self._outputs],
+        }
+
+    def __repr__(self):
+        return f"Model(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
+
+
+def _as_data(x):
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def model_from_config(config):
+    """The Model a `get_config()` describes, its layers newly built (weights not set)."""
+    layers = [layers_module.layer_from_config(s["class_name"], s["config"]) for s in config["layers"]]
+    inputs = [Input(s["shape"], s["dtype"], s["name"]) for s in config["inputs"]]
+    made = []
+
+    def tensor(ref):
+        kind, k = ref
+        return inputs[k] if kind == "input" else made[k]
+
+    for spec in config["nodes"]:
+        args = [tensor(r) for r in spec["inputs"]]
+        made.append(connect(layers[spec["layer"]], args if spec["listed"] else args[0]))
+    outputs = [tensor(r) for r in config["outputs"]]
+    return Model(
+        inputs if config["multi_input"] else inputs[0],
+        outputs if config["multi_output"] else outputs[0],
+        name=config["name"],
+    )

@@ -1,0 +1,250 @@
+"""Graph models (fastcnn.Model, the functional API) and the merge layers:
+structure and errors, merge layers against NumPy and finite differences,
+shared layers, several inputs and outputs, save/load/resume, and ResNet-20
+against a PyTorch twin with the same weights (outputs, gradients and 5 SGD
+steps in float64)."""
+
+import numpy as np
+import pytest
+
+import fastcnn
+from fastcnn import layers as L, losses, optimizers, zoo
+
+from _helpers import numeric_grad
+
+
+def _small_graph(dtype="float64"):
+    """Two branches, a shared Dense, and every merge layer."""
+    inputs = fastcnn.Input((2, 6, 6), dtype=dtype)
+    a = L.Conv2D(3, 3, padding="same", activation="tanh", seed=1, dtype=dtype)(inputs)
+    b = L.Conv2D(3, 3, padding="same", seed=2, dtype=dtype)(inputs)
+    merged = L.Concatenate(axis=1, dtype=dtype)([a, b, L.Multiply(dtype=dtype)([a, b])])
+    flat = L.Flatten(dtype=dtype)(L.AvgPool2D(2, dtype=dtype)(merged))
+    shared = L.Dense(5, seed=3, dtype=dtype)
+    left, right = shared(flat), shared(L.Tanh(dtype=dtype)(flat))
+    mixed = [
+        L.Add(dtype=dtype)([left, right]),
+        L.Subtract(dtype=dtype)([left, right]),
+        L.Maximum(dtype=dtype)([left, right]),
+        L.Average(dtype=dtype)([left, right, left]),
+    ]
+    outputs = L.Dense(4, seed=4, dtype=dtype)(L.Concatenate(dtype=dtype)(mixed))
+    return fastcnn.Model(inputs, outputs)
+
+
+def test_structure_summary_and_connectivity():
+    model = _small_graph()
+    assert [type(layer).__name__ for layer in model.layers].count("Dense") == 2  # shared once
+    text = model.summary(print_fn=None)
+    assert "Connected to" in text and "conv2d" in text and "concatenate" in text
+    assert model.output_shape == (4,)
+    assert model.count_params() == sum(p.size for p in model.params)
+
+
+def test_definition_errors_name_the_problem():
+    a, b = fastcnn.Input((4,)), fastcnn.Input((5,))
+    with pytest.raises(ValueError, match="equal shapes"):
+        L.Add()([a, b])
+    with pytest.raises(ValueError, match="differ only along axis"):
+        L.Concatenate(axis=1)([fastcnn.Input((2, 3)), fastcnn.Input((3, 4))])
+    with pytest.raises(ValueError, match="not among the model's inputs"):
+        fastcnn.Model(a, L.Dense(2)(L.Add()([a, L.Dense(4)(b)])))
+    dense = L.Dense(3)
+    dense(a)
+    with pytest.raises(ValueError, match="shared layer"):
+        dense(b)
+    with pytest.raises(ValueError, match="exactly 2"):
+        L.Subtract()([a, a, a])
+    with pytest.raises(TypeError, match="symbolic"):
+        fastcnn.Model(a, np.zeros(3))
+    model = fastcnn.Model(a, L.Dense(2)(a))
+    with pytest.raises(ValueError, match="per-sample input"):
+        model.predict(np.zeros((2, 5)))
+    with pytest.raises(TypeError, match="inputs and outputs"):
+        model.add(L.Dense(2))
+
+
+def _merge_reference(name, xs):
+    if name == "Add":
+        return sum(xs)
+    if name == "Subtract":
+        return xs[0] - xs[1]
+    if name == "Multiply":
+        return np.prod(np.stack(xs), axis=0)
+    if name == "Average":
+        return np.mean(np.stack(xs), axis=0)
+    if name == "Maximum":
+        return np.max(np.stack(xs), axis=0)
+    return np.concatenate(xs, axis=-1)
+
+
+@pytest.mark.parametrize("name", ["Add", "Subtract", "Multiply", "Average", "Maximum", "Concatenate"])
+def test_merge_layers_match_numpy_and_finite_differences(name):
+    rng = np.random.default_rng(0)
+    n = 2 if name == "Subtract" else 3
+    xs = [rng.standard_normal((4, 3, 5)) for _ in range(n)]
+    layer = getattr(L, name)(dtype="float64")
+    y = layer.forward(xs)
+    np.testing.assert_allclose(y, _merge_reference(name, xs), rtol=1e-12)
+    dout = rng.standard_normal(y.shape)
+    grads = layer.backward(dout)
+    assert len(grads) == n
+    for i in range(n):
+        xi = xs[i].copy()
+        other = getattr(L, name)(dtype="float64")
+        numeric = numeric_grad(lambda: other.forward(xs[:i] + [xi] + xs[i + 1 :]), xi, dout)  # noqa: B023
+        np.testing.assert_allclose(grads[i], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_maximum_gives_ties_to_the_first_input():
+    layer = L.Maximum(dtype="float64")
+    x = np.ones((1, 3))
+    layer.forward([x, x.copy()])
+    first, second = layer.backward(np.full((1, 3), 2.0))
+    np.testing.assert_array_equal(first, 2.0)
+    np.testing.assert_array_equal(second, 0.0)
+
+
+def test_graph_gradients_equal_finite_differences_with_a_shared_layer():
+    model = _small_graph()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 6, 6))
+    r = rng.standard_normal((3, 4))
+    y = model._forward(x, training=True)
+    dx = model._backward(r)
+    xv = x.copy()
+    np.testing.assert_allclose(
+        dx, numeric_grad(lambda: model._forward(xv, training=True), xv, r), rtol=1e-5, atol=1e-8
+    )
+    shared = next(layer for layer in model.layers if type(layer) is L.Dense)
+    kernel = shared.kernel
+    analytic = shared.grads[0].copy()
+
+    shared.kernel = kernel.copy()
+    numeric = numeric_grad(lambda: model._forward(x, training=True), shared.kernel, r)
+    shared.kernel = kernel
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    assert y.shape == (3, 4)
+
+
+def test_several_inputs_and_outputs():
+    a, b = fastcnn.Input((4,)), fastcnn.Input((4,))
+    h = L.Dense(6, activation="relu", seed=1)(L.Concatenate()([a, b]))
+    model = fastcnn.Model([a, b], [L.Dense(2, seed=2)(h), L.Dense(3, seed=3)(h)])
+    rng = np.random.default_rng(2)
+    xa, xb = rng.standard_normal((10, 4)).astype(np.float32), rng.standard_normal((10, 4)).astype(np.float32)
+    one, two = model.predict([xa, xb], batch_size=4)
+    assert one.shape == (10, 2) and two.shape == (10, 3)
+    whole = model([xa, xb])
+    np.testing.assert_allclose(whole[0], one, rtol=1e-6)
+    np.testing.assert_allclose(whole[1], two, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="one input and one output"):
+        model.compile("sgd", "mse")
+        model.fit([xa, xb], one)
+
+
+def test_save_load_and_resume_are_bit_exact(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+
+    def build():
+        model = zoo.resnet20(seed=1, input_shape=(3, 8, 8))
+        model.compile(optimizers.Adam(1e-3), losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    model = build()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, seed=0)
+    model.save(tmp_path / "graph.npz")
+    loaded = fastcnn.load_model(tmp_path / "graph.npz")
+    assert type(loaded) is fastcnn.Model
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=1)
+    loaded.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=1)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+def test_resnet20_has_the_papers_size_and_trains():
+    model = zoo.resnet20(seed=0)
+    assert 0.26e6 < model.count_params() < 0.28e6
+    model.compile(optimizers.SGD(0.05, momentum=0.9), losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    first = model.train_on_batch(x, y)
+    for _ in range(8):
+        last = model.train_on_batch(x, y)
+    assert last < first
+
+
+# --------------------------------------------------------------- PyTorch twin
+
+
+def _torch_run(model, params, x):
+    """model's graph computed by torch.nn.functional with `params` (layer name -> tensors)."""
+    import torch
+    import torch.nn.functional as TF
+
+    values = {id(t): x for t in model._inputs}
+    for node in model._nodes:
+        layer = node.layer
+        args = [values[id(t)] for t in node.inputs]
+        h = args[0]
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            p = params[layer.name]
+            h = TF.conv2d(
+                h, p[0], p[1] if layer.use_bias else None, stride=layer.strides, padding=layer.padding
+            )
+        elif kind == "BatchNormalization":
+            gamma, beta = params[layer.name]
+            h = TF.batch_norm(h, None, None, gamma, beta, training=True, eps=layer.epsilon)
+        elif kind == "ReLU":
+            h = torch.relu(h)
+        elif kind == "Add":
+            h = args[0] + args[1]
+        elif kind == "GlobalAvgPool2D":
+            h = h.mean(dim=(2, 3))
+        elif kind == "Dense":
+            kernel, bias = params[layer.name]
+            h = h @ kernel + bias
+        else:
+            raise AssertionError(kind)
+        values[id(node.output)] = h
+    return values[id(model._outputs[0])]
+
+
+def test_resnet20_matches_a_pytorch_twin_over_five_sgd_steps():
+    torch = pytest.importorskip("torch")
+    model = zoo.resnet20(seed=2, input_shape=(3, 16, 16))
+    for layer in model.layers:
+        layer.astype("float64")
+    model.compile(optimizers.SGD(0.1), losses.SparseCategoricalCrossentropy(from_logits=True))
+    params = {
+        layer.name: [torch.tensor(p.copy(), requires_grad=True) for p in layer.params]
+        for layer in model.layers
+        if layer.params
+    }
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 3, 16, 16))
+    y = rng.integers(0, 10, 6)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    for _ in range(5):
+        logits = model._forward(x, training=True)
+        twin = _torch_run(model, params, tx)
+        np.testing.assert_allclose(logits, twin.detach().numpy(), rtol=1e-8, atol=1e-10)
+        loss = torch.nn.functional.cross_entropy(twin, ty)
+        loss.backward()
+        model.train_on_batch(x, y)  # the same forward again, backward and the update
+        with torch.no_grad():
+            for layer in model.layers:
+                for grad, theirs in zip(layer.grads, params.get(layer.name, [])):
+                    scale = max(1.0, float(theirs.grad.abs().max()))
+                    np.testing.assert_allclose(grad, theirs.grad.numpy(), rtol=1e-8, atol=1e-10 * scale)
+                    theirs -= 0.1 * theirs.grad
+                    theirs.grad = None
+    for layer in model.layers:
+        for ours, theirs in zip(layer.params, params.get(layer.name, [])):
+            np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-8, atol=1e-10)

@@ -3,8 +3,9 @@ fastcnn against PyTorch (same architecture, same weights, same batch), in
 one process with turns interleaved.
 
 Models: the tutorials' CNNs of `fastcnn.zoo` (PyTorch MNIST, Keras MNIST,
-Keras CIFAR-10, the Fashion-MNIST BatchNorm net) and a VGG-style CIFAR net
-(6 conv3x3 64-128-256, each with BatchNorm + ReLU). The PyTorch twin of each
+Keras CIFAR-10, the Fashion-MNIST BatchNorm net), a VGG-style CIFAR net
+(6 conv3x3 64-128-256, each with BatchNorm + ReLU) and the CIFAR ResNet-20
+(a graph model: skip connections). The PyTorch twin of each
 fastcnn model is built layer by layer and takes fastcnn's weights, so both
 compute the same function (checked: outputs compared before timing).
 
@@ -65,6 +66,7 @@ MODELS = {  # name -> (builder, training batch size)
     "cifar_keras": (zoo.cifar_keras, 32),
     "fashion_bn": (zoo.fashion_bn, 64),
     "vgg_cifar_bn": (vgg_cifar, 64),
+    "resnet20": (zoo.resnet20, 128),
 }
 
 
@@ -72,49 +74,96 @@ MODELS = {  # name -> (builder, training batch size)
 
 
 def torch_twin(model):
-    """nn.Sequential computing what the fastcnn Sequential computes, with its weights."""
+    """A torch module computing what the fastcnn model computes, with its weights:
+    nn.Sequential for a Sequential, a module walking the same graph for a Model."""
+    from torch import nn
+
+    if isinstance(model, fastcnn.Model):
+        return GraphTwin(model)
+    return nn.Sequential(*[m for layer in model.layers for m in layer_modules(layer)])
+
+
+def layer_modules(layer):
+    """The torch modules of one fastcnn layer (its activation included)."""
     import torch
     from torch import nn
 
-    mods = []
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            pad = layer.padding if isinstance(layer.padding, (int, str)) else tuple(layer.padding)
-            conv = nn.Conv2d(
-                layer.kernel.shape[1] * layer.groups,
-                layer.filters,
-                layer.kernel_size,
-                stride=layer.strides,
-                padding=pad,
-                dilation=layer.dilation_rate,
-                groups=layer.groups,
-                bias=layer.use_bias,
+    kind = type(layer).__name__
+    if kind == "Conv2D":
+        pad = layer.padding if isinstance(layer.padding, (int, str)) else tuple(layer.padding)
+        conv = nn.Conv2d(
+            layer.kernel.shape[1] * layer.groups,
+            layer.filters,
+            layer.kernel_size,
+            stride=layer.strides,
+            padding=pad,
+            dilation=layer.dilation_rate,
+            groups=layer.groups,
+            bias=layer.use_bias,
+        )
+        return _weighted(conv, layer.kernel, layer)
+    if kind == "Dense":
+        lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
+        return _weighted(lin, layer.kernel.T, layer)
+    if kind == "BatchNormalization":
+        bn = nn.BatchNorm2d(len(layer.gamma), eps=layer.epsilon, momentum=1 - layer.momentum)
+        bn.weight.data = torch.from_numpy(layer.gamma.copy())
+        bn.bias.data = torch.from_numpy(layer.beta.copy())
+        bn.running_mean.data = torch.from_numpy(layer.moving_mean.copy())
+        bn.running_var.data = torch.from_numpy(layer.moving_variance.copy())
+        return [bn]
+    simple = {
+        "ReLU": lambda: [nn.ReLU()],
+        "MaxPool2D": lambda: [nn.MaxPool2d(layer.pool_size, layer.strides)],
+        "Flatten": lambda: [nn.Flatten()],
+        "Dropout": lambda: [nn.Dropout(layer.rate)],
+        "GlobalAvgPool2D": lambda: [nn.AdaptiveAvgPool2d(1), nn.Flatten()],
+    }
+    if kind not in simple:
+        raise ValueError(f"no PyTorch twin for {kind}")
+    return simple[kind]()
+
+
+def _graph_twin_class():
+    from torch import nn
+
+    class GraphTwin(nn.Module):
+        """The fastcnn Model's nodes in its run order; Add sums, the rest run their layer's modules."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.layer_modules = nn.ModuleDict(
+                {
+                    layer.name: nn.Sequential(*layer_modules(layer))
+                    for layer in model.layers
+                    if type(layer).__name__ != "Add"
+                }
             )
-            mods += _weighted(conv, layer.kernel, layer)
-        elif kind == "Dense":
-            lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
-            mods += _weighted(lin, layer.kernel.T, layer)
-        elif kind == "BatchNormalization":
-            bn = nn.BatchNorm2d(len(layer.gamma), eps=layer.epsilon, momentum=1 - layer.momentum)
-            bn.weight.data = torch.from_numpy(layer.gamma.copy())
-            bn.bias.data = torch.from_numpy(layer.beta.copy())
-            bn.running_mean.data = torch.from_numpy(layer.moving_mean.copy())
-            bn.running_var.data = torch.from_numpy(layer.moving_variance.copy())
-            mods.append(bn)
-        elif kind == "ReLU":
-            mods.append(nn.ReLU())
-        elif kind == "MaxPool2D":
-            mods.append(nn.MaxPool2d(layer.pool_size, layer.strides))
-        elif kind == "Flatten":
-            mods.append(nn.Flatten())
-        elif kind == "Dropout":
-            mods.append(nn.Dropout(layer.rate))
-        elif kind == "GlobalAvgPool2D":
-            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        else:
-            raise ValueError(f"no PyTorch twin for {kind}")
-    return nn.Sequential(*mods)
+            where = {id(t): ("input", 0) for t in model._inputs}
+            self.nodes = []
+            for j, node in enumerate(model._nodes):
+                self.nodes.append(
+                    (node.layer.name, type(node.layer).__name__, [where[id(t)] for t in node.inputs])
+                )
+                where[id(node.output)] = ("node", j)
+            self.output = where[id(model._outputs[0])]
+
+        def forward(self, x):
+            made = []
+
+            def value(ref):
+                return x if ref[0] == "input" else made[ref[1]]
+
+            for name, kind, refs in self.nodes:
+                args = [value(r) for r in refs]
+                made.append(args[0] + args[1] if kind == "Add" else self.layer_modules[name](args[0]))
+            return value(self.output)
+
+    return GraphTwin
+
+
+def GraphTwin(model):  # noqa: N802 - builds the class on first use (torch is optional)
+    return _graph_twin_class()(model)
 
 
 def _weighted(module, weight, layer):

@@ -45,7 +45,7 @@ class PlanHandle {
     require_operand(w, "w");
     const Conv2dParams p = make_conv2d_params(x_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw,
                                               groups, channels_last);
-    add([&](auto& step, auto tag) {
+    push([&](auto& step, auto tag) {
       using T = decltype(tag);
       step.kind = PlanStepKind::conv2d;
       step.conv = p;
@@ -59,7 +59,7 @@ class PlanHandle {
              const std::string& activation, double slope) {
     require_operand(w, "w");
     if (w.ndim() != 2 || rows <= 0) throw py::value_error("dense needs a 2-D w and positive rows, got w " + shape_str(w));
-    add([&](auto& step, auto tag) {
+    push([&](auto& step, auto tag) {
       using T = decltype(tag);
       step.kind = PlanStepKind::dense;
       step.rows = rows;
@@ -79,7 +79,7 @@ class PlanHandle {
     if (batch <= 0 || channels <= 0) throw py::value_error("pool2d needs a positive batch and channel count");
     const PoolWindow win{in_h, in_w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad};
     check_pool_window(win);
-    add([&](auto& step, auto) {
+    push([&](auto& step, auto) {
       step.kind = mode == "max" ? PlanStepKind::max_pool2d : PlanStepKind::avg_pool2d;
       step.window = win;
       step.batch = batch;
@@ -90,7 +90,7 @@ class PlanHandle {
 
   void global_avg_pool(int input, int output, int64_t rows, int64_t size) {
     if (rows <= 0 || size <= 0) throw py::value_error("global_avg_pool needs positive rows and size");
-    add([&](auto& step, auto) {
+    push([&](auto& step, auto) {
       step.kind = PlanStepKind::global_avg_pool;
       step.rows = rows;
       step.size = size;
@@ -98,8 +98,18 @@ class PlanHandle {
   }
 
   void activation(int input, int output, int64_t size, const std::string& name, double slope) {
-    add([&](auto& step, auto) {
+    push([&](auto& step, auto) {
       step.kind = PlanStepKind::activation;
+      step.size = size;
+      step.activation = {activation_named(name, false), slope};
+    }, input, output);
+  }
+
+  void sum(int input, int input2, int output, int64_t size, const std::string& name, double slope) {
+    if (input2 < 0) throw py::value_error("add needs a second operand");
+    push([&](auto& step, auto) {
+      step.kind = PlanStepKind::add;
+      step.input2 = input2;
       step.size = size;
       step.activation = {activation_named(name, false), slope};
     }, input, output);
@@ -107,7 +117,7 @@ class PlanHandle {
 
   void softmax(int input, int output, int64_t rows, int64_t columns) {
     if (rows <= 0 || columns <= 0) throw py::value_error("softmax needs positive rows and columns");
-    add([&](auto& step, auto) {
+    push([&](auto& step, auto) {
       step.kind = PlanStepKind::softmax;
       step.rows = rows;
       step.columns = columns;
@@ -124,7 +134,7 @@ class PlanHandle {
                               shape_str(a));
     }
     if (outer <= 0 || channels <= 0 || inner <= 0) throw py::value_error("batch_norm needs positive sizes");
-    add([&](auto& step, auto tag) {
+    push([&](auto& step, auto tag) {
       using T = decltype(tag);
       step.kind = PlanStepKind::batch_norm;
       step.view = {outer, channels, inner};
@@ -180,10 +190,10 @@ class PlanHandle {
     return data<T>(a);
   }
 
-  // Fills a step of the plan's dtype with `fill(step, T{})` and adds it; the
+  // Fills a step of the plan's dtype with `fill(step, T{})` and pushes it; the
   // arrays it reads stay referenced by the plan.
   template <class Fill>
-  void add(Fill&& fill, int input, int output) {
+  void push(Fill&& fill, int input, int output) {
     try {
       if (f32_) {
         PlanStep<float> step;
@@ -231,6 +241,8 @@ void bind_plan(py::module_& m) {
       .def("global_avg_pool", &PlanHandle::global_avg_pool)
       .def("activation", &PlanHandle::activation)
       .def("softmax", &PlanHandle::softmax)
+      .def("add", &PlanHandle::sum, py::arg("input"), py::arg("input2"), py::arg("output"), py::arg("size"),
+           py::arg("activation"), py::arg("slope"))
       .def("batch_norm", [](PlanHandle& h, int input, int output, int64_t outer, int64_t channels,
                             int64_t inner, const py::array& scale, const py::array& shift,
                             const std::string& activation, double slope) {

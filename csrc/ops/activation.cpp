@@ -58,6 +58,16 @@ void activation_backward(Activation act, double slope, int64_t n, const T* dy, c
 }
 
 template <typename T>
+void add_forward(Activation act, double slope, int64_t n, const T* a, const T* b, T* y) {
+  const auto& k = active_kernels().get<T>().elementwise;
+  for_each_piece(n, 3 * n * int64_t{sizeof(T)}, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = a[i] + b[i];
+    // while the piece is in L1
+    if (act != Activation::identity) k.activation_forward(act, T(slope), y + begin, end - begin, y + begin);
+  });
+}
+
+template <typename T>
 void softmax_forward(int64_t rows, int64_t columns, const T* x, T* y) {
   const auto& k = active_kernels().get<T>().elementwise;
   for_each_row_block(rows, columns, 2 * rows * columns * int64_t{sizeof(T)}, [&](int64_t b, int64_t e) {
@@ -156,6 +166,7 @@ double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, 
 #define FASTCNN_ACTIVATION(T)                                                                       \
   template void activation_forward<T>(Activation, double, int64_t, const T*, T*);                   \
   template void activation_backward<T>(Activation, double, int64_t, const T*, const T*, T*);        \
+  template void add_forward<T>(Activation, double, int64_t, const T*, const T*, T*);                \
   template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                                 \
   template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);                      \
   template void dropout<T>(int64_t, const T*, uint64_t, double, T*);                                \

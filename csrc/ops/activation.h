@@ -17,6 +17,11 @@ template <typename T>
 void activation_backward(Activation act, double slope, int64_t n, const T* dy, const T* y, T* dx);
 
 // Softmax over each row of `columns` values, and its gradient from the output.
+// y = act(a + b), element-wise (the sum of a graph model's Add, with the
+// activation that follows it); y may be a or b.
+template <typename T>
+void add_forward(Activation act, double slope, int64_t n, const T* a, const T* b, T* y);
+
 template <typename T>
 void softmax_forward(int64_t rows, int64_t columns, const T* x, T* y);
 template <typename T>

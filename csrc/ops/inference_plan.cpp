@@ -17,7 +17,8 @@ int64_t PlanStep<T>::input_elements() const {
     case PlanStepKind::max_pool2d:
     case PlanStepKind::avg_pool2d: return batch * channels * window.in_h * window.in_w;
     case PlanStepKind::global_avg_pool: return rows * size;
-    case PlanStepKind::activation: return size;
+    case PlanStepKind::activation:
+    case PlanStepKind::add: return size;
     case PlanStepKind::softmax: return rows * columns;
     case PlanStepKind::batch_norm: return view.size();
   }
@@ -60,8 +61,21 @@ void InferencePlan<T>::add_step(const PlanStep<T>& step) {
   if (step.input < 0 || step.input >= n || step.output < 0 || step.output >= n)
     throw std::invalid_argument("step reads or writes an unknown value");
   if (step.output == 0) throw std::invalid_argument("no step may write the plan's input");
-  if (step.input == step.output && step.kind != PlanStepKind::activation)
-    throw std::invalid_argument("only activation steps run in place");
+  const bool elementwise = step.kind == PlanStepKind::activation || step.kind == PlanStepKind::add;
+  if (step.input == step.output && !elementwise)
+    throw std::invalid_argument("only activation and add steps run in place");
+  if ((step.kind == PlanStepKind::add) != (step.input2 >= 0))
+    throw std::invalid_argument("add steps, and only they, read a second value");
+  if (step.input2 >= 0) {
+    if (step.input2 >= n) throw std::invalid_argument("step reads an unknown value");
+    if (values_[step.input2].elements != step.input_elements())
+      throw std::invalid_argument("add's operands differ in size");
+    const Value &c = values_[step.input2], &o = values_[step.output];
+    const bool overlap2 = c.offset >= 0 && o.offset >= 0 && c.offset < o.offset + o.elements &&
+                          o.offset < c.offset + c.elements;
+    if (overlap2 && step.input2 != step.output)
+      throw std::invalid_argument("a step's input and output values overlap in the arena");
+  }
   const int64_t in = step.input_elements(), out = step.output_elements();
   const Value &a = values_[step.input], &b = values_[step.output];
   const bool overlap = a.offset >= 0 && b.offset >= 0 && a.offset < b.offset + b.elements &&
@@ -140,6 +154,9 @@ void InferencePlan<T>::run(const T* x, T* out) {
         break;
       case PlanStepKind::batch_norm:
         batch_norm_apply<T>(s.view, src, s.scale, s.shift, s.activation, dst);
+        break;
+      case PlanStepKind::add:
+        add_forward<T>(s.activation.kind, s.activation.slope, s.size, src, where(values_[s.input2], x, out), dst);
         break;
     }
   }

@@ -24,17 +24,18 @@
 
 namespace fastcnn {
 
-enum class PlanStepKind { conv2d, dense, max_pool2d, avg_pool2d, global_avg_pool, activation, softmax, batch_norm };
+enum class PlanStepKind { conv2d, dense, max_pool2d, avg_pool2d, global_avg_pool, activation, softmax, batch_norm, add };
 
 template <typename T>
 struct PlanStep {
   PlanStepKind kind;
   int input = 0, output = 0;  // value ids
+  int input2 = -1;            // add: the second operand's value
   Conv2dParams conv{};        // conv2d
   PoolWindow window{};        // pools
   bool channels_last = false;
   // pools: batch x channels planes; dense: rows x in -> rows x out;
-  // softmax: rows x columns; global pool: rows planes of `size`; activation: n values
+  // softmax: rows x columns; global pool: rows planes of `size`; activation, add: `size` values
   int64_t batch = 0, channels = 0, rows = 0, columns = 0, size = 0;
   ChannelView view{};         // batch_norm
   const T* weight = nullptr;  // conv2d, dense (in, out)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layers as layers_module
+from . import layers as layers_module, plan as plan_module
+from ._paths import reference_active
 from .model import Sequential
 
 
@@ -162,6 +163,7 @@ class Model(Sequential):
             if all(node.layer is not other for other in self.layers):
                 self.layers.append(node.layer)
         self._calls = {id(layer): sum(n.layer is layer for n in self._nodes) for layer in self.layers}
+        self._step_list = [(node.layer, None) for node in self._nodes]
         self.input_shape = self._inputs[0].shape
         self.built = True
 
@@ -204,6 +206,10 @@ class Model(Sequential):
     def _forward(self, x, training, out=None):
         if training:
             self._weights_version += 1
+        elif not self._multi_in and not self._multi_out and not reference_active():
+            plan = self._graph_plan(x)
+            if plan is not None:
+                return plan.run(x, out)
         xs = x if self._multi_in else [x]
         if len(xs) != len(self._inputs):
             raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
@@ -253,8 +259,24 @@ class Model(Sequential):
         results = [grads.get(id(t)) for t in self._inputs]
         return results if self._multi_in else results[0]
 
+    def _activation_shapes(self):
+        return (node.output.shape for node in self._nodes)
+
     def _steps(self, training=True):
-        return [(node.layer, None) for node in self._nodes]
+        return self._step_list
+
+    def _graph_plan(self, x):
+        """The native execution plan of the graph for x (plan.lower_graph), or None."""
+        x = np.asarray(x)
+        try:
+            return self._plans.get(
+                self._step_list,
+                x,
+                self._weights_version,
+                build=lambda: plan_module.lower_graph(self, x.shape, x.dtype, self._weights_version),
+            )
+        except (ValueError, TypeError):
+            return None
 
     def __call__(self, x, training=False):
         if is_symbolic(x):

@@ -518,11 +518,15 @@ class Sequential:
     INFERENCE_CHUNK_BYTES = 8 << 20
     INFERENCE_CHUNK_MIN = 128
 
-    def _inference_chunk(self):
-        shape, largest = self.input_shape, 1
+    def _activation_shapes(self):
+        """Per-sample shapes of every activation in inference order."""
+        shape = self.input_shape
         for layer in self.layers:
             shape = tuple(layer.output_shape(shape))
-            largest = max(largest, math.prod(shape) * 4)
+            yield shape
+
+    def _inference_chunk(self):
+        largest = max([1] + [math.prod(s) * 4 for s in self._activation_shapes()])
         chunk = self.INFERENCE_CHUNK_MIN
         while chunk * 2 * largest <= self.INFERENCE_CHUNK_BYTES:
             chunk *= 2

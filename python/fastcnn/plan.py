@@ -37,8 +37,9 @@ _ALIGN = 16
 class _Op:
     """One native step: `method` of _C.InferencePlan called with (input, output, *args)."""
 
-    def __init__(self, method, args, out_shape, in_place=False):
+    def __init__(self, method, args, out_shape, in_place=False, inputs=None):
         self.method, self.args, self.out_shape, self.in_place = method, args, tuple(out_shape), in_place
+        self.inputs = inputs  # indices of the ops whose values it reads (-1: the segment's input)
 
 
 def _dummy(shape):
@@ -206,24 +207,36 @@ def _round_up(n):
 
 
 class NativeSegment:
-    """A run of native ops compiled into one _C.InferencePlan for one input shape."""
+    """Native ops compiled into one _C.InferencePlan for one input shape.
+
+    Op i reads the values of `ops[i].inputs` (op indices, -1 for the
+    segment's input; by default the op before it). Each value gets arena
+    memory first-fit among the values still to be read; an in-place op
+    (activation, add) writes over its first input when no later op reads
+    that. The last op writes the array `run` returns.
+    """
 
     def __init__(self, ops, in_shape, out_shape, dtype):
         self.in_shape, self.out_shape, self.dtype = tuple(in_shape), tuple(out_shape), np.dtype(dtype)
-        # A chain: op i reads op i-1's value. In-place ops (activations) write
-        # the value they read, except into the segment's input or output.
+        n = len(ops)
+        reads = [op.inputs if op.inputs is not None else [i - 1] for i, op in enumerate(ops)]
         sizes = [math.prod(op.out_shape) for op in ops]
-        owner = []  # op index whose value each op writes
+        last_read = {}  # value (op index, -1 the input) -> the last op reading it
+        for i, inputs in enumerate(reads):
+            for j in inputs:
+                last_read[j] = i
+        storage = list(range(n))  # the op whose arena memory each op's value uses
         for i, op in enumerate(ops):
-            in_place = op.in_place and 0 < i < len(ops) - 1
-            owner.append(owner[i - 1] if in_place else i)
-        last_read = {}  # value (its owner op) -> last op reading it
-        for i in range(1, len(ops)):
-            last_read[owner[i - 1]] = i
-        offsets, live = {}, []  # live: (offset, size, owner) in the arena
-        for i in range(len(ops) - 1):  # the last op writes the output array
-            live = [v for v in live if last_read.get(v[2], -1) >= i]
-            if owner[i] != i:
+            first = reads[i][0]
+            if op.in_place and first >= 0 and i < n - 1 and last_read[first] == i:
+                storage[i] = storage[first]
+        end = {}  # storage -> the last op reading any value it holds
+        for v in range(n):
+            end[storage[v]] = max(end.get(storage[v], v), last_read.get(v, v))
+        offsets, live = {}, []  # live: (offset, size, storage) in the arena
+        for i in range(n - 1):  # the last op writes the output array
+            live = [v for v in live if end[v[2]] >= i]
+            if storage[i] != i:
                 continue
             offsets[i] = self._place(_round_up(sizes[i]), live)
             live.append((offsets[i], _round_up(sizes[i]), i))
@@ -231,9 +244,9 @@ class NativeSegment:
         self.plan = _C.InferencePlan(self.dtype.name, math.prod(in_shape), sizes[-1], arena)
         ids = {i: self.plan.value(offsets[i], sizes[i]) for i in offsets}
         for i, op in enumerate(ops):
-            source = 0 if i == 0 else ids.get(owner[i - 1], 1)
-            target = 1 if i == len(ops) - 1 else ids[owner[i]]
-            getattr(self.plan, op.method)(source, target, *op.args)
+            sources = [0 if j < 0 else ids[storage[j]] for j in reads[i]]
+            target = 1 if i == n - 1 else ids[storage[i]]
+            getattr(self.plan, op.method)(*sources, target, *op.args)
         self.arena_bytes = arena * self.dtype.itemsize
 
     @staticmethod
@@ -344,6 +357,86 @@ class Plan:
         return x
 
 
+def lower_graph(model, in_shape, dtype, model_version):
+    """A NativeSegment running a graph Model (one input, one output) on in_shape,
+    or None when a node has no lowering. Conv/Dense + BatchNormalization (+ ReLU)
+    fold into one convolution and Add + ReLU run as one pass, where the tensor
+    between them has no other reader."""
+    if model._multi_in or model._multi_out:
+        return None
+    dtype = np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.dtype(np.float32)
+    if any(layer.dtype != dtype for layer in model.layers if layer.param_names):
+        return None
+    readers = {}
+    for node in model._nodes:
+        for t in node.inputs:
+            readers.setdefault(id(t), []).append(node)
+    output = model._outputs[0]
+    readers.setdefault(id(output), []).append(None)  # the model's output is read too
+
+    def sole_reader(tensor, kinds):
+        found = readers.get(id(tensor), [])
+        if len(found) == 1 and found[0] is not None and type(found[0].layer) in kinds and not found[0].listed:
+            return found[0]
+        return None
+
+    produced = {id(model._inputs[0]): -1}  # tensor -> the op whose value holds it
+    shapes = {id(model._inputs[0]): tuple(in_shape)}
+    fused, ops = set(), []
+    activations = (L.ReLU, L.LeakyReLU)
+    for k, node in enumerate(model._nodes):
+        if id(node) in fused:
+            continue
+        layer, out = node.layer, node.output
+        shape = shapes[id(node.inputs[0])]
+        sources = [produced[id(t)] for t in node.inputs]
+        lowered = None
+        weighted = type(layer) in (L.Conv1D, L.Conv2D, L.Dense)
+        bn = sole_reader(out, (L.BatchNormalization,)) if weighted else None
+        if bn is not None and fusion.can_fold(layer, bn.layer):
+            act = sole_reader(bn.output, activations)
+            act_layer = act.layer if act else None
+            folded = model._folded.get(k)
+            if (
+                folded is None
+                or folded.layer is not layer
+                or folded.bn is not bn.layer
+                or folded.act is not act_layer
+            ):
+                folded = model._folded[k] = fusion.FoldedBatchNorm(layer, bn.layer, act_layer)
+            lowered = lower(folded, None, shape, dtype, model_version)
+            fused.add(id(bn))
+            out = bn.output
+            if act is not None:
+                fused.add(id(act))
+                out = act.output
+        elif type(layer) is L.Add and len(node.inputs) == 2:
+            act = sole_reader(out, activations)
+            if act is not None:
+                fused.add(id(act))
+                out = act.output
+            args = (math.prod(shape), *_activation_args(act.layer if act else None))
+            lowered = [_Op("add", args, shape, in_place=True, inputs=sources)]
+        elif type(layer) is L.BatchNormalization and sole_reader(out, activations) is not None:
+            act = sole_reader(out, activations)
+            lowered = lower(layer, act.layer, shape, dtype, model_version)
+            if lowered is not None:
+                fused.add(id(act))
+                out = act.output
+        elif not node.listed:
+            lowered = lower(layer, None, shape, dtype, model_version)
+        if lowered is None:
+            return None
+        if lowered and lowered[0].inputs is None:
+            lowered[0].inputs = sources[:1]
+        ops.extend(lowered)
+        produced[id(out)] = len(ops) - 1 if lowered else produced[id(node.inputs[0])]
+        shapes[id(out)] = (shape[0],) + tuple(out.shape)
+    if not ops or produced[id(output)] != len(ops) - 1:
+        return None
+    return NativeSegment(ops, in_shape, shapes[id(output)], dtype)
+
+
 class InferencePlans:
     """A model's plans by input shape and dtype, rebuilt when its weights may
     have changed: the steps list (rebuilt when layers change), the model's
@@ -371,9 +464,11 @@ class InferencePlans:
             self._owners_for = steps, tuple(owners)
         return tuple(getattr(layer, name, None) for layer, name in self._owners_for[1])
 
-    def get(self, steps, x, model_version):
+    def get(self, steps, x, model_version, build=None):
         """The plan for steps on x's shape and dtype (built, or reused when
-        the steps, the model's weights version and every array are the same)."""
+        the steps, the model's weights version and every array are the same).
+        `build()` makes it instead of Plan (graph models); it may return None
+        (no plan: kept too, so the lowering is not retried every call)."""
         arrays = self._arrays(steps)
         key = (x.shape, x.dtype.str, model_version)
         kept = self._plans.get(key)
@@ -384,8 +479,8 @@ class InferencePlans:
             and all(a is b for a, b in zip(kept[1], arrays))
         ):
             return kept[2]
-        plan = Plan(steps, x.shape, x.dtype, model_version)
-        if plan.arena_bytes <= self.MAX_KEPT_ARENA_BYTES:
+        plan = Plan(steps, x.shape, x.dtype, model_version) if build is None else build()
+        if plan is None or plan.arena_bytes <= self.MAX_KEPT_ARENA_BYTES:
             if len(self._plans) >= self.MAX_PLANS:
                 self._plans.clear()
             # the arrays are held, so no new array can take one's place unseen

@@ -248,3 +248,70 @@ def test_resnet20_matches_a_pytorch_twin_over_five_sgd_steps():
     for layer in model.layers:
         for ours, theirs in zip(layer.params, params.get(layer.name, [])):
             np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-8, atol=1e-10)
+
+
+# ------------------------------------------------------- native inference plan
+
+
+def _plan_of(model, x):
+    return model._graph_plan(x)
+
+
+def test_resnet_inference_runs_as_one_native_plan_equal_to_the_layers():
+    model = zoo.resnet20(seed=3, input_shape=(3, 16, 16))
+    model.compile(optimizers.SGD(0.05), losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((12, 3, 16, 16)).astype(np.float32)
+    model.train_on_batch(x, rng.integers(0, 10, 12))  # moves the batch norms' statistics
+    plan = _plan_of(model, x)
+    convs = sum(type(layer) is L.Conv2D for layer in model.layers)
+    adds = sum(type(layer) is L.Add for layer in model.layers)
+    assert plan is not None and plan.plan.steps == convs + adds + 2  # BN, ReLU folded; pool, dense
+    for batch in (1, 5, 12):
+        got = model.predict(x[:batch], batch_size=batch)
+        with fastcnn.reference_path():
+            want = model.predict(x[:batch], batch_size=batch)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    before = model.predict(x)
+    model.train_on_batch(x, rng.integers(0, 10, 12))  # new weights: the plan is rebuilt
+    after = model.predict(x)
+    assert not np.allclose(before, after)
+    with fastcnn.reference_path():
+        np.testing.assert_allclose(after, model.predict(x), rtol=1e-4, atol=1e-4 * np.abs(after).max())
+
+
+def test_graph_plan_keeps_shared_tensors_and_falls_back_where_it_must():
+    rng = np.random.default_rng(7)
+    inputs = fastcnn.Input((4, 6, 6))
+    c = L.Conv2D(4, 3, padding="same", seed=1)(inputs)
+    b = L.BatchNormalization()(c)
+    r = L.ReLU()(b)
+    # BN's output read twice: the ReLU cannot be fused into the fold, the Add sees b
+    out = L.Dense(3, seed=2)(L.Flatten()(L.Add()([r, b])))
+    model = fastcnn.Model(inputs, out)
+    model.build(model.input_shape)
+    x = rng.standard_normal((3, 4, 6, 6)).astype(np.float32)
+    assert _plan_of(model, x) is not None
+    with fastcnn.reference_path():
+        want = model.predict(x)
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-5)
+    # a node without a lowering (Multiply): the layers' own forwards run
+    m2 = fastcnn.Model(inputs, L.Dense(2, seed=3)(L.Flatten()(L.Multiply()([c, c]))))
+    assert _plan_of(m2, x) is None
+    with fastcnn.reference_path():
+        want2 = m2.predict(x)
+    np.testing.assert_allclose(m2.predict(x), want2, rtol=1e-6)
+
+
+def test_native_add_step_checks_its_operands():
+    plan = fastcnn._C.InferencePlan("float32", 8, 8, 32)
+    a = plan.value(0, 8)
+    b = plan.value(16, 4)
+    with pytest.raises(ValueError, match="differ in size"):
+        plan.add(0, b, 1, 8, "relu", 0.0)
+    plan.activation(0, a, 8, "identity", 0.0)
+    plan.add(0, a, 1, 8, "relu", 0.0)
+    x = np.arange(-4, 4, dtype=np.float32)
+    out = np.empty(8, np.float32)
+    plan.run(x, out)
+    np.testing.assert_array_equal(out, np.maximum(2 * x, 0))

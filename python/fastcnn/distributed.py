@@ -442,7 +442,7 @@ class _Trainer:
         for flat, _, _ in self.grads.buckets:
             flat *= 1.0 / self.size
         self.stats["steps"] += 1
-        model.optimizer.step(model.params, self.grads.views)
+        model.optimizer.step(model.params, self.grads.views, model.trainable_mask())
         return int(total), global_logs
 
     def average_state(self):

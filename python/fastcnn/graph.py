@@ -345,8 +345,7 @@ class Model(Sequential):
             return "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
 
         width = sum(widths)
-        trainable = self.count_params()
-        non_trainable = int(sum(s.size for layer in self.layers for s in layer.state))
+        trainable, non_trainable = self._param_counts()
         inputs = ", ".join(f"{names[id(t)]} {(None,) + t.shape}" for t in self._inputs)
         text = "\n".join(
             [f'Model: "{self.name}" (inputs: {inputs})', "=" * width, line(head), "=" * width]

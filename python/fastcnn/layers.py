@@ -78,7 +78,11 @@ def layer_from_config(class_name, config):
     """Rebuild a layer from `type(layer).__name__` and `layer.get_config()`."""
     if class_name not in LAYERS:
         raise ValueError(f"unknown layer class {class_name!r}; known: {sorted(LAYERS)}")
-    return LAYERS[class_name](**config)
+    config = dict(config)
+    trainable = config.pop("trainable", True)
+    layer = LAYERS[class_name](**config)
+    layer.trainable = bool(trainable)
+    return layer
 
 
 class Layer:
@@ -106,6 +110,9 @@ class Layer:
         self._grads = {}
         self._cache = None
         self._weights_version = 0  # bumped when weights are replaced (fusion.py's caches)
+        # False freezes the weights: optimizers skip them (gradients still flow
+        # through), and BatchNormalization then normalises by its moving statistics.
+        self.trainable = True
 
     # ---- parameters
     @property
@@ -185,7 +192,10 @@ class Layer:
 
     # ---- config
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype.name}
+        config = {"name": self.name, "dtype": self.dtype.name}
+        if not self.trainable:
+            config["trainable"] = False
+        return config
 
     def __call__(self, x, training=False):
         """forward(x) on data; on symbolic tensors (fastcnn.Input and what layers
@@ -837,9 +847,11 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False, activation=None, negative_slope=0.0):
         """BN(x), then `activation` ('relu', 'leaky_relu') fused into the same
-        pass when a model hands it the activation layer that follows."""
+        pass when a model hands it the activation layer that follows. A frozen
+        layer (trainable False) normalises by its moving statistics, as in Keras."""
         self._build_from(x)
         x = np.asarray(x, dtype=self.dtype)
+        training = training and self.trainable
         axis = self._channel_axis(x.ndim - 1) + 1
         y, (mean, inv_std) = ops().batch_norm(
             x,

@@ -46,6 +46,8 @@ __all__ = ["Sequential", "History", "load_model"]
 FORMAT = "fastcnn.Sequential"
 FORMAT_VERSION = 1
 _META_KEY = "__fastcnn__"
+WEIGHTS_FORMAT = "fastcnn.weights"  # save_weights / load_weights
+_WEIGHTS_KEY = "__fastcnn_weights__"
 
 
 # ---------------------------------------------------------------------- History
@@ -223,6 +225,14 @@ class Sequential:
     def grads(self):
         return [g for layer in self.layers for g in layer.grads]
 
+    def trainable_mask(self):
+        """One flag per array of `params`: whether the optimizer updates it (layer.trainable)."""
+        return [layer.trainable for layer in self.layers for _ in layer.params]
+
+    @property
+    def trainable_params(self):
+        return [p for layer in self.layers if layer.trainable for p in layer.params]
+
     def count_params(self):
         return int(sum(layer.count_params() for layer in self.layers))
 
@@ -354,7 +364,7 @@ class Sequential:
                 f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs"
             )
         self._backward(self.loss.backward())
-        self.optimizer.step(self.params, self.grads)
+        self.optimizer.step(self.params, self.grads, self.trainable_mask())
         return loss, y_pred
 
     def _logs(self, loss, y_pred, y, prefix=""):
@@ -578,8 +588,7 @@ class Sequential:
         widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(4)]
         line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
         width = sum(widths)
-        trainable = self.count_params()
-        non_trainable = int(sum(s.size for layer in self.layers for s in layer.state))
+        trainable, non_trainable = self._param_counts()
         text = "\n".join(
             [f'Model: "{self.name}"', "=" * width, line(head), "=" * width]
             + [line(r) for r in rows]
@@ -596,7 +605,67 @@ class Sequential:
             print_fn(text)
         return text
 
+    def _param_counts(self):
+        """(trainable, non-trainable): frozen layers' weights and every layer's state are the latter."""
+        trainable = int(sum(p.size for p in self.trainable_params))
+        frozen = self.count_params() - trainable
+        return trainable, frozen + int(sum(s.size for layer in self.layers for s in layer.state))
+
     # ------------------------------------------------------------------ save
+    def save_weights(self, path):
+        """Write every layer's weights (params then state, in layer order) to one
+        .npz, atomically; `load_weights` reads them into a model of the same layers."""
+        arrays = {
+            _WEIGHTS_KEY: np.array(
+                json.dumps(
+                    {
+                        "format": WEIGHTS_FORMAT,
+                        "layers": [
+                            [layer.name, type(layer).__name__, [list(w.shape) for w in layer.get_weights()]]
+                            for layer in self.layers
+                        ],
+                    }
+                )
+            )
+        }
+        for i, layer in enumerate(self.layers):
+            for j, w in enumerate(layer.get_weights()):
+                arrays[f"weights/{i}/{j}"] = w
+        _atomic_savez(os.fspath(path), arrays)
+
+    def load_weights(self, path):
+        """Set every layer's weights from a `save_weights` file; ValueError (naming the
+        layer) when its layers or shapes differ from this model's, before changing any."""
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data[_WEIGHTS_KEY]))
+                arrays = {k: data[k] for k in data.files if k != _WEIGHTS_KEY}
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} is not a fastcnn weights file: {e}") from None
+        if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+            raise ValueError(f"{path} is not a fastcnn weights file")
+        saved = meta["layers"]
+        if len(saved) != len(self.layers):
+            raise ValueError(
+                f"{path} holds weights of {len(saved)} layers, {self.name} has {len(self.layers)}"
+            )
+        updates = []
+        for i, (layer, (name, kind, shapes)) in enumerate(zip(self.layers, saved)):
+            mine = [list(w.shape) for w in layer.get_weights()] if layer.built else None
+            if kind != type(layer).__name__ or mine != shapes:
+                raise ValueError(
+                    f"{path}: layer {i} is {kind} '{name}' with weights {shapes}, but this model's "
+                    f"layer {i} is {type(layer).__name__} '{layer.name}' with {mine}"
+                )
+            updates.append((layer, [arrays[f"weights/{i}/{j}"] for j in range(len(shapes))]))
+        for layer, weights in updates:
+            if weights:
+                layer.set_weights(weights)
+        self._weights_version += 1
+
     def get_config(self):
         return {
             "name": self.name,
@@ -651,29 +720,34 @@ class Sequential:
         if self.optimizer is not None:
             for key, value in self.optimizer.get_state().items():
                 arrays[f"optimizer/{key}"] = np.asarray(value)
-        folder = os.path.dirname(os.path.abspath(path))
-        tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".npz", delete=False)
-        try:
-            with tmp:
-                np.savez(tmp, **arrays)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp.name, path)
-            try:  # make the rename itself durable (POSIX; some file systems refuse: fine)
-                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
-        except BaseException:
-            if os.path.exists(tmp.name):
-                os.remove(tmp.name)
-            raise
+        _atomic_savez(path, arrays)
 
     def __repr__(self):
         return f"Sequential(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
+
+
+def _atomic_savez(path, arrays):
+    """np.savez to a temporary file in the same folder, fsync, then rename over path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".npz", delete=False)
+    try:
+        with tmp:
+            np.savez(tmp, **arrays)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, path)
+        try:  # make the rename itself durable (POSIX; some file systems refuse: fine)
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    except BaseException:
+        if os.path.exists(tmp.name):
+            os.remove(tmp.name)
+        raise
 
 
 # ---------------------------------------------------------------------- loading

@@ -98,11 +98,18 @@ class Optimizer:
         lr = self.learning_rate
         return float(lr(self.iterations)) if callable(lr) else lr
 
-    def step(self, params, grads):
-        """Update every array of `params` in place from the matching array of `grads`."""
+    def step(self, params, grads, trainable=None):
+        """Update every array of `params` in place from the matching array of `grads`.
+
+        `trainable` (one bool per parameter) leaves the False ones and their
+        state untouched (frozen layers); the state stays indexed by position
+        in `params`, so freezing and unfreezing keep every slot in place."""
         params, grads = list(params), list(grads)
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+        if trainable is not None and len(trainable) != len(params):
+            raise ValueError(f"got {len(trainable)} trainable flags for {len(params)} params")
+        keep = [i for i in range(len(params)) if trainable is None or trainable[i]]
         for i, (p, g) in enumerate(zip(params, grads)):
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
                 raise TypeError(
@@ -117,27 +124,26 @@ class Optimizer:
         rule = None if reference_active() else self.native_rule(lr)
         if rule is not None and self._native_ready(params):
             kind, scalars, state_names = rule
-            grads = [np.require(g, dtype=p.dtype, requirements=("C", "A")) for p, g in zip(params, grads)]
             states = [
                 [
                     None if n is None else self.slots[n][i]
                     for n in state_names + (None,) * (3 - len(state_names))
                 ]
-                for i in range(len(params))
+                for i in keep
             ]
             _C.optimizer_step(
                 kind,
                 [float(c) for c in scalars],
                 (self.weight_decay or 0.0) * lr,
                 self.clipnorm or 0.0,
-                params,
-                grads,
+                [params[i] for i in keep],
+                [np.require(grads[i], dtype=params[i].dtype, requirements=("C", "A")) for i in keep],
                 states,
             )
             self.iterations += 1
             return
-        for i, (p, g) in enumerate(zip(params, grads)):
-            g = np.asarray(g, dtype=p.dtype)
+        for i in keep:
+            p, g = params[i], np.asarray(grads[i], dtype=params[i].dtype)
             if self.clipnorm is not None:
                 norm = math.sqrt(float(np.sum(np.square(g, dtype=np.float64))))
                 if norm > self.clipnorm:

@@ -6,6 +6,7 @@
 // x86-64 CPU and picks the widest path at run time.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace fastcnn {
 
@@ -270,16 +271,41 @@ struct ElementwiseKernels {
                     int64_t k, int64_t n, T* c, int64_t c_row);
 };
 
+// Every SIMD-specific function of one dtype, grouped by family. The tables
+// (kernels/table_<isa>.cpp) assign each field by name; a field added here
+// goes into each table, into for_each_kernel_field below and into the
+// kernel tester (tests/kernels/test_microkernels.py). Every function pointer
+// must be set, except those kOptionalKernelFields names.
 template <typename T>
 struct Kernels {
+  // --- GEMM microkernels and their tile sizes (gemm/gemm_microkernel.h):
+  // C[mr x nr] (+)= packed A micro-panel * packed B micro-panel.
   int gemm_mr, gemm_nr;
   GemmMicrokernel<T> gemm;
-  GemmOffsetB<T> gemm_offset_b;  // the gemm tile with B rows read in place
-  CopyRuns<T> copy_runs;
-  PoolKernels<T> pool;
-  WinogradKernels<T> winograd_f4x3;
-  WinogradKernels<T> winograd_f4x5;
+  // A microkernel with fewer rows (gemm_mr when there is none): where C's
+  // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
+  // Its columns are gemm_nr too.
+  int gemm_narrow_mr;
+  GemmMicrokernel<T> gemm_narrow;
+
+  // --- Offset-B (indirect) GEMM (gemm/gemm_offset_b_impl.h): the gemm tiles
+  // with B's row k read in place at b + offset[k].
+  GemmOffsetB<T> gemm_offset_b;         // gemm_mr x gemm_nr
+  GemmOffsetB<T> gemm_offset_b_narrow;  // gemm_narrow_mr x gemm_nr
+  // gemm_offset_b and gemm_offset_b_narrow storing into the output (null
+  // where the ISA has no masked stores: the portable table).
+  GemmOffsetBStore<T> gemm_offset_b_store, gemm_offset_b_store_narrow;
+
+  // --- Strided-B GEMM (gemm/gemm_strided_b_impl.h): the GEMM tile and a
+  // narrow variant with B's rows read in place at a stride. AVX2's narrow
+  // entry is its main 6-row tile: 4 rows x 2 vectors are 8 accumulators, too
+  // few to cover the FMA latency.
+  GemmStridedBKernels<T> gemm_strided_b, gemm_strided_b_narrow;
+
+  // --- Direct column kernel (direct/conv2d_direct_impl.h).
   DirectKernels<T> direct;
+
+  // --- Direct tiles (direct/direct_tile_impl.h).
   DirectTileKernels<T> direct_tile;
   // Half the lanes and twice the rows, for channel counts the main tile would
   // pad by over 25% (16 output channels on 32 lanes).
@@ -287,10 +313,15 @@ struct Kernels {
   // Twice the lanes and half the rows (the main tile where there is none),
   // for 2+ blocks of the wide tile's lanes.
   DirectTileKernels<T> direct_tile_wide;
-  // A microkernel with fewer rows (gemm_mr when there is none): where C's
-  // rows are a multiple of it but not of gemm_mr, it wastes no padding rows.
-  int gemm_narrow_mr;
-  GemmMicrokernel<T> gemm_narrow;
+
+  // --- Winograd transforms (winograd/).
+  WinogradKernels<T> winograd_f4x3;  // F(4x4, 3x3)
+  WinogradKernels<T> winograd_f4x5;  // F(4x4, 5x5)
+  // F(4x4, 2x2) over input phases, for 3x3 stride-2 forward (no
+  // output_gradient: null).
+  WinogradKernels<T> winograd_f4x2;
+  // F(4x4, 2x2) for 3x3 stride-2 backward-data (see winograd/winograd_f4x2_impl.h).
+  WinogradPhaseGradientKernels<T> winograd_f4x2_dx;
   // Winograd U = G g G^T of one A micro-panel of output channels (see
   // winograd/winograd_common.h), shared by every scheme; filter_width sizes
   // its scratch (winograd_filter_scratch). g_row: values between two output
@@ -298,27 +329,123 @@ struct Kernels {
   void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int64_t g_row,
                           int rows, int mr, T* dst, int64_t point_stride, T* scratch);
   int filter_width;
-  // The GEMM tile and a narrow variant with B read in place. AVX2's narrow
-  // entry is its main 6-row tile: 4 rows x 2 vectors are 8 accumulators, too
-  // few to cover the FMA latency.
-  GemmStridedBKernels<T> gemm_strided_b, gemm_strided_b_narrow;
-  // F(4x4, 2x2) over input phases, for 3x3 stride-2 forward (no
-  // output_gradient).
-  WinogradKernels<T> winograd_f4x2;
-  GemmOffsetB<T> gemm_offset_b_narrow;  // gemm_narrow's tile with B rows read in place
-  // pack_a_panels(a, row, 1, rows, k, mr, dst), by blocks in registers (see
-  // pack/pack_rows_transposed.h).
-  void (*pack_rows_transposed)(const T* a, int64_t row, int64_t rows, int64_t k, int mr, T* dst);
-  // F(4x4, 2x2) for 3x3 stride-2 backward-data (see winograd/winograd_f4x2_impl.h).
-  WinogradPhaseGradientKernels<T> winograd_f4x2_dx;
   // dW = G^T M G of one output channel (winograd/winograd_gradient_transform.h).
   void (*winograd_gradient_transform)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,
                                       int64_t point_stride, T* dw, T* scratch);
-  // gemm_offset_b and gemm_offset_b_narrow storing into the output (null
-  // where the ISA has no masked stores: the portable table).
-  GemmOffsetBStore<T> gemm_offset_b_store, gemm_offset_b_store_narrow;
+
+  // --- Pooling (pool/).
+  PoolKernels<T> pool;
+
+  // --- Elementwise passes (elementwise/): batch norm, activations, softmax,
+  // dropout, optimizer updates, gemv.
   ElementwiseKernels<T> elementwise;
+
+  // --- Packers (pack/).
+  CopyRuns<T> copy_runs;
+  // pack_a_panels(a, row, 1, rows, k, mr, dst), by blocks in registers (see
+  // pack/pack_rows_transposed.h).
+  void (*pack_rows_transposed)(const T* a, int64_t row, int64_t rows, int64_t k, int mr, T* dst);
 };
+
+// Function-pointer fields a table may leave null (their callers test them);
+// every other one must be set (check_kernel_table).
+constexpr const char* kOptionalKernelFields[] = {
+    "winograd_f4x2.output_gradient",  // no F(4x4, 2x2) weight gradient
+    "gemm_offset_b_store",            // null in the portable table (no masked stores)
+    "gemm_offset_b_store_narrow",     // likewise
+};
+
+// Calls f(name, field) for every int and function-pointer field of a
+// Kernels<T> (K: Kernels<T> or const Kernels<T>), sub-structs' fields named
+// "pool.max_forward" and so on. check_kernel_table and the kernel tester's
+// bindings walk the tables with it; check_kernel_table also fails when a
+// field is missing here. Instantiate it only in baseline-compiled files
+// (kernels/kernel_table_check.cpp, bindings), never in a table_<isa>.cpp.
+template <typename S, typename F>
+void for_each_gemm_strided_b_field(S& s, const std::string& p, F& f) {
+  f(p + ".mr", s.mr);
+  f(p + ".nr", s.nr);
+  f(p + ".tile", s.tile);
+}
+template <typename S, typename F>
+void for_each_direct_tile_field(S& s, const std::string& p, F& f) {
+  f(p + ".lanes", s.lanes);
+  f(p + ".max_rows", s.max_rows);
+  f(p + ".tile", s.tile);
+  f(p + ".tile_from", s.tile_from);
+  f(p + ".store_transposed", s.store_transposed);
+  f(p + ".gather_lanes", s.gather_lanes);
+}
+template <typename S, typename F>
+void for_each_winograd_field(S& s, const std::string& p, F& f) {
+  f(p + ".input", s.input);
+  f(p + ".output", s.output);
+  f(p + ".output_gradient", s.output_gradient);
+}
+template <typename K, typename F>
+void for_each_kernel_field(K& k, F&& f) {
+  // GEMM microkernels and their tile sizes
+  f(std::string("gemm_mr"), k.gemm_mr);
+  f(std::string("gemm_nr"), k.gemm_nr);
+  f(std::string("gemm"), k.gemm);
+  f(std::string("gemm_narrow_mr"), k.gemm_narrow_mr);
+  f(std::string("gemm_narrow"), k.gemm_narrow);
+  // offset-B GEMM
+  f(std::string("gemm_offset_b"), k.gemm_offset_b);
+  f(std::string("gemm_offset_b_narrow"), k.gemm_offset_b_narrow);
+  f(std::string("gemm_offset_b_store"), k.gemm_offset_b_store);
+  f(std::string("gemm_offset_b_store_narrow"), k.gemm_offset_b_store_narrow);
+  // strided-B GEMM
+  for_each_gemm_strided_b_field(k.gemm_strided_b, "gemm_strided_b", f);
+  for_each_gemm_strided_b_field(k.gemm_strided_b_narrow, "gemm_strided_b_narrow", f);
+  // direct column kernel
+  f(std::string("direct.co_block"), k.direct.co_block);
+  f(std::string("direct.width"), k.direct.width);
+  f(std::string("direct.rows"), k.direct.rows);
+  // direct tiles
+  for_each_direct_tile_field(k.direct_tile, "direct_tile", f);
+  for_each_direct_tile_field(k.direct_tile_narrow, "direct_tile_narrow", f);
+  for_each_direct_tile_field(k.direct_tile_wide, "direct_tile_wide", f);
+  // Winograd
+  for_each_winograd_field(k.winograd_f4x3, "winograd_f4x3", f);
+  for_each_winograd_field(k.winograd_f4x5, "winograd_f4x5", f);
+  for_each_winograd_field(k.winograd_f4x2, "winograd_f4x2", f);
+  f(std::string("winograd_f4x2_dx.input"), k.winograd_f4x2_dx.input);
+  f(std::string("winograd_f4x2_dx.output"), k.winograd_f4x2_dx.output);
+  f(std::string("winograd_filter"), k.winograd_filter);
+  f(std::string("filter_width"), k.filter_width);
+  f(std::string("winograd_gradient_transform"), k.winograd_gradient_transform);
+  // pool
+  f(std::string("pool.max_forward"), k.pool.max_forward);
+  f(std::string("pool.avg_forward"), k.pool.avg_forward);
+  f(std::string("pool.avg_backward"), k.pool.avg_backward);
+  f(std::string("pool.sum"), k.pool.sum);
+  f(std::string("pool.max_with_index"), k.pool.max_with_index);
+  f(std::string("pool.max_forward_nhwc"), k.pool.max_forward_nhwc);
+  f(std::string("pool.avg_forward_nhwc"), k.pool.avg_forward_nhwc);
+  f(std::string("pool.avg_backward_nhwc"), k.pool.avg_backward_nhwc);
+  f(std::string("pool.copy_streaming"), k.pool.copy_streaming);
+  // elementwise
+  auto& e = k.elementwise;
+  f(std::string("elementwise.bn_moments_run"), e.bn_moments_run);
+  f(std::string("elementwise.bn_moments_rows"), e.bn_moments_rows);
+  f(std::string("elementwise.bn_apply_run"), e.bn_apply_run);
+  f(std::string("elementwise.bn_apply_rows"), e.bn_apply_rows);
+  f(std::string("elementwise.bn_gradient_moments_run"), e.bn_gradient_moments_run);
+  f(std::string("elementwise.bn_gradient_moments_rows"), e.bn_gradient_moments_rows);
+  f(std::string("elementwise.bn_gradient_apply_run"), e.bn_gradient_apply_run);
+  f(std::string("elementwise.bn_gradient_apply_rows"), e.bn_gradient_apply_rows);
+  f(std::string("elementwise.activation_forward"), e.activation_forward);
+  f(std::string("elementwise.activation_backward"), e.activation_backward);
+  f(std::string("elementwise.softmax_rows"), e.softmax_rows);
+  f(std::string("elementwise.softmax_backward_rows"), e.softmax_backward_rows);
+  f(std::string("elementwise.dropout_apply"), e.dropout_apply);
+  f(std::string("elementwise.optimizer_update"), e.optimizer_update);
+  f(std::string("elementwise.gemv_rows"), e.gemv_rows);
+  // packers
+  f(std::string("copy_runs"), k.copy_runs);
+  f(std::string("pack_rows_transposed"), k.pack_rows_transposed);
+}
 
 struct KernelTable {
   const char* isa;
@@ -330,6 +457,12 @@ struct KernelTable {
   template <typename T>
   const Kernels<T>& get() const;
 };
+
+// Throws std::logic_error naming each function pointer of `table` left null
+// (other than kOptionalKernelFields), each size field not positive, and each
+// field for_each_kernel_field misses; else returns the table. Every
+// kernel_table_<isa>() passes its table through it once, on first use.
+KernelTable check_kernel_table(const KernelTable& table);
 
 template <>
 inline const Kernels<float>& KernelTable::get<float>() const { return f32; }

@@ -1,4 +1,7 @@
 // The avx2 kernel table. Compiled with the avx2 flags (see CMakeLists.txt).
+//
+// Each field of Kernels<T> (kernel_table.h) is set by name, family by
+// family; check_kernel_table rejects a table that leaves one unset.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -32,55 +35,89 @@ namespace avx2 {
 #include "gemm/gemm_strided_b_impl.h"
 #include "gemm/gemm_offset_b_impl.h"
 #include "elementwise/elementwise_kernels.h"
+#include "table_entries.h"
+
+// The kernels of one dtype; S is its vector trait (8 floats or 4 doubles).
+template <typename T>
+Kernels<T> kernels() {
+  using S = std::conditional_t<std::is_same_v<T, float>, F32, F64>;
+  constexpr int W = S::width;
+  Kernels<T> k{};
+
+  // GEMM microkernels and their tile sizes: 6 x 2 vectors, narrow 4 x 2 vectors.
+  k.gemm_mr = 6;
+  k.gemm_nr = 2 * W;
+  k.gemm_narrow_mr = 4;
+  if constexpr (std::is_same_v<T, float>) {
+    k.gemm = &gemm_f32_6x16_avx2;
+    k.gemm_narrow = &gemm_f32_4x16_avx2;
+  } else {
+    k.gemm = &gemm_f64_6x8_avx2;
+    k.gemm_narrow = &gemm_f64_4x8_avx2;
+  }
+
+  // Offset-B (indirect) GEMM: the same two tiles, B rows read in place.
+  k.gemm_offset_b = &gemm_offset_b<S, 6, 2>;
+  k.gemm_offset_b_narrow = &gemm_offset_b<S, 4, 2>;
+  k.gemm_offset_b_store = &gemm_offset_b_store<S, 6, 2>;
+  k.gemm_offset_b_store_narrow = &gemm_offset_b_store<S, 4, 2>;
+
+  // Strided-B GEMM. The narrow entry is the main 6-row tile: 4 rows x 2
+  // vectors are 8 accumulators, too few to cover the FMA latency.
+  k.gemm_strided_b = gemm_strided_b_entry<S, 6, 2>();
+  k.gemm_strided_b_narrow = gemm_strided_b_entry<S, 6, 2>();
+
+  // Direct column kernel: 16 columns of 4 float / 2 double output channels.
+  constexpr int kDirectCoBlock = std::is_same_v<T, float> ? 4 : 2;
+  k.direct = direct_entry<T, kDirectCoBlock, 16>();
+
+  // Direct tiles: main 2 vectors x 6 rows, narrow 1 x 12; no wide tile (the
+  // main one serves).
+  k.direct_tile = direct_tile_entry<S, 2, 6>();
+  k.direct_tile_narrow = direct_tile_entry<S, 1, 12>();
+  k.direct_tile_wide = direct_tile_entry<S, 2, 6>();
+
+  // Winograd transforms.
+  k.winograd_f4x3.input = &winograd_f4x3_input<T>;
+  k.winograd_f4x3.output = &winograd_f4x3_output<T>;
+  k.winograd_f4x3.output_gradient = &winograd_f4x3_output_gradient<T>;
+  k.winograd_f4x5.input = &winograd_f4x5_input<T>;
+  k.winograd_f4x5.output = &winograd_f4x5_output<T>;
+  k.winograd_f4x5.output_gradient = &winograd_f4x5_output_gradient<T>;
+  k.winograd_f4x2.input = &winograd_f4x2_input<T>;
+  k.winograd_f4x2.output = &winograd_f4x2_output<T>;
+  k.winograd_f4x2.output_gradient = nullptr;  // optional: no F(4x4, 2x2) weight gradient
+  k.winograd_f4x2_dx.input = &winograd_f4x2_window_input<T>;
+  k.winograd_f4x2_dx.output = &winograd_f4x2_phase_output<T>;
+  // Filter and gradient transforms.
+  k.winograd_filter = &winograd_filter_transform<S>;
+  k.filter_width = W;
+  k.winograd_gradient_transform = &winograd_gradient_transform<T>;
+
+  // Pooling.
+  k.pool = pool_kernels<T>();
+
+  // Elementwise passes.
+  k.elementwise = elementwise_kernels<T>();
+
+  // Packers.
+  k.copy_runs = &copy_runs<S>;
+  k.pack_rows_transposed = &pack_rows_transposed<T>;
+  return k;
+}
+
+KernelTable table() {
+  KernelTable t{};
+  t.isa = "avx2";
+  t.fma_peak = &fma_peak_loop<F32>;
+  t.f32 = kernels<float>();
+  t.f64 = kernels<double>();
+  return t;
+}
 }  // namespace avx2
 
 const KernelTable& kernel_table_avx2() {
-  static const KernelTable table{
-      "avx2",
-      &avx2::fma_peak_loop<avx2::F32>,
-      {6, 16, &gemm_f32_6x16_avx2, &avx2::gemm_offset_b<avx2::F32, 6, 2>, &avx2::copy_runs<avx2::F32>, avx2::pool_kernels<float>(),
-       {&avx2::winograd_f4x3_input<float>, &avx2::winograd_f4x3_output<float>,
-        &avx2::winograd_f4x3_output_gradient<float>},
-       {&avx2::winograd_f4x5_input<float>, &avx2::winograd_f4x5_output<float>,
-        &avx2::winograd_f4x5_output_gradient<float>},
-       {4, 16, &avx2::direct_conv_rows<float, 4, 16>},
-       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>, &avx2::direct_tile_rows_from<avx2::F32, 2, 6, true>, &avx2::direct_tile_store_transposed<avx2::F32>,
-        &avx2::direct_tile_gather_lanes<avx2::F32>},
-       {8, 12, &avx2::direct_tile_rows<avx2::F32, 1, 12>, &avx2::direct_tile_rows_from<avx2::F32, 1, 12, true>, &avx2::direct_tile_store_transposed<avx2::F32>,
-        &avx2::direct_tile_gather_lanes<avx2::F32>},
-       {16, 6, &avx2::direct_tile_rows<avx2::F32, 2, 6>, &avx2::direct_tile_rows_from<avx2::F32, 2, 6, true>, &avx2::direct_tile_store_transposed<avx2::F32>,
-        &avx2::direct_tile_gather_lanes<avx2::F32>},
-       4, &gemm_f32_4x16_avx2, &avx2::winograd_filter_transform<avx2::F32>, avx2::F32::width,
-       {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
-       {6, 2 * avx2::F32::width, &avx2::gemm_strided_b<avx2::F32, 6, 2>},
-       {&avx2::winograd_f4x2_input<float>, &avx2::winograd_f4x2_output<float>, nullptr},
-       &avx2::gemm_offset_b<avx2::F32, 4, 2>, &avx2::pack_rows_transposed<float>,
-       {&avx2::winograd_f4x2_window_input<float>, &avx2::winograd_f4x2_phase_output<float>},
-       &avx2::winograd_gradient_transform<float>,
-       &avx2::gemm_offset_b_store<avx2::F32, 6, 2>, &avx2::gemm_offset_b_store<avx2::F32, 4, 2>,
-       avx2::elementwise_kernels<float>()},
-      {6, 8, &gemm_f64_6x8_avx2, &avx2::gemm_offset_b<avx2::F64, 6, 2>, &avx2::copy_runs<avx2::F64>, avx2::pool_kernels<double>(),
-       {&avx2::winograd_f4x3_input<double>, &avx2::winograd_f4x3_output<double>,
-        &avx2::winograd_f4x3_output_gradient<double>},
-       {&avx2::winograd_f4x5_input<double>, &avx2::winograd_f4x5_output<double>,
-        &avx2::winograd_f4x5_output_gradient<double>},
-       {2, 16, &avx2::direct_conv_rows<double, 2, 16>},
-       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>, &avx2::direct_tile_rows_from<avx2::F64, 2, 6, true>, &avx2::direct_tile_store_transposed<avx2::F64>,
-        &avx2::direct_tile_gather_lanes<avx2::F64>},
-       {4, 12, &avx2::direct_tile_rows<avx2::F64, 1, 12>, &avx2::direct_tile_rows_from<avx2::F64, 1, 12, true>, &avx2::direct_tile_store_transposed<avx2::F64>,
-        &avx2::direct_tile_gather_lanes<avx2::F64>},
-       {8, 6, &avx2::direct_tile_rows<avx2::F64, 2, 6>, &avx2::direct_tile_rows_from<avx2::F64, 2, 6, true>, &avx2::direct_tile_store_transposed<avx2::F64>,
-        &avx2::direct_tile_gather_lanes<avx2::F64>},
-       4, &gemm_f64_4x8_avx2, &avx2::winograd_filter_transform<avx2::F64>, avx2::F64::width,
-       {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
-       {6, 2 * avx2::F64::width, &avx2::gemm_strided_b<avx2::F64, 6, 2>},
-       {&avx2::winograd_f4x2_input<double>, &avx2::winograd_f4x2_output<double>, nullptr},
-       &avx2::gemm_offset_b<avx2::F64, 4, 2>, &avx2::pack_rows_transposed<double>,
-       {&avx2::winograd_f4x2_window_input<double>, &avx2::winograd_f4x2_phase_output<double>},
-       &avx2::winograd_gradient_transform<double>,
-       &avx2::gemm_offset_b_store<avx2::F64, 6, 2>, &avx2::gemm_offset_b_store<avx2::F64, 4, 2>,
-       avx2::elementwise_kernels<double>()},
-  };
+  static const KernelTable table = check_kernel_table(avx2::table());
   return table;
 }
 

@@ -302,6 +302,10 @@ class InferencePlan:
     def global_avg_pool(self, input: int, output: int, rows: int, size: int, /) -> None: ...
     def activation(self, input: int, output: int, size: int, name: _Activation, slope: float, /) -> None: ...
     def softmax(self, input: int, output: int, rows: int, columns: int, /) -> None: ...
+    def add(
+        self, input: int, input2: int, output: int, size: int, activation: _Activation, slope: float
+    ) -> None:
+        """output = activation(input + input2) over `size` values (a merge layer)."""
     def batch_norm(
         self,
         input: int,
@@ -360,3 +364,166 @@ def fma_peak_gflops(threads: int = 0) -> float:
 
 def copy_bandwidth_gbs(threads: int = 0) -> float:
     """Measured memcpy bandwidth (GB/s read + written) over 128 MiB."""
+
+# ------------------------------------------------ kernel tester (private, tests only)
+# csrc/bindings_kernel_test.cpp: each calls one entry of a named ISA's kernel table
+# (csrc/kernels/kernel_table.h) on buffers the caller prepares; `isa` must be in
+# cpu_info()["supported_isas"]; buffers are C-contiguous, of one float dtype, and
+# checked to hold everything the kernel touches. Driven by
+# tests/kernels/test_microkernels.py.
+
+def _kernel_table(isa: str) -> dict[str, Any]:
+    """{"isa", "float32": {field: int | address | None}, "float64": {...}} of one table."""
+
+def _test_gemm(
+    isa: str,
+    kernel: Literal["gemm", "gemm_narrow"],
+    kc: int,
+    a: _Float,
+    b: _Float,
+    c: _Float,
+    ldc: int,
+    accumulate: int,
+) -> None: ...
+def _test_gemm_offset_b(
+    isa: str,
+    kernel: Literal["gemm_offset_b", "gemm_offset_b_narrow"],
+    kc: int,
+    a: _Float,
+    b: _Float,
+    offset: _Indices,
+    c: _Float,
+    ldc: int,
+    accumulate: int,
+) -> None: ...
+def _test_gemm_offset_b_store(
+    isa: str,
+    kernel: Literal["gemm_offset_b_store", "gemm_offset_b_store_narrow"],
+    kc: int,
+    a: _Float,
+    b: _Float,
+    offset: _Indices,
+    c: _Float,
+    ldc: int,
+    accumulate: int,
+    bias: _Float | None,
+    rows: int,
+    store_offset: _Indices,
+    store_mask: NDArray[np.uint32],
+    out: _Float,
+    out_row_stride: int,
+) -> None: ...
+def _test_gemm_strided_b(
+    isa: str,
+    kernel: Literal["gemm_strided_b", "gemm_strided_b_narrow"],
+    kc: int,
+    a: _Float,
+    b: _Float,
+    ldb: int,
+    c: _Float,
+    ldc: int,
+    rows: int,
+    cols: int,
+    accumulate: int,
+    bias: _Float | None,
+) -> None: ...
+def _test_direct_tile(
+    isa: str,
+    kernel: Literal["direct_tile", "direct_tile_narrow", "direct_tile_wide"],
+    count: Sequence[int],
+    step: Sequence[int],
+    b_row_skip: int,
+    b_outer_skip: int,
+    src: _Float,
+    offsets: _Indices,
+    rows: int,
+    b: _Float,
+    acc: _Float,
+    ld: int,
+    init: _Float | None = None,
+) -> None: ...
+def _test_direct_store_transposed(
+    isa: str,
+    kernel: Literal["direct_tile", "direct_tile_narrow", "direct_tile_wide"],
+    acc: _Float,
+    ld: int,
+    rows: int,
+    live: int,
+    out: _Float,
+    out_stride: int,
+) -> None: ...
+def _test_winograd_input(
+    isa: str,
+    scheme: Literal["f4x3", "f4x5", "f4x2"],
+    transform: Literal["input", "output_gradient", "dx_input"],
+    tiles: dict[str, int],
+    plane: _Float,
+    tile_begin: int,
+    count: int,
+    v: _Float,
+    local0: int,
+    point_stride: int,
+    panel_stride: int,
+    nr: int,
+) -> None: ...
+def _test_winograd_output(
+    isa: str,
+    scheme: Literal["f4x3", "f4x5", "f4x2"],
+    tiles: dict[str, int],
+    m: _Float,
+    point_stride: int,
+    tile_begin: int,
+    count: int,
+    bias: float,
+    plane: _Float,
+) -> None: ...
+def _test_pool(
+    isa: str,
+    kernel: str,
+    window: Sequence[int],
+    count_include_pad: bool,
+    src: _Float,
+    dst: _Float,
+    indices: _Indices | None = None,
+    row_begin: int = 0,
+    row_end: int = -1,
+    channels: int = 1,
+    stream: bool = False,
+) -> None:
+    """kernel: max_forward, avg_forward, avg_backward or their _nhwc forms; window: (in_h, in_w,
+    out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right)."""
+
+def _test_pool_reduce(isa: str, kernel: Literal["sum", "max_with_index"], x: _Float) -> tuple[float, int]: ...
+def _test_copy(isa: str, kernel: Literal["pool.copy_streaming"], src: _Float, dst: _Float) -> None: ...
+def _test_activation(isa: str, act: int, slope: float, x: _Float, y: _Float | None, out: _Float) -> None:
+    """y None: activation_forward(x); else activation_backward(dy=x, y). act: Activation's value."""
+
+def _test_bn_apply(
+    isa: str, x: _Float, scale: _Float, shift: _Float, act: int, slope: float, out: _Float
+) -> None: ...
+def _test_softmax(isa: str, x: _Float, y: _Float | None, out: _Float) -> None: ...
+def _test_optimizer_update(
+    isa: str,
+    kind: int,
+    c: Sequence[float],
+    decay: float,
+    grad_scale: float,
+    p: _Float,
+    g: _Float,
+    s0: _Float | None,
+    s1: _Float | None,
+    s2: _Float | None,
+) -> None: ...
+def _test_gemv_rows(
+    isa: str,
+    a: _Float,
+    a_row: int,
+    a_step: int,
+    rows: int,
+    b: _Float,
+    b_row: int,
+    k: int,
+    n: int,
+    c: _Float,
+    c_row: int,
+) -> None: ...

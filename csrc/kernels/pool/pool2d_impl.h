@@ -823,9 +823,22 @@ T max_with_index(const T* __restrict x, int64_t n, int64_t* index) {
 // Channels-last variants (same namespace, same helpers).
 #include "pool2d_nhwc_impl.h"
 
+// The PoolKernels table entry of the including ISA, field by field.
 template <typename T>
 PoolKernels<T> pool_kernels() {
-  return {&max_forward<T>,      &avg_forward<T>,      &avg_backward<T>,     &sum<T>,
-          &max_with_index<T>,   &max_forward_nhwc<T>, &avg_forward_nhwc<T>, &avg_backward_nhwc<T>,
-          &copy_streaming<T>};
+  PoolKernels<T> k{};
+  // Channels-first planes.
+  k.max_forward = &max_forward<T>;
+  k.avg_forward = &avg_forward<T>;
+  k.avg_backward = &avg_backward<T>;
+  // Global reductions.
+  k.sum = &sum<T>;
+  k.max_with_index = &max_with_index<T>;
+  // Channels-last images.
+  k.max_forward_nhwc = &max_forward_nhwc<T>;
+  k.avg_forward_nhwc = &avg_forward_nhwc<T>;
+  k.avg_backward_nhwc = &avg_backward_nhwc<T>;
+  // Copies.
+  k.copy_streaming = &copy_streaming<T>;
+  return k;
 }

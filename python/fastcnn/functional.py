@@ -617,3 +617,10 @@ def global_max_pool1d(x, keepdims=False, return_indices=False, data_format="chan
 def global_max_pool1d_backward(dout, x, indices=None, data_format="channels_first"):
     """Gradient of global_max_pool1d."""
     return _global_max_backward(dout, x, indices, 1, data_format)
+
+
+# Transposed convolutions (transpose.py): the backward-data paths run them.
+from .transpose import *  # noqa: E402,F401,F403
+from .transpose import __all__ as _transpose_names  # noqa: E402
+
+__all__ += _transpose_names

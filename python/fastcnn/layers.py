@@ -62,6 +62,8 @@ __all__ = [
     "Average",
     "Maximum",
     "Concatenate",
+    "Conv2DTranspose",
+    "Conv1DTranspose",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -922,3 +924,4 @@ del _long, _cls
 
 # Merge layers (several inputs) for graph models; registered in LAYERS like the rest.
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract  # noqa: E402
+from .transpose_layers import Conv1DTranspose, Conv2DTranspose  # noqa: E402

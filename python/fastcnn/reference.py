@@ -73,6 +73,8 @@ from ._shapes import (
 )
 
 __all__ = [
+    "conv_transpose2d",
+    "conv_transpose1d",
     "linear",
     "linear_backward",
     "conv2d",
@@ -815,3 +817,69 @@ def softmax_cross_entropy(logits, target, return_grad=True):
         grad = (np.exp(log_softmax) * t.sum(axis=1, keepdims=True) - t) / len(x)
         grad = grad.astype(logits.dtype).reshape(logits.shape)
     return float(losses.mean()), grad
+
+
+# ------------------------------------------------------------ transposed convolution
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution, NCHW, w (C_in, C_out/groups, KH, KW), written as
+    its definition: every input value scatters w's taps into the output at
+    (i * stride - pad_before + kh * dilation, j * stride - pad_left + kw * dilation)."""
+    from .transpose import _output_padding, _pads, conv_transpose_output_size
+
+    dtype = np.result_type(np.asarray(x).dtype, np.asarray(w).dtype, np.float32)
+    x, w = np.asarray(x, dtype), np.asarray(w, dtype)
+    n, c_in, h, w_in = x.shape
+    _, c_out_g, kh, kw = w.shape
+    stride = (stride, stride) if np.isscalar(stride) else tuple(stride)
+    dilation = (dilation, dilation) if np.isscalar(dilation) else tuple(dilation)
+    (pt, pb), (pl, pr) = _pads(padding, 2)
+    oh_pad, ow_pad = _output_padding(output_padding, stride, 2)
+    out_h = conv_transpose_output_size(h, kh, stride[0], pt, pb, dilation[0], oh_pad)
+    out_w = conv_transpose_output_size(w_in, kw, stride[1], pl, pr, dilation[1], ow_pad)
+    per_group = c_in // groups
+    # a canvas with room for every tap, cropped to the output at the end
+    full_h = (h - 1) * stride[0] + dilation[0] * (kh - 1) + 1 + oh_pad
+    full_w = (w_in - 1) * stride[1] + dilation[1] * (kw - 1) + 1 + ow_pad
+    canvas = np.zeros((n, c_out_g * groups, max(full_h, pt + out_h), max(full_w, pl + out_w)), dtype)
+    for g in range(groups):
+        xg = x[:, g * per_group : (g + 1) * per_group]
+        wg = w[g * per_group : (g + 1) * per_group]
+        for i in range(kh):
+            for j in range(kw):
+                contribution = np.einsum("nchw,cd->ndhw", xg, wg[:, :, i, j])
+                y0, x0 = i * dilation[0], j * dilation[1]
+                canvas[
+                    :,
+                    g * c_out_g : (g + 1) * c_out_g,
+                    y0 : y0 + (h - 1) * stride[0] + 1 : stride[0],
+                    x0 : x0 + (w_in - 1) * stride[1] + 1 : stride[1],
+                ] += contribution
+    y = canvas[:, :, pt : pt + out_h, pl : pl + out_w]
+    if b is not None:
+        y = y + np.asarray(b, dtype).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(y)
+
+
+def conv_transpose1d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution, (N, C_in, L) with w (C_in, C_out/groups, K): the 2-D one with H = 1."""
+    from .transpose import _pads
+
+    (pads,) = _pads(padding, 1)
+    stride, dilation, output_padding = (_one(v) for v in (stride, dilation, output_padding))
+    y = conv_transpose2d(
+        np.asarray(x)[:, :, None, :],
+        np.asarray(w)[:, :, None, :],
+        b,
+        (1, stride),
+        ((0, 0), pads),
+        (0, output_padding),
+        groups,
+        (1, dilation),
+    )
+    return y[:, :, 0, :]
+
+
+def _one(v):
+    return v[0] if isinstance(v, (list, tuple)) else v

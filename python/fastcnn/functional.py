@@ -624,3 +624,9 @@ from .transpose import *  # noqa: E402,F401,F403
 from .transpose import __all__ as _transpose_names  # noqa: E402
 
 __all__ += _transpose_names
+
+# Upsampling and padding (resize.py).
+from .resize import *  # noqa: E402,F401,F403
+from .resize import __all__ as _resize_names  # noqa: E402
+
+__all__ += _resize_names

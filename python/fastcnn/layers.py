@@ -64,6 +64,10 @@ __all__ = [
     "Concatenate",
     "Conv2DTranspose",
     "Conv1DTranspose",
+    "UpSampling2D",
+    "UpSampling1D",
+    "ZeroPadding2D",
+    "Cropping2D",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -922,6 +926,8 @@ for _long, _cls in {
 del _long, _cls
 
 
-# Merge layers (several inputs) for graph models; registered in LAYERS like the rest.
+# Layers kept in modules of their own (merge layers for graph models, transposed
+# convolutions, resizing); each registers in LAYERS like the rest.
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract  # noqa: E402
+from .resize_layers import Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding2D  # noqa: E402
 from .transpose_layers import Conv1DTranspose, Conv2DTranspose  # noqa: E402

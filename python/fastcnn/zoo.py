@@ -192,6 +192,34 @@ def resnet20_fashion(seed=0):
     return model
 
 
+def unet(seed=0, input_shape=(1, 32, 32), base=16):
+    """A small two-level U-Net (Ronneberger et al. 2015) for binary segmentation:
+    two 3x3 ReLU convolutions per level (base, 2 base, 4 base filters at the
+    bottom), 2x2 max pooling down, 2x2 stride-2 Conv2DTranspose up, each
+    upsampled map concatenated with the encoder's map of its size, and a 1x1
+    convolution to one channel of per-pixel logits. Train it with
+    losses.BinaryCrossentropy(from_logits=True) against (N, 1, H, W) masks;
+    H and W must be multiples of 4."""
+    s = _seeds(seed)
+
+    def block(x, filters):
+        for _ in range(2):
+            x = L.Conv2D(
+                filters, 3, padding=1, activation="relu", kernel_initializer="he_normal", seed=next(s)
+            )(x)
+        return x
+
+    inputs = Input(input_shape, name="image")
+    c1 = block(inputs, base)
+    c2 = block(L.MaxPool2D(2)(c1), 2 * base)
+    bottom = block(L.MaxPool2D(2)(c2), 4 * base)
+    u2 = L.Conv2DTranspose(2 * base, 2, strides=2, seed=next(s))(bottom)
+    c3 = block(L.Concatenate(axis=1)([u2, c2]), 2 * base)
+    u1 = L.Conv2DTranspose(base, 2, strides=2, seed=next(s))(c3)
+    c4 = block(L.Concatenate(axis=1)([u1, c1]), base)
+    return Model(inputs, L.Conv2D(1, 1, seed=next(s))(c4), name="unet")
+
+
 def conv_autoencoder(seed=0, input_shape=(1, 28, 28)):
     """A convolutional autoencoder for 28x28 images (Keras' denoising tutorial):
     two stride-2 3x3 convolutions (32, 64 filters, ReLU) down to 7x7, two

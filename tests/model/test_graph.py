@@ -193,50 +193,68 @@ def _torch_run(model, params, x):
         args = [values[id(t)] for t in node.inputs]
         h = args[0]
         kind = type(layer).__name__
+        p = params.get(layer.name)
         if kind == "Conv2D":
-            p = params[layer.name]
-            h = TF.conv2d(
-                h, p[0], p[1] if layer.use_bias else None, stride=layer.strides, padding=layer.padding
-            )
+            bias = p[1] if layer.use_bias else None
+            h = TF.conv2d(h, p[0], bias, stride=layer.strides, padding=layer.padding)
+        elif kind == "Conv2DTranspose":
+            pads, extra = layer._geometry(h.shape[2:])
+            h = TF.conv_transpose2d(h, p[0], p[1], layer.strides, tuple(a for a, _ in pads), extra)
         elif kind == "BatchNormalization":
-            gamma, beta = params[layer.name]
-            h = TF.batch_norm(h, None, None, gamma, beta, training=True, eps=layer.epsilon)
+            h = TF.batch_norm(h, None, None, p[0], p[1], training=True, eps=layer.epsilon)
         elif kind == "ReLU":
             h = torch.relu(h)
         elif kind == "Add":
             h = args[0] + args[1]
+        elif kind == "Concatenate":
+            h = torch.cat(args, dim=layer.axis)
+        elif kind == "MaxPool2D":
+            h = TF.max_pool2d(h, layer.pool_size, layer.strides)
         elif kind == "GlobalAvgPool2D":
             h = h.mean(dim=(2, 3))
         elif kind == "Dense":
-            kernel, bias = params[layer.name]
-            h = h @ kernel + bias
+            h = h @ p[0] + p[1]
         else:
             raise AssertionError(kind)
+        if getattr(layer, "activation", None) == "relu":
+            h = torch.relu(h)
         values[id(node.output)] = h
     return values[id(model._outputs[0])]
 
 
-def test_resnet20_matches_a_pytorch_twin_over_five_sgd_steps():
+@pytest.mark.parametrize("name", ["resnet20", "unet"])
+def test_graph_models_match_a_pytorch_twin_over_five_sgd_steps(name):
     torch = pytest.importorskip("torch")
-    model = zoo.resnet20(seed=2, input_shape=(3, 16, 16))
+    rng = np.random.default_rng(5)
+    if name == "resnet20":
+        model = zoo.resnet20(seed=2, input_shape=(3, 16, 16))
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+        x, y = rng.standard_normal((6, 3, 16, 16)), rng.integers(0, 10, 6)
+
+        def torch_loss(out, target):
+            return torch.nn.functional.cross_entropy(out, target)
+    else:
+        model = zoo.unet(seed=2, input_shape=(1, 12, 12), base=4)
+        loss = losses.BinaryCrossentropy(from_logits=True)
+        x, y = rng.standard_normal((3, 1, 12, 12)), (rng.random((3, 1, 12, 12)) < 0.3).astype(np.float64)
+
+        def torch_loss(out, target):
+            return torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+
     for layer in model.layers:
         layer.astype("float64")
-    model.compile(optimizers.SGD(0.1), losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizers.SGD(0.1), loss)
     params = {
         layer.name: [torch.tensor(p.copy(), requires_grad=True) for p in layer.params]
         for layer in model.layers
         if layer.params
     }
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((6, 3, 16, 16))
-    y = rng.integers(0, 10, 6)
     tx, ty = torch.tensor(x), torch.tensor(y)
     for _ in range(5):
-        logits = model._forward(x, training=True)
+        out = model._forward(x, training=True)
         twin = _torch_run(model, params, tx)
-        np.testing.assert_allclose(logits, twin.detach().numpy(), rtol=1e-8, atol=1e-10)
-        loss = torch.nn.functional.cross_entropy(twin, ty)
-        loss.backward()
+        np.testing.assert_allclose(out, twin.detach().numpy(), rtol=1e-8, atol=1e-10)
+        torch_loss(twin, ty).backward()
         model.train_on_batch(x, y)  # the same forward again, backward and the update
         with torch.no_grad():
             for layer in model.layers:
@@ -248,6 +266,29 @@ def test_resnet20_matches_a_pytorch_twin_over_five_sgd_steps():
     for layer in model.layers:
         for ours, theirs in zip(layer.params, params.get(layer.name, [])):
             np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_unet_learns_masks_of_generated_shapes():
+    rng = np.random.default_rng(9)
+    n, size = 48, 16
+    yy, xx = np.mgrid[:size, :size]
+    x = rng.normal(0, 0.3, (n, 1, size, size)).astype(np.float32)
+    y = np.zeros((n, 1, size, size), np.float32)
+    for i in range(n):  # a bright disc or square on noise; the mask marks it
+        cy, cx, r = rng.integers(4, size - 4, 2).tolist() + [int(rng.integers(2, 4))]
+        inside = (
+            (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r if i % 2 else (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+        )
+        y[i, 0][inside] = 1
+        x[i, 0][inside] += 1
+    model = zoo.unet(seed=0, input_shape=(1, size, size), base=8)
+    model.compile(optimizers.Adam(3e-3), losses.BinaryCrossentropy(from_logits=True), metrics=[])
+    first = model.evaluate(x, y)
+    model.fit(x, y, batch_size=16, epochs=15, verbose=0, seed=0)
+    assert model.evaluate(x, y) < 0.5 * first
+    predicted = model.predict(x) > 0
+    iou = np.logical_and(predicted, y > 0).sum() / np.logical_or(predicted, y > 0).sum()
+    assert iou > 0.6, iou
 
 
 # ------------------------------------------------------- native inference plan

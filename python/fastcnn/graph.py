@@ -16,17 +16,19 @@ summed over its calls.
 
 `Model` is a `Sequential` whose step list is this graph: compile, fit,
 evaluate, predict, summary, save and load_model work as for `Sequential`.
-Several inputs and outputs run through `predict` and `model(x)` (lists in,
-lists out); training takes one input and one output.
+Several inputs and outputs take lists of arrays everywhere (predict,
+model(x), fit, evaluate), with a loss per output and `loss_weights`.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from . import layers as layers_module, plan as plan_module
+from . import layers as layers_module, losses as losses_module, plan as plan_module
 from ._paths import reference_active
-from .model import Sequential
+from .model import Columns, Sequential, _as_inputs
 
 
 class SymbolicTensor:
@@ -192,7 +194,7 @@ class Model(Sequential):
         return self
 
     def _ensure_built(self, x):
-        xs = x if self._multi_in else [x]
+        xs = x.arrays if isinstance(x, Columns) else (x if self._multi_in else [x])
         if len(xs) != len(self._inputs):
             raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
         for a, t in zip(xs, self._inputs):
@@ -210,7 +212,7 @@ class Model(Sequential):
             plan = self._graph_plan(x)
             if plan is not None:
                 return plan.run(x, out)
-        xs = x if self._multi_in else [x]
+        xs = x.arrays if isinstance(x, Columns) else (x if self._multi_in else [x])
         if len(xs) != len(self._inputs):
             raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
         values = {id(t): a for t, a in zip(self._inputs, xs)}
@@ -300,21 +302,71 @@ class Model(Sequential):
         joined = [np.concatenate([p[k] for p in pieces]) for k in range(len(self._outputs))]
         return joined if self._multi_out else joined[0]
 
-    def _check_single(self, what):
-        if self._multi_in or self._multi_out:
-            raise NotImplementedError(f"{what} takes one input and one output for now; predict takes several")
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer="adam", loss=None, metrics=("accuracy",), loss_weights=None):
+        """As Sequential.compile; with several outputs, `loss` is one loss for every output
+        or a list with one per output, and the training loss is sum(loss_weights[k] * loss_k).
+        Metrics take one output (with several, pass metrics=[])."""
+        if not self._multi_out:
+            if loss_weights is not None:
+                raise ValueError("loss_weights takes a model with several outputs")
+            return super().compile(optimizer, loss, metrics)
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='mse' or one per output")
+        outputs = len(self._outputs)
+        if isinstance(loss, (list, tuple)):
+            if len(loss) != outputs:
+                raise ValueError(f"{self.name} has {outputs} outputs, got {len(loss)} losses")
+            each = [losses_module.get(one) for one in loss]
+        else:
+            each = [
+                losses_module.get(loss) if isinstance(loss, str) else copy.deepcopy(losses_module.get(loss))
+                for _ in range(outputs)
+            ]
+        weights = [1.0] * outputs if loss_weights is None else [float(w) for w in loss_weights]
+        if len(weights) != outputs:
+            raise ValueError(f"{self.name} has {outputs} outputs, got {len(weights)} loss_weights")
+        if metrics and tuple(metrics) != ("accuracy",):
+            raise ValueError("metrics with several outputs are not supported yet: pass metrics=[]")
+        super().compile(optimizer, each[0], [])
+        self.loss = WeightedLosses(each, weights)
+        return self
+
+    def _match_targets(self, y_pred, y_true):
+        if not self._multi_out:
+            return super()._match_targets(y_pred, y_true)
+        targets = y_true.arrays if isinstance(y_true, Columns) else list(y_true)
+        matched = []
+        for loss, p, t in zip(self.loss.losses, y_pred, targets):
+            sparse = isinstance(loss, losses_module.SparseCategoricalCrossentropy)
+            t = np.asarray(t)
+            matched.append(t[..., None] if not sparse and t.ndim == p.ndim - 1 and p.shape[-1] == 1 else t)
+        return matched
+
+    def _columns(self, x, y=None):
+        """Lists of arrays (several inputs or targets) as Columns, for the training loop."""
+        if self._multi_in and isinstance(x, (list, tuple)):
+            x = Columns([_as_inputs(a) for a in x])
+        if y is not None and self._multi_out and isinstance(y, (list, tuple)):
+            y = Columns([np.asarray(a) for a in y])
+        return x, y
 
     def train_on_batch(self, x, y):
-        self._check_single("train_on_batch")
-        return super().train_on_batch(x, y)
+        return super().train_on_batch(*self._columns(x, y))
 
-    def fit(self, x, y, *args, **kwargs):
-        self._check_single("fit")
-        return super().fit(x, y, *args, **kwargs)
+    def test_on_batch(self, x, y):
+        return super().test_on_batch(*self._columns(x, y))
+
+    def fit(self, x, y, *args, validation_data=None, distributed=False, **kwargs):
+        x, y = self._columns(x, y)
+        if validation_data is not None:
+            validation_data = self._columns(*validation_data)
+        if distributed and (self._multi_in or self._multi_out):
+            raise NotImplementedError("distributed fit takes one input and one output for now")
+        return super().fit(x, y, *args, validation_data=validation_data, distributed=distributed, **kwargs)
 
     def evaluate(self, x, y, *args, **kwargs):
-        self._check_single("evaluate")
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(*self._columns(x, y), *args, **kwargs)
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=print):
@@ -394,6 +446,24 @@ class Model(Sequential):
 
     def __repr__(self):
         return f"Model(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
+
+
+class WeightedLosses:
+    """The training loss of a model with several outputs: sum_k weights[k] * losses[k]."""
+
+    def __init__(self, losses, weights):
+        self.losses, self.weights = list(losses), list(weights)
+
+    def __call__(self, y_pred, y_true):
+        return float(sum(w * loss(p, t) for loss, w, p, t in zip(self.losses, self.weights, y_pred, y_true)))
+
+    def forward(self, y_pred, y_true):
+        return float(
+            sum(w * loss.forward(p, t) for loss, w, p, t in zip(self.losses, self.weights, y_pred, y_true))
+        )
+
+    def backward(self):
+        return [loss.backward() * loss_weight for loss, loss_weight in zip(self.losses, self.weights)]
 
 
 def _as_data(x):

@@ -687,10 +687,7 @@ class Sequential:
                 "class_name": type(opt).__name__,
                 "config": {k: v for k, v in vars(opt).items() if k not in skip and not k.startswith("_")},
             },
-            "loss": {
-                "class_name": type(self.loss).__name__,
-                "config": {k: v for k, v in vars(self.loss).items() if not k.startswith("_")},
-            },
+            "loss": _loss_config(self.loss),
             "metrics": list(self.metrics),
         }
 
@@ -812,14 +809,36 @@ def _model_from(meta, arrays, path):
     if meta["compile"] is not None:
         c = meta["compile"]
         opt = optimizers_module.get(c["optimizer"]["class_name"], **c["optimizer"]["config"])
-        loss_cls = getattr(losses_module, c["loss"]["class_name"], None)
-        if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_module.Loss)):
-            raise ValueError(f"{path}: unknown loss class {c['loss']['class_name']!r}")
-        model.compile(opt, loss_cls(**c["loss"]["config"]), c["metrics"])
+        if "losses" in c["loss"]:  # a graph model with several outputs
+            model.compile(
+                opt,
+                [_loss_from(s, path) for s in c["loss"]["losses"]],
+                c["metrics"],
+                loss_weights=c["loss"]["weights"],
+            )
+        else:
+            model.compile(opt, _loss_from(c["loss"], path), c["metrics"])
         state = {k[len("optimizer/") :]: v for k, v in arrays.items() if k.startswith("optimizer/")}
         if state:
             opt.set_state(state)
     return model
+
+
+def _loss_config(loss):
+    losses = getattr(loss, "losses", None)
+    if losses is not None:  # graph.WeightedLosses
+        return {"losses": [_loss_config(one) for one in losses], "weights": list(loss.weights)}
+    return {
+        "class_name": type(loss).__name__,
+        "config": {k: v for k, v in vars(loss).items() if not k.startswith("_")},
+    }
+
+
+def _loss_from(spec, path):
+    loss_cls = getattr(losses_module, spec["class_name"], None)
+    if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_module.Loss)):
+        raise ValueError(f"{path}: unknown loss class {spec['class_name']!r}")
+    return loss_cls(**spec["config"])
 
 
 # ---------------------------------------------------------------------- helpers
@@ -835,7 +854,31 @@ def _metric_name(metric):
     return name
 
 
+class Columns:
+    """Several arrays that share the sample axis, indexed together: a graph
+    model's inputs or targets when it has several (fit, evaluate and the
+    validation split take them as one)."""
+
+    ndim = 1
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+        lengths = {len(a) for a in self.arrays}
+        if len(lengths) != 1:
+            raise ValueError(
+                f"every array must hold the same number of samples, got {[len(a) for a in self.arrays]}"
+            )
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return Columns([a[index] for a in self.arrays])
+
+
 def _as_inputs(x):
+    if isinstance(x, Columns):
+        return x
     x = np.asarray(x)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and per-sample dims, got shape {x.shape}")
@@ -843,7 +886,7 @@ def _as_inputs(x):
 
 
 def _check_data(x, y):
-    x, y = _as_inputs(x), np.asarray(y)
+    x, y = _as_inputs(x), y if isinstance(y, Columns) else np.asarray(y)
     if y.ndim == 0 or len(x) != len(y):
         raise ValueError(f"x and y must have the same number of samples, got x {x.shape}, y {y.shape}")
     if len(x) == 0:

@@ -127,10 +127,14 @@ def test_graph_gradients_equal_finite_differences_with_a_shared_layer():
     assert y.shape == (3, 4)
 
 
-def test_several_inputs_and_outputs():
-    a, b = fastcnn.Input((4,)), fastcnn.Input((4,))
-    h = L.Dense(6, activation="relu", seed=1)(L.Concatenate()([a, b]))
-    model = fastcnn.Model([a, b], [L.Dense(2, seed=2)(h), L.Dense(3, seed=3)(h)])
+def _two_by_two(seed=1):
+    a, b = fastcnn.Input((4,), name="a"), fastcnn.Input((4,), name="b")
+    h = L.Dense(6, activation="relu", seed=seed)(L.Concatenate()([a, b]))
+    return fastcnn.Model([a, b], [L.Dense(2, seed=seed + 1)(h), L.Dense(3, seed=seed + 2)(h)])
+
+
+def test_several_inputs_and_outputs_predict():
+    model = _two_by_two()
     rng = np.random.default_rng(2)
     xa, xb = rng.standard_normal((10, 4)).astype(np.float32), rng.standard_normal((10, 4)).astype(np.float32)
     one, two = model.predict([xa, xb], batch_size=4)
@@ -138,9 +142,46 @@ def test_several_inputs_and_outputs():
     whole = model([xa, xb])
     np.testing.assert_allclose(whole[0], one, rtol=1e-6)
     np.testing.assert_allclose(whole[1], two, rtol=1e-6)
-    with pytest.raises(NotImplementedError, match="one input and one output"):
-        model.compile("sgd", "mse")
-        model.fit([xa, xb], one)
+
+
+def test_several_inputs_and_outputs_train_with_weighted_losses(tmp_path):
+    rng = np.random.default_rng(3)
+    xa, xb = rng.standard_normal((64, 4)), rng.standard_normal((64, 4))
+    ya = (xa[:, :2] - xb[:, 2:]).astype(np.float32)  # a regression target
+    yb = (xa.sum(1) > 0).astype(np.int64) + (xb.sum(1) > 0)  # three classes
+    model = _two_by_two()
+    model.compile(
+        optimizers.Adam(1e-2),
+        ["mse", losses.SparseCategoricalCrossentropy(from_logits=True)],
+        metrics=[],
+        loss_weights=[1.0, 0.5],
+    )
+    pred = model.predict([xa, xb])
+    want = losses.MeanSquaredError()(pred[0], ya) + 0.5 * losses.SparseCategoricalCrossentropy(
+        from_logits=True
+    )(pred[1], yb)
+    np.testing.assert_allclose(model.evaluate([xa, xb], [ya, yb]), want, rtol=1e-6)
+    history = model.fit(
+        [xa, xb],
+        [ya, yb],
+        batch_size=16,
+        epochs=20,
+        verbose=0,
+        seed=0,
+        validation_data=([xa[:8], xb[:8]], [ya[:8], yb[:8]]),
+    )
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert "val_loss" in history.history
+    model.save(tmp_path / "two.npz")
+    loaded = fastcnn.load_model(tmp_path / "two.npz")
+    model.fit([xa, xb], [ya, yb], batch_size=16, epochs=1, verbose=0, seed=5)
+    loaded.fit([xa, xb], [ya, yb], batch_size=16, epochs=1, verbose=0, seed=5)
+    for p, q in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match="3 losses|2 outputs"):
+        model.compile("sgd", ["mse", "mse", "mse"], metrics=[])
+    with pytest.raises(ValueError, match="metrics"):
+        model.compile("sgd", "mse", metrics=["mae"])
 
 
 def test_save_load_and_resume_are_bit_exact(tmp_path):

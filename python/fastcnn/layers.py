@@ -68,6 +68,17 @@ __all__ = [
     "UpSampling1D",
     "ZeroPadding2D",
     "Cropping2D",
+    "Activation",
+    "Reshape",
+    "Permute",
+    "GELU",
+    "SiLU",
+    "Swish",
+    "ELU",
+    "SELU",
+    "ReLU6",
+    "Softplus",
+    "HardSigmoid",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -929,5 +940,18 @@ del _long, _cls
 # Layers kept in modules of their own (merge layers for graph models, transposed
 # convolutions, resizing); each registers in LAYERS like the rest.
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract  # noqa: E402
+from .more_activations import (  # noqa: E402
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    HardSigmoid,
+    Permute,
+    ReLU6,
+    Reshape,
+    SiLU,
+    Softplus,
+    Swish,
+)
 from .resize_layers import Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding2D  # noqa: E402
 from .transpose_layers import Conv1DTranspose, Conv2DTranspose  # noqa: E402

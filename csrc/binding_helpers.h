@@ -33,8 +33,7 @@ inline void require_float(const py::array& a, const char* name) {
   if (!f32 && !f64)
     throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
                          std::string(py::str(a.dtype())));
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be C-contiguous");
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
   // NumPy can hand out views at any byte offset; the kernels load whole elements.
   if (reinterpret_cast<uintptr_t>(a.data()) % a.itemsize())
     throw py::value_error(std::string(name) + " must be aligned to its element size");
@@ -87,14 +86,17 @@ inline Activation activation_named(const std::string& name, bool fusable_only) {
     if (name == "tanh") return Activation::tanh;
   }
   throw py::value_error("activation must be one of 'identity', 'relu', 'leaky_relu'" +
-                        std::string(fusable_only ? "" : ", 'sigmoid', 'tanh'") + ", got '" + name +
-                        "'");
+                        std::string(fusable_only ? "" : ", 'sigmoid', 'tanh'") + ", got '" + name + "'");
 }
 
 template <typename T>
-const T* data(const py::array& a) { return static_cast<const T*>(a.data()); }
+const T* data(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
 template <typename T>
-T* mutable_data(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+T* mutable_data(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
 
 }  // namespace binding
 

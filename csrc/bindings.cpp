@@ -43,16 +43,15 @@ std::vector<int64_t> activation_shape(const Conv2dParams& p, int64_t c, int64_t 
 }
 
 template <typename T>
-py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
-                             const py::object& b, ConvAlgorithm algorithm) {
+py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py::array& w, const py::object& b,
+                             ConvAlgorithm algorithm) {
   py::array out = empty<T>(activation_shape(p, p.out_channels, p.out_h, p.out_w));
   const T* bias = nullptr;
   py::array bias_arr;
   if (!b.is_none()) {
     bias_arr = py::array::ensure(b);
-    if (!bias_arr || !bias_arr.dtype().is(x.dtype()) || bias_arr.ndim() != 1 ||
-        bias_arr.shape(0) != p.out_channels || !(bias_arr.flags() & py::array::c_style) ||
-        !aligned(bias_arr))
+    if (!bias_arr || !bias_arr.dtype().is(x.dtype()) || bias_arr.ndim() != 1 || bias_arr.shape(0) != p.out_channels ||
+        !(bias_arr.flags() & py::array::c_style) || !aligned(bias_arr))
       throw py::value_error("b must be a contiguous 1-D array of " + std::to_string(p.out_channels) +
                             " values with x's dtype");
     bias = data<T>(bias_arr);
@@ -67,29 +66,31 @@ py::array conv_forward_typed(const Conv2dParams& p, const py::array& x, const py
 
 ConvAlgorithm conv_algorithm(const Conv2dParams& p, const std::string& name, bool weight_gradient) {
   ConvAlgorithm a;
-  if (name == "auto") a = ConvAlgorithm::automatic;
-  else if (name == "gemm") a = ConvAlgorithm::gemm;
-  else if (name == "winograd") a = ConvAlgorithm::winograd;
-  else if (name == "direct") a = ConvAlgorithm::direct;
-  else throw py::value_error("algorithm must be 'auto', 'gemm', 'winograd' or 'direct', got '" + name + "'");
+  if (name == "auto")
+    a = ConvAlgorithm::automatic;
+  else if (name == "gemm")
+    a = ConvAlgorithm::gemm;
+  else if (name == "winograd")
+    a = ConvAlgorithm::winograd;
+  else if (name == "direct")
+    a = ConvAlgorithm::direct;
+  else
+    throw py::value_error("algorithm must be 'auto', 'gemm', 'winograd' or 'direct', got '" + name + "'");
   check_conv2d_algorithm(p, a, weight_gradient);
   return a;
 }
 
-Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int64_t sw,
-                         int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
-                         int64_t groups, bool channels_last) {
+Conv2dParams conv_params(const py::array& x, const py::array& w, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
+                         int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups, bool channels_last) {
   require_float(x, "x");
   require_float(w, "w");
   require_same_dtype(x, "x", w, "w");
-  return make_conv2d_params(shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups,
-                            channels_last);
+  return make_conv2d_params(shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
 }
 
-py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b,
-                            int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                            int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm,
-                            bool channels_last) {
+py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b, int64_t sh, int64_t sw,
+                            int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
+                            const std::string& algorithm, bool channels_last) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   const ConvAlgorithm a = conv_algorithm(p, algorithm, false);
   return is_f32(x) ? conv_forward_typed<float>(p, x, w, b, a) : conv_forward_typed<double>(p, x, w, b, a);
@@ -99,23 +100,27 @@ py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::ob
 // candidate's verdict (fastcnn.explain). x_shape is in the native layout
 // (NCHW, or NHWC with channels_last); w's values matter to backward-data
 // (non-finite weights keep to col2im).
-py::dict explain_conv2d_py(const std::string& pass_name, const std::vector<int64_t>& x_shape,
-                           const py::array& w, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
-                           int64_t pr, int64_t dh, int64_t dw, int64_t groups, const std::string& algorithm,
-                           bool channels_last) {
+py::dict explain_conv2d_py(const std::string& pass_name, const std::vector<int64_t>& x_shape, const py::array& w,
+                           int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
+                           int64_t dw, int64_t groups, const std::string& algorithm, bool channels_last) {
   require_float(w, "w");
   ConvPass pass;
-  if (pass_name == "forward") pass = ConvPass::forward;
-  else if (pass_name == "backward_data") pass = ConvPass::backward_data;
-  else if (pass_name == "backward_weight") pass = ConvPass::backward_weight;
-  else throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight', got '" + pass_name + "'");
+  if (pass_name == "forward")
+    pass = ConvPass::forward;
+  else if (pass_name == "backward_data")
+    pass = ConvPass::backward_data;
+  else if (pass_name == "backward_weight")
+    pass = ConvPass::backward_weight;
+  else
+    throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight', got '" + pass_name + "'");
   ConvPlanRequest request;
   request.pass = pass;
   request.p = make_conv2d_params(x_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   request.algorithm = conv_algorithm(request.p, algorithm, pass == ConvPass::backward_weight);
   request.element_bytes = static_cast<int>(w.itemsize());
   request.announce = false;
-  const bool finite = is_f32(w) ? all_finite_values(data<float>(w), w.size()) : all_finite_values(data<double>(w), w.size());
+  const bool finite =
+      is_f32(w) ? all_finite_values(data<float>(w), w.size()) : all_finite_values(data<double>(w), w.size());
   request.weights_finite = [finite] { return finite; };
   std::vector<ConvVerdict> verdicts;
   const ConvPath path = plan_conv2d(request, &verdicts);
@@ -145,9 +150,8 @@ py::dict explain_conv2d_py(const std::string& pass_name, const std::vector<int64
 }
 
 template <typename T>
-py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, const py::array& x,
-                              const py::array& w, bool need_dx, bool need_dw, bool need_db,
-                              ConvAlgorithm algorithm) {
+py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, const py::array& x, const py::array& w,
+                              bool need_dx, bool need_dw, bool need_db, ConvAlgorithm algorithm) {
   py::object dx = py::none(), dw = py::none(), db = py::none();
   py::array dx_a, dw_a, db_a;
   if (need_dx) dx = dx_a = empty<T>(activation_shape(p, p.in_channels, p.in_h, p.in_w));
@@ -165,10 +169,10 @@ py::tuple conv_backward_typed(const Conv2dParams& p, const py::array& dout, cons
   return py::make_tuple(dx, dw, db);
 }
 
-py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py::array& w,
-                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                             int64_t dh, int64_t dw, int64_t groups, bool need_dx, bool need_dw,
-                             bool need_db, const std::string& algorithm, bool channels_last) {
+py::tuple conv2d_backward_py(const py::array& dout, const py::array& x, const py::array& w, int64_t sh, int64_t sw,
+                             int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
+                             bool need_dx, bool need_dw, bool need_db, const std::string& algorithm,
+                             bool channels_last) {
   const Conv2dParams p = conv_params(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
   const ConvAlgorithm a = conv_algorithm(p, algorithm, need_dw);
   require_float(dout, "dout");
@@ -217,8 +221,7 @@ py::array matmul_py(const py::array& a, const py::array& b) {
     if (!f32 && !f64)
       throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
                            std::string(py::str(arr.dtype())));
-    if (arr.ndim() != 2)
-      throw py::value_error(std::string(name) + " must be 2-D, got shape " + shape_str(arr));
+    if (arr.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D, got shape " + shape_str(arr));
     if (!aligned(arr)) throw py::value_error(std::string(name) + " must be aligned to its element size");
   }
   require_same_dtype(a, "a", b, "b");
@@ -230,9 +233,8 @@ py::array matmul_py(const py::array& a, const py::array& b) {
 
 // ----------------------------------------------------------------- pooling
 
-PoolWindow pool_window(int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                       int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
-                       bool count_include_pad) {
+PoolWindow pool_window(int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt,
+                       int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow, bool count_include_pad) {
   PoolWindow win{in_h, in_w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad};
   check_pool_window(win);
   return win;
@@ -245,8 +247,8 @@ struct PoolLayout {
 
   PoolLayout(const py::array& a, const char* name, bool last) : channels_last(last) {
     if (a.ndim() != 4)
-      throw py::value_error(std::string(name) + " must be 4-D " +
-                            (last ? "(N, H, W, C)" : "(N, C, H, W)") + ", got shape " + shape_str(a));
+      throw py::value_error(std::string(name) + " must be 4-D " + (last ? "(N, H, W, C)" : "(N, C, H, W)") +
+                            ", got shape " + shape_str(a));
     batch = a.shape(0);
     channels = a.shape(last ? 3 : 1);
     h = a.shape(last ? 1 : 2);
@@ -259,8 +261,7 @@ struct PoolLayout {
 };
 
 template <typename T>
-py::array max_forward_typed(const py::array& x, const PoolLayout& l, const PoolWindow& win,
-                            int64_t* idx) {
+py::array max_forward_typed(const py::array& x, const PoolLayout& l, const PoolWindow& win, int64_t* idx) {
   py::array out = empty<T>(l.shape(win.out_h, win.out_w));
   T* o = mutable_data<T>(out);
   {
@@ -273,9 +274,9 @@ py::array max_forward_typed(const py::array& x, const PoolLayout& l, const PoolW
   return out;
 }
 
-py::tuple max_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
-                                bool want_indices, bool channels_last) {
+py::tuple max_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt,
+                                int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow, bool want_indices,
+                                bool channels_last) {
   require_float(x, "x");
   const PoolLayout l(x, "x", channels_last);
   const PoolWindow win = pool_window(l.h, l.w, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, true);
@@ -286,47 +287,43 @@ py::tuple max_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int6
     idx = mutable_data<int64_t>(idx_a);
     indices = idx_a;
   }
-  py::array out = is_f32(x) ? max_forward_typed<float>(x, l, win, idx)
-                            : max_forward_typed<double>(x, l, win, idx);
+  py::array out = is_f32(x) ? max_forward_typed<float>(x, l, win, idx) : max_forward_typed<double>(x, l, win, idx);
   return py::make_tuple(out, indices);
 }
 
 template <typename T>
-py::array max_pool_backward_typed(const py::array& dout, const py::array& indices, int64_t planes,
-                                  int64_t in_plane, int64_t out_plane, std::vector<int64_t> shape,
-                                  int64_t channels_last_channels = 0) {
+py::array max_pool_backward_typed(const py::array& dout, const py::array& indices, int64_t planes, int64_t in_plane,
+                                  int64_t out_plane, std::vector<int64_t> shape, int64_t channels_last_channels = 0) {
   py::array dx = empty<T>(shape);
   T* d = mutable_data<T>(dx);
   bool ok;
   {
     py::gil_scoped_release release;
     ok = channels_last_channels
-             ? max_pool2d_backward_nhwc<T>(planes, channels_last_channels, in_plane, out_plane,
-                                           data<T>(dout), data<int64_t>(indices), d)
-             : max_pool2d_backward<T>(planes, in_plane, out_plane, data<T>(dout),
-                                      data<int64_t>(indices), d);
+             ? max_pool2d_backward_nhwc<T>(planes, channels_last_channels, in_plane, out_plane, data<T>(dout),
+                                           data<int64_t>(indices), d)
+             : max_pool2d_backward<T>(planes, in_plane, out_plane, data<T>(dout), data<int64_t>(indices), d);
   }
   if (!ok) throw py::value_error("indices must lie in [0, H*W) of their input plane");
   return dx;
 }
 
-py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices, int64_t in_h,
-                                 int64_t in_w, bool channels_last) {
+py::array max_pool2d_backward_py(const py::array& dout, const py::array& indices, int64_t in_h, int64_t in_w,
+                                 bool channels_last) {
   require_float(dout, "dout");
   const PoolLayout l(dout, "dout", channels_last);
-  if (!indices.dtype().is(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style) ||
-      !aligned(indices) ||
+  if (!indices.dtype().is(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style) || !aligned(indices) ||
       shape_of(indices) != shape_of(dout))
-    throw py::value_error("indices must be a contiguous, aligned int64 array shaped like dout " +
-                          shape_str(dout));
+    throw py::value_error("indices must be a contiguous, aligned int64 array shaped like dout " + shape_str(dout));
   if (in_h <= 0 || in_w <= 0 || in_h > (int64_t{1} << 31) || in_w > (int64_t{1} << 31))
-    throw py::value_error("in_h and in_w must be positive and at most 2**31, got in_h=" +
-                          std::to_string(in_h) + ", in_w=" + std::to_string(in_w));
+    throw py::value_error("in_h and in_w must be positive and at most 2**31, got in_h=" + std::to_string(in_h) +
+                          ", in_w=" + std::to_string(in_w));
   const std::vector<int64_t> shape = l.shape(in_h, in_w);
   const int64_t out_plane = l.h * l.w;
   if (channels_last)
-    return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels)
-                        : max_pool_backward_typed<double>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels);
+    return is_f32(dout)
+               ? max_pool_backward_typed<float>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels)
+               : max_pool_backward_typed<double>(dout, indices, l.batch, in_h * in_w, out_plane, shape, l.channels);
   const int64_t planes = l.batch * l.channels;
   return is_f32(dout) ? max_pool_backward_typed<float>(dout, indices, planes, in_h * in_w, out_plane, shape)
                       : max_pool_backward_typed<double>(dout, indices, planes, in_h * in_w, out_plane, shape);
@@ -346,13 +343,12 @@ py::array avg_forward_typed(const py::array& x, const PoolLayout& l, const PoolW
   return out;
 }
 
-py::array avg_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow,
-                                bool count_include_pad, bool channels_last) {
+py::array avg_pool2d_forward_py(const py::array& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt,
+                                int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow, bool count_include_pad,
+                                bool channels_last) {
   require_float(x, "x");
   const PoolLayout l(x, "x", channels_last);
-  const PoolWindow win = pool_window(l.h, l.w, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow,
-                                     count_include_pad);
+  const PoolWindow win = pool_window(l.h, l.w, kh, kw, sh, sw, pt, pb, pl, pr, oh, ow, count_include_pad);
   return is_f32(x) ? avg_forward_typed<float>(x, l, win) : avg_forward_typed<double>(x, l, win);
 }
 
@@ -370,13 +366,12 @@ py::array avg_backward_typed(const py::array& dout, const PoolLayout& l, const P
   return dx;
 }
 
-py::array avg_pool2d_backward_py(const py::array& dout, int64_t in_h, int64_t in_w, int64_t kh,
-                                 int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
-                                 int64_t pl, int64_t pr, bool count_include_pad, bool channels_last) {
+py::array avg_pool2d_backward_py(const py::array& dout, int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh,
+                                 int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, bool count_include_pad,
+                                 bool channels_last) {
   require_float(dout, "dout");
   const PoolLayout l(dout, "dout", channels_last);
-  const PoolWindow win = pool_window(in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, l.h, l.w,
-                                     count_include_pad);
+  const PoolWindow win = pool_window(in_h, in_w, kh, kw, sh, sw, pt, pb, pl, pr, l.h, l.w, count_include_pad);
   return is_f32(dout) ? avg_backward_typed<float>(dout, l, win) : avg_backward_typed<double>(dout, l, win);
 }
 
@@ -420,8 +415,7 @@ py::array global_avg_pool_backward_py(const py::array& dout, int64_t size) {
   if (dout.ndim() != 1) throw py::value_error("dout must be 1-D, got shape " + shape_str(dout));
   if (size <= 0 || size > (int64_t{1} << 58))
     throw py::value_error("size must be in [1, 2**58], got " + std::to_string(size));
-  return is_f32(dout) ? global_avg_backward_typed<float>(dout, size)
-                      : global_avg_backward_typed<double>(dout, size);
+  return is_f32(dout) ? global_avg_backward_typed<float>(dout, size) : global_avg_backward_typed<double>(dout, size);
 }
 
 template <typename T>
@@ -447,9 +441,8 @@ py::array global_max_pool_backward_py(const py::array& dout, const py::array& in
   if (dout.ndim() != 1) throw py::value_error("dout must be 1-D, got shape " + shape_str(dout));
   if (size <= 0 || size > (int64_t{1} << 58))
     throw py::value_error("size must be in [1, 2**58], got " + std::to_string(size));
-  if (!indices.dtype().is(py::dtype::of<int64_t>()) || indices.ndim() != 1 ||
-      indices.shape(0) != dout.shape(0) || !(indices.flags() & py::array::c_style) ||
-      !aligned(indices))
+  if (!indices.dtype().is(py::dtype::of<int64_t>()) || indices.ndim() != 1 || indices.shape(0) != dout.shape(0) ||
+      !(indices.flags() & py::array::c_style) || !aligned(indices))
     throw py::value_error("indices must be a contiguous 1-D int64 array shaped like dout");
   // One "plane" per row with a single output: the max-pool scatter.
   const std::vector<int64_t> shape{dout.shape(0), size};
@@ -510,47 +503,53 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
-  m.def("conv2d_forward", &conv2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"),
-        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
-        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
-        py::arg("groups"), py::arg("algorithm") = "auto", py::arg("channels_last") = false);
-  m.def("conv2d_backward", &conv2d_backward_py, py::arg("dout"), py::arg("x"), py::arg("w"),
-        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
-        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
-        py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
-        py::arg("algorithm") = "auto", py::arg("channels_last") = false);
+  m.def("conv2d_forward", &conv2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride_h"),
+        py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
+        py::arg("dilation_h"), py::arg("dilation_w"), py::arg("groups"), py::arg("algorithm") = "auto",
+        py::arg("channels_last") = false);
+  m.def("conv2d_backward", &conv2d_backward_py, py::arg("dout"), py::arg("x"), py::arg("w"), py::arg("stride_h"),
+        py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
+        py::arg("dilation_h"), py::arg("dilation_w"), py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"),
+        py::arg("need_db"), py::arg("algorithm") = "auto", py::arg("channels_last") = false);
   m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"));
   m.def("explain_conv2d", &explain_conv2d_py, py::arg("pass_name"), py::arg("x_shape"), py::arg("w"),
-        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
-        py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
-        py::arg("groups"), py::arg("algorithm") = "auto", py::arg("channels_last") = false);
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),
+        py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"), py::arg("groups"),
+        py::arg("algorithm") = "auto", py::arg("channels_last") = false);
   m.def("set_conv_verbose", [](bool on) { set_conv_plan_verbose(on); }, py::arg("on"));
   m.def("conv_verbose", []() { return conv_plan_verbose(); });
-  m.def("set_conv_path_override", [](const std::string& pass_name, const py::object& path) {
-    ConvPass pass;
-    if (pass_name == "forward") pass = ConvPass::forward;
-    else if (pass_name == "backward_data") pass = ConvPass::backward_data;
-    else if (pass_name == "backward_weight") pass = ConvPass::backward_weight;
-    else throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight'");
-    ConvPath p = ConvPath::implicit_gemm;
-    if (!path.is_none() && !conv_path_named(path.cast<std::string>(), &p))
-      throw py::value_error("unknown path '" + path.cast<std::string>() + "'");
-    set_conv_path_override(pass, !path.is_none(), p);
-  }, py::arg("pass_name"), py::arg("path"));
-  m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
-        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),
-        py::arg("out_w"), py::arg("want_indices"), py::arg("channels_last") = false);
-  m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("dout"), py::arg("indices"),
-        py::arg("in_h"), py::arg("in_w"), py::arg("channels_last") = false);
-  m.def("avg_pool2d_forward", &avg_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"),
-        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out_h"),
-        py::arg("out_w"), py::arg("count_include_pad"), py::arg("channels_last") = false);
-  m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("dout"), py::arg("in_h"),
-        py::arg("in_w"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
-        py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),
-        py::arg("pad_right"), py::arg("count_include_pad"), py::arg("channels_last") = false);
+  m.def(
+      "set_conv_path_override",
+      [](const std::string& pass_name, const py::object& path) {
+        ConvPass pass;
+        if (pass_name == "forward")
+          pass = ConvPass::forward;
+        else if (pass_name == "backward_data")
+          pass = ConvPass::backward_data;
+        else if (pass_name == "backward_weight")
+          pass = ConvPass::backward_weight;
+        else
+          throw py::value_error("pass must be 'forward', 'backward_data' or 'backward_weight'");
+        ConvPath p = ConvPath::implicit_gemm;
+        if (!path.is_none() && !conv_path_named(path.cast<std::string>(), &p))
+          throw py::value_error("unknown path '" + path.cast<std::string>() + "'");
+        set_conv_path_override(pass, !path.is_none(), p);
+      },
+      py::arg("pass_name"), py::arg("path"));
+  m.def("max_pool2d_forward", &max_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),
+        py::arg("pad_right"), py::arg("out_h"), py::arg("out_w"), py::arg("want_indices"),
+        py::arg("channels_last") = false);
+  m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("dout"), py::arg("indices"), py::arg("in_h"),
+        py::arg("in_w"), py::arg("channels_last") = false);
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_py, py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),
+        py::arg("pad_right"), py::arg("out_h"), py::arg("out_w"), py::arg("count_include_pad"),
+        py::arg("channels_last") = false);
+  m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("dout"), py::arg("in_h"), py::arg("in_w"),
+        py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("count_include_pad"),
+        py::arg("channels_last") = false);
   m.def("global_avg_pool_forward", &global_avg_pool_forward_py);
   m.def("global_avg_pool_backward", &global_avg_pool_backward_py);
   m.def("global_max_pool_forward", &global_max_pool_forward_py);
@@ -585,15 +584,20 @@ PYBIND11_MODULE(_C, m) {
     if (family == "pool") return serial_grain(OpFamily::pool);
     if (family == "matmul") return serial_grain(OpFamily::matmul);
     if (family == "elementwise") return serial_grain(OpFamily::elementwise);
-    throw py::value_error("family must be 'conv', 'pool', 'matmul' or 'elementwise', got '" +
-                          family + "'");
+    throw py::value_error("family must be 'conv', 'pool', 'matmul' or 'elementwise', got '" + family + "'");
   });
-  m.def("fma_peak_gflops", [](int threads) {
-    py::gil_scoped_release release;
-    return fma_peak_gflops(threads);
-  }, py::arg("threads") = 0, "Measured float32 FMA peak (GFLOP/s) of the active ISA.");
-  m.def("copy_bandwidth_gbs", [](int threads) {
-    py::gil_scoped_release release;
-    return copy_bandwidth_gbs(threads);
-  }, py::arg("threads") = 0, "Measured memcpy bandwidth (GB/s read + written) over 128 MiB.");
+  m.def(
+      "fma_peak_gflops",
+      [](int threads) {
+        py::gil_scoped_release release;
+        return fma_peak_gflops(threads);
+      },
+      py::arg("threads") = 0, "Measured float32 FMA peak (GFLOP/s) of the active ISA.");
+  m.def(
+      "copy_bandwidth_gbs",
+      [](int threads) {
+        py::gil_scoped_release release;
+        return copy_bandwidth_gbs(threads);
+      },
+      py::arg("threads") = 0, "Measured memcpy bandwidth (GB/s read + written) over 128 MiB.");
 }

@@ -25,11 +25,11 @@ py::array result_like(const py::array& x, const py::object& out) {
   if (out.is_none()) return empty<T>(shape_of(x));
   if (!py::isinstance<py::array>(out)) throw py::type_error("out must be a NumPy array or None");
   py::array o = py::reinterpret_borrow<py::array>(out);
-  if (!o.dtype().is(x.dtype()) || shape_of(o) != shape_of(x) || !(o.flags() & py::array::c_style) ||
-      !aligned(o) || !o.writeable())
+  if (!o.dtype().is(x.dtype()) || shape_of(o) != shape_of(x) || !(o.flags() & py::array::c_style) || !aligned(o) ||
+      !o.writeable())
     throw py::value_error("out must be a writeable, C-contiguous " + std::string(py::str(x.dtype())) +
-                          " array of shape " + shape_str(x) + ", got " +
-                          std::string(py::str(o.dtype())) + " " + shape_str(o));
+                          " array of shape " + shape_str(x) + ", got " + std::string(py::str(o.dtype())) + " " +
+                          shape_str(o));
   return o;
 }
 
@@ -42,19 +42,17 @@ void require_same_shape(const py::array& a, const char* an, const py::array& b, 
 ChannelView channel_view(const py::array& x, const char* name) {
   require_float(x, name);
   if (x.ndim() != 3)
-    throw py::value_error(std::string(name) + " must be 3-D (outer, channels, inner), got " +
-                          shape_str(x));
+    throw py::value_error(std::string(name) + " must be 3-D (outer, channels, inner), got " + shape_str(x));
   return {x.shape(0), x.shape(1), x.shape(2)};
 }
 
 // A per-channel vector in x's dtype.
-void require_channel_vector(const py::array& v, const char* name, const py::array& x,
-                            int64_t channels) {
+void require_channel_vector(const py::array& v, const char* name, const py::array& x, int64_t channels) {
   require_float(v, name);
   require_same_dtype(x, "x", v, name);
   if (v.ndim() != 1 || v.shape(0) != channels)
-    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(channels) +
-                          ",), got " + shape_str(v));
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(channels) + ",), got " +
+                          shape_str(v));
 }
 
 // ------------------------------------------------------------ batch norm
@@ -78,8 +76,8 @@ py::tuple bn_moments_py(const py::array& x) {
 }
 
 template <typename T>
-py::array bn_apply_typed(const py::array& x, const ChannelView& v, const py::array& scale,
-                         const py::array& shift, FusedActivation act, const py::object& out) {
+py::array bn_apply_typed(const py::array& x, const ChannelView& v, const py::array& scale, const py::array& shift,
+                         FusedActivation act, const py::object& out) {
   py::array y = result_like<T>(x, out);
   T* o = mutable_data<T>(y);
   {
@@ -89,8 +87,8 @@ py::array bn_apply_typed(const py::array& x, const ChannelView& v, const py::arr
   return y;
 }
 
-py::array bn_apply_py(const py::array& x, const py::array& scale, const py::array& shift,
-                      const std::string& activation, double slope, const py::object& out) {
+py::array bn_apply_py(const py::array& x, const py::array& scale, const py::array& shift, const std::string& activation,
+                      double slope, const py::object& out) {
   const ChannelView v = channel_view(x, "x");
   require_channel_vector(scale, "scale", x, v.channels);
   require_channel_vector(shift, "shift", x, v.channels);
@@ -101,22 +99,22 @@ py::array bn_apply_py(const py::array& x, const py::array& scale, const py::arra
 
 template <typename T>
 py::tuple bn_gradient_moments_typed(const py::array& dy, const py::array& x, const ChannelView& v,
-                                    const py::array& scale, const py::array& shift,
-                                    const py::array& mean, FusedActivation act) {
+                                    const py::array& scale, const py::array& shift, const py::array& mean,
+                                    FusedActivation act) {
   py::array_t<double> sum_dz(v.channels), sum_dz_xc(v.channels);
   double* s = sum_dz.mutable_data();
   double* q = sum_dz_xc.mutable_data();
   {
     py::gil_scoped_release release;
-    batch_norm_gradient_moments<T>(v, data<T>(dy), data<T>(x), data<T>(scale), data<T>(shift),
-                                   data<T>(mean), act, s, q);
+    batch_norm_gradient_moments<T>(v, data<T>(dy), data<T>(x), data<T>(scale), data<T>(shift), data<T>(mean), act, s,
+                                   q);
   }
   return py::make_tuple(sum_dz, sum_dz_xc);
 }
 
 py::tuple bn_gradient_moments_py(const py::array& dy, const py::array& x, const py::array& scale,
-                                 const py::array& shift, const py::array& mean,
-                                 const std::string& activation, double slope) {
+                                 const py::array& shift, const py::array& mean, const std::string& activation,
+                                 double slope) {
   const ChannelView v = channel_view(x, "x");
   channel_view(dy, "dout");
   require_same_dtype(dy, "dout", x, "x");
@@ -130,24 +128,22 @@ py::tuple bn_gradient_moments_py(const py::array& dy, const py::array& x, const 
 }
 
 template <typename T>
-py::array bn_gradient_apply_typed(const py::array& dy, const py::array& x, const ChannelView& v,
-                                  const py::array& a, const py::array& b, const py::array& d,
-                                  const py::array& scale, const py::array& shift,
-                                  FusedActivation act, const py::object& out) {
+py::array bn_gradient_apply_typed(const py::array& dy, const py::array& x, const ChannelView& v, const py::array& a,
+                                  const py::array& b, const py::array& d, const py::array& scale,
+                                  const py::array& shift, FusedActivation act, const py::object& out) {
   py::array dx = result_like<T>(x, out);
   T* o = mutable_data<T>(dx);
   {
     py::gil_scoped_release release;
-    batch_norm_gradient_apply<T>(v, data<T>(dy), data<T>(x), data<T>(a), data<T>(b), data<T>(d),
-                                 data<T>(scale), data<T>(shift), act, o);
+    batch_norm_gradient_apply<T>(v, data<T>(dy), data<T>(x), data<T>(a), data<T>(b), data<T>(d), data<T>(scale),
+                                 data<T>(shift), act, o);
   }
   return dx;
 }
 
-py::array bn_gradient_apply_py(const py::array& dy, const py::array& x, const py::array& a,
-                               const py::array& b, const py::array& d, const py::array& scale,
-                               const py::array& shift, const std::string& activation, double slope,
-                               const py::object& out) {
+py::array bn_gradient_apply_py(const py::array& dy, const py::array& x, const py::array& a, const py::array& b,
+                               const py::array& d, const py::array& scale, const py::array& shift,
+                               const std::string& activation, double slope, const py::object& out) {
   const ChannelView v = channel_view(x, "x");
   channel_view(dy, "dout");
   require_same_dtype(dy, "dout", x, "x");
@@ -165,8 +161,7 @@ py::array bn_gradient_apply_py(const py::array& dy, const py::array& x, const py
 // ----------------------------------------------------------- activations
 
 template <typename T>
-py::array activation_forward_typed(const py::array& x, Activation act, double slope,
-                                   const py::object& out) {
+py::array activation_forward_typed(const py::array& x, Activation act, double slope, const py::object& out) {
   py::array y = result_like<T>(x, out);
   T* o = mutable_data<T>(y);
   {
@@ -185,8 +180,8 @@ py::array activation_forward_py(const py::array& x, const std::string& activatio
 }
 
 template <typename T>
-py::array activation_backward_typed(const py::array& dy, const py::array& y, Activation act,
-                                    double slope, const py::object& out) {
+py::array activation_backward_typed(const py::array& dy, const py::array& y, Activation act, double slope,
+                                    const py::object& out) {
   py::array dx = result_like<T>(y, out);
   T* o = mutable_data<T>(dx);
   {
@@ -196,8 +191,8 @@ py::array activation_backward_typed(const py::array& dy, const py::array& y, Act
   return dx;
 }
 
-py::array activation_backward_py(const py::array& dy, const py::array& y,
-                                 const std::string& activation, double slope, const py::object& out) {
+py::array activation_backward_py(const py::array& dy, const py::array& y, const std::string& activation, double slope,
+                                 const py::object& out) {
   require_float(dy, "dout");
   require_float(y, "y");
   require_same_dtype(dy, "dout", y, "y");
@@ -210,8 +205,7 @@ py::array activation_backward_py(const py::array& dy, const py::array& y,
 void require_rows_of(const py::array& x, const char* name) {
   require_float(x, name);
   if (x.ndim() != 2 || x.shape(1) <= 0)
-    throw py::value_error(std::string(name) + " must be 2-D (rows, columns) with columns > 0, got " +
-                          shape_str(x));
+    throw py::value_error(std::string(name) + " must be 2-D (rows, columns) with columns > 0, got " + shape_str(x));
 }
 
 template <typename T>
@@ -246,8 +240,7 @@ py::array softmax_backward_py(const py::array& dy, const py::array& y, const py:
   require_float(dy, "dout");
   require_same_dtype(dy, "dout", y, "y");
   require_same_shape(dy, "dout", y, "y");
-  return is_f32(y) ? softmax_backward_typed<float>(dy, y, out)
-                   : softmax_backward_typed<double>(dy, y, out);
+  return is_f32(y) ? softmax_backward_typed<float>(dy, y, out) : softmax_backward_typed<double>(dy, y, out);
 }
 
 template <typename T>
@@ -268,8 +261,8 @@ py::array dropout_py(const py::array& x, uint64_t seed, double rate, const py::o
 }
 
 template <typename T>
-py::tuple cross_entropy_typed(const py::array& x, const py::array& target, bool labels,
-                              double grad_scale, bool want_grad) {
+py::tuple cross_entropy_typed(const py::array& x, const py::array& target, bool labels, double grad_scale,
+                              bool want_grad) {
   py::object grad = py::none();
   T* g = nullptr;
   if (want_grad) {
@@ -280,23 +273,22 @@ py::tuple cross_entropy_typed(const py::array& x, const py::array& target, bool 
   double total;
   {
     py::gil_scoped_release release;
-    total = labels ? softmax_cross_entropy_labels<T>(x.shape(0), x.shape(1), data<T>(x),
-                                                     data<int64_t>(target), grad_scale, g)
-                   : softmax_cross_entropy_targets<T>(x.shape(0), x.shape(1), data<T>(x),
-                                                      data<T>(target), grad_scale, g);
+    total =
+        labels
+            ? softmax_cross_entropy_labels<T>(x.shape(0), x.shape(1), data<T>(x), data<int64_t>(target), grad_scale, g)
+            : softmax_cross_entropy_targets<T>(x.shape(0), x.shape(1), data<T>(x), data<T>(target), grad_scale, g);
   }
   return py::make_tuple(total, grad);
 }
 
-py::tuple softmax_cross_entropy_py(const py::array& x, const py::array& target, double grad_scale,
-                                   bool want_grad) {
+py::tuple softmax_cross_entropy_py(const py::array& x, const py::array& target, double grad_scale, bool want_grad) {
   require_rows_of(x, "logits");
   const bool labels = target.dtype().is(py::dtype::of<int64_t>());
   if (labels) {
     if (target.ndim() != 1 || target.shape(0) != x.shape(0) || !(target.flags() & py::array::c_style) ||
         !aligned(target))
-      throw py::value_error("labels must be a contiguous int64 array of shape (" +
-                            std::to_string(x.shape(0)) + ",), got " + shape_str(target));
+      throw py::value_error("labels must be a contiguous int64 array of shape (" + std::to_string(x.shape(0)) +
+                            ",), got " + shape_str(target));
   } else {
     require_float(target, "targets");
     require_same_dtype(x, "logits", target, "targets");
@@ -323,22 +315,20 @@ OptimizerKind optimizer_named(const std::string& name) {
 // State arrays each rule needs (s0, s1, s2), and which may be None.
 void required_states(OptimizerKind kind, bool required[3]) {
   required[0] = kind != OptimizerKind::sgd;
-  required[1] = kind == OptimizerKind::adam || kind == OptimizerKind::adamax ||
-                kind == OptimizerKind::nadam;
+  required[1] = kind == OptimizerKind::adam || kind == OptimizerKind::adamax || kind == OptimizerKind::nadam;
   required[2] = false;
 }
 
 void require_updatable(const py::array& a, const std::string& name, const py::array& like) {
   require_float(a, name.c_str());
   if (!a.dtype().is(like.dtype()) || shape_of(a) != shape_of(like))
-    throw py::value_error(name + " must be " + std::string(py::str(like.dtype())) + " of shape " +
-                          shape_str(like) + ", got " + std::string(py::str(a.dtype())) + " " +
-                          shape_str(a));
+    throw py::value_error(name + " must be " + std::string(py::str(like.dtype())) + " of shape " + shape_str(like) +
+                          ", got " + std::string(py::str(a.dtype())) + " " + shape_str(a));
 }
 
 template <typename T>
-void optimizer_step_typed(const OptimizerRule& rule, double clipnorm, const py::list& params,
-                          const py::list& grads, const py::list& states) {
+void optimizer_step_typed(const OptimizerRule& rule, double clipnorm, const py::list& params, const py::list& grads,
+                          const py::list& states) {
   std::vector<ParameterSlice<T>> slices;
   std::vector<py::array> keep;  // the arrays stay referenced while the GIL is released
   bool required[3];
@@ -355,8 +345,7 @@ void optimizer_step_typed(const OptimizerRule& rule, double clipnorm, const py::
     for (int j = 0; j < 3; ++j) {
       py::object o = st[size_t(j)];
       if (o.is_none()) {
-        if (required[j])
-          throw py::value_error("states" + at + "[" + std::to_string(j) + "] is required by this rule");
+        if (required[j]) throw py::value_error("states" + at + "[" + std::to_string(j) + "] is required by this rule");
         continue;
       }
       if (!py::isinstance<py::array>(o)) throw py::type_error("states" + at + " entries must be arrays or None");
@@ -374,9 +363,8 @@ void optimizer_step_typed(const OptimizerRule& rule, double clipnorm, const py::
   optimizer_step<T>(rule, clipnorm, slices);
 }
 
-void optimizer_step_py(const std::string& kind, const std::vector<double>& c, double decay,
-                       double clipnorm, const py::list& params, const py::list& grads,
-                       const py::list& states) {
+void optimizer_step_py(const std::string& kind, const std::vector<double>& c, double decay, double clipnorm,
+                       const py::list& params, const py::list& grads, const py::list& states) {
   OptimizerRule rule{optimizer_named(kind), {}, decay};
   if (c.size() > 10) throw py::value_error("at most 10 rule scalars");
   for (size_t j = 0; j < c.size(); ++j) rule.c[j] = c[j];
@@ -403,28 +391,25 @@ void optimizer_step_py(const std::string& kind, const std::vector<double>& c, do
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  m.def("optimizer_step", &optimizer_step_py, py::arg("kind"), py::arg("c"), py::arg("decay"),
-        py::arg("clipnorm"), py::arg("params"), py::arg("grads"), py::arg("states"));
+  m.def("optimizer_step", &optimizer_step_py, py::arg("kind"), py::arg("c"), py::arg("decay"), py::arg("clipnorm"),
+        py::arg("params"), py::arg("grads"), py::arg("states"));
   m.def("batch_norm_moments", &bn_moments_py, py::arg("x"));
   m.def("batch_norm_apply", &bn_apply_py, py::arg("x"), py::arg("scale"), py::arg("shift"),
         py::arg("activation") = "identity", py::arg("slope") = 0.0, py::arg("out") = py::none());
-  m.def("batch_norm_gradient_moments", &bn_gradient_moments_py, py::arg("dout"), py::arg("x"),
-        py::arg("scale"), py::arg("shift"), py::arg("mean"), py::arg("activation") = "identity",
-        py::arg("slope") = 0.0);
-  m.def("batch_norm_gradient_apply", &bn_gradient_apply_py, py::arg("dout"), py::arg("x"),
-        py::arg("a"), py::arg("b"), py::arg("d"), py::arg("scale"), py::arg("shift"),
-        py::arg("activation") = "identity", py::arg("slope") = 0.0, py::arg("out") = py::none());
-  m.def("activation_forward", &activation_forward_py, py::arg("x"), py::arg("activation"),
+  m.def("batch_norm_gradient_moments", &bn_gradient_moments_py, py::arg("dout"), py::arg("x"), py::arg("scale"),
+        py::arg("shift"), py::arg("mean"), py::arg("activation") = "identity", py::arg("slope") = 0.0);
+  m.def("batch_norm_gradient_apply", &bn_gradient_apply_py, py::arg("dout"), py::arg("x"), py::arg("a"), py::arg("b"),
+        py::arg("d"), py::arg("scale"), py::arg("shift"), py::arg("activation") = "identity", py::arg("slope") = 0.0,
+        py::arg("out") = py::none());
+  m.def("activation_forward", &activation_forward_py, py::arg("x"), py::arg("activation"), py::arg("slope") = 0.0,
+        py::arg("out") = py::none());
+  m.def("activation_backward", &activation_backward_py, py::arg("dout"), py::arg("y"), py::arg("activation"),
         py::arg("slope") = 0.0, py::arg("out") = py::none());
-  m.def("activation_backward", &activation_backward_py, py::arg("dout"), py::arg("y"),
-        py::arg("activation"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def("softmax_forward", &softmax_forward_py, py::arg("x"), py::arg("out") = py::none());
-  m.def("softmax_backward", &softmax_backward_py, py::arg("dout"), py::arg("y"),
-        py::arg("out") = py::none());
-  m.def("dropout", &dropout_py, py::arg("x"), py::arg("seed"), py::arg("rate"),
-        py::arg("out") = py::none());
-  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("target"),
-        py::arg("grad_scale"), py::arg("want_grad"));
+  m.def("softmax_backward", &softmax_backward_py, py::arg("dout"), py::arg("y"), py::arg("out") = py::none());
+  m.def("dropout", &dropout_py, py::arg("x"), py::arg("seed"), py::arg("rate"), py::arg("out") = py::none());
+  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("target"), py::arg("grad_scale"),
+        py::arg("want_grad"));
 }
 
 }  // namespace fastcnn

@@ -101,14 +101,17 @@ void require(bool ok, const std::string& what) {
 // ----------------------------------------------------------------- GEMM
 
 template <typename T>
-void test_gemm(const std::string& isa, const std::string& kernel, int64_t kc, const py::array& a,
-               const py::array& b, py::array& c, int64_t ldc, int accumulate) {
+void test_gemm(const std::string& isa, const std::string& kernel, int64_t kc, const py::array& a, const py::array& b,
+               py::array& c, int64_t ldc, int accumulate) {
   const Kernels<T>& k = table_named(isa).get<T>();
   int mr;
   GemmMicrokernel<T> f;
-  if (kernel == "gemm") mr = k.gemm_mr, f = k.gemm;
-  else if (kernel == "gemm_narrow") mr = k.gemm_narrow_mr, f = k.gemm_narrow;
-  else throw py::value_error("kernel must be 'gemm' or 'gemm_narrow'");
+  if (kernel == "gemm")
+    mr = k.gemm_mr, f = k.gemm;
+  else if (kernel == "gemm_narrow")
+    mr = k.gemm_narrow_mr, f = k.gemm_narrow;
+  else
+    throw py::value_error("kernel must be 'gemm' or 'gemm_narrow'");
   const int nr = k.gemm_nr;
   require(kc >= 0 && ldc >= nr, "need kc >= 0 and ldc >= gemm_nr");
   f(kc, in<T>(a, "a", kc * mr), in<T>(b, "b", kc * nr), out<T>(c, "c", (mr - 1) * ldc + nr), ldc, accumulate);
@@ -120,9 +123,12 @@ void test_gemm_offset_b(const std::string& isa, const std::string& kernel, int64
   const Kernels<T>& k = table_named(isa).get<T>();
   int mr;
   GemmOffsetB<T> f;
-  if (kernel == "gemm_offset_b") mr = k.gemm_mr, f = k.gemm_offset_b;
-  else if (kernel == "gemm_offset_b_narrow") mr = k.gemm_narrow_mr, f = k.gemm_offset_b_narrow;
-  else throw py::value_error("kernel must be 'gemm_offset_b' or 'gemm_offset_b_narrow'");
+  if (kernel == "gemm_offset_b")
+    mr = k.gemm_mr, f = k.gemm_offset_b;
+  else if (kernel == "gemm_offset_b_narrow")
+    mr = k.gemm_narrow_mr, f = k.gemm_offset_b_narrow;
+  else
+    throw py::value_error("kernel must be 'gemm_offset_b' or 'gemm_offset_b_narrow'");
   const int nr = k.gemm_nr;
   require(kc >= 0 && ldc >= nr, "need kc >= 0 and ldc >= gemm_nr");
   const int64_t* off = int64_in(offset, "offset", kc);
@@ -139,9 +145,12 @@ void test_gemm_offset_b_store(const std::string& isa, const std::string& kernel,
   const Kernels<T>& k = table_named(isa).get<T>();
   int mr;
   GemmOffsetBStore<T> f;
-  if (kernel == "gemm_offset_b_store") mr = k.gemm_mr, f = k.gemm_offset_b_store;
-  else if (kernel == "gemm_offset_b_store_narrow") mr = k.gemm_narrow_mr, f = k.gemm_offset_b_store_narrow;
-  else throw py::value_error("kernel must be 'gemm_offset_b_store' or 'gemm_offset_b_store_narrow'");
+  if (kernel == "gemm_offset_b_store")
+    mr = k.gemm_mr, f = k.gemm_offset_b_store;
+  else if (kernel == "gemm_offset_b_store_narrow")
+    mr = k.gemm_narrow_mr, f = k.gemm_offset_b_store_narrow;
+  else
+    throw py::value_error("kernel must be 'gemm_offset_b_store' or 'gemm_offset_b_store_narrow'");
   require(f != nullptr, "this table has no " + kernel);
   const int nr = k.gemm_nr, width = nr / TileStores::kVectors;
   require(kc >= 0 && ldc >= nr && rows >= 1 && rows <= mr && out_row_stride >= 0, "bad kc, ldc, rows or stride");
@@ -171,13 +180,16 @@ void test_gemm_offset_b_store(const std::string& isa, const std::string& kernel,
 
 template <typename T>
 void test_gemm_strided_b(const std::string& isa, const std::string& kernel, int64_t kc, const py::array& a,
-                         const py::array& b, int64_t ldb, py::array& c, int64_t ldc, int rows, int cols,
-                         int accumulate, const py::object& bias) {
+                         const py::array& b, int64_t ldb, py::array& c, int64_t ldc, int rows, int cols, int accumulate,
+                         const py::object& bias) {
   const Kernels<T>& k = table_named(isa).get<T>();
   GemmStridedBKernels<T> e;
-  if (kernel == "gemm_strided_b") e = k.gemm_strided_b;
-  else if (kernel == "gemm_strided_b_narrow") e = k.gemm_strided_b_narrow;
-  else throw py::value_error("kernel must be 'gemm_strided_b' or 'gemm_strided_b_narrow'");
+  if (kernel == "gemm_strided_b")
+    e = k.gemm_strided_b;
+  else if (kernel == "gemm_strided_b_narrow")
+    e = k.gemm_strided_b_narrow;
+  else
+    throw py::value_error("kernel must be 'gemm_strided_b' or 'gemm_strided_b_narrow'");
   require(kc >= 1 && rows >= 1 && rows <= e.mr && cols >= 1 && cols <= e.nr && ldb >= cols && ldc >= cols,
           "need kc >= 1, 1 <= rows <= mr, 1 <= cols <= nr, ldb and ldc >= cols");
   // Full-width loads of B when cols == nr; B's last row is then read to nr.
@@ -189,15 +201,19 @@ void test_gemm_strided_b(const std::string& isa, const std::string& kernel, int6
 
 template <typename T>
 void test_direct_tile(const std::string& isa, const std::string& kernel, const std::vector<int64_t>& count,
-                      const std::vector<int64_t>& step, int64_t b_row_skip, int64_t b_outer_skip,
-                      const py::array& src, const py::array& offsets, int rows, const py::array& b, py::array& acc,
-                      int64_t ld, const py::object& init) {
+                      const std::vector<int64_t>& step, int64_t b_row_skip, int64_t b_outer_skip, const py::array& src,
+                      const py::array& offsets, int rows, const py::array& b, py::array& acc, int64_t ld,
+                      const py::object& init) {
   const Kernels<T>& k = table_named(isa).get<T>();
   const DirectTileKernels<T>* e;
-  if (kernel == "direct_tile") e = &k.direct_tile;
-  else if (kernel == "direct_tile_narrow") e = &k.direct_tile_narrow;
-  else if (kernel == "direct_tile_wide") e = &k.direct_tile_wide;
-  else throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
+  if (kernel == "direct_tile")
+    e = &k.direct_tile;
+  else if (kernel == "direct_tile_narrow")
+    e = &k.direct_tile_narrow;
+  else if (kernel == "direct_tile_wide")
+    e = &k.direct_tile_wide;
+  else
+    throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
   require(count.size() == 3 && step.size() == 3, "count and step take 3 values");
   require(rows >= 1 && rows <= e->max_rows && ld >= e->lanes, "need 1 <= rows <= max_rows and ld >= lanes");
   DirectWalk walk{};
@@ -232,10 +248,14 @@ void test_direct_store_transposed(const std::string& isa, const std::string& ker
                                   int rows, int live, py::array& o, int64_t out_stride) {
   const Kernels<T>& k = table_named(isa).get<T>();
   const DirectTileKernels<T>* e;
-  if (kernel == "direct_tile") e = &k.direct_tile;
-  else if (kernel == "direct_tile_narrow") e = &k.direct_tile_narrow;
-  else if (kernel == "direct_tile_wide") e = &k.direct_tile_wide;
-  else throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
+  if (kernel == "direct_tile")
+    e = &k.direct_tile;
+  else if (kernel == "direct_tile_narrow")
+    e = &k.direct_tile_narrow;
+  else if (kernel == "direct_tile_wide")
+    e = &k.direct_tile_wide;
+  else
+    throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
   require(rows >= 1 && rows <= e->max_rows && live >= 1 && live <= e->lanes && out_stride >= rows && ld >= e->lanes,
           "need 1 <= rows <= max_rows, 1 <= live <= lanes, out_stride >= rows, ld >= lanes");
   // The transposes run in blocks of a vector's rows: acc rows up to the next
@@ -282,8 +302,8 @@ int64_t images_of(const WinogradTiles& g, int64_t tile_end) {
 
 template <typename T>
 void test_winograd_input(const std::string& isa, const std::string& scheme, const std::string& transform,
-                         const py::dict& tiles, const py::array& plane, int64_t tile_begin, int64_t count,
-                         py::array& v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
+                         const py::dict& tiles, const py::array& plane, int64_t tile_begin, int64_t count, py::array& v,
+                         int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   const Kernels<T>& k = table_named(isa).get<T>();
   const WinogradKernels<T>& w = winograd_scheme(k, scheme);
   const WinogradTiles g = tiles_from(tiles);
@@ -297,19 +317,22 @@ void test_winograd_input(const std::string& isa, const std::string& scheme, cons
                          (scheme == "f4x2" ? 3 * g.phase_offset : 0);
   const int64_t plane_need = images_of(g, tile_begin + count) * g.image_stride;
   void (*f)(const WinogradTiles&, const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t, int);
-  if (transform == "input") f = w.input;
-  else if (transform == "output_gradient") f = w.output_gradient;
-  else if (transform == "dx_input" && scheme == "f4x2") f = k.winograd_f4x2_dx.input;
-  else throw py::value_error("transform must be 'input', 'output_gradient' or (f4x2) 'dx_input'");
+  if (transform == "input")
+    f = w.input;
+  else if (transform == "output_gradient")
+    f = w.output_gradient;
+  else if (transform == "dx_input" && scheme == "f4x2")
+    f = k.winograd_f4x2_dx.input;
+  else
+    throw py::value_error("transform must be 'input', 'output_gradient' or (f4x2) 'dx_input'");
   require(f != nullptr, "this table has no " + scheme + " " + transform);
-  f(g, in<T>(plane, "plane", plane_need), tile_begin, count, out<T>(v, "v", v_need), local0, point_stride,
-    panel_stride, nr);
+  f(g, in<T>(plane, "plane", plane_need), tile_begin, count, out<T>(v, "v", v_need), local0, point_stride, panel_stride,
+    nr);
 }
 
 template <typename T>
-void test_winograd_output(const std::string& isa, const std::string& scheme, const py::dict& tiles,
-                          const py::array& m, int64_t point_stride, int64_t tile_begin, int64_t count, double bias,
-                          py::array& plane) {
+void test_winograd_output(const std::string& isa, const std::string& scheme, const py::dict& tiles, const py::array& m,
+                          int64_t point_stride, int64_t tile_begin, int64_t count, double bias, py::array& plane) {
   const Kernels<T>& k = table_named(isa).get<T>();
   const WinogradKernels<T>& w = winograd_scheme(k, scheme);
   const WinogradTiles g = tiles_from(tiles);
@@ -324,8 +347,9 @@ void test_winograd_output(const std::string& isa, const std::string& scheme, con
 // ---------------------------------------------------------------- pooling
 
 PoolWindow window_from(const std::vector<int64_t>& w, bool count_include_pad) {
-  require(w.size() == 12, "window takes (in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, "
-                          "pad_top, pad_bottom, pad_left, pad_right)");
+  require(w.size() == 12,
+          "window takes (in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, "
+          "pad_top, pad_bottom, pad_left, pad_right)");
   PoolWindow p{w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11], count_include_pad};
   for (int64_t v : w) require(v >= 0, "window values must be >= 0");
   require(p.in_h > 0 && p.in_w > 0 && p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 && p.stride_w > 0,
@@ -401,9 +425,8 @@ void bind_kernel_test(py::module_& m) {
       "_test_gemm_offset_b",
       [](const std::string& isa, const std::string& kernel, int64_t kc, const py::array& a, const py::array& b,
          const py::array& offset, py::array& c, int64_t ldc, int accumulate) {
-        by_dtype(a, [&](auto t) {
-          test_gemm_offset_b<decltype(t)>(isa, kernel, kc, a, b, offset, c, ldc, accumulate);
-        });
+        by_dtype(a,
+                 [&](auto t) { test_gemm_offset_b<decltype(t)>(isa, kernel, kc, a, b, offset, c, ldc, accumulate); });
       },
       py::arg("isa"), py::arg("kernel"), py::arg("kc"), py::arg("a"), py::arg("b"), py::arg("offset"), py::arg("c"),
       py::arg("ldc"), py::arg("accumulate"));
@@ -436,8 +459,8 @@ void bind_kernel_test(py::module_& m) {
          const std::vector<int64_t>& step, int64_t b_row_skip, int64_t b_outer_skip, const py::array& src,
          const py::array& offsets, int rows, const py::array& b, py::array& acc, int64_t ld, const py::object& init) {
         by_dtype(src, [&](auto t) {
-          test_direct_tile<decltype(t)>(isa, kernel, count, step, b_row_skip, b_outer_skip, src, offsets, rows, b,
-                                        acc, ld, init);
+          test_direct_tile<decltype(t)>(isa, kernel, count, step, b_row_skip, b_outer_skip, src, offsets, rows, b, acc,
+                                        ld, init);
         });
       },
       py::arg("isa"), py::arg("kernel"), py::arg("count"), py::arg("step"), py::arg("b_row_skip"),
@@ -456,8 +479,8 @@ void bind_kernel_test(py::module_& m) {
   m.def(
       "_test_winograd_input",
       [](const std::string& isa, const std::string& scheme, const std::string& transform, const py::dict& tiles,
-         const py::array& plane, int64_t tile_begin, int64_t count, py::array& v, int64_t local0,
-         int64_t point_stride, int64_t panel_stride, int nr) {
+         const py::array& plane, int64_t tile_begin, int64_t count, py::array& v, int64_t local0, int64_t point_stride,
+         int64_t panel_stride, int nr) {
         by_dtype(plane, [&](auto t) {
           test_winograd_input<decltype(t)>(isa, scheme, transform, tiles, plane, tile_begin, count, v, local0,
                                            point_stride, panel_stride, nr);
@@ -474,13 +497,13 @@ void bind_kernel_test(py::module_& m) {
           test_winograd_output<decltype(t)>(isa, scheme, tiles, mm, point_stride, tile_begin, count, bias, plane);
         });
       },
-      py::arg("isa"), py::arg("scheme"), py::arg("tiles"), py::arg("m"), py::arg("point_stride"),
-      py::arg("tile_begin"), py::arg("count"), py::arg("bias"), py::arg("plane"));
+      py::arg("isa"), py::arg("scheme"), py::arg("tiles"), py::arg("m"), py::arg("point_stride"), py::arg("tile_begin"),
+      py::arg("count"), py::arg("bias"), py::arg("plane"));
   m.def(
       "_test_pool",
-      [](const std::string& isa, const std::string& kernel, const std::vector<int64_t>& window,
-         bool count_include_pad, const py::array& src, py::array& dst, const py::object& indices, int64_t row_begin,
-         int64_t row_end, int64_t channels, bool stream) {
+      [](const std::string& isa, const std::string& kernel, const std::vector<int64_t>& window, bool count_include_pad,
+         const py::array& src, py::array& dst, const py::object& indices, int64_t row_begin, int64_t row_end,
+         int64_t channels, bool stream) {
         by_dtype(src, [&](auto t) {
           test_pool<decltype(t)>(isa, kernel, window, count_include_pad, src, dst, indices, row_begin, row_end,
                                  channels, stream);
@@ -529,8 +552,8 @@ void bind_kernel_test(py::module_& m) {
           if (y.is_none())
             k.activation_forward(activation_of(act), T(slope), in<T>(x, "x", n), n, out<T>(o, "out", n));
           else
-            k.activation_backward(activation_of(act), T(slope), in<T>(x, "dy", n),
-                                  in<T>(y.cast<py::array>(), "y", n), n, out<T>(o, "out", n));
+            k.activation_backward(activation_of(act), T(slope), in<T>(x, "dy", n), in<T>(y.cast<py::array>(), "y", n),
+                                  n, out<T>(o, "out", n));
         });
       },
       py::arg("isa"), py::arg("act"), py::arg("slope"), py::arg("x"), py::arg("y"), py::arg("out"));
@@ -576,8 +599,8 @@ void bind_kernel_test(py::module_& m) {
       py::arg("isa"), py::arg("x"), py::arg("y"), py::arg("out"));
   m.def(
       "_test_optimizer_update",
-      [](const std::string& isa, int kind, const std::vector<double>& c, double decay, double grad_scale,
-         py::array& p, const py::array& g, const py::object& s0, const py::object& s1, const py::object& s2) {
+      [](const std::string& isa, int kind, const std::vector<double>& c, double decay, double grad_scale, py::array& p,
+         const py::array& g, const py::object& s0, const py::object& s1, const py::object& s2) {
         by_dtype(p, [&](auto t) {
           using T = decltype(t);
           const ElementwiseKernels<T>& k = table_named(isa).get<T>().elementwise;
@@ -592,8 +615,8 @@ void bind_kernel_test(py::module_& m) {
             py::array a = o.cast<py::array>();
             return out<T>(a, name, n);
           };
-          k.optimizer_update(rule, T(grad_scale), out<T>(p, "p", n), in<T>(g, "g", n), state(s0, "s0"),
-                             state(s1, "s1"), state(s2, "s2"), n);
+          k.optimizer_update(rule, T(grad_scale), out<T>(p, "p", n), in<T>(g, "g", n), state(s0, "s0"), state(s1, "s1"),
+                             state(s2, "s2"), n);
         });
       },
       py::arg("isa"), py::arg("kind"), py::arg("c"), py::arg("decay"), py::arg("grad_scale"), py::arg("p"),
@@ -604,17 +627,15 @@ void bind_kernel_test(py::module_& m) {
          int64_t b_row, int64_t k, int64_t n, py::array& c, int64_t c_row) {
         by_dtype(a, [&](auto t) {
           using T = decltype(t);
-          require(rows >= 1 && rows <= 8 && k >= 1 && n >= 1 && a_row >= 0 && a_step >= 0 && b_row >= n &&
-                      c_row >= n,
+          require(rows >= 1 && rows <= 8 && k >= 1 && n >= 1 && a_row >= 0 && a_step >= 0 && b_row >= n && c_row >= n,
                   "need 1 <= rows <= 8, k, n >= 1, b_row and c_row >= n");
-          table_named(isa).get<T>().elementwise.gemv_rows(
-              in<T>(a, "a", (rows - 1) * a_row + (k - 1) * a_step + 1), a_row, a_step, rows,
-              in<T>(b, "b", (k - 1) * b_row + n), b_row, k, n, out<T>(c, "c", (rows - 1) * c_row + n), c_row);
+          table_named(isa).get<T>().elementwise.gemv_rows(in<T>(a, "a", (rows - 1) * a_row + (k - 1) * a_step + 1),
+                                                          a_row, a_step, rows, in<T>(b, "b", (k - 1) * b_row + n),
+                                                          b_row, k, n, out<T>(c, "c", (rows - 1) * c_row + n), c_row);
         });
       },
       py::arg("isa"), py::arg("a"), py::arg("a_row"), py::arg("a_step"), py::arg("rows"), py::arg("b"),
       py::arg("b_row"), py::arg("k"), py::arg("n"), py::arg("c"), py::arg("c_row"));
 }
-
 
 }  // namespace fastcnn

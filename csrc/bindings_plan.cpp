@@ -24,8 +24,7 @@ using namespace binding;
 
 class PlanHandle {
  public:
-  PlanHandle(const std::string& dtype, int64_t input_elements, int64_t output_elements,
-             int64_t arena_elements) {
+  PlanHandle(const std::string& dtype, int64_t input_elements, int64_t output_elements, int64_t arena_elements) {
     if (dtype == "float32")
       f32_ = std::make_unique<InferencePlan<float>>(input_elements, output_elements, arena_elements);
     else if (dtype == "float64")
@@ -38,95 +37,107 @@ class PlanHandle {
     return f32_ ? f32_->add_value(offset, elements) : f64_->add_value(offset, elements);
   }
 
-  void conv2d(int input, int output, const std::vector<int64_t>& x_shape, const py::array& w,
-              const py::object& b, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
-              int64_t pr, int64_t dh, int64_t dw, int64_t groups, bool channels_last,
-              const std::string& activation, double slope) {
+  void conv2d(int input, int output, const std::vector<int64_t>& x_shape, const py::array& w, const py::object& b,
+              int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+              int64_t groups, bool channels_last, const std::string& activation, double slope) {
     require_operand(w, "w");
-    const Conv2dParams p = make_conv2d_params(x_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw,
-                                              groups, channels_last);
-    push([&](auto& step, auto tag) {
-      using T = decltype(tag);
-      step.kind = PlanStepKind::conv2d;
-      step.conv = p;
-      step.weight = data<T>(w);
-      step.bias = bias<T>(b, p.out_channels);
-      step.activation = {activation_named(activation, false), slope};
-    }, input, output);
+    const Conv2dParams p =
+        make_conv2d_params(x_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
+    push(
+        [&](auto& step, auto tag) {
+          using T = decltype(tag);
+          step.kind = PlanStepKind::conv2d;
+          step.conv = p;
+          step.weight = data<T>(w);
+          step.bias = bias<T>(b, p.out_channels);
+          step.activation = {activation_named(activation, false), slope};
+        },
+        input, output);
   }
 
   void dense(int input, int output, int64_t rows, const py::array& w, const py::object& b,
              const std::string& activation, double slope) {
     require_operand(w, "w");
-    if (w.ndim() != 2 || rows <= 0) throw py::value_error("dense needs a 2-D w and positive rows, got w " + shape_str(w));
-    push([&](auto& step, auto tag) {
-      using T = decltype(tag);
-      step.kind = PlanStepKind::dense;
-      step.rows = rows;
-      step.columns = w.shape(0);
-      step.size = w.shape(1);
-      step.weight = data<T>(w);
-      step.bias = bias<T>(b, w.shape(1));
-      step.activation = {activation_named(activation, false), slope};
-    }, input, output);
+    if (w.ndim() != 2 || rows <= 0)
+      throw py::value_error("dense needs a 2-D w and positive rows, got w " + shape_str(w));
+    push(
+        [&](auto& step, auto tag) {
+          using T = decltype(tag);
+          step.kind = PlanStepKind::dense;
+          step.rows = rows;
+          step.columns = w.shape(0);
+          step.size = w.shape(1);
+          step.weight = data<T>(w);
+          step.bias = bias<T>(b, w.shape(1));
+          step.activation = {activation_named(activation, false), slope};
+        },
+        input, output);
   }
 
-  void pool2d(int input, int output, const std::string& mode, int64_t batch, int64_t channels,
-              int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt,
-              int64_t pb, int64_t pl, int64_t pr, int64_t oh, int64_t ow, bool count_include_pad,
-              bool channels_last) {
+  void pool2d(int input, int output, const std::string& mode, int64_t batch, int64_t channels, int64_t in_h,
+              int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+              int64_t pr, int64_t oh, int64_t ow, bool count_include_pad, bool channels_last) {
     if (mode != "max" && mode != "avg") throw py::value_error("mode must be 'max' or 'avg', got '" + mode + "'");
     if (batch <= 0 || channels <= 0) throw py::value_error("pool2d needs a positive batch and channel count");
     const PoolWindow win{in_h, in_w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad};
     check_pool_window(win);
-    push([&](auto& step, auto) {
-      step.kind = mode == "max" ? PlanStepKind::max_pool2d : PlanStepKind::avg_pool2d;
-      step.window = win;
-      step.batch = batch;
-      step.channels = channels;
-      step.channels_last = channels_last;
-    }, input, output);
+    push(
+        [&](auto& step, auto) {
+          step.kind = mode == "max" ? PlanStepKind::max_pool2d : PlanStepKind::avg_pool2d;
+          step.window = win;
+          step.batch = batch;
+          step.channels = channels;
+          step.channels_last = channels_last;
+        },
+        input, output);
   }
 
   void global_avg_pool(int input, int output, int64_t rows, int64_t size) {
     if (rows <= 0 || size <= 0) throw py::value_error("global_avg_pool needs positive rows and size");
-    push([&](auto& step, auto) {
-      step.kind = PlanStepKind::global_avg_pool;
-      step.rows = rows;
-      step.size = size;
-    }, input, output);
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::global_avg_pool;
+          step.rows = rows;
+          step.size = size;
+        },
+        input, output);
   }
 
   void activation(int input, int output, int64_t size, const std::string& name, double slope) {
-    push([&](auto& step, auto) {
-      step.kind = PlanStepKind::activation;
-      step.size = size;
-      step.activation = {activation_named(name, false), slope};
-    }, input, output);
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::activation;
+          step.size = size;
+          step.activation = {activation_named(name, false), slope};
+        },
+        input, output);
   }
 
   void sum(int input, int input2, int output, int64_t size, const std::string& name, double slope) {
     if (input2 < 0) throw py::value_error("add needs a second operand");
-    push([&](auto& step, auto) {
-      step.kind = PlanStepKind::add;
-      step.input2 = input2;
-      step.size = size;
-      step.activation = {activation_named(name, false), slope};
-    }, input, output);
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::add;
+          step.input2 = input2;
+          step.size = size;
+          step.activation = {activation_named(name, false), slope};
+        },
+        input, output);
   }
 
   void softmax(int input, int output, int64_t rows, int64_t columns) {
     if (rows <= 0 || columns <= 0) throw py::value_error("softmax needs positive rows and columns");
-    push([&](auto& step, auto) {
-      step.kind = PlanStepKind::softmax;
-      step.rows = rows;
-      step.columns = columns;
-    }, input, output);
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::softmax;
+          step.rows = rows;
+          step.columns = columns;
+        },
+        input, output);
   }
 
-  void batch_norm(int input, int output, int64_t outer, int64_t channels, int64_t inner,
-                  const py::array& scale, const py::array& shift, const std::string& activation,
-                  double slope) {
+  void batch_norm(int input, int output, int64_t outer, int64_t channels, int64_t inner, const py::array& scale,
+                  const py::array& shift, const std::string& activation, double slope) {
     for (const auto& [a, name] : {std::pair<const py::array&, const char*>{scale, "scale"}, {shift, "shift"}}) {
       require_operand(a, name);
       if (a.ndim() != 1 || a.shape(0) != channels)
@@ -134,14 +145,16 @@ class PlanHandle {
                               shape_str(a));
     }
     if (outer <= 0 || channels <= 0 || inner <= 0) throw py::value_error("batch_norm needs positive sizes");
-    push([&](auto& step, auto tag) {
-      using T = decltype(tag);
-      step.kind = PlanStepKind::batch_norm;
-      step.view = {outer, channels, inner};
-      step.scale = data<T>(scale);
-      step.shift = data<T>(shift);
-      step.activation = {activation_named(activation, true), slope};
-    }, input, output);
+    push(
+        [&](auto& step, auto tag) {
+          using T = decltype(tag);
+          step.kind = PlanStepKind::batch_norm;
+          step.view = {outer, channels, inner};
+          step.scale = data<T>(scale);
+          step.shift = data<T>(shift);
+          step.activation = {activation_named(activation, true), slope};
+        },
+        input, output);
   }
 
   // Runs the plan on x, writing out (both the plan's dtype, C-contiguous, of its sizes).
@@ -221,19 +234,20 @@ class PlanHandle {
 
 void bind_plan(py::module_& m) {
   py::class_<PlanHandle>(m, "InferencePlan")
-      .def(py::init<const std::string&, int64_t, int64_t, int64_t>(), py::arg("dtype"),
-           py::arg("input_elements"), py::arg("output_elements"), py::arg("arena_elements"))
+      .def(py::init<const std::string&, int64_t, int64_t, int64_t>(), py::arg("dtype"), py::arg("input_elements"),
+           py::arg("output_elements"), py::arg("arena_elements"))
       .def("value", &PlanHandle::value, py::arg("offset"), py::arg("elements"))
-      .def("conv2d", [](PlanHandle& h, int input, int output, const std::vector<int64_t>& x_shape,
-                        const py::array& w, const py::object& b, int64_t sh, int64_t sw, int64_t pt,
-                        int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
-                        bool channels_last, const std::string& activation, double slope) {
-             h.conv2d(input, output, x_shape, w, b, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last,
-                      activation, slope);
+      .def("conv2d",
+           [](PlanHandle& h, int input, int output, const std::vector<int64_t>& x_shape, const py::array& w,
+              const py::object& b, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
+              int64_t dw, int64_t groups, bool channels_last, const std::string& activation, double slope) {
+             h.conv2d(input, output, x_shape, w, b, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last, activation,
+                      slope);
              h.keep_.push_back(w);
            })
-      .def("dense", [](PlanHandle& h, int input, int output, int64_t rows, const py::array& w,
-                       const py::object& b, const std::string& activation, double slope) {
+      .def("dense",
+           [](PlanHandle& h, int input, int output, int64_t rows, const py::array& w, const py::object& b,
+              const std::string& activation, double slope) {
              h.dense(input, output, rows, w, b, activation, slope);
              h.keep_.push_back(w);
            })
@@ -243,9 +257,9 @@ void bind_plan(py::module_& m) {
       .def("softmax", &PlanHandle::softmax)
       .def("add", &PlanHandle::sum, py::arg("input"), py::arg("input2"), py::arg("output"), py::arg("size"),
            py::arg("activation"), py::arg("slope"))
-      .def("batch_norm", [](PlanHandle& h, int input, int output, int64_t outer, int64_t channels,
-                            int64_t inner, const py::array& scale, const py::array& shift,
-                            const std::string& activation, double slope) {
+      .def("batch_norm",
+           [](PlanHandle& h, int input, int output, int64_t outer, int64_t channels, int64_t inner,
+              const py::array& scale, const py::array& shift, const std::string& activation, double slope) {
              h.batch_norm(input, output, outer, channels, inner, scale, shift, activation, slope);
              h.keep_.push_back(scale);
              h.keep_.push_back(shift);

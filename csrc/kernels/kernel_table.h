@@ -14,8 +14,7 @@ namespace fastcnn {
 // a: kc groups of MR values (column k of the A micro-panel), b: kc groups of
 // NR values; c: row-major with row stride ldc. accumulate=0 overwrites C.
 template <typename T>
-using GemmMicrokernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                 int accumulate);
+using GemmMicrokernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int accumulate);
 
 // Window geometry of one pooling op on one (H, W) plane.
 struct PoolWindow {
@@ -28,20 +27,18 @@ struct PoolWindow {
 // Pooling kernels work on one plane; forward ones on output rows [row_begin, row_end).
 template <typename T>
 struct PoolKernels {
-  void (*max_forward)(const PoolWindow&, const T* in, T* out, int64_t* indices,
-                      int64_t row_begin, int64_t row_end);
-  void (*avg_forward)(const PoolWindow&, const T* in, T* out, int64_t row_begin,
-                      int64_t row_end);
+  void (*max_forward)(const PoolWindow&, const T* in, T* out, int64_t* indices, int64_t row_begin, int64_t row_end);
+  void (*avg_forward)(const PoolWindow&, const T* in, T* out, int64_t row_begin, int64_t row_end);
   // stream: din is written with non-temporal stores (see pool/copy_streaming.h).
   void (*avg_backward)(const PoolWindow&, const T* dout, T* din, bool stream);
   // Global reductions over `n` contiguous values.
   T (*sum)(const T* x, int64_t n);
   T (*max_with_index)(const T* x, int64_t n, int64_t* index);
   // Channels-last: one (H, W, C) image (see pool/pool2d_nhwc_impl.h).
-  void (*max_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out,
-                           int64_t* indices, int64_t row_begin, int64_t row_end);
-  void (*avg_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out,
+  void (*max_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out, int64_t* indices,
                            int64_t row_begin, int64_t row_end);
+  void (*avg_forward_nhwc)(const PoolWindow&, int64_t channels, const T* in, T* out, int64_t row_begin,
+                           int64_t row_end);
   void (*avg_backward_nhwc)(const PoolWindow&, int64_t channels, const T* dout, T* din);
   // dst[i] = src[i] for i < n, whole cache lines of dst with non-temporal
   // stores (see pool/copy_streaming.h).
@@ -51,8 +48,8 @@ struct PoolKernels {
 // C[MR x NR] (+)= A_panel[kc x MR] * B, B's row k being the NR values at
 // b + offset[k] (see gemm/gemm_offset_b_impl.h).
 template <typename T>
-using GemmOffsetB = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset, T* c,
-                             int64_t ldc, int accumulate);
+using GemmOffsetB = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset, T* c, int64_t ldc,
+                             int accumulate);
 
 // Where a GEMM tile's final sums go, for drivers that store them straight
 // into the output rather than through a block buffer: vector v of tile row
@@ -70,15 +67,15 @@ struct TileStores {
 // may be null) go to the output by `to`, for tile rows r < rows; c is only
 // read.
 template <typename T>
-using GemmOffsetBStore = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset,
-                                  const T* c, int64_t ldc, int accumulate, const T* bias, int rows,
-                                  const TileStores& to, T* out, int64_t out_row_stride);
+using GemmOffsetBStore = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offset, const T* c, int64_t ldc,
+                                  int accumulate, const T* bias, int rows, const TileStores& to, T* out,
+                                  int64_t out_row_stride);
 
 // Concatenates runs of a band into a contiguous row, moving whole vectors
 // (reads and writes up to one vector past each run; see pack/copy_runs.h).
 template <typename T>
-using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset,
-                          const int64_t* length, int64_t count, T* dst);
+using CopyRuns = void (*)(const T* src, const int64_t* column, const int64_t* offset, const int64_t* length,
+                          int64_t count, T* dst);
 
 // A Winograd scheme F(m x m, r x r) with alpha = m + r - 1 points per axis:
 //   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
@@ -128,15 +125,15 @@ template <typename T>
 struct WinogradKernels {
   // B^T d B of `count` tiles of one channel into packed B micro-panels (see
   // winograd/winograd_common.h for the layout).
-  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
-                int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
+  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v, int64_t local0,
+                int64_t point_stride, int64_t panel_stride, int nr);
   // A^T m A of `count` tiles of one output channel into the output, plus bias.
-  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t tile_begin,
-                 int64_t count, T bias, T* plane0);
+  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t tile_begin, int64_t count, T bias,
+                 T* plane0);
   // A e A^T of `count` m x m tiles of one channel of dout (weight
   // gradient), stored like `input`.
-  void (*output_gradient)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count,
-                          T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
+  void (*output_gradient)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                          int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
 };
 
 // A direct stride-1 convolution of one zero-padded image (see
@@ -152,8 +149,8 @@ template <typename T>
 struct DirectKernels {
   int co_block;  // output channels per register block (the weights' packing)
   int width;     // output columns per register block
-  void (*rows)(const DirectConv&, const T* padded, const T* w_packed, const T* bias, T* out,
-               int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end);
+  void (*rows)(const DirectConv&, const T* padded, const T* w_packed, const T* bias, T* out, int64_t co_begin,
+               int64_t co_end, int64_t row_begin, int64_t row_end);
 };
 
 // The direct tile's walk (see direct/direct_tile_impl.h): step i =
@@ -174,19 +171,18 @@ struct DirectTileKernels {
   int max_rows;  // rows per tile
   // acc[r * ld + j] += sum over the walk's steps i of src[offsets[r] + at(i)] * b[i * lanes + j],
   // r < rows <= max_rows, j < lanes.
-  void (*tile)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc,
-               int64_t ld);
+  void (*tile)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc, int64_t ld);
   // The same sums started from init[j] in every row (a bias row) instead of
   // acc's values: no pass over acc first. (A separate instantiation: an
   // extra argument in `tile` would slow the weight gradient's walks.)
-  void (*tile_from)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b,
-                    T* acc, int64_t ld, const T* init);
+  void (*tile_from)(const DirectWalk&, const T* src, const int64_t* offsets, int rows, const T* b, T* acc, int64_t ld,
+                    const T* init);
   // out[j * out_stride + r] = acc[r * ld + j], r < rows, j < live.
   void (*store_transposed)(const T* acc, int64_t ld, int rows, int live, T* out, int64_t out_stride);
   // to[q * lanes + j] = from[j * channel_step + q * position_step] for j < live, else 0
   // (channel_step * (vector width - 1) must fit in int32).
-  void (*gather_lanes)(const T* from, int live, int64_t channel_step, int64_t position_step,
-                       int64_t positions, T* to, int lanes);
+  void (*gather_lanes)(const T* from, int live, int64_t channel_step, int64_t position_step, int64_t positions, T* to,
+                       int lanes);
 };
 
 // F(4x4, 2x2) the other way round, for 3x3 stride-2 backward-data: dout's
@@ -195,10 +191,10 @@ struct DirectTileKernels {
 // phase_stride apart) into interleaved 8x8 blocks of its plane.
 template <typename T>
 struct WinogradPhaseGradientKernels {
-  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v,
-                int64_t local0, int64_t point_stride, int64_t panel_stride, int nr);
-  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t phase_stride,
-                 int64_t tile_begin, int64_t count, T* plane0);
+  void (*input)(const WinogradTiles&, const T* plane0, int64_t tile_begin, int64_t count, T* v, int64_t local0,
+                int64_t point_stride, int64_t panel_stride, int nr);
+  void (*output)(const WinogradTiles&, const T* m, int64_t point_stride, int64_t phase_stride, int64_t tile_begin,
+                 int64_t count, T* plane0);
 };
 
 // Scratch values of one Kernels::winograd_filter call.
@@ -213,8 +209,8 @@ inline int64_t winograd_filter_scratch(int alpha, int r, int mr, int64_t c_in, i
 template <typename T>
 struct GemmStridedBKernels {
   int mr, nr;
-  void (*tile)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int rows, int cols,
-               int accumulate, const T* bias);
+  void (*tile)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int rows, int cols, int accumulate,
+               const T* bias);
 };
 
 // Activations fused into batch normalisation's store (identity, relu,
@@ -224,9 +220,7 @@ enum class Activation : int { identity = 0, relu = 1, leaky_relu = 2, sigmoid = 
 // The update rules of fastcnn/optimizers.py (see elementwise/optimizer_impl.h
 // for each rule's scalars c[]). decay: decoupled weight decay, p -= p * decay
 // first (weight_decay * learning_rate).
-enum class OptimizerKind : int {
-  sgd, sgd_momentum, sgd_nesterov, adagrad, rmsprop, adam, adamax, nadam
-};
+enum class OptimizerKind : int { sgd, sgd_momentum, sgd_nesterov, adagrad, rmsprop, adam, adamax, nadam };
 struct OptimizerRule {
   OptimizerKind kind;
   double c[10];
@@ -240,35 +234,31 @@ struct OptimizerRule {
 template <typename T>
 struct ElementwiseKernels {
   void (*bn_moments_run)(const T* x, int64_t n, T shift, double* sum, double* sum_sq);
-  void (*bn_moments_rows)(const T* x, int64_t rows, int64_t channels, const T* shift, double* sum,
-                          double* sum_sq);
+  void (*bn_moments_rows)(const T* x, int64_t rows, int64_t channels, const T* shift, double* sum, double* sum_sq);
   void (*bn_apply_run)(const T* x, int64_t n, T scale, T shift, Activation act, T slope, T* y);
-  void (*bn_apply_rows)(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift,
-                        Activation act, T slope, T* y);
-  void (*bn_gradient_moments_run)(const T* dy, const T* x, int64_t n, T scale, T shift, T mean,
-                                  Activation act, T slope, double* sum_dz, double* sum_dz_xc);
-  void (*bn_gradient_moments_rows)(const T* dy, const T* x, int64_t rows, int64_t channels,
-                                   const T* scale, const T* shift, const T* mean, Activation act,
-                                   T slope, double* sum_dz, double* sum_dz_xc);
-  void (*bn_gradient_apply_run)(const T* dy, const T* x, int64_t n, T a, T b, T d, T scale, T shift,
-                                Activation act, T slope, T* dx);
-  void (*bn_gradient_apply_rows)(const T* dy, const T* x, int64_t rows, int64_t channels, const T* a,
-                                 const T* b, const T* d, const T* scale, const T* shift,
-                                 Activation act, T slope, T* dx);
+  void (*bn_apply_rows)(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift, Activation act,
+                        T slope, T* y);
+  void (*bn_gradient_moments_run)(const T* dy, const T* x, int64_t n, T scale, T shift, T mean, Activation act, T slope,
+                                  double* sum_dz, double* sum_dz_xc);
+  void (*bn_gradient_moments_rows)(const T* dy, const T* x, int64_t rows, int64_t channels, const T* scale,
+                                   const T* shift, const T* mean, Activation act, T slope, double* sum_dz,
+                                   double* sum_dz_xc);
+  void (*bn_gradient_apply_run)(const T* dy, const T* x, int64_t n, T a, T b, T d, T scale, T shift, Activation act,
+                                T slope, T* dx);
+  void (*bn_gradient_apply_rows)(const T* dy, const T* x, int64_t rows, int64_t channels, const T* a, const T* b,
+                                 const T* d, const T* scale, const T* shift, Activation act, T slope, T* dx);
   void (*activation_forward)(Activation act, T slope, const T* x, int64_t n, T* y);
   void (*activation_backward)(Activation act, T slope, const T* dy, const T* y, int64_t n, T* dx);
   void (*softmax_rows)(const T* x, int64_t rows, int64_t columns, T* y);
   void (*softmax_backward_rows)(const T* dy, const T* y, int64_t rows, int64_t columns, T* dx);
-  void (*dropout_apply)(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold,
-                        T scale, T* y);
+  void (*dropout_apply)(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold, T scale, T* y);
   // One update of n values: p, the gradient g (times grad_scale: clipnorm's
   // factor) and the rule's state arrays s0..s2 (null where unused).
-  void (*optimizer_update)(const OptimizerRule& rule, T grad_scale, T* p, const T* g, T* s0, T* s1,
-                           T* s2, int64_t n);
+  void (*optimizer_update)(const OptimizerRule& rule, T grad_scale, T* p, const T* g, T* s0, T* s1, T* s2, int64_t n);
   // Up to 8 rows of a product with B read once in place (elementwise/gemv_impl.h):
   // c[i * c_row + j] = sum over p < k of a[i * a_row + p * a_step] * b[p * b_row + j].
-  void (*gemv_rows)(const T* a, int64_t a_row, int64_t a_step, int rows, const T* b, int64_t b_row,
-                    int64_t k, int64_t n, T* c, int64_t c_row);
+  void (*gemv_rows)(const T* a, int64_t a_row, int64_t a_step, int rows, const T* b, int64_t b_row, int64_t k,
+                    int64_t n, T* c, int64_t c_row);
 };
 
 // Every SIMD-specific function of one dtype, grouped by family. The tables
@@ -326,12 +316,12 @@ struct Kernels {
   // winograd/winograd_common.h), shared by every scheme; filter_width sizes
   // its scratch (winograd_filter_scratch). g_row: values between two output
   // channels' filters (c_in * r * r, or more for a range of input channels).
-  void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int64_t g_row,
-                          int rows, int mr, T* dst, int64_t point_stride, T* scratch);
+  void (*winograd_filter)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* g, int64_t g_row, int rows, int mr,
+                          T* dst, int64_t point_stride, T* scratch);
   int filter_width;
   // dW = G^T M G of one output channel (winograd/winograd_gradient_transform.h).
-  void (*winograd_gradient_transform)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,
-                                      int64_t point_stride, T* dw, T* scratch);
+  void (*winograd_gradient_transform)(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m, int64_t point_stride,
+                                      T* dw, T* scratch);
 
   // --- Pooling (pool/).
   PoolKernels<T> pool;
@@ -465,9 +455,13 @@ struct KernelTable {
 KernelTable check_kernel_table(const KernelTable& table);
 
 template <>
-inline const Kernels<float>& KernelTable::get<float>() const { return f32; }
+inline const Kernels<float>& KernelTable::get<float>() const {
+  return f32;
+}
 template <>
-inline const Kernels<double>& KernelTable::get<double>() const { return f64; }
+inline const Kernels<double>& KernelTable::get<double>() const {
+  return f64;
+}
 
 // Defined in kernels/table_<isa>.cpp, each compiled with that ISA's flags.
 const KernelTable& kernel_table_avx512();

@@ -34,9 +34,8 @@ void check_kernels(const Kernels<T>& k, const std::string& where, std::string& p
   // (part of) a field it missed (padding never spans a whole word here).
   Kernels<T> probe;
   std::memset(static_cast<void*>(&probe), 0, sizeof probe);
-  for_each_kernel_field(probe, [](const std::string&, auto& field) {
-    std::memset(static_cast<void*>(&field), 0xA5, sizeof field);
-  });
+  for_each_kernel_field(
+      probe, [](const std::string&, auto& field) { std::memset(static_cast<void*>(&field), 0xA5, sizeof field); });
   const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&probe);
   for (size_t at = 0; at + sizeof(void*) <= sizeof probe; at += sizeof(void*)) {
     bool zero = true;

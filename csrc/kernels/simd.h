@@ -24,20 +24,15 @@ struct F32 {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   // p[i * stride] for i < n, zero above (stride * 15 must fit in int32).
   static V gather(const T* p, int64_t stride, int n) {
-    const __m512i index = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(stride)));
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(static_cast<int>(stride)));
     return _mm512_mask_i32gather_ps(zero(), static_cast<__mmask16>((1u << n) - 1), index, p, 4);
   }
-  static void store_first(T* p, V v, int n) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
-  }
+  static void store_first(T* p, V v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
   // Lanes i with bit i of mask set (the others are not touched, nor faulted on).
   static void store_mask(T* p, V v, uint32_t mask) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v); }
   // p[i] for i < n, zero above; nothing past p[n - 1] is read.
-  static V load_first(const T* p, int n) {
-    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
-  }
+  static V load_first(const T* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
 };
 struct F64 {
   using T = double;
@@ -50,17 +45,13 @@ struct F64 {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V gather(const T* p, int64_t stride, int n) {
-    const __m256i index = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(stride)));
+    const __m256i index =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(stride)));
     return _mm512_mask_i32gather_pd(zero(), static_cast<__mmask8>((1u << n) - 1), index, p, 8);
   }
-  static void store_first(T* p, V v, int n) {
-    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
-  }
+  static void store_first(T* p, V v, int n) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v); }
   static void store_mask(T* p, V v, uint32_t mask) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v); }
-  static V load_first(const T* p, int n) {
-    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
-  }
+  static V load_first(const T* p, int n) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p); }
 };
 }  // namespace avx512
 #endif
@@ -81,8 +72,8 @@ struct F32 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static V gather(const T* p, int64_t stride, int n) {
-    const __m256i index = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(stride)));
+    const __m256i index =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(stride)));
     return _mm256_mask_i32gather_ps(zero(), p, index, _mm256_castsi256_ps(first(n)), 4);
   }
   static void store_first(T* p, V v, int n) { _mm256_maskstore_ps(p, first(n), v); }
@@ -103,9 +94,7 @@ struct F64 {
   static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static __m256i first(int n) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
+  static __m256i first(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static V gather(const T* p, int64_t stride, int n) {
     const __m128i index = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(stride)));
     return _mm256_mask_i32gather_pd(zero(), p, index, _mm256_castsi256_pd(first(n)), 8);

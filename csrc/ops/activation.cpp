@@ -20,9 +20,8 @@ template <typename Pass>
 void for_each_piece(int64_t n, int64_t bytes, Pass&& pass) {
   SerialBelowGrain serial(OpFamily::elementwise, bytes);
   const int64_t pieces = (n + kPiece - 1) / kPiece;
-  parallel_for(pieces, [&](int64_t begin, int64_t end, int) {
-    pass(begin * kPiece, end * kPiece < n ? end * kPiece : n);
-  });
+  parallel_for(pieces,
+               [&](int64_t begin, int64_t end, int) { pass(begin * kPiece, end * kPiece < n ? end * kPiece : n); });
 }
 
 // Rows of a row-wise pass per task: enough values that a task is not tiny.
@@ -35,9 +34,7 @@ template <typename Pass>
 void for_each_row_block(int64_t rows, int64_t columns, int64_t bytes, Pass&& pass) {
   SerialBelowGrain serial(OpFamily::elementwise, bytes);
   const int64_t per = rows_per_task(columns), tasks = (rows + per - 1) / per;
-  parallel_for(tasks, [&](int64_t begin, int64_t end, int) {
-    pass(begin * per, end * per < rows ? end * per : rows);
-  });
+  parallel_for(tasks, [&](int64_t begin, int64_t end, int) { pass(begin * per, end * per < rows ? end * per : rows); });
 }
 
 }  // namespace
@@ -52,9 +49,8 @@ void activation_forward(Activation act, double slope, int64_t n, const T* x, T* 
 template <typename T>
 void activation_backward(Activation act, double slope, int64_t n, const T* dy, const T* y, T* dx) {
   const auto& k = active_kernels().get<T>().elementwise;
-  for_each_piece(n, 3 * n * int64_t{sizeof(T)}, [&](int64_t b, int64_t e) {
-    k.activation_backward(act, T(slope), dy + b, y + b, e - b, dx + b);
-  });
+  for_each_piece(n, 3 * n * int64_t{sizeof(T)},
+                 [&](int64_t b, int64_t e) { k.activation_backward(act, T(slope), dy + b, y + b, e - b, dx + b); });
 }
 
 template <typename T>
@@ -70,9 +66,8 @@ void add_forward(Activation act, double slope, int64_t n, const T* a, const T* b
 template <typename T>
 void softmax_forward(int64_t rows, int64_t columns, const T* x, T* y) {
   const auto& k = active_kernels().get<T>().elementwise;
-  for_each_row_block(rows, columns, 2 * rows * columns * int64_t{sizeof(T)}, [&](int64_t b, int64_t e) {
-    k.softmax_rows(x + b * columns, e - b, columns, y + b * columns);
-  });
+  for_each_row_block(rows, columns, 2 * rows * columns * int64_t{sizeof(T)},
+                     [&](int64_t b, int64_t e) { k.softmax_rows(x + b * columns, e - b, columns, y + b * columns); });
 }
 
 template <typename T>
@@ -123,8 +118,8 @@ double sum_row_losses(int64_t rows, int64_t columns, RowLoss&& row_loss) {
 }  // namespace
 
 template <typename T>
-double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, const int64_t* labels,
-                                    double grad_scale, T* dx) {
+double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, const int64_t* labels, double grad_scale,
+                                    T* dx) {
   return sum_row_losses<T>(rows, columns, [&](int64_t r) {
     const T* row = x + r * columns;
     double top;
@@ -141,8 +136,8 @@ double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, c
 }
 
 template <typename T>
-double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, const T* targets,
-                                     double grad_scale, T* dx) {
+double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, const T* targets, double grad_scale,
+                                     T* dx) {
   return sum_row_losses<T>(rows, columns, [&](int64_t r) {
     const T* row = x + r * columns;
     const T* t = targets + r * columns;
@@ -163,15 +158,14 @@ double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, 
   });
 }
 
-#define FASTCNN_ACTIVATION(T)                                                                       \
-  template void activation_forward<T>(Activation, double, int64_t, const T*, T*);                   \
-  template void activation_backward<T>(Activation, double, int64_t, const T*, const T*, T*);        \
-  template void add_forward<T>(Activation, double, int64_t, const T*, const T*, T*);                \
-  template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                                 \
-  template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);                      \
-  template void dropout<T>(int64_t, const T*, uint64_t, double, T*);                                \
-  template double softmax_cross_entropy_labels<T>(int64_t, int64_t, const T*, const int64_t*, double, \
-                                                  T*);                                              \
+#define FASTCNN_ACTIVATION(T)                                                                              \
+  template void activation_forward<T>(Activation, double, int64_t, const T*, T*);                          \
+  template void activation_backward<T>(Activation, double, int64_t, const T*, const T*, T*);               \
+  template void add_forward<T>(Activation, double, int64_t, const T*, const T*, T*);                       \
+  template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                                        \
+  template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);                             \
+  template void dropout<T>(int64_t, const T*, uint64_t, double, T*);                                       \
+  template double softmax_cross_entropy_labels<T>(int64_t, int64_t, const T*, const int64_t*, double, T*); \
   template double softmax_cross_entropy_targets<T>(int64_t, int64_t, const T*, const T*, double, T*);
 FASTCNN_ACTIVATION(float)
 FASTCNN_ACTIVATION(double)

@@ -37,12 +37,12 @@ void dropout(int64_t n, const T* x, uint64_t seed, double rate, T* y);
 // dx = (softmax(x) - onehot(label)) * grad_scale (dx may be null).
 // A label outside [0, columns) makes the result NaN for its row.
 template <typename T>
-double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, const int64_t* labels,
-                                    double grad_scale, T* dx);
+double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, const int64_t* labels, double grad_scale,
+                                    T* dx);
 
 // The same against target distributions (rows of `columns` values).
 template <typename T>
-double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, const T* targets,
-                                     double grad_scale, T* dx);
+double softmax_cross_entropy_targets(int64_t rows, int64_t columns, const T* x, const T* targets, double grad_scale,
+                                     T* dx);
 
 }  // namespace fastcnn

@@ -20,8 +20,7 @@ int64_t blocks_of(int64_t items) { return items < kReductionBlocks ? (items < 1 
 // partial row), then added block by block: sum_block(v, block, s, q) adds
 // block `block`'s contribution for every channel to s[c], q[c].
 template <typename SumBlock>
-void reduce_channels(const ChannelView& v, int64_t bytes, SumBlock&& sum_block, double* s_out,
-                     double* q_out) {
+void reduce_channels(const ChannelView& v, int64_t bytes, SumBlock&& sum_block, double* s_out, double* q_out) {
   SerialBelowGrain serial(OpFamily::elementwise, bytes);
   const int64_t blocks = blocks_of(v.outer), c = v.channels;
   std::vector<double> partial(size_t(2 * blocks * c), 0.0);
@@ -84,15 +83,13 @@ void batch_norm_moments(const ChannelView& v, const T* x, double* mean, double* 
 }
 
 template <typename T>
-void batch_norm_apply(const ChannelView& v, const T* x, const T* scale, const T* shift,
-                      FusedActivation act, T* y) {
+void batch_norm_apply(const ChannelView& v, const T* x, const T* scale, const T* shift, FusedActivation act, T* y) {
   const auto& k = active_kernels().get<T>().elementwise;
   const T slope = T(act.slope);
   for_each_piece(v, 2 * v.size() * int64_t{sizeof(T)}, [&](int64_t first, int64_t count) {
     if (v.inner > 1) {
       const int64_t ch = first % v.channels;
-      k.bn_apply_run(x + first * v.inner, v.inner, scale[ch], shift[ch], act.kind, slope,
-                     y + first * v.inner);
+      k.bn_apply_run(x + first * v.inner, v.inner, scale[ch], shift[ch], act.kind, slope, y + first * v.inner);
     } else {
       const int64_t at = first * v.channels;
       k.bn_apply_rows(x + at, count, v.channels, scale, shift, act.kind, slope, y + at);
@@ -101,9 +98,8 @@ void batch_norm_apply(const ChannelView& v, const T* x, const T* scale, const T*
 }
 
 template <typename T>
-void batch_norm_gradient_moments(const ChannelView& v, const T* dy, const T* x, const T* scale,
-                                 const T* shift, const T* mean, FusedActivation act,
-                                 double* sum_dz, double* sum_dz_xc) {
+void batch_norm_gradient_moments(const ChannelView& v, const T* dy, const T* x, const T* scale, const T* shift,
+                                 const T* mean, FusedActivation act, double* sum_dz, double* sum_dz_xc) {
   const auto& k = active_kernels().get<T>().elementwise;
   const int64_t c = v.channels, plane = c * v.inner;
   const T slope = T(act.slope);
@@ -114,47 +110,41 @@ void batch_norm_gradient_moments(const ChannelView& v, const T* dy, const T* x, 
           for (int64_t o = o_begin; o < o_end; ++o)
             for (int64_t ch = 0; ch < c; ++ch) {
               const int64_t at = o * plane + ch * v.inner;
-              k.bn_gradient_moments_run(dy + at, x + at, v.inner, scale[ch], shift[ch], mean[ch],
-                                        act.kind, slope, s + ch, q + ch);
+              k.bn_gradient_moments_run(dy + at, x + at, v.inner, scale[ch], shift[ch], mean[ch], act.kind, slope,
+                                        s + ch, q + ch);
             }
         } else {
           const int64_t at = o_begin * c;
-          k.bn_gradient_moments_rows(dy + at, x + at, o_end - o_begin, c, scale, shift, mean,
-                                     act.kind, slope, s, q);
+          k.bn_gradient_moments_rows(dy + at, x + at, o_end - o_begin, c, scale, shift, mean, act.kind, slope, s, q);
         }
       },
       sum_dz, sum_dz_xc);
 }
 
 template <typename T>
-void batch_norm_gradient_apply(const ChannelView& v, const T* dy, const T* x, const T* a,
-                               const T* b, const T* d, const T* scale, const T* shift,
-                               FusedActivation act, T* dx) {
+void batch_norm_gradient_apply(const ChannelView& v, const T* dy, const T* x, const T* a, const T* b, const T* d,
+                               const T* scale, const T* shift, FusedActivation act, T* dx) {
   const auto& k = active_kernels().get<T>().elementwise;
   const T slope = T(act.slope);
   for_each_piece(v, 3 * v.size() * int64_t{sizeof(T)}, [&](int64_t first, int64_t count) {
     if (v.inner > 1) {
       const int64_t ch = first % v.channels, at = first * v.inner;
-      k.bn_gradient_apply_run(dy + at, x + at, v.inner, a[ch], b[ch], d[ch], scale[ch], shift[ch],
-                              act.kind, slope, dx + at);
+      k.bn_gradient_apply_run(dy + at, x + at, v.inner, a[ch], b[ch], d[ch], scale[ch], shift[ch], act.kind, slope,
+                              dx + at);
     } else {
       const int64_t at = first * v.channels;
-      k.bn_gradient_apply_rows(dy + at, x + at, count, v.channels, a, b, d, scale, shift, act.kind,
-                               slope, dx + at);
+      k.bn_gradient_apply_rows(dy + at, x + at, count, v.channels, a, b, d, scale, shift, act.kind, slope, dx + at);
     }
   });
 }
 
-#define FASTCNN_BATCH_NORM(T)                                                                      \
-  template void batch_norm_moments<T>(const ChannelView&, const T*, double*, double*);             \
-  template void batch_norm_apply<T>(const ChannelView&, const T*, const T*, const T*,              \
-                                    FusedActivation, T*);                                          \
-  template void batch_norm_gradient_moments<T>(const ChannelView&, const T*, const T*, const T*,   \
-                                               const T*, const T*, FusedActivation, double*,       \
-                                               double*);                                           \
-  template void batch_norm_gradient_apply<T>(const ChannelView&, const T*, const T*, const T*,     \
-                                             const T*, const T*, const T*, const T*,               \
-                                             FusedActivation, T*);
+#define FASTCNN_BATCH_NORM(T)                                                                                        \
+  template void batch_norm_moments<T>(const ChannelView&, const T*, double*, double*);                               \
+  template void batch_norm_apply<T>(const ChannelView&, const T*, const T*, const T*, FusedActivation, T*);          \
+  template void batch_norm_gradient_moments<T>(const ChannelView&, const T*, const T*, const T*, const T*, const T*, \
+                                               FusedActivation, double*, double*);                                   \
+  template void batch_norm_gradient_apply<T>(const ChannelView&, const T*, const T*, const T*, const T*, const T*,   \
+                                             const T*, const T*, FusedActivation, T*);
 FASTCNN_BATCH_NORM(float)
 FASTCNN_BATCH_NORM(double)
 #undef FASTCNN_BATCH_NORM

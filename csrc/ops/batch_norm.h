@@ -18,7 +18,7 @@ struct ChannelView {
 
 struct FusedActivation {
   Activation kind = Activation::identity;  // identity, relu or leaky_relu
-  double slope = 0;                         // leaky_relu's negative slope
+  double slope = 0;                        // leaky_relu's negative slope
 };
 
 // Per channel: mean and biased variance over outer and inner. Sums are in
@@ -29,20 +29,17 @@ void batch_norm_moments(const ChannelView& v, const T* x, double* mean, double* 
 
 // y = act(x * scale[c] + shift[c]). y may be x.
 template <typename T>
-void batch_norm_apply(const ChannelView& v, const T* x, const T* scale, const T* shift,
-                      FusedActivation act, T* y);
+void batch_norm_apply(const ChannelView& v, const T* x, const T* scale, const T* shift, FusedActivation act, T* y);
 
 // Per channel, with dz = dy * act'(x * scale + shift): sum(dz) and
 // sum(dz * (x - mean)).
 template <typename T>
-void batch_norm_gradient_moments(const ChannelView& v, const T* dy, const T* x, const T* scale,
-                                 const T* shift, const T* mean, FusedActivation act,
-                                 double* sum_dz, double* sum_dz_xc);
+void batch_norm_gradient_moments(const ChannelView& v, const T* dy, const T* x, const T* scale, const T* shift,
+                                 const T* mean, FusedActivation act, double* sum_dz, double* sum_dz_xc);
 
 // dx = a[c] * dz + b[c] * x + d[c]. dx may be dy.
 template <typename T>
-void batch_norm_gradient_apply(const ChannelView& v, const T* dy, const T* x, const T* a,
-                               const T* b, const T* d, const T* scale, const T* shift,
-                               FusedActivation act, T* dx);
+void batch_norm_gradient_apply(const ChannelView& v, const T* dy, const T* x, const T* a, const T* b, const T* d,
+                               const T* scale, const T* shift, FusedActivation act, T* dx);
 
 }  // namespace fastcnn

@@ -25,11 +25,10 @@ struct Conv2dParams {
 
 // Validates shapes and arguments (std::invalid_argument naming the argument
 // and shapes) and computes the output size.
-Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape,
-                                const std::vector<int64_t>& w_shape, int64_t stride_h,
-                                int64_t stride_w, int64_t pad_top, int64_t pad_bottom,
-                                int64_t pad_left, int64_t pad_right, int64_t dilation_h,
-                                int64_t dilation_w, int64_t groups, bool channels_last = false);
+Conv2dParams make_conv2d_params(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape,
+                                int64_t stride_h, int64_t stride_w, int64_t pad_top, int64_t pad_bottom,
+                                int64_t pad_left, int64_t pad_right, int64_t dilation_h, int64_t dilation_w,
+                                int64_t groups, bool channels_last = false);
 
 // How forward and backward-data compute: `automatic` picks by shape (a cost
 // model), the others force one path (tests and benchmarks).
@@ -137,8 +136,8 @@ bool prefers_winograd_phase_backward_data(const Conv2dParams& p);
 // Whether the automatic choice takes Winograd, for a correlation from
 // `source_channels` to `result_channels` planes of result_h x result_w
 // (forward: C_in -> C_out, out_h x out_w; backward-data the reverse).
-bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
-                      int64_t result_channels, int64_t result_h, int64_t result_w);
+bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels, int64_t result_channels, int64_t result_h,
+                      int64_t result_w);
 // The same for the weight gradient, whose per-thread 6x6-domain sums take
 // 36 x C_out x C_in values per thread.
 // `transposed`: for channels-last data routed through channels-first
@@ -146,8 +145,8 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
 bool prefers_winograd_weight_gradient(const Conv2dParams& p, bool transposed = false);
 // The same for deep layers (64+ channels each way), from fewer tiles; not
 // for the weight gradient.
-bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels,
-                           int64_t result_channels, int64_t result_h, int64_t result_w);
+bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels, int64_t result_channels,
+                           int64_t result_h, int64_t result_w);
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out);
 template <typename T>

@@ -37,8 +37,7 @@ struct PhaseTaps {
   int64_t grid;  // inputs in this phase: phase, phase + s, ... < size
 };
 
-PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilation, int64_t kernel,
-                     int64_t size) {
+PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilation, int64_t kernel, int64_t size) {
   PhaseTaps t;
   for (int64_t kk = 0; kk < kernel; ++kk) {
     const int64_t shift = phase + pad - kk * dilation;
@@ -54,9 +53,9 @@ PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dilatio
 struct Phase {
   PhaseTaps h, w;
   TapTable table;
-  int64_t y0, x0;       // first input row / column of the phase
-  int64_t k;            // C_out/g * |taps_h| * |taps_w|
-  int64_t a_offset;     // into the packed A of all phases
+  int64_t y0, x0;    // first input row / column of the phase
+  int64_t k;         // C_out/g * |taps_h| * |taps_w|
+  int64_t a_offset;  // into the packed A of all phases
   GemmBlocking blk;
   int64_t col_blocks;
 };
@@ -165,8 +164,8 @@ void conv2d_backward_data_phase_gemm(const Conv2dParams& p, const T* dout, const
       frame.col_origin = std::min(frame.col_origin, *std::min_element(f.w.offsets.begin(), f.w.offsets.end()));
     }
     for (const Phase& f : phases)
-      frame.width = std::max(frame.width, f.w.grid + *std::max_element(f.w.offsets.begin(), f.w.offsets.end()) -
-                                              frame.col_origin);
+      frame.width = std::max(frame.width,
+                             f.w.grid + *std::max_element(f.w.offsets.begin(), f.w.offsets.end()) - frame.col_origin);
   }
   const auto make_tables = [&](bool framed) {
     int64_t shift_max = 0;
@@ -210,26 +209,26 @@ void conv2d_backward_data_phase_gemm(const Conv2dParams& p, const T* dout, const
   Workspace<T> a_packed(a_total > 0 ? a_total : 1);
   parallel_for(groups * panels, threads_for(m * c_out_g * khw >= (int64_t{1} << 16) ? groups * panels : 1),
                Denormals::keep, [&](int64_t begin, int64_t end, int) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t g = task / panels, panel = task % panels;
-      const int64_t c0 = panel * mr, live = std::min<int64_t>(mr, m - c0);
-      for (const Phase& f : phases) {
-        if (f.k == 0) continue;
-        T* dst = a_packed.data() + f.a_offset + (g * panels + panel) * mr * f.k;
-        const int64_t taps = f.table.taps();
-        for (int64_t co = 0; co < c_out_g; ++co) {
-          const T* filters = w + ((g * c_out_g + co) * m + c0) * khw;
-          int64_t t = 0;
-          for (int64_t kh : f.h.taps)
-            for (int64_t kw : f.w.taps) {
-              T* column = dst + (co * taps + t++) * mr;
-              for (int64_t r = 0; r < live; ++r) column[r] = filters[r * khw + kh * p.kernel_w + kw];
-              for (int64_t r = live; r < mr; ++r) column[r] = T(0);
-            }
-        }
-      }
-    }
-  });
+                 for (int64_t task = begin; task < end; ++task) {
+                   const int64_t g = task / panels, panel = task % panels;
+                   const int64_t c0 = panel * mr, live = std::min<int64_t>(mr, m - c0);
+                   for (const Phase& f : phases) {
+                     if (f.k == 0) continue;
+                     T* dst = a_packed.data() + f.a_offset + (g * panels + panel) * mr * f.k;
+                     const int64_t taps = f.table.taps();
+                     for (int64_t co = 0; co < c_out_g; ++co) {
+                       const T* filters = w + ((g * c_out_g + co) * m + c0) * khw;
+                       int64_t t = 0;
+                       for (int64_t kh : f.h.taps)
+                         for (int64_t kw : f.w.taps) {
+                           T* column = dst + (co * taps + t++) * mr;
+                           for (int64_t r = 0; r < live; ++r) column[r] = filters[r * khw + kh * p.kernel_w + kw];
+                           for (int64_t r = live; r < mr; ++r) column[r] = T(0);
+                         }
+                     }
+                   }
+                 }
+               });
 
   // Tasks: (image, group, phase, column block), flattened.
   struct Task {
@@ -297,17 +296,14 @@ void conv2d_backward_data_phase_gemm(const Conv2dParams& p, const T* dout, const
 }  // namespace
 
 template <typename T>
-void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx,
-                          ConvAlgorithm algorithm) {
+void conv2d_backward_data(const Conv2dParams& p, const T* dout, const T* w, T* dx, ConvAlgorithm algorithm) {
   SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   ConvPlanRequest request;
   request.pass = ConvPass::backward_data;
   request.p = p;
   request.algorithm = algorithm;
   request.element_bytes = sizeof(T);
-  request.weights_finite = [&] {
-    return all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w);
-  };
+  request.weights_finite = [&] { return all_finite(w, p.out_channels * p.in_per_group() * p.kernel_h * p.kernel_w); };
   switch (plan_conv2d(request)) {
     case ConvPath::nhwc_matmul:
       return matmul<T>(p.batch * p.in_h * p.in_w, p.in_channels, p.out_channels,

@@ -29,12 +29,11 @@ bool prefers_col2im(const Conv2dParams& p, int phase_mr, int col2im_mr) {
   if (rows * out_plane > (int64_t{1} << 19) || p.batch * p.groups < num_threads()) return false;
   const auto tile = [](int64_t m, int mr) { return static_cast<double>(ceil_div(m, mr) * mr); };
   const double taps = static_cast<double>(p.out_per_group() * p.kernel_h * p.kernel_w);
-  const double phase = in_plane * taps / static_cast<double>(p.stride_h * p.stride_w) *
-                       (tile(p.in_per_group(), phase_mr) / 16.0 + 0.3);
+  const double phase =
+      in_plane * taps / static_cast<double>(p.stride_h * p.stride_w) * (tile(p.in_per_group(), phase_mr) / 16.0 + 0.3);
   const double columns = out_plane < 256 ? static_cast<double>(round_up(out_plane, 16)) : out_plane;
   const double scatter = p.stride_w > 1 ? 3.0 : 1.0;
-  const double col2im = columns * p.out_per_group() * tile(rows, col2im_mr) / 16.0 +
-                        out_plane * rows * scatter;
+  const double col2im = columns * p.out_per_group() * tile(rows, col2im_mr) / 16.0 + out_plane * rows * scatter;
   return col2im < phase;
 }
 
@@ -115,8 +114,7 @@ void conv2d_backward_data_col2im(const Conv2dParams& p, const T* dout, const T* 
       gemm.step_y = gemm.step_x = 1;
       gemm.bias = nullptr;
       for (int64_t b = 0; b < blocks; ++b)
-        implicit_gemm_block(gemm, kern, blk, b * blk.nc, std::min((b + 1) * blk.nc, out_plane), 0,
-                            panels, s);
+        implicit_gemm_block(gemm, kern, blk, b * blk.nc, std::min((b + 1) * blk.nc, out_plane), 0, panels, s);
       T* image = dx + (n * p.in_channels + g * c_in_g) * in_plane;
       std::fill(image, image + c_in_g * in_plane, T(0));
       col2im(p, dcol, image);

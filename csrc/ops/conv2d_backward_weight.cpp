@@ -2,11 +2,10 @@
 //
 //   dW[g]^T (K x C_out/g) = sum over images n of im2col(x[n, g]) (K x P) * dout[n, g]^T (P x C_out/g)
 //
-// The reduction runs over output positions P in KC-long chunks. Each thread accumulates into its own dW^T for a contiguous range
-// of (image, group, chunk) tasks; one final pass sums the threads' partials
-// and transposes into dW. im2col rows come out of the chunk's band
-// (kernels/pack/band.h) straight into A micro-panels; no column matrix is
-// ever stored.
+// The reduction runs over output positions P in KC-long chunks. Each thread accumulates into its own dW^T for a
+// contiguous range of (image, group, chunk) tasks; one final pass sums the threads' partials and transposes into dW.
+// im2col rows come out of the chunk's band (kernels/pack/band.h) straight into A micro-panels; no column matrix is ever
+// stored.
 #include <algorithm>
 #include <vector>
 
@@ -108,9 +107,8 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, const T* dout, const T* 
       if (!direct)
         for (int64_t ch = 0; ch < channels; ++ch)
           for (int64_t ph = 0; ph < taps.phases(); ++ph)
-            fill_band(taps, ph, src + ch * in_channel, p.in_h, p.in_w, taps.flat(p0),
-                      taps.band_count(p0, kc), band + (ch * taps.phases() + ph) * band_stride,
-                      p.pixel_step(p.in_channels));
+            fill_band(taps, ph, src + ch * in_channel, p.in_h, p.in_w, taps.flat(p0), taps.band_count(p0, kc),
+                      band + (ch * taps.phases() + ph) * band_stride, p.pixel_step(p.in_channels));
       make_runs(taps, p0, kc, &runs);
 
       T* dwt = partial + g * k_panels * mr * ldc;
@@ -120,9 +118,9 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, const T* dout, const T* 
           const int64_t kk = kp * mr + r;
           if (kk < k) {
             const int64_t ch = kk / taps_n, tap = kk % taps_n;
-            const T* row = direct ? src + ch * in_plane + taps.flat(p0)
-                                  : band + (ch * taps.phases() + taps.tap_phase[tap]) * band_stride +
-                                        taps.tap_shift[tap];
+            const T* row = direct
+                               ? src + ch * in_plane + taps.flat(p0)
+                               : band + (ch * taps.phases() + taps.tap_phase[tap]) * band_stride + taps.tap_shift[tap];
             for (int64_t run = 0; run < runs.count; ++run) {
               const T* from = row + runs.offset[run];
               T* to = a_panel + runs.column[run] * mr + r;
@@ -152,8 +150,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, const T* dout, const T* 
       T* out = dw + r * k;
       for (int64_t kk = 0; kk < k; ++kk) {
         T total = 0;
-        for (int t = 0; t < threads; ++t)
-          total += scratch.slot(t, per_thread)[(g * k_panels * mr + kk) * ldc + co];
+        for (int t = 0; t < threads; ++t) total += scratch.slot(t, per_thread)[(g * k_panels * mr + kk) * ldc + co];
         out[kk] = total;
       }
     }
@@ -180,8 +177,7 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
     parallel_for(p.out_channels, [&](int64_t begin, int64_t end, int) {
       for (int64_t co = begin; co < end; ++co) {
         T total = 0;
-        for (int64_t n = 0; n < p.batch; ++n)
-          total += kern.sum(dout + (n * p.out_channels + co) * columns, columns);
+        for (int64_t n = 0; n < p.batch; ++n) total += kern.sum(dout + (n * p.out_channels + co) * columns, columns);
         db[co] = total;
       }
     });
@@ -207,8 +203,7 @@ void conv2d_backward_bias(const Conv2dParams& p, const T* dout, T* db) {
 }
 
 template <typename T>
-void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw,
-                            ConvAlgorithm algorithm) {
+void conv2d_backward_weight(const Conv2dParams& p, const T* dout, const T* x, T* dw, ConvAlgorithm algorithm) {
   SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   ConvPlanRequest request;
   request.pass = ConvPass::backward_weight;

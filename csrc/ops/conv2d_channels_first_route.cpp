@@ -26,8 +26,7 @@ constexpr int64_t kBlock = 32;
 // to[n][i][c] = from[n][c][i]; 32 x 32 blocks (4 KiB of floats: both sides
 // stay in L1) in parallel.
 template <typename T>
-void transpose_images(const T* from, int64_t images, int64_t pixels, int64_t channels, T* to,
-                      bool to_first) {
+void transpose_images(const T* from, int64_t images, int64_t pixels, int64_t channels, T* to, bool to_first) {
   const int64_t pixel_blocks = ceil_div(pixels, kBlock), channel_blocks = ceil_div(channels, kBlock);
   const int64_t per_image = pixel_blocks * channel_blocks, image = pixels * channels;
   parallel_for(images * per_image, [&](int64_t begin, int64_t end, int) {
@@ -39,7 +38,7 @@ void transpose_images(const T* from, int64_t images, int64_t pixels, int64_t cha
       T* dst = to + n * image;
       if (to_first)  // [pixel][channel] -> [channel][pixel]
         transpose_block(src + i0 * channels + c0, channels, ni, nc, dst + c0 * pixels + i0, pixels);
-      else           // [channel][pixel] -> [pixel][channel]
+      else  // [channel][pixel] -> [pixel][channel]
         transpose_block(src + c0 * pixels + i0, pixels, nc, ni, dst + i0 * channels + c0, channels);
     }
   });
@@ -59,8 +58,8 @@ Conv2dParams channels_first(const Conv2dParams& p, int64_t images) {
 // computes its result there, and that is transposed back. Chunks keep input
 // and result within kChunkBytes (at least one image).
 template <typename T, class Run>
-void through_channels_first(const Conv2dParams& p, const T* from, int64_t from_pixels, int64_t from_channels,
-                            T* to, int64_t to_pixels, int64_t to_channels, Run run) {
+void through_channels_first(const Conv2dParams& p, const T* from, int64_t from_pixels, int64_t from_channels, T* to,
+                            int64_t to_pixels, int64_t to_channels, Run run) {
   const int64_t from_image = from_pixels * from_channels, to_image = to_pixels * to_channels;
   const int64_t chunk = channels_first_chunk(p, from_image + to_image, sizeof(T)).batch;
   Workspace<T> from_first(chunk * from_image), to_first(chunk * to_image);
@@ -80,8 +79,7 @@ Conv2dParams channels_first_chunk(const Conv2dParams& p, int64_t image_elements,
 }
 
 template <typename T>
-void conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias,
-                                           T* out) {
+void conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
   through_channels_first(
       p, x, p.in_h * p.in_w, p.in_channels, out, p.out_h * p.out_w, p.out_channels,
       [&](const Conv2dParams& q, const T* x_first, T* out_first) { conv2d_forward(q, x_first, w, bias, out_first); });
@@ -89,11 +87,10 @@ void conv2d_forward_through_channels_first(const Conv2dParams& p, const T* x, co
 
 template <typename T>
 void conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
-  through_channels_first(
-      p, dout, p.out_h * p.out_w, p.out_channels, dx, p.in_h * p.in_w, p.in_channels,
-      [&](const Conv2dParams& q, const T* dout_first, T* dx_first) {
-        conv2d_backward_data(q, dout_first, w, dx_first);
-      });
+  through_channels_first(p, dout, p.out_h * p.out_w, p.out_channels, dx, p.in_h * p.in_w, p.in_channels,
+                         [&](const Conv2dParams& q, const T* dout_first, T* dx_first) {
+                           conv2d_backward_data(q, dout_first, w, dx_first);
+                         });
 }
 
 // dW of channels-last data: each chunk's x and dout are transposed to
@@ -109,8 +106,7 @@ void conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const 
     const int64_t images = std::min(chunk, p.batch - n0);
     transpose_images(x + n0 * x_image, images, p.in_h * p.in_w, p.in_channels, x_first.data(), true);
     transpose_images(dout + n0 * d_image, images, p.out_h * p.out_w, p.out_channels, dout_first.data(), true);
-    conv2d_backward_weight(channels_first(p, images), dout_first.data(), x_first.data(),
-                           n0 == 0 ? dw : part.data());
+    conv2d_backward_weight(channels_first(p, images), dout_first.data(), x_first.data(), n0 == 0 ? dw : part.data());
     if (n0 > 0)
       for (int64_t i = 0; i < weights; ++i) dw[i] += part.data()[i];
   }
@@ -122,12 +118,12 @@ template void conv2d_forward_through_channels_first<double>(const Conv2dParams&,
                                                             const double*, double*);
 template void conv2d_backward_data_through_channels_first<float>(const Conv2dParams&, const float*, const float*,
                                                                  float*);
-template void conv2d_backward_data_through_channels_first<double>(const Conv2dParams&, const double*,
-                                                                  const double*, double*);
+template void conv2d_backward_data_through_channels_first<double>(const Conv2dParams&, const double*, const double*,
+                                                                  double*);
 
-template void conv2d_backward_weight_through_channels_first<float>(const Conv2dParams&, const float*,
-                                                                   const float*, float*);
-template void conv2d_backward_weight_through_channels_first<double>(const Conv2dParams&, const double*,
-                                                                    const double*, double*);
+template void conv2d_backward_weight_through_channels_first<float>(const Conv2dParams&, const float*, const float*,
+                                                                   float*);
+template void conv2d_backward_weight_through_channels_first<double>(const Conv2dParams&, const double*, const double*,
+                                                                    double*);
 
 }  // namespace fastcnn

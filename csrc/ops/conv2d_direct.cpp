@@ -15,8 +15,7 @@
 namespace fastcnn {
 
 bool direct_applies(const Conv2dParams& p) {
-  return p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
-         p.dilation_w == 1;
+  return p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1;
 }
 
 // With K = C_in * KH * KW below ~100 the GEMM's C tile traffic and B packing
@@ -89,8 +88,8 @@ void conv2d_forward_direct(const Conv2dParams& p, const T* x, const T* w, const 
           }
         }
       kern.rows(local, padded, w_packed.data(), bias,
-                out + n * p.out_channels * p.out_h * p.out_w + r0 * p.out_w * d.out_pixel, 0,
-                p.out_channels, 0, r1 - r0);
+                out + n * p.out_channels * p.out_h * p.out_w + r0 * p.out_w * d.out_pixel, 0, p.out_channels, 0,
+                r1 - r0);
     }
   });
 }

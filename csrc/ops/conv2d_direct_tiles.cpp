@@ -25,11 +25,11 @@ namespace {
 
 struct DirectTilesLayout {
   int64_t pad_h, pad_w, plane, positions, chunks, chunk;
-  int64_t block_groups;  // each task's output channel blocks: one of these groups
+  int64_t block_groups;   // each task's output channel blocks: one of these groups
   int64_t pass_channels;  // input channels per pass over a task's positions
   bool in_place;
   int64_t padded, acc;  // per-thread elements
-  int64_t offsets;       // a task's position offsets (int64 stored in T slots)
+  int64_t offsets;      // a task's position offsets (int64 stored in T slots)
   int64_t per_thread() const { return padded + acc + offsets; }
 };
 
@@ -56,12 +56,14 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   // every task would read all of the weights, which pass L2 (512 -> 512 3x3
   // at 7x7, batch 1: 9.4 MB).
   const int64_t blocks = ceil_div(p.out_channels, lanes);
-  const bool large_weights = blocks * lanes * p.in_channels * p.kernel_h * p.kernel_w * element_bytes * 2 > cache_sizes().l2;
+  const bool large_weights =
+      blocks * lanes * p.in_channels * p.kernel_h * p.kernel_w * element_bytes * 2 > cache_sizes().l2;
   l.block_groups = large_weights ? std::min(blocks, want) : 1;
   // or, with passes, when a task's [position][lane] rows would pass 1 MiB.
   const bool one_pass = l.pass_channels >= p.in_channels;
   const int64_t bounded = one_pass ? 1 : ceil_div(l.positions * lanes * element_bytes, int64_t{1} << 20);
-  l.chunks = std::max<int64_t>(1, std::min(std::max(ceil_div(want, l.block_groups), bounded), ceil_div(l.positions, rows)));
+  l.chunks =
+      std::max<int64_t>(1, std::min(std::max(ceil_div(want, l.block_groups), bounded), ceil_div(l.positions, rows)));
   l.chunk = round_up(ceil_div(l.positions, l.chunks), rows);
   l.padded = l.in_place ? 0 : round_up(p.in_channels * l.plane, 16);
   l.acc = round_up((one_pass ? rows : l.chunk) * lanes, 16);
@@ -95,8 +97,8 @@ bool direct_tiles_fits(const Conv2dParams& p, int element_bytes) {
 bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (!direct_tiles_applies(p) || !direct_tiles_fits(p, element_bytes)) return false;
   const bool lanes_filled = direct_tile_lanes_filled(element_bytes, p.out_channels);
-  const int64_t image_bytes = p.in_channels * (p.in_h + p.pad_top + p.pad_bottom) *
-                              (p.in_w + p.pad_left + p.pad_right) * element_bytes;
+  const int64_t image_bytes =
+      p.in_channels * (p.in_h + p.pad_top + p.pad_bottom) * (p.in_w + p.pad_left + p.pad_right) * element_bytes;
   const bool image_in_l2 = 2 * image_bytes <= cache_sizes().l2;
   const bool small_plane = p.out_h * p.out_w <= 256;
   if (!lanes_filled) return false;
@@ -117,8 +119,7 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
 }
 
 template <typename T>
-void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias,
-                                 T* out) {
+void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
   const DirectTileKernels<T>& kern = direct_tile_kernels<T>(direct_tile_shape(sizeof(T), p.out_channels).kind);
   const int lanes = kern.lanes, max_rows = kern.max_rows;
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
@@ -145,12 +146,13 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
     pack_weight_panels(active_kernels().get<T>(), w, p.out_channels, taps, lanes, by_channel.data());
     parallel_for(blocks, threads_for(taps * lanes >= (int64_t{1} << 16) ? blocks : 1), Denormals::keep,
                  [&](int64_t begin, int64_t end, int) {
-      for (int64_t b = begin; b < end; ++b)
-        for (int64_t tap = 0; tap < taps; ++tap) {
-          const int64_t source = (tap % c_in) * kernel_taps + tap / c_in;
-          std::copy_n(by_channel.data() + (b * taps + source) * lanes, lanes, w_t.data() + (b * taps + tap) * lanes);
-        }
-    });
+                   for (int64_t b = begin; b < end; ++b)
+                     for (int64_t tap = 0; tap < taps; ++tap) {
+                       const int64_t source = (tap % c_in) * kernel_taps + tap / c_in;
+                       std::copy_n(by_channel.data() + (b * taps + source) * lanes, lanes,
+                                   w_t.data() + (b * taps + tap) * lanes);
+                     }
+                 });
     w_t.packed();
   }
 
@@ -233,8 +235,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
             const int rows = static_cast<int>(std::min<int64_t>(max_rows, p1 - q0));
             if (in_output) {
               kern.tile_from(full_walk, src, offsets + (q0 - p0), rows, weights,
-                             out + (n * l.positions + q0) * p.out_channels + co0, p.out_channels,
-                             initial.data() + co0);
+                             out + (n * l.positions + q0) * p.out_channels + co0, p.out_channels, initial.data() + co0);
               continue;
             }
             kern.tile_from(full_walk, src, offsets + (q0 - p0), rows, weights, acc, lanes, initial.data() + co0);
@@ -268,6 +269,7 @@ void conv2d_forward_direct_tiles(const Conv2dParams& p, const T* x, const T* w, 
 }
 
 template void conv2d_forward_direct_tiles<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_forward_direct_tiles<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_forward_direct_tiles<double>(const Conv2dParams&, const double*, const double*, const double*,
+                                                  double*);
 
 }  // namespace fastcnn

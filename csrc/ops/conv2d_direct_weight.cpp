@@ -97,8 +97,8 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   // when padded: its channels are interleaved), except stride-1 kxk layers
   // on images past a quarter of L2, whose planes stream better through L1.
   const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1, strided = p.stride_h > 1 || p.stride_w > 1;
-  l.pixels = p.channels_last &&
-             (pointwise || strided || p.in_channels * l.plane * element_bytes <= cache_sizes().l2 / 4);
+  l.pixels =
+      p.channels_last && (pointwise || strided || p.in_channels * l.plane * element_bytes <= cache_sizes().l2 / 4);
   l.padded = round_up(l.group * (l.pixels ? p.in_channels : l.channels_per_task) * l.plane, 16);
   return l;
 }
@@ -110,7 +110,8 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
 // takes over.
 bool direct_weight_fits(const Conv2dParams& p, int element_bytes) {
   const int lanes = direct_tile_shape(element_bytes, p.out_channels).lanes;
-  return direct_weight_layout(p, lanes, num_threads(), element_bytes).per_thread() * element_bytes <= (int64_t{4} << 20);
+  return direct_weight_layout(p, lanes, num_threads(), element_bytes).per_thread() * element_bytes <=
+         (int64_t{4} << 20);
 }
 
 // The direct kernel reads x and dout without the im2col matrix the GEMM packs
@@ -158,8 +159,8 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
   const int64_t out_image = p.out_channels * l.positions;
   const int64_t out_channel = p.channel_step(p.out_h, p.out_w), out_pixel = p.pixel_step(p.out_channels);
   const int64_t blocks = l.ld / l.lanes;
-  const bool in_place = (nhwc || !p.channels_last) && p.pad_top == 0 && p.pad_bottom == 0 &&
-                        p.pad_left == 0 && p.pad_right == 0;
+  const bool in_place =
+      (nhwc || !p.channels_last) && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
   const bool gather_fits = out_channel * 16 < (int64_t{1} << 31);
 
   // Per tap, the output rows [oh, oh + h) and columns [ow, ow + w) whose
@@ -241,18 +242,18 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, const T* dout, const T
         for (int64_t tap = 0; tap < taps_per_channel; ++tap) {
           const ValidRange& v = valid[tap];
           if (v.h == 0 || v.w == 0) continue;
-          const DirectWalk tap_walk{{images, v.h, v.w}, {image_step, row_step, column_step},
-                                    (p.out_w - v.w) * l.lanes, (p.out_h - v.h) * p.out_w * l.lanes};
+          const DirectWalk tap_walk{{images, v.h, v.w},
+                                    {image_step, row_step, column_step},
+                                    (p.out_w - v.w) * l.lanes,
+                                    (p.out_h - v.h) * p.out_w * l.lanes};
           const int64_t start = tap_offset[tap] + v.oh * row_step + v.ow * column_step;
           for (int64_t tile = 0; tile < tiles; ++tile) {  // balanced: 16 channels are 8 + 8
             const int64_t r0 = count * tile / tiles, r1 = count * (tile + 1) / tiles;
             const int rows = static_cast<int>(r1 - r0);
             for (int r = 0; r < rows; ++r) offsets[r] = channel_offset(c0 + r0 + r, c0) + start;
             for (int64_t b = 0; b < blocks; ++b)
-              kern.tile(tap_walk, planes, offsets, rows,
-                        dout_t + b * block_step + (v.oh * p.out_w + v.ow) * l.lanes,
-                        partial + ((c0 + r0) * taps_per_channel + tap) * l.ld + b * l.lanes,
-                        taps_per_channel * l.ld);
+              kern.tile(tap_walk, planes, offsets, rows, dout_t + b * block_step + (v.oh * p.out_w + v.ow) * l.lanes,
+                        partial + ((c0 + r0) * taps_per_channel + tap) * l.ld + b * l.lanes, taps_per_channel * l.ld);
           }
         }
         continue;

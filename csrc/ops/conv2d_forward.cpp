@@ -107,8 +107,7 @@ void conv2d_forward_implicit_gemm(const Conv2dParams& p, const T* x, const T* w,
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
-                    ConvAlgorithm algorithm) {
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out, ConvAlgorithm algorithm) {
   SerialBelowGrain serial(OpFamily::conv, conv2d_parallel_work(p));
   ConvPlanRequest request;
   request.pass = ConvPass::forward;
@@ -127,7 +126,9 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   }
 }
 
-template void conv2d_forward<float>(const Conv2dParams&, const float*, const float*, const float*, float*, ConvAlgorithm);
-template void conv2d_forward<double>(const Conv2dParams&, const double*, const double*, const double*, double*, ConvAlgorithm);
+template void conv2d_forward<float>(const Conv2dParams&, const float*, const float*, const float*, float*,
+                                    ConvAlgorithm);
+template void conv2d_forward<double>(const Conv2dParams&, const double*, const double*, const double*, double*,
+                                     ConvAlgorithm);
 
 }  // namespace fastcnn

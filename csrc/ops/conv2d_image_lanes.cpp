@@ -39,17 +39,15 @@ int gemm_nr(int element_bytes) {
 
 // One tile of nr images: [channel][row][col][lane] over the padded rows and
 // columns that the convolution reads.
-int64_t tile_elements(const Conv2dParams& p, int nr) {
-  return p.in_channels * read_rows(p) * read_cols(p) * nr;
-}
+int64_t tile_elements(const Conv2dParams& p, int nr) { return p.in_channels * read_rows(p) * read_cols(p) * nr; }
 
 // Images [n0, n0 + live) of x as one tile; `row_begin`/`row_end` count
 // (channel, row) pairs of it. With live < nr (the batch's end) the other
 // lanes keep what the workspace held: lanes never mix, and their results
 // are dropped.
 template <typename T>
-void lay_out_tile(const Conv2dParams& p, const T* x, int64_t n0, int64_t live, int nr,
-                  int64_t row_begin, int64_t row_end, T* tile) {
+void lay_out_tile(const Conv2dParams& p, const T* x, int64_t n0, int64_t live, int nr, int64_t row_begin,
+                  int64_t row_end, T* tile) {
   const int64_t rows = read_rows(p), cols = read_cols(p);
   const int64_t image = p.in_channels * p.in_h * p.in_w;
   const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
@@ -109,7 +107,8 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
 
   const int64_t rows = read_rows(p), cols = read_cols(p), plane = rows * cols * nr;
   const int64_t tile_size = tile_elements(p, nr);
-  const int64_t tiles_per_chunk = std::min(ceil_div(p.batch, nr), std::max<int64_t>(1, kChunkBytes / int64_t(sizeof(T)) / tile_size));
+  const int64_t tiles_per_chunk =
+      std::min(ceil_div(p.batch, nr), std::max<int64_t>(1, kChunkBytes / int64_t(sizeof(T)) / tile_size));
   const int64_t channels = p.in_per_group();
   // B row (c, th, tw): its offset in a tile from the output position's corner.
   std::vector<int64_t> offsets(k);
@@ -147,44 +146,46 @@ void conv2d_forward_image_lanes(const Conv2dParams& p, const T* x, const T* w, c
                      chunk.data() + t * tile_size);
       }
     });
-    parallel_for_stealing(groups * tiles * blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
-      T* c_block = c_blocks.slot(thread, per_thread);
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t pos0 = task % blocks * block, pos1 = std::min(positions, pos0 + block);
-        const int64_t tile = task / blocks % tiles, g = task / blocks / tiles;
-        const T* a = a_packed.data() + g * panels * mr * k;
-        const T* b_tile = chunk.data() + tile * tile_size + g * channels * plane;
-        for (int64_t pos = pos0; pos < pos1; ++pos) {
-          const int64_t y = pos / p.out_w, xo = pos % p.out_w;
-          const T* b = b_tile + (y * p.stride_h * cols + xo * p.stride_w) * nr;
-          T* c = c_block + (pos - pos0) * nr;
-          for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
-            const int64_t kc = std::min(kc_max, k - k0);
-            for (int64_t panel = 0; panel < panels; ++panel)
-              kern.gemm_offset_b(kc, a + panel * mr * k + k0 * mr, b, offsets.data() + k0,
-                                 c + panel * mr * c_row, c_row, k0 > 0);
+    parallel_for_stealing(
+        groups * tiles * blocks, threads, Denormals::flush, [&](int64_t begin, int64_t end, int thread) {
+          T* c_block = c_blocks.slot(thread, per_thread);
+          for (int64_t task = begin; task < end; ++task) {
+            const int64_t pos0 = task % blocks * block, pos1 = std::min(positions, pos0 + block);
+            const int64_t tile = task / blocks % tiles, g = task / blocks / tiles;
+            const T* a = a_packed.data() + g * panels * mr * k;
+            const T* b_tile = chunk.data() + tile * tile_size + g * channels * plane;
+            for (int64_t pos = pos0; pos < pos1; ++pos) {
+              const int64_t y = pos / p.out_w, xo = pos % p.out_w;
+              const T* b = b_tile + (y * p.stride_h * cols + xo * p.stride_w) * nr;
+              T* c = c_block + (pos - pos0) * nr;
+              for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
+                const int64_t kc = std::min(kc_max, k - k0);
+                for (int64_t panel = 0; panel < panels; ++panel)
+                  kern.gemm_offset_b(kc, a + panel * mr * k + k0 * mr, b, offsets.data() + k0, c + panel * mr * c_row,
+                                     c_row, k0 > 0);
+              }
+            }
+            // Each image's results go to its own output, one image apart.
+            const int64_t first = n0 + tile * nr, live = std::min<int64_t>(nr, p.batch - first);
+            T* o = out + first * out_image + g * m * out_channel;
+            for (int64_t row = 0; row < m; ++row) {
+              const T add = bias ? bias[g * m + row] : T(0);
+              T* to = o + row * out_channel + pos0 * out_pixel;
+              if (out_pixel == 1) {  // [position][lane] -> [image][position]
+                transpose_block<T, true>(c_block + row * c_row, nr, pos1 - pos0, live, to, out_image, add);
+              } else {
+                for (int64_t pos = 0; pos < pos1 - pos0; ++pos)
+                  for (int64_t i = 0; i < live; ++i)
+                    to[i * out_image + pos * out_pixel] = c_block[row * c_row + pos * nr + i] + add;
+              }
+            }
           }
-        }
-        // Each image's results go to its own output, one image apart.
-        const int64_t first = n0 + tile * nr, live = std::min<int64_t>(nr, p.batch - first);
-        T* o = out + first * out_image + g * m * out_channel;
-        for (int64_t row = 0; row < m; ++row) {
-          const T add = bias ? bias[g * m + row] : T(0);
-          T* to = o + row * out_channel + pos0 * out_pixel;
-          if (out_pixel == 1) {  // [position][lane] -> [image][position]
-            transpose_block<T, true>(c_block + row * c_row, nr, pos1 - pos0, live, to, out_image, add);
-          } else {
-            for (int64_t pos = 0; pos < pos1 - pos0; ++pos)
-              for (int64_t i = 0; i < live; ++i)
-                to[i * out_image + pos * out_pixel] = c_block[row * c_row + pos * nr + i] + add;
-          }
-        }
-      }
-    });
+        });
   }
 }
 
 template void conv2d_forward_image_lanes<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_forward_image_lanes<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_forward_image_lanes<double>(const Conv2dParams&, const double*, const double*, const double*,
+                                                 double*);
 
 }  // namespace fastcnn

@@ -19,7 +19,9 @@ namespace fastcnn {
 template <typename T>
 const DirectTileKernels<T>& direct_tile_kernels(DirectTileKind kind) {
   const Kernels<T>& k = active_kernels().get<T>();
-  return kind == DirectTileKind::narrow ? k.direct_tile_narrow : kind == DirectTileKind::wide ? k.direct_tile_wide : k.direct_tile;
+  return kind == DirectTileKind::narrow ? k.direct_tile_narrow
+         : kind == DirectTileKind::wide ? k.direct_tile_wide
+                                        : k.direct_tile;
 }
 
 // b[c][r] = a[r][c] (+ add when kAdd) for r < rows, c < cols of one block:
@@ -28,8 +30,7 @@ const DirectTileKernels<T>& direct_tile_kernels(DirectTileKind kind) {
 // doubles element by element. Without kAdd the
 // values are copied exactly (-0.0 + 0.0 would not be).
 template <typename T, bool kAdd = false>
-void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, int64_t ldb,
-                     T add = T(0)) {
+void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, int64_t ldb, T add = T(0)) {
   int64_t r0 = 0, c0 = 0;
 #if defined(__SSE2__)
   if constexpr (sizeof(T) == 4) {
@@ -63,8 +64,8 @@ void transpose_block(const T* a, int64_t lda, int64_t rows, int64_t cols, T* b, 
 // zero-padded planes of pad_w-wide rows, `plane` elements apart, with
 // p.pad_top rows and p.pad_left columns of zeros before the data.
 template <typename T>
-void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t c1, int64_t pad_w,
-                      int64_t plane, T* out) {
+void pad_input_planes(const Conv2dParams& p, const T* image, int64_t c0, int64_t c1, int64_t pad_w, int64_t plane,
+                      T* out) {
   const int64_t in_channel = p.channel_step(p.in_h, p.in_w), in_pixel = p.pixel_step(p.in_channels);
   // Every element is written once: zero rows above and below, each data row
   // between its zero borders (not a memset of the whole buffer first).

@@ -16,13 +16,12 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-int64_t output_size(const char* dim, int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1,
-                    int64_t d) {
+int64_t output_size(const char* dim, int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d) {
   const int64_t span = d * (k - 1) + 1;
   if (in + p0 + p1 < span) {
     std::ostringstream o;
-    o << "kernel of extent " << span << " along " << dim << " does not fit in the padded input ("
-      << in << " + " << p0 << " + " << p1 << ")";
+    o << "kernel of extent " << span << " along " << dim << " does not fit in the padded input (" << in << " + " << p0
+      << " + " << p1 << ")";
     fail(o.str());
   }
   return (in + p0 + p1 - span) / s + 1;
@@ -30,14 +29,13 @@ int64_t output_size(const char* dim, int64_t in, int64_t k, int64_t s, int64_t p
 
 }  // namespace
 
-Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws,
-                                int64_t stride_h, int64_t stride_w, int64_t pad_top,
-                                int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
-                                int64_t dilation_h, int64_t dilation_w, int64_t groups,
+Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws, int64_t stride_h,
+                                int64_t stride_w, int64_t pad_top, int64_t pad_bottom, int64_t pad_left,
+                                int64_t pad_right, int64_t dilation_h, int64_t dilation_w, int64_t groups,
                                 bool channels_last) {
   if (xs.size() != 4)
-    fail(std::string("x must be 4-D ") + (channels_last ? "(N, H, W, C)" : "(N, C, H, W)") +
-         ", got shape " + shape_str(xs));
+    fail(std::string("x must be 4-D ") + (channels_last ? "(N, H, W, C)" : "(N, C, H, W)") + ", got shape " +
+         shape_str(xs));
   if (ws.size() != 4) fail("w must be 4-D (C_out, C_in/groups, KH, KW), got shape " + shape_str(ws));
   for (int64_t v : xs)
     if (v <= 0) fail("x must have positive sizes, got shape " + shape_str(xs));
@@ -49,19 +47,16 @@ Conv2dParams make_conv2d_params(const std::vector<int64_t>& xs, const std::vecto
   if (groups <= 0) fail("groups must be positive");
   // Bounds that keep every index product far from int64 overflow.
   constexpr int64_t kLimit = int64_t{1} << 31;
-  for (int64_t v : {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dilation_h,
-                    dilation_w, ws[2], ws[3]})
+  for (int64_t v : {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dilation_h, dilation_w, ws[2], ws[3]})
     if (v > kLimit) fail("stride, padding, dilation and kernel size must be below 2**31");
   // From here on x's sizes are read as (N, C, H, W).
-  const std::vector<int64_t> x_shape =
-      channels_last ? std::vector<int64_t>{xs[0], xs[3], xs[1], xs[2]} : xs;
+  const std::vector<int64_t> x_shape = channels_last ? std::vector<int64_t>{xs[0], xs[3], xs[1], xs[2]} : xs;
   if (x_shape[1] % groups || ws[0] % groups)
     fail("groups=" + std::to_string(groups) + " must divide x's channels " + shape_str(xs) +
          " and w's output channels " + shape_str(ws));
   if (ws[1] * groups != x_shape[1])
-    fail("channel mismatch: x " + shape_str(xs) + " has " + std::to_string(x_shape[1]) +
-         " channels, w " + shape_str(ws) + " expects " + std::to_string(ws[1]) + " x groups=" +
-         std::to_string(groups));
+    fail("channel mismatch: x " + shape_str(xs) + " has " + std::to_string(x_shape[1]) + " channels, w " +
+         shape_str(ws) + " expects " + std::to_string(ws[1]) + " x groups=" + std::to_string(groups));
   Conv2dParams p{};
   p.batch = x_shape[0];
   p.in_channels = x_shape[1];

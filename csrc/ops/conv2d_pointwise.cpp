@@ -46,7 +46,8 @@ int64_t images_per_task(int64_t m, int64_t positions, int64_t images, int64_t el
 // that packing B and copying the results out stay small beside the FMAs.
 bool crosses_images(int64_t m, int64_t k, int64_t positions, int64_t images, int nr, int64_t element_bytes) {
   const int64_t together = images_per_task(m, positions, images, element_bytes) * positions;
-  return k >= 256 && together * 100 * round_up(positions, nr) >= (positions * 100 + 10 * round_up(positions, nr)) * round_up(together, nr);
+  return k >= 256 && together * 100 * round_up(positions, nr) >=
+                         (positions * 100 + 10 * round_up(positions, nr)) * round_up(together, nr);
 }
 
 }  // namespace
@@ -84,9 +85,8 @@ GemmStridedBKernels<T> strided_tile_for_rows(const Kernels<T>& k, int64_t m) {
 // the same tile reading B by offsets: the packed tile's rows are kc runs
 // nr apart.
 template <typename T>
-void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int64_t positions,
-                   int64_t images, int64_t per_task, int64_t kc, const T* a_packed, const T* b,
-                   const T* bias, T* c) {
+void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int64_t positions, int64_t images,
+                   int64_t per_task, int64_t kc, const T* a_packed, const T* b, const T* bias, T* c) {
   const int mr = kern.mr, nr = kern.nr;
   const Kernels<T>& table = active_kernels().get<T>();
   const GemmOffsetBStore<T> store = positions < nr / TileStores::kVectors ? nullptr
@@ -129,8 +129,8 @@ void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int
             const T* a = a_packed + panel * mr * k + k0 * mr;
             const T* row_bias = k0 == 0 && bias ? bias + panel * mr : nullptr;
             if (final_chunk)
-              store(depth, a, b_tile, b_rows.data(), results + panel * mr * ldc + j0, ldc, k0 > 0, row_bias, rows,
-                    to, c + (first * m + panel * mr) * positions, positions);
+              store(depth, a, b_tile, b_rows.data(), results + panel * mr * ldc + j0, ldc, k0 > 0, row_bias, rows, to,
+                    c + (first * m + panel * mr) * positions, positions);
             else
               kern.tile(depth, a, b_tile, nr, results + panel * mr * ldc + j0, ldc, rows, cols, k0 > 0, row_bias);
           }
@@ -148,8 +148,8 @@ void across_images(const GemmStridedBKernels<T>& kern, int64_t m, int64_t k, int
 // b[n, g] (k x positions) (+ bias[g]), where A[g][i][kk] =
 // w[g * m * k + i * w_row + kk * w_col].
 template <typename T>
-void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t positions, const T* w,
-                    int64_t w_row, int64_t w_col, const T* b, const T* bias, T* c) {
+void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t positions, const T* w, int64_t w_row,
+                    int64_t w_col, const T* b, const T* bias, T* c) {
   const GemmStridedBKernels<T> kern = strided_tile_for_rows(active_kernels().get<T>(), m);
   const int mr = kern.mr, nr = kern.nr;
   const int64_t panels = ceil_div(m, mr);
@@ -233,12 +233,12 @@ void conv2d_forward_pointwise(const Conv2dParams& p, const T* x, const T* w, con
 template <typename T>
 void conv2d_backward_data_pointwise(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
   const int64_t m = p.in_per_group(), k = p.out_per_group();
-  pointwise_gemm(p.batch, p.groups, m, k, p.in_h * p.in_w, w, int64_t{1}, m, dout,
-                 static_cast<const T*>(nullptr), dx);
+  pointwise_gemm(p.batch, p.groups, m, k, p.in_h * p.in_w, w, int64_t{1}, m, dout, static_cast<const T*>(nullptr), dx);
 }
 
 template void conv2d_forward_pointwise<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_forward_pointwise<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_forward_pointwise<double>(const Conv2dParams&, const double*, const double*, const double*,
+                                               double*);
 template void conv2d_backward_data_pointwise<float>(const Conv2dParams&, const float*, const float*, float*);
 template void conv2d_backward_data_pointwise<double>(const Conv2dParams&, const double*, const double*, double*);
 

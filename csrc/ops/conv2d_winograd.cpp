@@ -50,8 +50,7 @@ template <typename T>
 Scheme<T> scheme_for(int64_t r) {
   const WinogradMatrices* mat = winograd_scheme(r);
   const Kernels<T>& k = active_kernels().get<T>();
-  return {mat, r == 3 ? &k.winograd_f4x3 : &k.winograd_f4x5, mat->m, mat->r, mat->alpha,
-          mat->alpha * mat->alpha};
+  return {mat, r == 3 ? &k.winograd_f4x3 : &k.winograd_f4x5, mat->m, mat->r, mat->alpha, mat->alpha * mat->alpha};
 }
 
 // F(4x4, 2x2), for 3x3 stride 2 (forward over the input's phases, dx over its own).
@@ -70,15 +69,15 @@ struct WinogradProblem {
 // U of one micro-panel of output channels over input channels [c0, c1):
 // point p's A micro-panel (c1 - c0 columns) at dst + p * point_stride.
 template <typename T>
-void transform_weight_panel(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, int64_t panel,
-                            int64_t c0, int64_t c1, T* dst, int64_t point_stride, T* scratch) {
+void transform_weight_panel(const Scheme<T>& s, const WinogradProblem& q, const T* w, int mr, int64_t panel, int64_t c0,
+                            int64_t c1, T* dst, int64_t point_stride, T* scratch) {
   T G[8][7];
   for (int i = 0; i < s.alpha; ++i)
     for (int k = 0; k < s.r; ++k) G[i][k] = static_cast<T>(s.mat->g[i][k]);
   const int64_t rr = s.r * s.r;
   const int rows = static_cast<int>(std::min<int64_t>(mr, q.c_out - panel * mr));
-  active_kernels().get<T>().winograd_filter(G, s.alpha, s.r, c1 - c0, w + (panel * mr * q.c_in + c0) * rr,
-                                            q.c_in * rr, rows, mr, dst, point_stride, scratch);
+  active_kernels().get<T>().winograd_filter(G, s.alpha, s.r, c1 - c0, w + (panel * mr * q.c_in + c0) * rr, q.c_in * rr,
+                                            rows, mr, dst, point_stride, scratch);
 }
 
 // U = G g G^T for every (co, ci), packed per point as A micro-panels:
@@ -118,19 +117,17 @@ bool uses_image_lanes(const Scheme<T>& s, int64_t batch, int64_t tiles_per_image
 // The staged copy: [image group][channel][h][w][16 images], h x w covering
 // every tile's window, zero outside the input and past the batch.
 template <typename T>
-int64_t staged_elements(const Scheme<T>& s, const WinogradProblem& q, int64_t tiles_x,
-                        int64_t tiles_y) {
+int64_t staged_elements(const Scheme<T>& s, const WinogradProblem& q, int64_t tiles_x, int64_t tiles_y) {
   const int64_t h = tiles_y * s.m + s.alpha - s.m, w = tiles_x * s.m + s.alpha - s.m;
   return ceil_div(q.batch, kLanes) * q.c_in * h * w * kLanes;
 }
 
 template <typename T>
-WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T* src,
-                           int64_t tiles_x, int64_t tiles_y, T* staged) {
+WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T* src, int64_t tiles_x, int64_t tiles_y,
+                           T* staged) {
   const int64_t h = tiles_y * s.m + s.alpha - s.m, w = tiles_x * s.m + s.alpha - s.m;
   const int64_t groups = ceil_div(q.batch, kLanes), plane = h * w * kLanes;
-  parallel_for(groups * q.c_in, threads_for(groups * q.c_in), Denormals::keep,
-               [&](int64_t begin, int64_t end, int) {
+  parallel_for(groups * q.c_in, threads_for(groups * q.c_in), Denormals::keep, [&](int64_t begin, int64_t end, int) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t group = task / q.c_in, ci = task % q.c_in;
       T* out = staged + task * plane;
@@ -139,8 +136,7 @@ WinogradTiles stage_images(const Scheme<T>& s, const WinogradProblem& q, const T
       // is written in order (image by image, every store would hit a new line).
       const int64_t live = std::min(kLanes, q.batch - group * kLanes);
       const T* image[kLanes];
-      for (int64_t l = 0; l < live; ++l)
-        image[l] = src + ((group * kLanes + l) * q.c_in + ci) * q.in_h * q.in_w;
+      for (int64_t l = 0; l < live; ++l) image[l] = src + ((group * kLanes + l) * q.c_in + ci) * q.in_h * q.in_w;
       const int64_t columns = std::min(q.in_w, w - q.pad_left);
       for (int64_t y = 0; y < q.in_h && y + q.pad_top < h; ++y) {
         T* row = out + ((y + q.pad_top) * w + q.pad_left) * kLanes;
@@ -171,9 +167,15 @@ struct WinogradTiling {
         tiles_per_image(tiles_x * tiles_y),
         image_lanes(uses_image_lanes(s, q.batch, tiles_per_image)),
         tiles(image_lanes ? round_up(q.batch, kLanes) * tiles_per_image : q.batch * tiles_per_image),
-        in{q.in_h, q.in_w, q.pad_top, q.pad_left, tiles_x, tiles_per_image,
-           q.c_in * q.in_h * q.in_w, s.m, 0},
-        out{q.out_h, q.out_w, 0, 0, tiles_x, tiles_per_image, q.c_out * q.out_h * q.out_w, s.m,
+        in{q.in_h, q.in_w, q.pad_top, q.pad_left, tiles_x, tiles_per_image, q.c_in * q.in_h * q.in_w, s.m, 0},
+        out{q.out_h,
+            q.out_w,
+            0,
+            0,
+            tiles_x,
+            tiles_per_image,
+            q.c_out * q.out_h * q.out_w,
+            s.m,
             image_lanes ? q.batch : 0},
         staged(image_lanes ? staged_elements(s, q, tiles_x, tiles_y) : 0) {
     if (image_lanes) in = stage_images(s, q, src, tiles_x, tiles_y, staged.data());
@@ -252,8 +254,8 @@ struct WinogradFilters {
 // [k_range[2p], k_range[2p + 1]) (U is zero outside it).
 template <typename T, class Inputs, class Outputs>
 void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_total, int64_t c_out,
-                       const WinogradFilters<T>& u, int64_t tiles, const int64_t* k_range,
-                       const Inputs& inputs, const Outputs& outputs) {
+                       const WinogradFilters<T>& u, int64_t tiles, const int64_t* k_range, const Inputs& inputs,
+                       const Outputs& outputs) {
   const int mr = rk.mr, nr = active_kernels().get<T>().gemm_nr;
   const int64_t panels = ceil_div(c_out, mr), rows = panels * mr;
   const int points = s.points;
@@ -317,7 +319,8 @@ void winograd_products(const Scheme<T>& s, const RowKernel<T>& rk, int64_t k_tot
                 rk.gemm(kc, a_point + (k0 - c0) * mr, v_p + j * k_total + k0 * nr, m_p + j, block, k0 > k_begin);
             }
           }
-          if (c1 == k_total) outputs(panel * mr, std::min(c_out, (panel + 1) * mr), m_panel, block, m_point, tile0, count);
+          if (c1 == k_total)
+            outputs(panel * mr, std::min(c_out, (panel + 1) * mr), m_panel, block, m_point, tile0, count);
         }
       }
     }
@@ -329,7 +332,7 @@ template <typename T>
 auto plane_outputs(const Scheme<T>& s, const WinogradTiles& out_tiles, const T* bias, T* dst) {
   const int64_t out_plane = out_tiles.h * out_tiles.w;
   return [&s, out_tiles, bias, dst, out_plane](int64_t row0, int64_t row_end, const T* m, int64_t block,
-                                                int64_t m_point, int64_t tile0, int64_t count) {
+                                               int64_t m_point, int64_t tile0, int64_t count) {
     for (int64_t co = row0; co < row_end; ++co)
       s.kern->output(out_tiles, m + (co - row0) * block, m_point, tile0, count, bias ? bias[co] : T(0),
                      dst + co * out_plane);
@@ -337,8 +340,8 @@ auto plane_outputs(const Scheme<T>& s, const WinogradTiles& out_tiles, const T* 
 }
 
 template <typename T>
-void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w,
-                          const T* bias, T* dst) {
+void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T* src, const T* w, const T* bias,
+                          T* dst) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const RowKernel<T> rk = gemm_for_rows(kern, q.c_out);
   const int mr = rk.mr, nr = kern.gemm_nr;
@@ -353,7 +356,8 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
                             per_chunk ? 0 : s.points * rows * q.c_in);
   WinogradFilters<T> u;
   if (per_chunk) {
-    u.scratch_elements = winograd_filter_scratch(s.alpha, s.r, mr, winograd_k_chunk(s, q.c_in, block), kern.filter_width);
+    u.scratch_elements =
+        winograd_filter_scratch(s.alpha, s.r, mr, winograd_k_chunk(s, q.c_in, block), kern.filter_width);
     u.transform = [&](int64_t panel, int64_t c0, int64_t c1, T* dst, T* scratch) {
       transform_weight_panel(s, q, w, mr, panel, c0, c1, dst, mr * (c1 - c0), scratch);
     };
@@ -367,11 +371,10 @@ void winograd_correlation(const Scheme<T>& s, const WinogradProblem& q, const T*
 
   const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
     for (int64_t ci = 0; ci < q.c_in; ++ci)
-      s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point,
-                    q.c_in * nr, nr);
+      s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * nr, 0, v_point, q.c_in * nr, nr);
   };
-  winograd_products(s, rk, q.c_in, q.c_out, u, t.tiles, static_cast<const int64_t*>(nullptr),
-                    inputs, plane_outputs(s, t.out, bias, dst));
+  winograd_products(s, rk, q.c_in, q.c_out, u, t.tiles, static_cast<const int64_t*>(nullptr), inputs,
+                    plane_outputs(s, t.out, bias, dst));
 }
 
 // 3x3 stride 2 as four stride-1 2x2 correlations over the input's phases
@@ -425,10 +428,9 @@ void winograd_phase_correlation(const Conv2dParams& p, const T* x, const T* w, c
 
   const int64_t tiles_x = ceil_div(p.out_w, 4), tiles_per_image = tiles_x * ceil_div(p.out_h, 4);
   const int64_t in_plane = p.in_h * p.in_w;
-  const WinogradTiles in_tiles{p.in_h, p.in_w, p.pad_top, p.pad_left, tiles_x, tiles_per_image,
-                               c_in * in_plane, 4, 0, 2, c_in * nr};
-  const WinogradTiles out_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image,
-                                c_out * p.out_h * p.out_w, 4, 0};
+  const WinogradTiles in_tiles{p.in_h,          p.in_w, p.pad_top, p.pad_left, tiles_x,  tiles_per_image,
+                               c_in * in_plane, 4,      0,         2,          c_in * nr};
+  const WinogradTiles out_tiles{p.out_h, p.out_w, 0, 0, tiles_x, tiles_per_image, c_out * p.out_h * p.out_w, 4, 0};
   const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
     for (int64_t ci = 0; ci < c_in; ++ci)
       s.kern->input(in_tiles, x + ci * in_plane, tile0, count, v + ci * nr, 0, v_point, k_total * nr, nr);
@@ -483,24 +485,23 @@ void winograd_phase_backward_data(const Conv2dParams& p, const T* dout, const T*
   const int64_t grid_h = ceil_div(p.in_h, 2), grid_w = ceil_div(p.in_w, 2);
   const int64_t tiles_x = ceil_div(grid_w, 4), tiles_per_image = tiles_x * ceil_div(grid_h, 4);
   const int64_t out_plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
-  const WinogradTiles windows{p.out_h, p.out_w, -start_y, -start_x, tiles_x, tiles_per_image,
-                              c_out * out_plane, 4, 0};
+  const WinogradTiles windows{p.out_h, p.out_w, -start_y, -start_x, tiles_x, tiles_per_image, c_out * out_plane, 4, 0};
   const WinogradTiles blocks{p.in_h, p.in_w, 0, 0, tiles_x, tiles_per_image, c_in * in_plane, 4, 0};
   const auto inputs = [&](int64_t tile0, int64_t count, T* v, int64_t v_point) {
     for (int64_t co = 0; co < c_out; ++co)
-      kern.winograd_f4x2_dx.input(windows, dout + co * out_plane, tile0, count, v + co * nr, 0, v_point,
-                                  c_out * nr, nr);
+      kern.winograd_f4x2_dx.input(windows, dout + co * out_plane, tile0, count, v + co * nr, 0, v_point, c_out * nr,
+                                  nr);
   };
-  const auto outputs = [&](int64_t row0, int64_t row_end, const T* m, int64_t block, int64_t m_point,
-                           int64_t tile0, int64_t count) {
+  const auto outputs = [&](int64_t row0, int64_t row_end, const T* m, int64_t block, int64_t m_point, int64_t tile0,
+                           int64_t count) {
     for (int64_t r = row0; r < row_end; r += 4)
       kern.winograd_f4x2_dx.output(blocks, m + (r - row0) * block, m_point, block, tile0, count,
                                    dx + (r / 4) * in_plane);
   };
   WinogradFilters<T> u;
   u.packed = a_packed.data();
-  winograd_products(s, rk, c_out, rows, u, p.batch * tiles_per_image,
-                    static_cast<const int64_t*>(nullptr), inputs, outputs);
+  winograd_products(s, rk, c_out, rows, u, p.batch * tiles_per_image, static_cast<const int64_t*>(nullptr), inputs,
+                    outputs);
 }
 
 // dW[co][ci] = G^T [ sum over tiles t of E[co][t] ⊙ V[ci][t] ] G with
@@ -510,8 +511,7 @@ void winograd_phase_backward_data(const Conv2dParams& p, const T* dout, const T*
 // own M over its blocks; the partial sums are added in thread order
 // (deterministic for a given thread count) and transformed back once.
 template <typename T>
-void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T* dout, const T* x,
-                              T* dw) {
+void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T* dout, const T* x, T* dw) {
   const Kernels<T>& kern = active_kernels().get<T>();
   // M[p] is C_out x C_in, or, where that pads the tile's columns less,
   // M[p]^T = V[p] E[p]^T, C_in x C_out (16 input channels on 32 columns
@@ -525,8 +525,8 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int64_t row_channels = swapped ? c_in : c_out, col_channels = swapped ? c_out : c_in;
   const int points = s.points;
   const int64_t rows = round_up(row_channels, mr), cols = round_up(col_channels, nr);
-  const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
-                          p.out_h, p.out_w, p.pad_top, p.pad_left};
+  const WinogradProblem q{p.batch, p.in_channels, p.in_h,    p.in_w,    p.out_channels,
+                          p.out_h, p.out_w,       p.pad_top, p.pad_left};
   const WinogradTiling<T> t(s, q, x);  // x's windows, dout's tiles
   const int64_t tiles = t.tiles;
 
@@ -560,11 +560,10 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
     for (int64_t b = begin; b < end; ++b) {
       const int64_t tile0 = b * block, count = std::min(block, tiles - tile0);
       for (int64_t co = 0; co < p.out_channels; ++co)
-        s.kern->output_gradient(t.out, dout + co * p.out_h * p.out_w, tile0, count,
-                                e + co * block, 0, e_point, 0, int(block));
+        s.kern->output_gradient(t.out, dout + co * p.out_h * p.out_w, tile0, count, e + co * block, 0, e_point, 0,
+                                int(block));
       for (int64_t ci = 0; ci < p.in_channels; ++ci)
-        s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point,
-                      0, int(block));
+        s.kern->input(t.in, t.source + ci * t.source_plane, tile0, count, v + ci * block, 0, v_point, 0, int(block));
       const T* row_side = swapped ? v : e;
       const T* col_side = swapped ? e : v;
       const int64_t row_point = swapped ? v_point : e_point, col_point = swapped ? e_point : v_point;
@@ -573,8 +572,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
         kern.pack_rows_transposed(col_side + q * col_point, block, col_channels, count, nr, b_panels);
         for (int64_t i = 0; i < rows; i += mr)
           for (int64_t j = 0; j < cols; j += nr)
-            rk.gemm(count, a_panels + i * count, b_panels + j * count,
-                      m + q * m_point + i * cols + j, cols, b > begin);
+            rk.gemm(count, a_panels + i * count, b_panels + j * count, m + q * m_point + i * cols + j, cols, b > begin);
       }
     }
   });
@@ -625,9 +623,9 @@ bool winograd_phase_applies(const Conv2dParams& p) {
 
 bool winograd_applies(const Conv2dParams& p) {
   const int64_t r = p.kernel_h, most = r - 1;
-  return (r == 3 || r == 5) && p.kernel_w == r && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1 && p.pad_top <= most &&
-         p.pad_bottom <= most && p.pad_left <= most && p.pad_right <= most;
+  return (r == 3 || r == 5) && p.kernel_w == r && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && p.groups == 1 && p.pad_top <= most && p.pad_bottom <= most && p.pad_left <= most &&
+         p.pad_right <= most;
 }
 
 // Input and output transforms cost O(tiles x channels) against the GEMMs'
@@ -636,8 +634,8 @@ bool winograd_applies(const Conv2dParams& p) {
 // amortised only over enough tiles: 8+ channels each way and 160 tiles for
 // 3x3; 6+ channels and 128 tiles for 5x5, whose larger saving (64 points for
 // 400 products, against 36 for 144) pays sooner.
-bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
-                      int64_t result_channels, int64_t result_h, int64_t result_w) {
+bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels, int64_t result_channels, int64_t result_h,
+                      int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   const int64_t fewest = kernel == 3 ? 8 : 6;
   return source_channels >= fewest && result_channels >= fewest && tiles >= (kernel == 3 ? 160 : 128);
@@ -645,8 +643,8 @@ bool prefers_winograd(int64_t kernel, int64_t batch, int64_t source_channels,
 
 // Deep 3x3 layers: with 64+ channels each way the GEMMs dwarf the transforms,
 // so the 4x4 tiles' fourfold saving pays for them from 32 tiles.
-bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels,
-                           int64_t result_channels, int64_t result_h, int64_t result_w) {
+bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channels, int64_t result_channels,
+                           int64_t result_h, int64_t result_w) {
   const int64_t tiles = batch * ceil_div(result_h, 4) * ceil_div(result_w, 4);
   return kernel == 3 && source_channels >= 64 && result_channels >= 64 && tiles >= 32;
 }
@@ -657,8 +655,8 @@ bool prefers_winograd_deep(int64_t kernel, int64_t batch, int64_t source_channel
 // per tile leave few tiles per L2 block, each reading all of U.
 bool prefers_winograd_phases(const Conv2dParams& p) {
   const int64_t tiles = p.batch * ceil_div(p.out_h, 4) * ceil_div(p.out_w, 4);
-  return p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.in_channels >= 32 && p.in_channels <= 64 &&
-         p.out_channels >= 32 && tiles >= 512;
+  return p.out_h % 4 == 0 && p.out_w % 4 == 0 && p.in_channels >= 32 && p.in_channels <= 64 && p.out_channels >= 32 &&
+         tiles >= 512;
 }
 
 // Backward-data of 3x3 stride 2 by F(4x4, 2x2) on dx's phases, against the
@@ -710,10 +708,9 @@ namespace {
 std::string geometry(const Conv2dParams& p) {
   return "kernel " + std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + ", stride (" +
          std::to_string(p.stride_h) + ", " + std::to_string(p.stride_w) + "), dilation (" +
-         std::to_string(p.dilation_h) + ", " + std::to_string(p.dilation_w) + "), groups=" +
-         std::to_string(p.groups) + ", padding (" + std::to_string(p.pad_top) + ", " +
-         std::to_string(p.pad_bottom) + ", " + std::to_string(p.pad_left) + ", " +
-         std::to_string(p.pad_right) + ")";
+         std::to_string(p.dilation_h) + ", " + std::to_string(p.dilation_w) + "), groups=" + std::to_string(p.groups) +
+         ", padding (" + std::to_string(p.pad_top) + ", " + std::to_string(p.pad_bottom) + ", " +
+         std::to_string(p.pad_left) + ", " + std::to_string(p.pad_right) + ")";
 }
 }  // namespace
 
@@ -722,11 +719,11 @@ void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool
     throw std::invalid_argument(
         "algorithm='winograd' takes channels-first data; channels_last runs algorithm='gemm' "
         "(or 'auto')");
-  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p) &&
-      (weight_gradient || !winograd_phase_applies(p)))
+  if (algorithm == ConvAlgorithm::winograd && !winograd_applies(p) && (weight_gradient || !winograd_phase_applies(p)))
     throw std::invalid_argument(
         "algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1 (forward and dx: or 3x3 stride 2), "
-        "dilation 1, groups=1 and padding <= kernel size - 1 on every side; got " + geometry(p));
+        "dilation 1, groups=1 and padding <= kernel size - 1 on every side; got " +
+        geometry(p));
   if (algorithm == ConvAlgorithm::direct && p.groups != 1)
     throw std::invalid_argument("algorithm='direct' needs groups=1; got " + geometry(p));
 }
@@ -734,8 +731,8 @@ void check_conv2d_algorithm(const Conv2dParams& p, ConvAlgorithm algorithm, bool
 template <typename T>
 void conv2d_forward_winograd(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out) {
   if (p.stride_h == 2) return winograd_phase_correlation(p, x, w, bias, out);
-  const WinogradProblem q{p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels,
-                          p.out_h, p.out_w, p.pad_top, p.pad_left};
+  const WinogradProblem q{p.batch, p.in_channels, p.in_h,    p.in_w,    p.out_channels,
+                          p.out_h, p.out_w,       p.pad_top, p.pad_left};
   winograd_correlation(scheme_for<T>(p.kernel_h), q, x, w, bias, out);
 }
 
@@ -746,8 +743,8 @@ void conv2d_backward_data_winograd(const Conv2dParams& p, const T* dout, const T
   Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
   T* f = flipped.data();
   flip_transposed_weights(p, w, f);
-  const WinogradProblem q{p.batch, p.out_channels, p.out_h, p.out_w, p.in_channels,
-                          p.in_h, p.in_w, last - p.pad_top, last - p.pad_left};
+  const WinogradProblem q{p.batch, p.out_channels, p.out_h,          p.out_w,          p.in_channels,
+                          p.in_h,  p.in_w,         last - p.pad_top, last - p.pad_left};
   winograd_correlation(scheme_for<T>(p.kernel_h), q, dout, f, static_cast<const T*>(nullptr), dx);
 }
 
@@ -759,7 +756,8 @@ void conv2d_backward_weight_winograd(const Conv2dParams& p, const T* dout, const
 template void conv2d_backward_weight_winograd<float>(const Conv2dParams&, const float*, const float*, float*);
 template void conv2d_backward_weight_winograd<double>(const Conv2dParams&, const double*, const double*, double*);
 template void conv2d_forward_winograd<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_forward_winograd<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_forward_winograd<double>(const Conv2dParams&, const double*, const double*, const double*,
+                                              double*);
 template void conv2d_backward_data_winograd<float>(const Conv2dParams&, const float*, const float*, float*);
 template void conv2d_backward_data_winograd<double>(const Conv2dParams&, const double*, const double*, double*);
 

@@ -24,10 +24,14 @@ struct Context {
   mutable int finite = -1;
 
   explicit Context(const ConvPlanRequest& r)
-      : request(r), p(r.p), forced_gemm(r.algorithm == ConvAlgorithm::gemm),
+      : request(r),
+        p(r.p),
+        forced_gemm(r.algorithm == ConvAlgorithm::gemm),
         forced_winograd(r.algorithm == ConvAlgorithm::winograd),
-        forced_direct(r.algorithm == ConvAlgorithm::direct), any_auto(r.algorithm == ConvAlgorithm::automatic),
-        first_auto(any_auto && !r.p.channels_last), eb(r.element_bytes) {}
+        forced_direct(r.algorithm == ConvAlgorithm::direct),
+        any_auto(r.algorithm == ConvAlgorithm::automatic),
+        first_auto(any_auto && !r.p.channels_last),
+        eb(r.element_bytes) {}
 
   bool weights_finite() const {
     if (finite < 0) finite = !request.weights_finite || request.weights_finite() ? 1 : 0;
@@ -118,8 +122,7 @@ Verdict forward_direct_columns(const Context& c) {
   if (c.p.channels_last)
     return judge(c.any_auto && c.p.in_channels == 1, "channels-last data with one input channel",
                  "on channels-last data only for one input channel under algorithm='auto'");
-  return judge(prefers_direct(c.p), "4 or fewer input channels: too few taps for a GEMM",
-               "more than 4 input channels");
+  return judge(prefers_direct(c.p), "4 or fewer input channels: too few taps for a GEMM", "more than 4 input channels");
 }
 
 Verdict forward_direct_tiles(const Context& c) {
@@ -159,9 +162,8 @@ constexpr Candidate kForward[] = {
 
 Verdict data_nhwc_matmul(const Context& c) {
   const Conv2dParams& p = c.p;
-  const bool one_by_one = p.groups == 1 && p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 &&
-                          p.stride_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
-                          p.pad_right == 0;
+  const bool one_by_one = p.groups == 1 && p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+                          p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
   if (!p.channels_last || !one_by_one)
     return cannot("needs channels-last data, a 1x1 kernel, stride 1, no padding, groups 1");
   if (!c.any_auto) return cannot("only for algorithm='auto'");
@@ -199,8 +201,7 @@ Verdict data_winograd(const Context& c) {
   const Conv2dParams& p = c.p;
   return judge(prefers_winograd(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w) ||
                    prefers_winograd_deep(p.kernel_h, p.batch, p.out_channels, p.in_channels, p.in_h, p.in_w),
-               "enough channels and tiles for the transforms",
-               "too few channels or tiles for the transforms");
+               "enough channels and tiles for the transforms", "too few channels or tiles for the transforms");
 }
 
 Verdict data_pointwise(const Context& c) {

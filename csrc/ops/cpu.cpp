@@ -17,8 +17,7 @@ bool cpu_has(const char* isa) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   if (std::string(isa) == "avx512")
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (std::string(isa) == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
   return std::string(isa) == "generic";
@@ -78,8 +77,7 @@ std::vector<std::string> supported_isas() {
 void set_isa(const std::string& name) {
   if (name != "avx512" && name != "avx2" && name != "generic")
     throw std::invalid_argument("unknown ISA '" + name + "': expected avx512, avx2 or generic");
-  if (!cpu_has(name.c_str()))
-    throw std::invalid_argument("this CPU does not support the ISA '" + name + "'");
+  if (!cpu_has(name.c_str())) throw std::invalid_argument("this CPU does not support the ISA '" + name + "'");
   g_active.store(&table_for(name));
 }
 

@@ -23,9 +23,8 @@ double fma_peak_gflops(int threads) {
     std::vector<double> flops_of(threads, 0.0);
     std::vector<float> sink_of(threads, 0.0f);
     const double t0 = seconds_now();
-    parallel_for(threads, threads, Denormals::keep, [&](int64_t, int64_t, int t) {
-      flops_of[t] = kern.fma_peak(iterations, &sink_of[t]);
-    });
+    parallel_for(threads, threads, Denormals::keep,
+                 [&](int64_t, int64_t, int t) { flops_of[t] = kern.fma_peak(iterations, &sink_of[t]); });
     const double seconds = seconds_now() - t0;
     double flops = 0;
     for (int t = 0; t < threads; ++t) {
@@ -65,8 +64,6 @@ double avx512_fma_speedup() {
   return speedup;
 }
 
-bool wide_fma_active() {
-  return avx512_active() && avx512_fma_speedup() > 1.5;
-}
+bool wide_fma_active() { return avx512_active() && avx512_fma_speedup() > 1.5; }
 
 }  // namespace fastcnn

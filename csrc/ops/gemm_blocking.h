@@ -18,7 +18,7 @@ template <typename T>
 struct RowKernel {
   int mr;
   GemmMicrokernel<T> gemm;
-  GemmOffsetB<T> gemm_offset_b;  // the same tile reading B rows in place
+  GemmOffsetB<T> gemm_offset_b;                       // the same tile reading B rows in place
   GemmOffsetBStore<T> gemm_offset_b_store = nullptr;  // and storing into the output
 };
 

@@ -23,9 +23,9 @@ int64_t serial_grain(OpFamily family) {
   // See grain.h for where these come from.
   int64_t base = 0;
   switch (family) {
-    case OpFamily::conv: base = int64_t{1} << 19; break;     // multiply-adds
-    case OpFamily::matmul: base = int64_t{1} << 20; break;   // multiply-adds
-    case OpFamily::pool: base = int64_t{1} << 16; break;     // bytes
+    case OpFamily::conv: base = int64_t{1} << 19; break;         // multiply-adds
+    case OpFamily::matmul: base = int64_t{1} << 20; break;       // multiply-adds
+    case OpFamily::pool: base = int64_t{1} << 16; break;         // bytes
     case OpFamily::elementwise: base = int64_t{1} << 17; break;  // bytes
   }
   return static_cast<int64_t>(static_cast<double>(base) * g_grain_scale.load(std::memory_order_relaxed));

@@ -47,9 +47,9 @@ struct ImplicitGemm {
 // Per-thread scratch of the driver, carved from one slot.
 template <typename T>
 struct GemmScratch {
-  T* band;     // channels * phases * band_stride
-  T* staged;   // kc rows of row_stride: a k block's compact im2col rows
-  T* c_block;  // m_rows rows of row_stride
+  T* band;           // channels * phases * band_stride
+  T* staged;         // kc rows of row_stride: a k block's compact im2col rows
+  T* c_block;        // m_rows rows of row_stride
   int64_t* offsets;  // k: where each B row starts (band, source or staged)
   RunTable runs;
   int64_t band_stride;
@@ -67,14 +67,12 @@ struct GemmScratch {
   static int64_t as_elements(int64_t n) {
     return round_up(n * int64_t(sizeof(I)) / int64_t(sizeof(T)), 16);
   }
-  static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows,
-                          const GemmBlocking& blk) {
+  static int64_t elements(const TapTable& t, int64_t channels, int64_t m_rows, const GemmBlocking& blk) {
     return channels * t.phases() * band_stride_for(t, blk) + round_up(blk.kc * row_stride(blk), 16) +
            round_up(m_rows * row_stride(blk), 16) + as_elements<int64_t>(channels * t.taps()) +
            as_elements<int64_t>(3 * RunTable::capacity(blk.nc));
   }
-  static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows,
-                           const GemmBlocking& blk) {
+  static GemmScratch carve(T* base, const TapTable& t, int64_t channels, int64_t m_rows, const GemmBlocking& blk) {
     GemmScratch s;
     s.band_stride = band_stride_for(t, blk);
     s.band = base;
@@ -94,9 +92,8 @@ struct GemmScratch {
 // Computes grid positions [p_begin, p_end) of C for A micro-panels
 // [panel_begin, panel_end).
 template <typename T>
-void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
-                         const GemmBlocking& blk, int64_t p_begin, int64_t p_end,
-                         int64_t panel_begin, int64_t panel_end, GemmScratch<T> s) {
+void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern, const GemmBlocking& blk, int64_t p_begin,
+                         int64_t p_end, int64_t panel_begin, int64_t panel_end, GemmScratch<T> s) {
   const TapTable& t = *g.taps;
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const int64_t np = p_end - p_begin, np_round = round_up(np, nr);
@@ -110,13 +107,13 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
   // ones stay in the block buffer. (Shorter rows make two stores of most
   // vectors, and such small planes' outputs stay in cache for the
   // epilogue anyway.)
-  const bool store_out = g.k > 0 && kern.gemm_offset_b_store && g.step_x * g.c_pixel == 1 &&
-                         t.grid_w >= nr && t.row_w >= nr / TileStores::kVectors;
+  const bool store_out = g.k > 0 && kern.gemm_offset_b_store && g.step_x * g.c_pixel == 1 && t.grid_w >= nr &&
+                         t.row_w >= nr / TileStores::kVectors;
   // Output (y, x) at ((y0 + y * step_y) * c_w + x0 + x): x0 + y0 * c_w past c.
   const StoreGrid grid{t.row_w, t.grid_w, g.step_y * g.c_w};
   T* const c_origin = g.c + g.y0 * g.c_w + g.x0;
-  auto tile = [&](int64_t kc, int64_t k0, int64_t panel, const T* b, const int64_t* offsets,
-                  int64_t column, const TileStores* to) __attribute__((always_inline)) {
+  auto tile = [&](int64_t kc, int64_t k0, int64_t panel, const T* b, const int64_t* offsets, int64_t column,
+                  const TileStores* to) __attribute__((always_inline)) {
     const T* a = g.a_packed + panel * mr * g.k + k0 * mr;
     T* c = c_panels + (panel - panel_begin) * mr * ldc + column;
     if (to)
@@ -169,8 +166,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
       // block would spill to L2 before the epilogue reads them back).
       const T* base = direct ? g.src + f0 : s.band;
       for (int64_t kk = 0; kk < g.k; ++kk) s.offsets[kk] = direct ? kk * plane : band_row(kk);
-      const int64_t group =
-          std::max<int64_t>(1, cache_sizes().l1d / 4 / (int64_t(mr) * nr * int64_t(sizeof(T))));
+      const int64_t group = std::max<int64_t>(1, cache_sizes().l1d / 4 / (int64_t(mr) * nr * int64_t(sizeof(T))));
       for (int64_t first = panel_begin; first < panel_end; first += group) {
         const int64_t last = std::min(panel_end, first + group);
         for (int64_t j = 0; j < np; j += nr) {
@@ -197,8 +193,7 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern,
         const int64_t kc = std::min(blk.kc, g.k - k0);
         for (int64_t kk = 0; kk < kc; ++kk) {
           T* row = s.staged + kk * ldb;
-          kern.copy_runs(s.band + band_row(k0 + kk), s.runs.column, s.runs.offset, s.runs.length,
-                         s.runs.count, row);
+          kern.copy_runs(s.band + band_row(k0 + kk), s.runs.column, s.runs.offset, s.runs.length, s.runs.count, row);
           for (int64_t q = np; q < np_round; ++q) row[q] = T(0);
         }
         const bool final_block = store_out && k0 + kc == g.k;

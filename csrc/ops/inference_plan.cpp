@@ -71,15 +71,15 @@ void InferencePlan<T>::add_step(const PlanStep<T>& step) {
     if (values_[step.input2].elements != step.input_elements())
       throw std::invalid_argument("add's operands differ in size");
     const Value &c = values_[step.input2], &o = values_[step.output];
-    const bool overlap2 = c.offset >= 0 && o.offset >= 0 && c.offset < o.offset + o.elements &&
-                          o.offset < c.offset + c.elements;
+    const bool overlap2 =
+        c.offset >= 0 && o.offset >= 0 && c.offset < o.offset + o.elements && o.offset < c.offset + c.elements;
     if (overlap2 && step.input2 != step.output)
       throw std::invalid_argument("a step's input and output values overlap in the arena");
   }
   const int64_t in = step.input_elements(), out = step.output_elements();
   const Value &a = values_[step.input], &b = values_[step.output];
-  const bool overlap = a.offset >= 0 && b.offset >= 0 && a.offset < b.offset + b.elements &&
-                       b.offset < a.offset + a.elements;
+  const bool overlap =
+      a.offset >= 0 && b.offset >= 0 && a.offset < b.offset + b.elements && b.offset < a.offset + a.elements;
   if (overlap && step.input != step.output)
     throw std::invalid_argument("a step's input and output values overlap in the arena");
   if (in != values_[step.input].elements || out != values_[step.output].elements)
@@ -122,8 +122,8 @@ void InferencePlan<T>::run(const T* x, T* out) {
       }
       case PlanStepKind::dense: {
         const int64_t n = s.size;
-        matmul<T>(s.rows, n, s.columns, MatrixView<const T>{src, s.columns, 1},
-                  MatrixView<const T>{s.weight, n, 1}, MatrixView<T>{dst, n, 1});
+        matmul<T>(s.rows, n, s.columns, MatrixView<const T>{src, s.columns, 1}, MatrixView<const T>{s.weight, n, 1},
+                  MatrixView<T>{dst, n, 1});
         if (s.bias)
           for (int64_t r = 0; r < s.rows; ++r)
             for (int64_t j = 0; j < n; ++j) dst[r * n + j] += s.bias[j];
@@ -143,18 +143,12 @@ void InferencePlan<T>::run(const T* x, T* out) {
         else
           avg_pool2d_forward<T>(s.window, s.batch * s.channels, src, dst);
         break;
-      case PlanStepKind::global_avg_pool:
-        global_avg_pool_forward<T>(s.rows, s.size, src, dst);
-        break;
+      case PlanStepKind::global_avg_pool: global_avg_pool_forward<T>(s.rows, s.size, src, dst); break;
       case PlanStepKind::activation:
         activation_forward<T>(s.activation.kind, s.activation.slope, s.size, src, dst);
         break;
-      case PlanStepKind::softmax:
-        softmax_forward<T>(s.rows, s.columns, src, dst);
-        break;
-      case PlanStepKind::batch_norm:
-        batch_norm_apply<T>(s.view, src, s.scale, s.shift, s.activation, dst);
-        break;
+      case PlanStepKind::softmax: softmax_forward<T>(s.rows, s.columns, src, dst); break;
+      case PlanStepKind::batch_norm: batch_norm_apply<T>(s.view, src, s.scale, s.shift, s.activation, dst); break;
       case PlanStepKind::add:
         add_forward<T>(s.activation.kind, s.activation.slope, s.size, src, where(values_[s.input2], x, out), dst);
         break;

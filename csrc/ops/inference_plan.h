@@ -24,7 +24,17 @@
 
 namespace fastcnn {
 
-enum class PlanStepKind { conv2d, dense, max_pool2d, avg_pool2d, global_avg_pool, activation, softmax, batch_norm, add };
+enum class PlanStepKind {
+  conv2d,
+  dense,
+  max_pool2d,
+  avg_pool2d,
+  global_avg_pool,
+  activation,
+  softmax,
+  batch_norm,
+  add
+};
 
 template <typename T>
 struct PlanStep {

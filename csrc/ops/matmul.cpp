@@ -25,8 +25,7 @@ namespace {
 
 // dst[panel][p][j] = b(p0 + p, j0 + panel*nr + j), zero past `cols`.
 template <typename T>
-void pack_b_block(MatrixView<const T> b, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr,
-                  T* __restrict dst) {
+void pack_b_block(MatrixView<const T> b, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr, T* __restrict dst) {
   for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += nr * kc) {
     const int64_t live = std::min<int64_t>(nr, cols - c0);
     for (int64_t p = 0; p < kc; ++p) {
@@ -42,8 +41,7 @@ void pack_b_block(MatrixView<const T> b, int64_t p0, int64_t kc, int64_t j0, int
 }
 
 template <typename T>
-void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
-                   MatrixView<T> c) {
+void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b, MatrixView<T> c) {
   const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), m);
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k, n);
@@ -121,12 +119,12 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
 // [k][lanes] panels. Packing A would cost as much as its few multiply-adds
 // per element.
 template <typename T>
-void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a,
-                          MatrixView<const T> b, MatrixView<T> c) {
+void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
+                          MatrixView<T> c) {
   const Kernels<T>& kern = active_kernels().get<T>();
   const DirectTileKernels<T>& tile = n <= kern.direct_tile_narrow.lanes ? kern.direct_tile_narrow
-                                     : n <= kern.direct_tile.lanes       ? kern.direct_tile
-                                                                         : kern.direct_tile_wide;
+                                     : n <= kern.direct_tile.lanes      ? kern.direct_tile
+                                                                        : kern.direct_tile_wide;
   const int lanes = tile.lanes, max_rows = tile.max_rows;  // n <= lanes: one panel of B
   Workspace<T> b_packed(k * lanes);
   pack_b_block(b, 0, k, 0, n, lanes, b_packed.data());
@@ -165,8 +163,8 @@ void matmul_rows_in_place(int64_t m, int64_t n, int64_t k, MatrixView<const T> a
 constexpr int64_t kFewRows = 8;  // elementwise/gemv_impl.h's kGemvRows
 
 template <typename T>
-void matmul_few_rows(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
-                     MatrixView<T> c, T* row_buffer) {
+void matmul_few_rows(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b, MatrixView<T> c,
+                     T* row_buffer) {
   const auto& kern = active_kernels().get<T>().elementwise;
   // Columns per task: a thread's share, in whole cache lines.
   const int64_t kColumns = std::max<int64_t>(16, round_up(ceil_div(n, num_threads()), 16));
@@ -186,8 +184,7 @@ void matmul_few_rows(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Mat
 }  // namespace
 
 template <typename T>
-void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
-            MatrixView<T> c) {
+void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b, MatrixView<T> c) {
   if (m == 0 || n == 0) return;
   if (m <= kFewRows && b.col == 1 && k > 0) {
     // A pass over B, memory-bound: the grain is by bytes.
@@ -217,8 +214,7 @@ void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<c
     return tiles + pack(rows * k, a_run) + pack(k * cols, b_n_stride) + store;
   };
   const MatrixView<const T> b_t{b.data, b.col, b.row};
-  const auto run = [k](int64_t rows, int64_t cols, MatrixView<const T> x, MatrixView<const T> y,
-                       MatrixView<T> z) {
+  const auto run = [k](int64_t rows, int64_t cols, MatrixView<const T> x, MatrixView<const T> y, MatrixView<T> z) {
     // (only along rows of A: x^T read in place would re-read a line per k
     // step for every few rows, slower than packing it)
     if (cols <= active_kernels().get<T>().direct_tile_wide.lanes && k > 0 && x.col == 1)
@@ -233,7 +229,7 @@ void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<c
 
 template void matmul<float>(int64_t, int64_t, int64_t, MatrixView<const float>, MatrixView<const float>,
                             MatrixView<float>);
-template void matmul<double>(int64_t, int64_t, int64_t, MatrixView<const double>,
-                             MatrixView<const double>, MatrixView<double>);
+template void matmul<double>(int64_t, int64_t, int64_t, MatrixView<const double>, MatrixView<const double>,
+                             MatrixView<double>);
 
 }  // namespace fastcnn

@@ -15,7 +15,6 @@ struct MatrixView {
 
 // c (m x n) = a (m x k) * b (k x n). c must not overlap a or b.
 template <typename T>
-void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b,
-            MatrixView<T> c);
+void matmul(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, MatrixView<const T> b, MatrixView<T> c);
 
 }  // namespace fastcnn

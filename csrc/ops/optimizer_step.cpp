@@ -54,8 +54,8 @@ void optimizer_step(const OptimizerRule& rule, double clipnorm, std::vector<Para
       const Piece& pc = pieces[size_t(q)];
       ParameterSlice<T>& s = params[size_t(pc.param)];
       auto at = [&](T* a) { return a ? a + pc.begin : nullptr; };
-      k.optimizer_update(rule, scale[size_t(pc.param)], s.p + pc.begin, s.g + pc.begin, at(s.state[0]),
-                         at(s.state[1]), at(s.state[2]), pc.end - pc.begin);
+      k.optimizer_update(rule, scale[size_t(pc.param)], s.p + pc.begin, s.g + pc.begin, at(s.state[0]), at(s.state[1]),
+                         at(s.state[2]), pc.end - pc.begin);
     }
   });
 }

@@ -35,8 +35,8 @@ void pack_weight_panels(const Kernels<T>& kern, const T* w, int64_t rows, int64_
 // `groups` weight matrices of rows x k, one after another, each as its own
 // ceil(rows / mr) panels.
 template <typename T>
-void pack_group_weight_panels(const Kernels<T>& kern, const T* w, int64_t groups, int64_t rows, int64_t k,
-                              int mr, T* dst) {
+void pack_group_weight_panels(const Kernels<T>& kern, const T* w, int64_t groups, int64_t rows, int64_t k, int mr,
+                              T* dst) {
   const int64_t panel_values = ceil_div(rows, mr) * mr * k;
   for (int64_t g = 0; g < groups; ++g) pack_weight_panels(kern, w + g * rows * k, rows, k, mr, dst + g * panel_values);
 }

@@ -64,8 +64,14 @@ uint64_t pack_signature(std::initializer_list<int64_t> parts);
 
 // Tags of the sites that pack forward weights.
 enum class PackSite : int64_t {
-  implicit_gemm = 1, direct_tiles, direct_tiles_nhwc, direct_columns, pointwise, image_lanes,
-  winograd, winograd_phases
+  implicit_gemm = 1,
+  direct_tiles,
+  direct_tiles_nhwc,
+  direct_columns,
+  pointwise,
+  image_lanes,
+  winograd,
+  winograd_phases
 };
 
 // `elements` packed weights: in the current cache (ready() once an earlier

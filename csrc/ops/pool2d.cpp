@@ -22,8 +22,7 @@ void check_pool_window(const PoolWindow& w) {
   if (w.stride_h <= 0 || w.stride_w <= 0) throw std::invalid_argument("stride must be positive");
   if (w.pad_top < 0 || w.pad_bottom < 0 || w.pad_left < 0 || w.pad_right < 0)
     throw std::invalid_argument("padding must be non-negative");
-  if (w.pad_top >= w.kernel_h || w.pad_bottom >= w.kernel_h || w.pad_left >= w.kernel_w ||
-      w.pad_right >= w.kernel_w)
+  if (w.pad_top >= w.kernel_h || w.pad_bottom >= w.kernel_h || w.pad_left >= w.kernel_w || w.pad_right >= w.kernel_w)
     throw std::invalid_argument("padding must be smaller than kernel_size");
   for (int64_t v : {w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.out_h, w.out_w})
     if (v > kLimit) throw std::invalid_argument("kernel_size, stride and output size must be below 2**31");
@@ -31,10 +30,10 @@ void check_pool_window(const PoolWindow& w) {
   if (w.kernel_h > w.in_h + w.pad_top + w.pad_bottom || w.kernel_w > w.in_w + w.pad_left + w.pad_right)
     throw std::invalid_argument("kernel_size is larger than the padded input");
   // Every window must start inside the padded input and overlap the input.
-  if ((w.out_h - 1) * w.stride_h - w.pad_top >= w.in_h ||
-      (w.out_w - 1) * w.stride_w - w.pad_left >= w.in_w)
-    throw std::invalid_argument("output size too large for the input and window: the last window "
-                                "would start past the input");
+  if ((w.out_h - 1) * w.stride_h - w.pad_top >= w.in_h || (w.out_w - 1) * w.stride_w - w.pad_left >= w.in_w)
+    throw std::invalid_argument(
+        "output size too large for the input and window: the last window "
+        "would start past the input");
 }
 
 template <typename T>
@@ -62,14 +61,14 @@ constexpr int64_t kMaxScratchPlane = int64_t{1} << 20;
 
 template <typename T>
 int64_t scratch_plane(int64_t planes, int64_t in_plane) {
-  const bool stream = in_plane * int64_t(sizeof(T)) <= kMaxScratchPlane &&
-                      writes_bypass_cache(planes * in_plane * int64_t(sizeof(T)));
+  const bool stream =
+      in_plane * int64_t(sizeof(T)) <= kMaxScratchPlane && writes_bypass_cache(planes * in_plane * int64_t(sizeof(T)));
   return stream ? in_plane : 0;
 }
 
 template <typename T>
-bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout,
-                         const int64_t* indices, T* dx) {
+bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout, const int64_t* indices,
+                         T* dx) {
   SerialBelowGrain serial(OpFamily::pool, planes * (in_plane + out_plane) * int64_t{sizeof(T)});
   const PoolKernels<T>& kern = active_kernels().get<T>().pool;
   const int64_t scratch = scratch_plane<T>(planes, in_plane);
@@ -179,8 +178,8 @@ void max_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channel
 }
 
 template <typename T>
-bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane,
-                              const T* dout, const int64_t* indices, T* dx) {
+bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane, const T* dout,
+                              const int64_t* indices, T* dx) {
   SerialBelowGrain serial(OpFamily::pool, batch * (in_plane + out_plane) * channels * int64_t{sizeof(T)});
   std::atomic<bool> ok{true};
   parallel_for(batch, [&](int64_t begin, int64_t end, int) {
@@ -212,8 +211,8 @@ void avg_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channel
   parallel_for(batch * bands, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t n = t / bands, band = t % bands;
-      kern.avg_forward_nhwc(w, channels, x + n * in_image, out + n * out_image,
-                            w.out_h * band / bands, w.out_h * (band + 1) / bands);
+      kern.avg_forward_nhwc(w, channels, x + n * in_image, out + n * out_image, w.out_h * band / bands,
+                            w.out_h * (band + 1) / bands);
     }
   });
 }
@@ -224,24 +223,21 @@ void avg_pool2d_backward_nhwc(const PoolWindow& w, int64_t batch, int64_t channe
   const int64_t in_image = w.in_h * w.in_w * channels, out_image = w.out_h * w.out_w * channels;
   SerialBelowGrain serial(OpFamily::pool, batch * (in_image + out_image) * int64_t{sizeof(T)});
   parallel_for(batch, [&](int64_t begin, int64_t end, int) {
-    for (int64_t n = begin; n < end; ++n)
-      kern.avg_backward_nhwc(w, channels, dout + n * out_image, dx + n * in_image);
+    for (int64_t n = begin; n < end; ++n) kern.avg_backward_nhwc(w, channels, dout + n * out_image, dx + n * in_image);
   });
 }
 
-#define FASTCNN_INSTANTIATE(T)                                                                  \
-  template void max_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*, int64_t*);      \
-  template bool max_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*); \
-  template void avg_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*);                \
-  template void avg_pool2d_backward<T>(const PoolWindow&, int64_t, const T*, T*);               \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                     \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                    \
-  template void global_max_pool_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);          \
-  template void max_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*,   \
-                                           int64_t*);                                           \
-  template bool max_pool2d_backward_nhwc<T>(int64_t, int64_t, int64_t, int64_t, const T*,       \
-                                            const int64_t*, T*);                                \
-  template void avg_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*);  \
+#define FASTCNN_INSTANTIATE(T)                                                                                 \
+  template void max_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*, int64_t*);                     \
+  template bool max_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, const int64_t*, T*);               \
+  template void avg_pool2d_forward<T>(const PoolWindow&, int64_t, const T*, T*);                               \
+  template void avg_pool2d_backward<T>(const PoolWindow&, int64_t, const T*, T*);                              \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                                    \
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                                   \
+  template void global_max_pool_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);                          \
+  template void max_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*, int64_t*);       \
+  template bool max_pool2d_backward_nhwc<T>(int64_t, int64_t, int64_t, int64_t, const T*, const int64_t*, T*); \
+  template void avg_pool2d_forward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*);                 \
   template void avg_pool2d_backward_nhwc<T>(const PoolWindow&, int64_t, int64_t, const T*, T*);
 FASTCNN_INSTANTIATE(float)
 FASTCNN_INSTANTIATE(double)

@@ -14,8 +14,8 @@ void max_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out,
 
 // Returns false if an index is outside its plane (dx is then unspecified).
 template <typename T>
-bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout,
-                         const int64_t* indices, T* dx);
+bool max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const T* dout, const int64_t* indices,
+                         T* dx);
 
 template <typename T>
 void avg_pool2d_forward(const PoolWindow& w, int64_t planes, const T* x, T* out);
@@ -29,8 +29,8 @@ template <typename T>
 void max_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* x, T* out,
                              int64_t* indices);
 template <typename T>
-bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane,
-                              const T* dout, const int64_t* indices, T* dx);
+bool max_pool2d_backward_nhwc(int64_t batch, int64_t channels, int64_t in_plane, int64_t out_plane, const T* dout,
+                              const int64_t* indices, T* dx);
 template <typename T>
 void avg_pool2d_forward_nhwc(const PoolWindow& w, int64_t batch, int64_t channels, const T* x, T* out);
 template <typename T>

@@ -273,8 +273,7 @@ class ThreadPool {
 
   void finish_slot() {
     const uint32_t slots = (claim_.load(std::memory_order_relaxed) >> 16) & 0xffff;
-    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == slots &&
-        caller_waiting_.load(std::memory_order_seq_cst))
+    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == slots && caller_waiting_.load(std::memory_order_seq_cst))
       wake(done_, 1);
   }
 
@@ -318,10 +317,10 @@ class ThreadPool {
   alignas(64) std::atomic<uint64_t> claim_{0};  // epoch:32 | slots:16 | next:16
   alignas(64) std::atomic<uint32_t> wake_{0};   // futex word: the epoch's low bits
   std::atomic<int> sleepers_{0};
-  alignas(64) std::atomic<uint32_t> done_{0};   // futex word: slots finished
+  alignas(64) std::atomic<uint32_t> done_{0};  // futex word: slots finished
   std::atomic<uint32_t> caller_waiting_{0};
-  alignas(64) std::atomic<int64_t> regions_{0}, inline_regions_{0}, slots_by_caller_{0},
-      slots_by_workers_{0}, caller_sleeps_{0}, worker_sleeps_{0};
+  alignas(64) std::atomic<int64_t> regions_{0}, inline_regions_{0}, slots_by_caller_{0}, slots_by_workers_{0},
+      caller_sleeps_{0}, worker_sleeps_{0};
 };
 
 // The pool of this process. A forked child has none of its parent's

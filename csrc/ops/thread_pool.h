@@ -38,15 +38,15 @@ void set_pool_spin_us(int microseconds);
 // Counters since start-up (or the last reset), for cpu_info() and
 // bench/under_load.py.
 struct PoolStats {
-  int64_t regions = 0;           // regions handed to the pool (slots > 1)
-  int64_t inline_regions = 0;    // run on the caller alone: nested or pool busy
-  int64_t slots_run_by_caller = 0;   // slots beyond slot 0 the caller ran itself
+  int64_t regions = 0;              // regions handed to the pool (slots > 1)
+  int64_t inline_regions = 0;       // run on the caller alone: nested or pool busy
+  int64_t slots_run_by_caller = 0;  // slots beyond slot 0 the caller ran itself
   int64_t slots_run_by_workers = 0;
-  int64_t caller_sleeps = 0;     // the caller slept waiting for a worker's slot
-  int64_t worker_sleeps = 0;     // a worker stopped spinning and slept
-  int64_t spins_cut_short = 0;   // spins ended early: more threads runnable than CPUs
-  int64_t contended_regions = 0; // stealing regions split in halves: CPUs contended
-  int workers = 0;               // worker threads started
+  int64_t caller_sleeps = 0;      // the caller slept waiting for a worker's slot
+  int64_t worker_sleeps = 0;      // a worker stopped spinning and slept
+  int64_t spins_cut_short = 0;    // spins ended early: more threads runnable than CPUs
+  int64_t contended_regions = 0;  // stealing regions split in halves: CPUs contended
+  int workers = 0;                // worker threads started
 };
 PoolStats pool_stats();
 void reset_pool_stats();

@@ -20,8 +20,7 @@
 // the kernel size when known at compile time (3x3 and 5x5: the tap loops
 // unroll completely), else 0.
 template <typename T, int kCo, int kWidth, int kKh, int kKw>
-inline void direct_conv_taps(const DirectConv& d, const T* origin, int64_t plane, const T* wt,
-                             T (&acc)[kCo][kWidth]) {
+inline void direct_conv_taps(const DirectConv& d, const T* origin, int64_t plane, const T* wt, T (&acc)[kCo][kWidth]) {
   const int64_t kh = kKh ? kKh : d.kernel_h, kw = kKw ? kKw : d.kernel_w;
   for (int64_t ci = 0; ci < d.in_channels; ++ci)
 #pragma GCC unroll 7
@@ -41,8 +40,8 @@ inline void direct_conv_taps(const DirectConv& d, const T* origin, int64_t plane
 }
 
 template <typename T, int kCo, int kWidth>
-void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, const T* bias,
-                      T* out, int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end) {
+void direct_conv_rows(const DirectConv& d, const T* padded, const T* w_packed, const T* bias, T* out, int64_t co_begin,
+                      int64_t co_end, int64_t row_begin, int64_t row_end) {
   constexpr int W = kWidth;  // output columns per register block
   const int64_t taps = d.in_channels * d.kernel_h * d.kernel_w, plane = d.pad_h * d.pad_w;
   for (int64_t co0 = co_begin; co0 < co_end; co0 += kCo) {

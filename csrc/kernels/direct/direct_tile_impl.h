@@ -37,8 +37,8 @@ struct ScalarTrait {  // one-lane "vectors" for the portable table
 };
 
 template <class S, int NV, int R, bool FromInit>
-void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
-                 const typename S::T* b, typename S::T* acc, int64_t ld, const typename S::T* init) {
+void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets, const typename S::T* b,
+                 typename S::T* acc, int64_t ld, const typename S::T* init) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int lanes = NV * S::width;
@@ -77,9 +77,8 @@ void direct_tile(const DirectWalk& walk, const typename S::T* src, const int64_t
 // instantiation, so the accumulators stay in registers), summing onto acc
 // or (FromInit) onto the row init.
 template <class S, int NV, int RMAX, bool FromInit>
-void direct_tile_rows_from(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
-                           int rows, const typename S::T* b, typename S::T* acc, int64_t ld,
-                           const typename S::T* init) {
+void direct_tile_rows_from(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets, int rows,
+                           const typename S::T* b, typename S::T* acc, int64_t ld, const typename S::T* init) {
   if constexpr (RMAX > 1) {
     if (rows < RMAX)
       return direct_tile_rows_from<S, NV, RMAX - 1, FromInit>(walk, src, offsets, rows, b, acc, ld, init);
@@ -88,8 +87,8 @@ void direct_tile_rows_from(const DirectWalk& walk, const typename S::T* src, con
 }
 
 template <class S, int NV, int RMAX>
-void direct_tile_rows(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets,
-                      int rows, const typename S::T* b, typename S::T* acc, int64_t ld) {
+void direct_tile_rows(const DirectWalk& walk, const typename S::T* src, const int64_t* offsets, int rows,
+                      const typename S::T* b, typename S::T* acc, int64_t ld) {
   direct_tile_rows_from<S, NV, RMAX, false>(walk, src, offsets, rows, b, acc, ld, nullptr);
 }
 
@@ -97,12 +96,11 @@ void direct_tile_rows(const DirectWalk& walk, const typename S::T* src, const in
 // forward tile's [position][channel] results stored channel-major (NCHW),
 // a vector of positions per gather instead of one scalar per element.
 template <class S>
-void direct_tile_store_transposed(const typename S::T* acc, int64_t ld, int rows, int live,
-                                  typename S::T* out, int64_t out_stride) {
+void direct_tile_store_transposed(const typename S::T* acc, int64_t ld, int rows, int live, typename S::T* out,
+                                  int64_t out_stride) {
   for (int r0 = 0; r0 < rows; r0 += S::width) {
     const int n = rows - r0 < S::width ? rows - r0 : S::width;
-    for (int j = 0; j < live; ++j)
-      S::store_first(out + j * out_stride + r0, S::gather(acc + r0 * ld + j, ld, n), n);
+    for (int j = 0; j < live; ++j) S::store_first(out + j * out_stride + r0, S::gather(acc + r0 * ld + j, ld, n), n);
   }
 }
 
@@ -110,8 +108,8 @@ void direct_tile_store_transposed(const typename S::T* acc, int64_t ld, int rows
 // q < positions, j < live, and 0 for live <= j < lanes: one image's dout as
 // [position][lane] rows for the weight gradient, a vector of lanes per gather.
 template <class S>
-void direct_tile_gather_lanes(const typename S::T* from, int live, int64_t channel_step,
-                              int64_t position_step, int64_t positions, typename S::T* to, int lanes) {
+void direct_tile_gather_lanes(const typename S::T* from, int live, int64_t channel_step, int64_t position_step,
+                              int64_t positions, typename S::T* to, int lanes) {
   for (int64_t q = 0; q < positions; ++q, from += position_step, to += lanes)
     for (int j0 = 0; j0 < lanes; j0 += S::width) {
       const int n = live - j0 < S::width ? live - j0 : S::width;

@@ -33,7 +33,7 @@ inline double exp_nonpositive(double x) { return std::exp(x); }
 // 1 / (1 + exp(-z)) without overflow: exp only of a non-positive value.
 template <typename T>
 inline T sigmoid_of(T z) {
-  const T e = exp_nonpositive(z < T(0) ? z : -z);   // exp(-|z|)
+  const T e = exp_nonpositive(z < T(0) ? z : -z);  // exp(-|z|)
   const T inv = T(1) / (T(1) + e);
   return z >= T(0) ? inv : e * inv;
 }
@@ -46,8 +46,10 @@ inline float tanh_of(float z) {
   const float big = (1.0f - e) / (1.0f + e);
   const float q = z * z;
   const float small =
-      ((((-5.70498872745e-3f * q + 2.06390887954e-2f) * q - 5.37397155531e-2f) * q +
-        1.33314422036e-1f) * q - 3.33332819422e-1f) * q * z + z;
+      ((((-5.70498872745e-3f * q + 2.06390887954e-2f) * q - 5.37397155531e-2f) * q + 1.33314422036e-1f) * q -
+       3.33332819422e-1f) *
+          q * z +
+      z;
   const float r = a < 0.625f ? small : (z < 0.0f ? -big : big);
   return z == z ? r : z;
 }
@@ -59,7 +61,7 @@ template <typename T>
 void activation_forward(Activation act, T slope, const T* x, int64_t n, T* y) {
   switch (act) {
     case Activation::relu:
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];   // NaN stays NaN
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN stays NaN
       return;
     case Activation::leaky_relu:
       for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? x[i] * slope : x[i];
@@ -145,8 +147,7 @@ inline uint64_t dropout_bits(uint64_t seed, uint64_t i) {
 // stream value's high 32 bits are >= threshold. A multiply, not a select,
 // so a NaN stays NaN as in x * mask.
 template <typename T>
-void dropout_apply(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold, T scale,
-                   T* y) {
+void dropout_apply(const T* x, int64_t n, uint64_t seed, uint64_t first, uint32_t threshold, T scale, T* y) {
   for (int64_t i = 0; i < n; ++i) {
     const bool keep = uint32_t(dropout_bits(seed, first + uint64_t(i)) >> 32) >= threshold;
     y[i] = x[i] * (keep ? scale : T(0));

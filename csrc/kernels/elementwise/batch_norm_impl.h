@@ -38,8 +38,7 @@ void bn_moments_run(const T* x, int64_t n, T shift, double* sum, double* sum_sq)
 
 // Per channel k: sum[k] += sum over rows of (x - shift[k]), sum_sq[k] the squares.
 template <typename T>
-void bn_moments_rows(const T* x, int64_t rows, int64_t channels, const T* shift, double* sum,
-                     double* sum_sq) {
+void bn_moments_rows(const T* x, int64_t rows, int64_t channels, const T* shift, double* sum, double* sum_sq) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* row = x + r * channels;
     for (int64_t k = 0; k < channels; ++k) {
@@ -52,7 +51,7 @@ void bn_moments_rows(const T* x, int64_t rows, int64_t channels, const T* shift,
 
 template <typename T, Activation kAct>
 inline T activate(T z, T slope) {
-  if (kAct == Activation::relu) return z < T(0) ? T(0) : z;   // NaN stays NaN
+  if (kAct == Activation::relu) return z < T(0) ? T(0) : z;  // NaN stays NaN
   if (kAct == Activation::leaky_relu) return z < T(0) ? z * slope : z;
   return z;
 }
@@ -67,15 +66,13 @@ template <typename T>
 void bn_apply_run(const T* x, int64_t n, T scale, T shift, Activation act, T slope, T* y) {
   switch (act) {
     case Activation::relu: return bn_apply_run_as<T, Activation::relu>(x, n, scale, shift, slope, y);
-    case Activation::leaky_relu:
-      return bn_apply_run_as<T, Activation::leaky_relu>(x, n, scale, shift, slope, y);
+    case Activation::leaky_relu: return bn_apply_run_as<T, Activation::leaky_relu>(x, n, scale, shift, slope, y);
     default: return bn_apply_run_as<T, Activation::identity>(x, n, scale, shift, slope, y);
   }
 }
 
 template <typename T, Activation kAct>
-void bn_apply_rows_as(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift,
-                      T slope, T* y) {
+void bn_apply_rows_as(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift, T slope, T* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* in = x + r * channels;
     T* out = y + r * channels;
@@ -85,11 +82,10 @@ void bn_apply_rows_as(const T* x, int64_t rows, int64_t channels, const T* scale
 
 // y = act(x * scale[k] + shift[k]) over rows of channels.
 template <typename T>
-void bn_apply_rows(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift,
-                   Activation act, T slope, T* y) {
+void bn_apply_rows(const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift, Activation act, T slope,
+                   T* y) {
   switch (act) {
-    case Activation::relu:
-      return bn_apply_rows_as<T, Activation::relu>(x, rows, channels, scale, shift, slope, y);
+    case Activation::relu: return bn_apply_rows_as<T, Activation::relu>(x, rows, channels, scale, shift, slope, y);
     case Activation::leaky_relu:
       return bn_apply_rows_as<T, Activation::leaky_relu>(x, rows, channels, scale, shift, slope, y);
     default: return bn_apply_rows_as<T, Activation::identity>(x, rows, channels, scale, shift, slope, y);
@@ -116,14 +112,13 @@ template <typename Fn>
 inline void with_activation(Activation act, Fn&& fn) {
   switch (act) {
     case Activation::relu: return fn(std::integral_constant<Activation, Activation::relu>());
-    case Activation::leaky_relu:
-      return fn(std::integral_constant<Activation, Activation::leaky_relu>());
+    case Activation::leaky_relu: return fn(std::integral_constant<Activation, Activation::leaky_relu>());
     default: return fn(std::integral_constant<Activation, Activation::identity>());
   }
 }
 template <typename T, Activation kAct>
-void bn_gradient_moments_run_as(const T* dy, const T* x, int64_t n, T scale, T shift, T mean,
-                                T slope, double* sum_dz, double* sum_dz_xc) {
+void bn_gradient_moments_run_as(const T* dy, const T* x, int64_t n, T scale, T shift, T mean, T slope, double* sum_dz,
+                                double* sum_dz_xc) {
   double s = 0, q = 0;
   const double m = mean;
   volatile T opaque_zero = T(0);
@@ -142,8 +137,8 @@ void bn_gradient_moments_run_as(const T* dy, const T* x, int64_t n, T scale, T s
 // With dz = dy * act'(x * scale + shift): *sum_dz += sum(dz),
 // *sum_dz_xc += sum(dz * (x - mean)) over n values.
 template <typename T>
-void bn_gradient_moments_run(const T* dy, const T* x, int64_t n, T scale, T shift, T mean,
-                             Activation act, T slope, double* sum_dz, double* sum_dz_xc) {
+void bn_gradient_moments_run(const T* dy, const T* x, int64_t n, T scale, T shift, T mean, Activation act, T slope,
+                             double* sum_dz, double* sum_dz_xc) {
   with_activation(act, [&](auto kind) {
     constexpr Activation kAct = decltype(kind)::value;
     bn_gradient_moments_run_as<T, kAct>(dy, x, n, scale, shift, mean, slope, sum_dz, sum_dz_xc);
@@ -151,9 +146,8 @@ void bn_gradient_moments_run(const T* dy, const T* x, int64_t n, T scale, T shif
 }
 
 template <typename T>
-void bn_gradient_moments_rows(const T* dy, const T* x, int64_t rows, int64_t channels,
-                              const T* scale, const T* shift, const T* mean, Activation act,
-                              T slope, double* sum_dz, double* sum_dz_xc) {
+void bn_gradient_moments_rows(const T* dy, const T* x, int64_t rows, int64_t channels, const T* scale, const T* shift,
+                              const T* mean, Activation act, T slope, double* sum_dz, double* sum_dz_xc) {
   volatile T opaque_zero = T(0);  // see gradient_through
   const T zero = opaque_zero;
   with_activation(act, [&](auto kind) {
@@ -174,8 +168,8 @@ void bn_gradient_moments_rows(const T* dy, const T* x, int64_t rows, int64_t cha
 // With b = d = 0 (inference) x only decides the activation's derivative, so
 // an infinite x does not turn dx into 0 * inf.
 template <typename T>
-void bn_gradient_apply_run(const T* dy, const T* x, int64_t n, T a, T b, T d, T scale, T shift,
-                           Activation act, T slope, T* dx) {
+void bn_gradient_apply_run(const T* dy, const T* x, int64_t n, T a, T b, T d, T scale, T shift, Activation act, T slope,
+                           T* dx) {
   with_activation(act, [&](auto kind) {
     constexpr Activation kAct = decltype(kind)::value;
     if (b == T(0) && d == T(0)) {
@@ -190,9 +184,8 @@ void bn_gradient_apply_run(const T* dy, const T* x, int64_t n, T a, T b, T d, T 
 }
 
 template <typename T>
-void bn_gradient_apply_rows(const T* dy, const T* x, int64_t rows, int64_t channels, const T* a,
-                            const T* b, const T* d, const T* scale, const T* shift, Activation act,
-                            T slope, T* dx) {
+void bn_gradient_apply_rows(const T* dy, const T* x, int64_t rows, int64_t channels, const T* a, const T* b, const T* d,
+                            const T* scale, const T* shift, Activation act, T slope, T* dx) {
   bool inference = true;
   for (int64_t k = 0; k < channels; ++k) inference = inference && b[k] == T(0) && d[k] == T(0);
   with_activation(act, [&](auto kind) {
@@ -206,8 +199,7 @@ void bn_gradient_apply_rows(const T* dy, const T* x, int64_t rows, int64_t chann
           out[k] = a[k] * gradient_through<T, kAct>(in[k] * scale[k] + shift[k], g[k], slope);
       } else {
         for (int64_t k = 0; k < channels; ++k)
-          out[k] = a[k] * gradient_through<T, kAct>(in[k] * scale[k] + shift[k], g[k], slope) +
-                   b[k] * in[k] + d[k];
+          out[k] = a[k] * gradient_through<T, kAct>(in[k] * scale[k] + shift[k], g[k], slope) + b[k] * in[k] + d[k];
       }
     }
   });

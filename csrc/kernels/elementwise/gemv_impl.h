@@ -12,8 +12,8 @@ constexpr int64_t kGemvBlock = 128;  // columns per block
 // c[i * c_row + j] = sum over p < k of a[i * a_row + p * a_step] * b[p * b_row + j],
 // i < rows <= kGemvRows, j < n.
 template <typename T>
-void gemv_rows(const T* a, int64_t a_row, int64_t a_step, int rows, const T* b, int64_t b_row,
-               int64_t k, int64_t n, T* c, int64_t c_row) {
+void gemv_rows(const T* a, int64_t a_row, int64_t a_step, int rows, const T* b, int64_t b_row, int64_t k, int64_t n,
+               T* c, int64_t c_row) {
   T acc[kGemvRows][kGemvBlock];
   for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
     const int64_t w = n - j0 < kGemvBlock ? n - j0 : kGemvBlock;

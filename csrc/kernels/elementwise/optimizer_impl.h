@@ -16,8 +16,7 @@
 //   nadam:   c0 lr, c1 1 - beta_1, c2 1 - beta_2, c3 epsilon, c4 mu_next,
 //            c5 1 - u_product mu_next, c6 1 - mu_t, c7 1 - u_product, c8 1 - beta_2^t
 template <typename T>
-void optimizer_update(const OptimizerRule& rule, T grad_scale, T* p, const T* g_in, T* s0, T* s1,
-                      T* s2, int64_t n) {
+void optimizer_update(const OptimizerRule& rule, T grad_scale, T* p, const T* g_in, T* s0, T* s1, T* s2, int64_t n) {
   T c[10];
   for (int j = 0; j < 10; ++j) c[j] = T(rule.c[j]);
   const T decay = T(rule.decay);

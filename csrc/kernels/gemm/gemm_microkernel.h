@@ -18,7 +18,8 @@ namespace fastcnn {
 // Inlined into each kernel, so that `store` sees acc in registers and no
 // lambda travels through the stack (a call per tile is costly on small layers).
 template <class S, int MR, int NV, class BRow, class Store>
-__attribute__((always_inline)) inline void gemm_register_tile_to(int64_t kc, const typename S::T* __restrict a, BRow row, Store store) {
+__attribute__((always_inline)) inline void gemm_register_tile_to(int64_t kc, const typename S::T* __restrict a,
+                                                                 BRow row, Store store) {
   using V = typename S::V;
   V acc[MR][NV];
 #pragma GCC unroll 16
@@ -45,9 +46,10 @@ __attribute__((always_inline)) inline void gemm_register_tile_to(int64_t kc, con
 // The tile's sums stored to (or, accumulate != 0, added to) C.
 template <class S, int MR, int NV, class BRow>
 __attribute__((always_inline)) inline void gemm_register_tile(int64_t kc, const typename S::T* __restrict a, BRow row,
-                               typename S::T* __restrict c, int64_t ldc, int accumulate) {
+                                                              typename S::T* __restrict c, int64_t ldc,
+                                                              int accumulate) {
   using V = typename S::V;
-  gemm_register_tile_to<S, MR, NV>(kc, a, row, [c, ldc, accumulate](V (&acc)[MR][NV]) {
+  gemm_register_tile_to<S, MR, NV>(kc, a, row, [c, ldc, accumulate](V(&acc)[MR][NV]) {
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       typename S::T* out = c + r * ldc;
@@ -62,9 +64,8 @@ __attribute__((always_inline)) inline void gemm_register_tile(int64_t kc, const 
 }
 
 template <class S, int MR, int NV>
-inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
-                             const typename S::T* __restrict b, typename S::T* __restrict c,
-                             int64_t ldc, int accumulate) {
+inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
+                             typename S::T* __restrict c, int64_t ldc, int accumulate) {
   constexpr int NR = NV * S::width;
   gemm_register_tile<S, MR, NV>(kc, a, [b](int64_t k) { return b + k * NR; }, c, ldc, accumulate);
 }
@@ -72,8 +73,8 @@ inline void gemm_microkernel(int64_t kc, const typename S::T* __restrict a,
 // Portable fallback: the same register tile as plain arrays; the compiler
 // vectorises the inner loop over NR with whatever the baseline ISA offers.
 template <typename T, int MR, int NR>
-inline void gemm_microkernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b,
-                                      T* __restrict c, int64_t ldc, int accumulate) {
+inline void gemm_microkernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
+                                      int64_t ldc, int accumulate) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < MR; ++r) {

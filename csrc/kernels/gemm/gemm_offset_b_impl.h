@@ -16,10 +16,8 @@
 
 template <class S, int MR, int NV>
 void gemm_offset_b(int64_t kc, const typename S::T* __restrict a, const typename S::T* b,
-                   const int64_t* __restrict offset, typename S::T* __restrict c, int64_t ldc,
-                   int accumulate) {
-  gemm_register_tile<S, MR, NV>(kc, a, [b, offset](int64_t k) { return b + offset[k]; }, c, ldc,
-                                accumulate);
+                   const int64_t* __restrict offset, typename S::T* __restrict c, int64_t ldc, int accumulate) {
+  gemm_register_tile<S, MR, NV>(kc, a, [b, offset](int64_t k) { return b + offset[k]; }, c, ldc, accumulate);
 }
 
 // The same tile with its final sums written where the output wants them
@@ -27,13 +25,14 @@ void gemm_offset_b(int64_t kc, const typename S::T* __restrict a, const typename
 // (whose rows would go through L2 and an SSE loop).
 template <class S, int MR, int NV>
 void gemm_offset_b_store(int64_t kc, const typename S::T* __restrict a, const typename S::T* b,
-                         const int64_t* __restrict offset, const typename S::T* c, int64_t ldc,
-                         int accumulate, const typename S::T* bias, int rows, const TileStores& to,
-                         typename S::T* out, int64_t out_row_stride) {
+                         const int64_t* __restrict offset, const typename S::T* c, int64_t ldc, int accumulate,
+                         const typename S::T* bias, int rows, const TileStores& to, typename S::T* out,
+                         int64_t out_row_stride) {
   using V = typename S::V;
   static_assert(NV == TileStores::kVectors, "TileStores plans tiles of kVectors vectors");
   gemm_register_tile_to<S, MR, NV>(
-      kc, a, [b, offset](int64_t k) { return b + offset[k]; }, [&](V (&acc)[MR][NV]) {
+      kc, a, [b, offset](int64_t k) { return b + offset[k]; },
+      [&](V(&acc)[MR][NV]) {
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
           if (r >= rows) break;

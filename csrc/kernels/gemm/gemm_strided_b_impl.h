@@ -13,9 +13,8 @@
 // direct/direct_tile_impl.h (its ScalarTrait serves the portable table).
 
 template <class S, int MR, int NV, bool Partial>
-inline void gemm_strided_b_loop(int64_t kc, const typename S::T* __restrict a,
-                                const typename S::T* __restrict b, int64_t ldb, int cols,
-                                typename S::V (&acc)[MR][NV]) {
+inline void gemm_strided_b_loop(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
+                                int64_t ldb, int cols, typename S::V (&acc)[MR][NV]) {
   using V = typename S::V;
   constexpr int W = S::width;
   for (int64_t k = 0; k < kc; ++k, a += MR, b += ldb) {
@@ -39,9 +38,8 @@ inline void gemm_strided_b_loop(int64_t kc, const typename S::T* __restrict a,
 }
 
 template <class S, int MR, int NV>
-void gemm_strided_b(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
-                    typename S::T* c, int64_t ldc, int rows, int cols, int accumulate,
-                    const typename S::T* bias) {
+void gemm_strided_b(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb, typename S::T* c,
+                    int64_t ldc, int rows, int cols, int accumulate, const typename S::T* bias) {
   using V = typename S::V;
   constexpr int W = S::width, NR = NV * W;
   V acc[MR][NV];

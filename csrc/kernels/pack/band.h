@@ -24,12 +24,12 @@ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a +
 
 // Which phase plane, and which flat shift, each tap of one channel reads.
 struct TapTable {
-  int64_t taps_h = 0, taps_w = 0;        // taps per channel = taps_h * taps_w
+  int64_t taps_h = 0, taps_w = 0;  // taps per channel = taps_h * taps_w
   int64_t stride_h = 1, stride_w = 1;
-  int64_t grid_h = 0, grid_w = 0;        // the real output grid
-  int64_t width = 0;                     // row width of the wide grid and of phase planes
-  int64_t row_origin = 0, col_origin = 0;  // smallest a_h, a_w over the taps
-  std::vector<int64_t> phase_h, phase_w;   // the distinct (q_h, q_w) phases in use
+  int64_t grid_h = 0, grid_w = 0;             // the real output grid
+  int64_t width = 0;                          // row width of the wide grid and of phase planes
+  int64_t row_origin = 0, col_origin = 0;     // smallest a_h, a_w over the taps
+  std::vector<int64_t> phase_h, phase_w;      // the distinct (q_h, q_w) phases in use
   std::vector<int64_t> tap_phase, tap_shift;  // per tap (th * taps_w + tw)
   int64_t shift_max = 0;
 
@@ -46,13 +46,9 @@ struct TapTable {
   int64_t flat(int64_t p) const { return (p / row_w) * width + p % row_w; }
 
   // Band of positions [p0, p0 + n): flat indices [flat(p0), flat(p0) + band_count).
-  int64_t band_count(int64_t p0, int64_t n) const {
-    return flat(p0 + n - 1) + 1 + shift_max - flat(p0);
-  }
+  int64_t band_count(int64_t p0, int64_t n) const { return flat(p0 + n - 1) + 1 + shift_max - flat(p0); }
   // The largest band_count of any block of at most n positions.
-  int64_t band_capacity(int64_t n) const {
-    return n + (n / row_w + 1) * (width - row_w) + shift_max;
-  }
+  int64_t band_capacity(int64_t n) const { return n + (n / row_w + 1) * (width - row_w) + shift_max; }
 
   // Picks compact or wide positions by estimated cycles per im2col row
   // element: the GEMM does `reuse` multiply-adds with each element (16 per
@@ -77,9 +73,8 @@ struct BandFrame {
 // offsets_h[th] / offsets_w[tw]: rh, rw of each tap (e.g. kh*dilation - pad).
 // With a frame (whose origin is at most, and width at least, the table's
 // own) the band is laid out by it.
-inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
-                               const std::vector<int64_t>& offsets_w, int64_t stride_h,
-                               int64_t stride_w, int64_t grid_h, int64_t grid_w,
+inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h, const std::vector<int64_t>& offsets_w,
+                               int64_t stride_h, int64_t stride_w, int64_t grid_h, int64_t grid_w,
                                const BandFrame* frame = nullptr) {
   TapTable t;
   t.taps_h = static_cast<int64_t>(offsets_h.size());
@@ -129,9 +124,8 @@ inline TapTable make_tap_table(const std::vector<int64_t>& offsets_h,
 
 // True when the phase plane is src itself: B rows can be read in place.
 inline bool reads_source_directly(const TapTable& t, int64_t src_h, int64_t src_w) {
-  return t.taps() == 1 && t.phases() == 1 && t.stride_h == 1 && t.stride_w == 1 &&
-         t.phase_h[0] == 0 && t.phase_w[0] == 0 && t.row_origin == 0 && t.col_origin == 0 &&
-         t.width == src_w && t.grid_h <= src_h;
+  return t.taps() == 1 && t.phases() == 1 && t.stride_h == 1 && t.stride_w == 1 && t.phase_h[0] == 0 &&
+         t.phase_w[0] == 0 && t.row_origin == 0 && t.col_origin == 0 && t.width == src_w && t.grid_h <= src_h;
 }
 
 // Pieces of one compact B row of a block: `length` values for block
@@ -161,8 +155,7 @@ inline void make_runs(const TapTable& t, int64_t p0, int64_t n, RunTable* runs) 
 
 // Output columns x in [begin, end) of a grid of `grid_w` whose input column
 // x*stride + offset lies in [0, size).
-inline void valid_columns(int64_t offset, int64_t stride, int64_t size, int64_t grid_w,
-                          int64_t* begin, int64_t* end) {
+inline void valid_columns(int64_t offset, int64_t stride, int64_t size, int64_t grid_w, int64_t* begin, int64_t* end) {
   int64_t b = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
   const int64_t last = size - 1 - offset;
   int64_t e = last < 0 ? 0 : last / stride + 1;
@@ -175,8 +168,8 @@ inline void valid_columns(int64_t offset, int64_t stride, int64_t size, int64_t 
 // plane `phase` of one source channel (zero where it falls outside src).
 // Pixels of the channel are `pixel` elements apart (1: NCHW; C: NHWC).
 template <typename T>
-void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, int64_t src_w,
-               int64_t f0, int64_t count, T* __restrict out, int64_t pixel = 1) {
+void fill_band(const TapTable& t, int64_t phase, const T* src, int64_t src_h, int64_t src_w, int64_t f0, int64_t count,
+               T* __restrict out, int64_t pixel = 1) {
   const int64_t sh = t.stride_h, sw = t.stride_w * pixel;
   // Columns c of a phase-plane row read src column (c + col_origin)*sw + q_w.
   const int64_t col_offset = t.col_origin * t.stride_w + t.phase_w[phase];

@@ -4,8 +4,8 @@
 // that much slack in both buffers and write the runs in increasing column
 // order (each run overwrites the previous one's spill).
 template <class S>
-void copy_runs(const typename S::T* __restrict src, const int64_t* column, const int64_t* offset,
-               const int64_t* length, int64_t count, typename S::T* __restrict dst) {
+void copy_runs(const typename S::T* __restrict src, const int64_t* column, const int64_t* offset, const int64_t* length,
+               int64_t count, typename S::T* __restrict dst) {
   for (int64_t r = 0; r < count; ++r) {
     const typename S::T* from = src + offset[r];
     typename S::T* to = dst + column[r];
@@ -14,8 +14,8 @@ void copy_runs(const typename S::T* __restrict src, const int64_t* column, const
 }
 
 template <typename T>
-void copy_runs_portable(const T* __restrict src, const int64_t* column, const int64_t* offset,
-                        const int64_t* length, int64_t count, T* __restrict dst) {
+void copy_runs_portable(const T* __restrict src, const int64_t* column, const int64_t* offset, const int64_t* length,
+                        int64_t count, T* __restrict dst) {
   for (int64_t r = 0; r < count; ++r)
     for (int64_t q = 0; q < length[r]; ++q) dst[column[r] + q] = src[offset[r] + q];
 }

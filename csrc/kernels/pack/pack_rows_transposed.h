@@ -14,7 +14,7 @@ inline void transpose_block(__m256 (&v)[8]) {
     t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
     t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
   }
-  for (int h = 0; h < 2; ++h)    // rows 0-3, rows 4-7
+  for (int h = 0; h < 2; ++h)      // rows 0-3, rows 4-7
     for (int i = 0; i < 2; ++i) {  // unpacklo, unpackhi
       const __m256 a = t[4 * h + i], b = t[4 * h + 2 + i];
       s[4 * h + 2 * i] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0));
@@ -42,8 +42,7 @@ inline void store_block_row(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
 #endif
 
 template <typename T>
-void pack_rows_transposed(const T* __restrict a, int64_t row, int64_t rows, int64_t k, int mr,
-                          T* __restrict dst) {
+void pack_rows_transposed(const T* __restrict a, int64_t row, int64_t rows, int64_t k, int mr, T* __restrict dst) {
   for (int64_t m0 = 0; m0 < rows; m0 += mr, dst += mr * k) {
     const int live = static_cast<int>(rows - m0 < mr ? rows - m0 : mr);
     const T* panel = a + m0 * row;

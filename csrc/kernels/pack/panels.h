@@ -13,8 +13,7 @@ namespace fastcnn {
 // A micro-panels of k columns. With rows not a multiple of MR the last
 // panel's extra rows are zero.
 template <typename T>
-void pack_a_panels(const T* a, int64_t row, int64_t col, int64_t rows, int64_t k, int mr,
-                   T* __restrict dst) {
+void pack_a_panels(const T* a, int64_t row, int64_t col, int64_t rows, int64_t k, int mr, T* __restrict dst) {
   // Unit strides spelled out: with a stride variable the compiler neither
   // vectorises the run copies nor walks rows in order.
   for (int64_t m0 = 0; m0 < rows; m0 += mr, dst += mr * k) {

@@ -72,8 +72,8 @@ inline bool replaces_max(T v, T best) {
 // take every tap of an output column in registers and store it once; the
 // general loop makes one read-modify-write pass over the row per tap.
 template <typename T, bool kWithIndex, int kStride, int kKernel = 0>
-void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
-                      int64_t* __restrict indices, int64_t row_begin, int64_t row_end) {
+void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out, int64_t* __restrict indices,
+                      int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
   for (int64_t oh = row_begin; oh < row_end; ++oh) {
     const int64_t h0 = oh * p.stride_h - p.pad_top;
@@ -93,7 +93,10 @@ void max_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
       for (int64_t ih = h_lo; ih < h_hi; ++ih)
         for (int64_t iw = w_lo; iw < w_hi; ++iw) {
           const T v = in[ih * p.in_w + iw];
-          if (replaces_max(v, best)) { best = v; best_i = ih * p.in_w + iw; }
+          if (replaces_max(v, best)) {
+            best = v;
+            best_i = ih * p.in_w + iw;
+          }
         }
       o[ow] = best;
       if (kWithIndex) idx[ow] = best_i;
@@ -185,8 +188,7 @@ inline bool any_nan(const T* __restrict x, int64_t n) {
 // Rows whose window is clipped vertically, or whose three input rows hold a
 // NaN, take max_forward_rows (NaN wins).
 template <typename T>
-void max_forward_3x3_s2_values(const PoolWindow& p, const T* in, T* out, int64_t row_begin,
-                               int64_t row_end) {
+void max_forward_3x3_s2_values(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
   const int64_t count = mid.end - mid.begin;
   if (count <= 0) return max_forward_rows<T, false, 2, 3>(p, in, out, nullptr, row_begin, row_end);
@@ -255,8 +257,7 @@ void max_forward_3x3_s2_values(const PoolWindow& p, const T* in, T* out, int64_t
 }
 
 template <typename T>
-void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin,
-                 int64_t row_end) {
+void max_forward(const PoolWindow& p, const T* in, T* out, int64_t* indices, int64_t row_begin, int64_t row_end) {
   const bool with_index = indices != nullptr;
   const bool square_s2 = p.stride_w == 2 && p.kernel_h == p.kernel_w;
   if (square_s2 && p.kernel_w == 2)
@@ -300,8 +301,7 @@ inline int64_t avg_divisor(const PoolWindow& p, int64_t oh, int64_t ow) {
 // A row that is not a multiple of 8 ends with a chunk overlapping the one
 // before it.
 template <typename T>
-inline bool average_2x2(const T* __restrict a, const T* __restrict b, T* __restrict o, int64_t count,
-                        T scale) {
+inline bool average_2x2(const T* __restrict a, const T* __restrict b, T* __restrict o, int64_t count, T scale) {
 #if defined(__AVX2__)
   if constexpr (sizeof(T) == 4) {
     if (count < 8) return false;
@@ -324,8 +324,8 @@ inline bool average_2x2(const T* __restrict a, const T* __restrict b, T* __restr
 
 // kKernel as in max_forward_rows.
 template <typename T, int kStride, int kKernel = 0>
-void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out,
-                      int64_t row_begin, int64_t row_end) {
+void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict out, int64_t row_begin,
+                      int64_t row_end) {
   const InteriorColumns mid = interior_columns(p);
   const int64_t sw = kStride ? kStride : p.stride_w, base = -p.pad_left;
   for (int64_t oh = row_begin; oh < row_end; ++oh) {
@@ -347,8 +347,7 @@ void avg_forward_rows(const PoolWindow& p, const T* __restrict in, T* __restrict
       const T scale = T(1) / static_cast<T>(avg_divisor(p, oh, mid.begin));
       const T* row0 = in + h_lo * p.in_w + base;
       if (kKernel == 2 && kStride == 2 &&
-          average_2x2(row0 + 2 * mid.begin, row0 + 2 * mid.begin + p.in_w, o + mid.begin,
-                      mid.end - mid.begin, scale))
+          average_2x2(row0 + 2 * mid.begin, row0 + 2 * mid.begin + p.in_w, o + mid.begin, mid.end - mid.begin, scale))
         continue;
       const auto column = [&](int64_t ow) {
         T total = 0;
@@ -386,10 +385,10 @@ inline void sum3_stride2(const T* __restrict v, T* __restrict h, int64_t count) 
   if constexpr (sizeof(T) == 4) {
     for (; j + 8 <= count; j += 8) {
       const float* at = v + 2 * j;
-      const __m256 lo = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(at), _mm256_loadu_ps(at + 1)),
-                                      _mm256_loadu_ps(at + 2));
-      const __m256 hi = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(at + 8), _mm256_loadu_ps(at + 9)),
-                                      _mm256_loadu_ps(at + 10));
+      const __m256 lo =
+          _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(at), _mm256_loadu_ps(at + 1)), _mm256_loadu_ps(at + 2));
+      const __m256 hi =
+          _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(at + 8), _mm256_loadu_ps(at + 9)), _mm256_loadu_ps(at + 10));
       // lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6, then 64-bit pairs into order.
       const __m256 even = _mm256_shuffle_ps(lo, hi, 0x88);
       _mm256_storeu_ps(h + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8)));
@@ -447,8 +446,8 @@ template <typename T>
 void avg_forward(const PoolWindow& p, const T* in, T* out, int64_t row_begin, int64_t row_end) {
   const bool square_s2 = p.stride_w == 2 && p.kernel_h == p.kernel_w;
   // Every window whole (LeNet's pool): no edges, one divisor.
-  if (square_s2 && p.kernel_w == 2 && p.stride_h == 2 && p.pad_top == 0 && p.pad_left == 0 &&
-      2 * p.out_h <= p.in_h && 2 * p.out_w <= p.in_w) {
+  if (square_s2 && p.kernel_w == 2 && p.stride_h == 2 && p.pad_top == 0 && p.pad_left == 0 && 2 * p.out_h <= p.in_h &&
+      2 * p.out_w <= p.in_w) {
     int64_t oh = row_begin;
     for (; oh < row_end; ++oh) {
       const T* top = in + 2 * oh * p.in_w;
@@ -815,7 +814,10 @@ T max_with_index(const T* __restrict x, int64_t n, int64_t* index) {
   T best = x[0];
   int64_t best_i = 0;
   for (int64_t i = 1; i < n; ++i)
-    if (replaces_max(x[i], best)) { best = x[i]; best_i = i; }
+    if (replaces_max(x[i], best)) {
+      best = x[i];
+      best_i = i;
+    }
   *index = best_i;
   return best;
 }

@@ -10,9 +10,8 @@
 // pool2d_impl.h (clamp_index, replaces_max, avg_divisor).
 
 template <typename T, bool kWithIndex>
-void max_forward_nhwc_rows(const PoolWindow& p, int64_t channels, const T* __restrict in,
-                           T* __restrict out, int64_t* __restrict indices, int64_t row_begin,
-                           int64_t row_end) {
+void max_forward_nhwc_rows(const PoolWindow& p, int64_t channels, const T* __restrict in, T* __restrict out,
+                           int64_t* __restrict indices, int64_t row_begin, int64_t row_end) {
   const int64_t C = channels;
   for (int64_t oh = row_begin; oh < row_end; ++oh) {
     const int64_t h0 = oh * p.stride_h - p.pad_top;
@@ -42,8 +41,8 @@ void max_forward_nhwc_rows(const PoolWindow& p, int64_t channels, const T* __res
 }
 
 template <typename T>
-void max_forward_nhwc(const PoolWindow& p, int64_t channels, const T* in, T* out,
-                      int64_t* indices, int64_t row_begin, int64_t row_end) {
+void max_forward_nhwc(const PoolWindow& p, int64_t channels, const T* in, T* out, int64_t* indices, int64_t row_begin,
+                      int64_t row_end) {
   if (indices)
     max_forward_nhwc_rows<T, true>(p, channels, in, out, indices, row_begin, row_end);
   else
@@ -51,8 +50,8 @@ void max_forward_nhwc(const PoolWindow& p, int64_t channels, const T* in, T* out
 }
 
 template <typename T>
-void avg_forward_nhwc(const PoolWindow& p, int64_t channels, const T* __restrict in,
-                      T* __restrict out, int64_t row_begin, int64_t row_end) {
+void avg_forward_nhwc(const PoolWindow& p, int64_t channels, const T* __restrict in, T* __restrict out,
+                      int64_t row_begin, int64_t row_end) {
   const int64_t C = channels;
   for (int64_t oh = row_begin; oh < row_end; ++oh) {
     const int64_t h0 = oh * p.stride_h - p.pad_top;
@@ -74,8 +73,7 @@ void avg_forward_nhwc(const PoolWindow& p, int64_t channels, const T* __restrict
 }
 
 template <typename T>
-void avg_backward_nhwc(const PoolWindow& p, int64_t channels, const T* __restrict dout,
-                       T* __restrict din) {
+void avg_backward_nhwc(const PoolWindow& p, int64_t channels, const T* __restrict dout, T* __restrict din) {
   const int64_t C = channels;
   for (int64_t i = 0; i < p.in_h * p.in_w * C; ++i) din[i] = 0;
   for (int64_t oh = 0; oh < p.out_h; ++oh) {

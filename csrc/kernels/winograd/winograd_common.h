@@ -11,9 +11,8 @@ constexpr int kWinogradLanes = 16;
 // micro-panel layout: v[p * point_stride + (j / nr) * panel_stride + j % nr].
 // (nr = the block's tile count writes plain tile-contiguous rows.)
 template <typename T, int kPoints>
-inline void winograd_store_lanes(const T (*u)[kWinogradLanes], T* v, int64_t first,
-                                 int64_t point_stride, int64_t panel_stride, int nr,
-                                 int points = kPoints) {
+inline void winograd_store_lanes(const T (*u)[kWinogradLanes], T* v, int64_t first, int64_t point_stride,
+                                 int64_t panel_stride, int nr, int points = kPoints) {
   constexpr int L = kWinogradLanes;
   // Runs of min(nr, L) consecutive columns (nr and L are powers of two, and
   // callers align `first` to L).
@@ -50,7 +49,6 @@ inline WinogradTile winograd_tile(const WinogradTiles& g, int64_t tile) {
   return {tile / g.tiles_per_image, (in_image / g.tiles_x) * g.tile, (in_image % g.tiles_x) * g.tile};
 }
 
-
 // The tiles of lanes first .. first + kWinogradLanes - 1 with one or two
 // integer divisions, not two per lane (64-bit divisions cost more than a
 // lane's share of the transform).
@@ -81,8 +79,7 @@ inline void winograd_lane_tiles(const WinogradTiles& g, int64_t first, WinogradT
 template <typename T>
 inline const T* winograd_staged_windows(const WinogradTiles& g, const T* plane0, int64_t first) {
   const WinogradTile corner = winograd_tile(g, first);  // lane 0: image group * 16
-  return plane0 + (corner.image / kWinogradLanes) * g.image_stride +
-         (corner.y * g.w + corner.x) * kWinogradLanes;
+  return plane0 + (corner.image / kWinogradLanes) * g.image_stride + (corner.y * g.w + corner.x) * kWinogradLanes;
 }
 
 // Whether lane l of a lane group starting at `first` holds a real tile.
@@ -101,8 +98,8 @@ struct WinogradLaneWindows {
   alignas(64) int32_t offset[kWinogradLanes], y[kWinogradLanes], x[kWinogradLanes];
 };
 
-inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy,
-                                  int64_t dx, WinogradLaneWindows* lanes) {
+inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t n, int64_t dy, int64_t dx,
+                                  WinogradLaneWindows* lanes) {
   // Offsets stay in int32 when every image ends below 2^30 and rows are
   // under 2^26 wide (corners lie at most 8 rows above the plane, windows
   // reach at most 8 rows below): checked without a division per lane.
@@ -134,8 +131,8 @@ inline bool winograd_lane_windows(const WinogradTiles& g, int64_t first, int64_t
 // instead of 16 scalar loads and stores. Returns false (nothing written)
 // without AVX-512 or when the offsets do not fit; callers then gather by hand.
 template <typename T, int KH, int KW>
-inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int64_t first,
-                                    int64_t n, int64_t dy, int64_t dx, T (*d)[kWinogradLanes]) {
+inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int64_t first, int64_t n, int64_t dy,
+                                    int64_t dx, T (*d)[kWinogradLanes]) {
 #if defined(__AVX512F__)
   WinogradLaneWindows lanes;
   if (!winograd_lane_windows(g, first, n, dy, dx, &lanes)) return false;
@@ -159,10 +156,9 @@ inline bool winograd_gather_windows(const WinogradTiles& g, const T* plane0, int
         _mm512_store_ps(d[i * KW + j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, plane0, 4));
       } else {
         _mm512_store_pd(d[i * KW + j], _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(m),
-                                                                 _mm512_castsi512_si256(index), plane0, 8));
-        _mm512_store_pd(d[i * KW + j] + 8,
-                        _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(m >> 8),
-                                                 _mm512_extracti64x4_epi64(index, 1), plane0, 8));
+                                                                _mm512_castsi512_si256(index), plane0, 8));
+        _mm512_store_pd(d[i * KW + j] + 8, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(m >> 8),
+                                                                    _mm512_extracti64x4_epi64(index, 1), plane0, 8));
       }
     }
   }
@@ -253,17 +249,17 @@ inline void winograd_store_tiles(const WinogradTiles& g, T* plane0, int64_t firs
 // gather across rows per (point, ci). G is alpha x r (row stride 7). scratch:
 // winograd_filter_scratch(...) values (kernel_table.h).
 template <class S>
-void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, int64_t c_in,
-                               const typename S::T* g, int64_t g_row, int rows, int mr,
-                               typename S::T* dst, int64_t point_stride, typename S::T* scratch) {
+void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, int64_t c_in, const typename S::T* g,
+                               int64_t g_row, int rows, int mr, typename S::T* dst, int64_t point_stride,
+                               typename S::T* scratch) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int W = S::width;
-  const int64_t live = c_in * mr;                 // values of one point's panel
-  const int64_t m = (live + W - 1) / W * W;       // padded to whole vectors
+  const int64_t live = c_in * mr;            // values of one point's panel
+  const int64_t m = (live + W - 1) / W * W;  // padded to whole vectors
   const int rr = r * r;
-  T* wt = scratch;                                // [k][j][ci * mr + row]
-  T* gg = wt + int64_t(rr) * m;                   // [i][k][ci * mr + row]
+  T* wt = scratch;               // [k][j][ci * mr + row]
+  T* gg = wt + int64_t(rr) * m;  // [i][k][ci * mr + row]
   if (live < m)
     for (int kj = 0; kj < rr; ++kj)
       for (int64_t e = live; e < m; ++e) wt[kj * m + e] = T(0);
@@ -300,8 +296,7 @@ void winograd_filter_transform(const typename S::T (*G)[7], int alpha, int r, in
       for (int j = 0; j < r; ++j)
         for (int64_t e = e0; e < e1; e += W) {
           V acc = S::zero();
-          for (int t = 0; t < taps[i]; ++t)
-            acc = S::fmadd(coef[i][t], S::load(wt + (tap[i][t] * r + j) * m + e), acc);
+          for (int t = 0; t < taps[i]; ++t) acc = S::fmadd(coef[i][t], S::load(wt + (tap[i][t] * r + j) * m + e), acc);
           S::store(gg + (i * r + j) * m + e, acc);
         }
     for (int i = 0; i < alpha; ++i)  // (G g) G^T, one point at a time

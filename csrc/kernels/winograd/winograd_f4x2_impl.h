@@ -48,8 +48,7 @@ inline void winograd_at5(const T* const in[5], T* const out[4]) {
 
 // u = B^T d B of 16 lanes' 5x5 windows (points row-major); t: scratch.
 template <typename T>
-inline void winograd_f4x2_input_tile(const T (*d)[kWinogradLanes], T (*t)[kWinogradLanes],
-                                     T (*u)[kWinogradLanes]) {
+inline void winograd_f4x2_input_tile(const T (*d)[kWinogradLanes], T (*t)[kWinogradLanes], T (*u)[kWinogradLanes]) {
   for (int i = 0; i < 5; ++i) {  // along rows (the column index j)
     const T* in[5] = {d[i * 5], d[i * 5 + 1], d[i * 5 + 2], d[i * 5 + 3], d[i * 5 + 4]};
     T* out[5] = {t[i * 5], t[i * 5 + 1], t[i * 5 + 2], t[i * 5 + 3], t[i * 5 + 4]};
@@ -119,8 +118,8 @@ inline bool winograd_gather_phases(const WinogradTiles& g, const T* plane0, int6
       for (int k = 0; k < pairs; ++k) {
         const __mmask16 m = row_ok & col_ok[k];
         const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(2 * k));
-        const __m512i a = _mm512_mask_i32gather_epi64(zero, static_cast<__mmask8>(m), _mm512_castsi512_si256(index),
-                                                      plane0, 4);
+        const __m512i a =
+            _mm512_mask_i32gather_epi64(zero, static_cast<__mmask8>(m), _mm512_castsi512_si256(index), plane0, 4);
         const __m512i b = _mm512_mask_i32gather_epi64(zero, static_cast<__mmask8>(m >> 8),
                                                       _mm512_extracti64x4_epi64(index, 1), plane0, 4);
         const __m512 lo = _mm512_permutex2var_ps(_mm512_castsi512_ps(a), even, _mm512_castsi512_ps(b));
@@ -146,8 +145,8 @@ inline bool winograd_gather_phases(const WinogradTiles& g, const T* plane0, int6
 // the plane; its V rows go phase_offset * q elements past v's packed B
 // micro-panels.
 template <typename T>
-void winograd_f4x2_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count,
-                         T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
+void winograd_f4x2_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                         int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T d[4][25][L], t[25][L], u[25][L];
   const int64_t padded = (count + nr - 1) / nr * nr;
@@ -166,8 +165,7 @@ void winograd_f4x2_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
             const int64_t y = y0 + 2 * i;
             for (int j = 0; j < 5; ++j) {
               const int64_t x = x0 + 2 * j;
-              d[q][i * 5 + j][l] =
-                  (l < n && y >= 0 && y < g.h && x >= 0 && x < g.w) ? plane[y * g.w + x] : T(0);
+              d[q][i * 5 + j][l] = (l < n && y >= 0 && y < g.h && x >= 0 && x < g.w) ? plane[y * g.w + x] : T(0);
             }
           }
         }
@@ -182,8 +180,8 @@ void winograd_f4x2_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
 // A^T m A of the 25 GEMM results of tiles [tile_begin, tile_begin + count)
 // for one output channel to 4x4 output tiles (clipped), plus bias.
 template <typename T>
-void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stride,
-                          int64_t tile_begin, int64_t count, T bias, T* plane0) {
+void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stride, int64_t tile_begin, int64_t count,
+                          T bias, T* plane0) {
   constexpr int L = kWinogradLanes;
   alignas(64) T s[20][L], y[16][L];
   for (int64_t done = 0; done < count; done += L) {
@@ -200,8 +198,8 @@ void winograd_f4x2_output(const WinogradTiles& g, const T* m, int64_t point_stri
 // the tile at corner (ty, tx) starts at (ty - pad_top, tx - pad_left), step
 // 1, zero outside the plane; stored like winograd_f4x2_input's phase 0.
 template <typename T>
-void winograd_f4x2_window_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count,
-                                T* v, int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
+void winograd_f4x2_window_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                                int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T d[25][L], t[25][L], u[25][L];
   const int64_t padded = (count + nr - 1) / nr * nr;

@@ -66,17 +66,15 @@ inline void winograd_a6(const T* const in[4], T* const out[6]) {
 // panel_stride + j % nr]. Lanes past `count`, to the end of the last
 // micro-panel, are written as zeros.
 template <typename T>
-void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin,
-                         int64_t count, T* v, int64_t local0, int64_t point_stride,
-                         int64_t panel_stride, int nr) {
+void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                         int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T d[36][L], t[36][L], u[36][L];
   // Up to the end of the last micro-panel, so the GEMM never reads stale columns.
   const int64_t padded = (count + nr - 1) / nr * nr;
   for (int64_t done = 0; done < padded; done += L) {
     const int64_t n = count - done < 0 ? 0 : (count - done < L ? count - done : L);
-    const bool gathered =
-        winograd_gather_windows<T, 6, 6>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    const bool gathered = winograd_gather_windows<T, 6, 6>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
     WinogradTile lane_tiles[kWinogradLanes];
     if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
@@ -119,9 +117,8 @@ void winograd_f4x3_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
 // the plane's bottom/right edge (zeros past it); stored like the input
 // transform.
 template <typename T>
-void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int64_t tile_begin,
-                                   int64_t count, T* v, int64_t local0, int64_t point_stride,
-                                   int64_t panel_stride, int nr) {
+void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                                   int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T e[16][L], t[24][L], u[36][L];
   const int64_t padded = (count + nr - 1) / nr * nr;
@@ -162,14 +159,14 @@ void winograd_f4x3_output_gradient(const WinogradTiles& g, const T* plane0, int6
 // output channel, m[(r*6 + c) * point_stride + local], to 4x4 output tiles
 // (clipped at the plane's bottom/right edge) plus bias.
 template <typename T>
-void winograd_f4x3_output(const WinogradTiles& g, const T* m, int64_t point_stride,
-                          int64_t tile_begin, int64_t count, T bias, T* plane0) {
+void winograd_f4x3_output(const WinogradTiles& g, const T* m, int64_t point_stride, int64_t tile_begin, int64_t count,
+                          T bias, T* plane0) {
   constexpr int L = kWinogradLanes;
   alignas(64) T s[24][L], y[16][L];
   for (int64_t done = 0; done < count; done += L) {
     const T* mm = m + done;
     for (int r = 0; r < 6; ++r) {
-      const T* in[6] = {mm + (r * 6) * point_stride, mm + (r * 6 + 1) * point_stride,
+      const T* in[6] = {mm + (r * 6) * point_stride,     mm + (r * 6 + 1) * point_stride,
                         mm + (r * 6 + 2) * point_stride, mm + (r * 6 + 3) * point_stride,
                         mm + (r * 6 + 4) * point_stride, mm + (r * 6 + 5) * point_stride};
       T* out[4] = {s[r * 4], s[r * 4 + 1], s[r * 4 + 2], s[r * 4 + 3]};

@@ -78,14 +78,19 @@ inline void winograd_a8(const T* const in[4], T* const out[8]) {
 // B^T d B of an 8x8 block of lane vectors: d[i * in_row + j] is row i,
 // column j; u[r * 8 + c] the transformed point (r, c).
 template <typename T>
-inline void winograd_f4x5_input_tile(const T (*d)[kWinogradLanes], int64_t in_row,
-                                     T (*t)[kWinogradLanes], T (*u)[kWinogradLanes]) {
+inline void winograd_f4x5_input_tile(const T (*d)[kWinogradLanes], int64_t in_row, T (*t)[kWinogradLanes],
+                                     T (*u)[kWinogradLanes]) {
   for (int i = 0; i < 8; ++i) {  // along rows (the column index j)
     const T* row = d[i * in_row];
-    const T* in[8] = {row, row + kWinogradLanes, row + 2 * kWinogradLanes, row + 3 * kWinogradLanes,
-                      row + 4 * kWinogradLanes, row + 5 * kWinogradLanes, row + 6 * kWinogradLanes,
+    const T* in[8] = {row,
+                      row + kWinogradLanes,
+                      row + 2 * kWinogradLanes,
+                      row + 3 * kWinogradLanes,
+                      row + 4 * kWinogradLanes,
+                      row + 5 * kWinogradLanes,
+                      row + 6 * kWinogradLanes,
                       row + 7 * kWinogradLanes};
-    T* out[8] = {t[i * 8], t[i * 8 + 1], t[i * 8 + 2], t[i * 8 + 3],
+    T* out[8] = {t[i * 8],     t[i * 8 + 1], t[i * 8 + 2], t[i * 8 + 3],
                  t[i * 8 + 4], t[i * 8 + 5], t[i * 8 + 6], t[i * 8 + 7]};
     winograd_bt8(in, out);
   }
@@ -100,9 +105,8 @@ inline void winograd_f4x5_input_tile(const T (*d)[kWinogradLanes], int64_t in_ro
 // (4*ty - pad_top, 4*tx - pad_left), zero outside the plane (or, in
 // image-lane mode, rows of the staged copy), into packed B micro-panels.
 template <typename T>
-void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin,
-                         int64_t count, T* v, int64_t local0, int64_t point_stride,
-                         int64_t panel_stride, int nr) {
+void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                         int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T d[64][L], t[64][L], u[64][L];
   const int64_t padded = (count + nr - 1) / nr * nr;
@@ -114,15 +118,13 @@ void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
         for (int e = 0; e < 64; ++e)
           for (int l = 0; l < L; ++l) u[e][l] = 0;
       } else {
-        const T(*staged)[L] = reinterpret_cast<const T(*)[L]>(
-            winograd_staged_windows(g, plane0, tile_begin + done));
+        const T(*staged)[L] = reinterpret_cast<const T(*)[L]>(winograd_staged_windows(g, plane0, tile_begin + done));
         winograd_f4x5_input_tile<T>(staged, g.w, t, u);
       }
       winograd_store_lanes<T, 64>(u, v, local0 + done, point_stride, panel_stride, nr);
       continue;
     }
-    const bool gathered =
-        winograd_gather_windows<T, 8, 8>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
+    const bool gathered = winograd_gather_windows<T, 8, 8>(g, plane0, tile_begin + done, n, -g.pad_top, -g.pad_left, d);
     WinogradTile lane_tiles[kWinogradLanes];
     if (!gathered) winograd_lane_tiles(g, tile_begin + done, lane_tiles);
     for (int64_t l = 0; l < L && !gathered; ++l) {
@@ -151,8 +153,8 @@ void winograd_f4x5_input(const WinogradTiles& g, const T* plane0, int64_t tile_b
 // A^T m A of the 64 GEMM results of tiles [tile_begin, tile_begin + count)
 // for one output channel to 4x4 output tiles (clipped), plus bias.
 template <typename T>
-void winograd_f4x5_output(const WinogradTiles& g, const T* m, int64_t point_stride,
-                          int64_t tile_begin, int64_t count, T bias, T* plane0) {
+void winograd_f4x5_output(const WinogradTiles& g, const T* m, int64_t point_stride, int64_t tile_begin, int64_t count,
+                          T bias, T* plane0) {
   constexpr int L = kWinogradLanes;
   alignas(64) T s[32][L], y[16][L];
   for (int64_t done = 0; done < count; done += L) {
@@ -176,9 +178,8 @@ void winograd_f4x5_output(const WinogradTiles& g, const T* m, int64_t point_stri
 // A e A^T of 4x4 output-gradient tiles (clipped at the bottom/right edge)
 // for the weight gradient, stored like the input transform.
 template <typename T>
-void winograd_f4x5_output_gradient(const WinogradTiles& g, const T* plane0, int64_t tile_begin,
-                                   int64_t count, T* v, int64_t local0, int64_t point_stride,
-                                   int64_t panel_stride, int nr) {
+void winograd_f4x5_output_gradient(const WinogradTiles& g, const T* plane0, int64_t tile_begin, int64_t count, T* v,
+                                   int64_t local0, int64_t point_stride, int64_t panel_stride, int nr) {
   constexpr int L = kWinogradLanes;
   alignas(64) T e[16][L], t[32][L], u[64][L];
   const int64_t padded = (count + nr - 1) / nr * nr;
@@ -203,7 +204,7 @@ void winograd_f4x5_output_gradient(const WinogradTiles& g, const T* plane0, int6
     }
     for (int i = 0; i < 4; ++i) {  // A (8x4) along rows, then along columns
       const T* in[4] = {e[i * 4], e[i * 4 + 1], e[i * 4 + 2], e[i * 4 + 3]};
-      T* out[8] = {t[i * 8], t[i * 8 + 1], t[i * 8 + 2], t[i * 8 + 3],
+      T* out[8] = {t[i * 8],     t[i * 8 + 1], t[i * 8 + 2], t[i * 8 + 3],
                    t[i * 8 + 4], t[i * 8 + 5], t[i * 8 + 6], t[i * 8 + 7]};
       winograd_a8(in, out);
     }

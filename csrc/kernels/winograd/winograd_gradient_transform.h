@@ -6,9 +6,9 @@
 // small weight gradients). scratch: (alpha + r) * r * c_in values.
 // Included by kernels/table_<isa>.cpp *inside* that ISA's namespace.
 template <typename T>
-void winograd_gradient_transform(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m,
-                                 int64_t point_stride, T* __restrict dw, T* __restrict scratch) {
-  T* __restrict mg = scratch;                   // (M G)[k][j] over ci
+void winograd_gradient_transform(const T (*G)[7], int alpha, int r, int64_t c_in, const T* m, int64_t point_stride,
+                                 T* __restrict dw, T* __restrict scratch) {
+  T* __restrict mg = scratch;                      // (M G)[k][j] over ci
   T* __restrict gmg = scratch + alpha * r * c_in;  // (G^T M G)[i][j] over ci
   for (int k = 0; k < alpha; ++k)
     for (int j = 0; j < r; ++j) {

@@ -67,6 +67,7 @@ from ._shapes import (
     dropout_seed,
     fused_activation,
     non_empty,
+    positive_tuple,
     same_float_dtype,
     same_shape,
     spatial_dims,
@@ -74,7 +75,14 @@ from ._shapes import (
 
 __all__ = [
     "conv_transpose2d",
+    "conv_transpose2d_backward",
     "conv_transpose1d",
+    "conv_transpose1d_backward",
+    "conv_transpose_output_size",
+    "upsample2d",
+    "upsample2d_backward",
+    "pad2d",
+    "pad2d_backward",
     "linear",
     "linear_backward",
     "conv2d",
@@ -826,14 +834,14 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     """Transposed 2-D convolution, NCHW, w (C_in, C_out/groups, KH, KW), written as
     its definition: every input value scatters w's taps into the output at
     (i * stride - pad_before + kh * dilation, j * stride - pad_left + kw * dilation)."""
-    from .transpose import _output_padding, _pads, conv_transpose_output_size
+    from .transpose import _geometry, _output_padding, _pads, conv_transpose_output_size
 
-    dtype = np.result_type(np.asarray(x).dtype, np.asarray(w).dtype, np.float32)
-    x, w = np.asarray(x, dtype), np.asarray(w, dtype)
+    _geometry(x, w, stride, padding, output_padding, groups, dilation, 2, "channels_first")  # argument checks
+    x, w = same_float_dtype(x=x, w=w)
+    dtype = x.dtype
     n, c_in, h, w_in = x.shape
     _, c_out_g, kh, kw = w.shape
-    stride = (stride, stride) if np.isscalar(stride) else tuple(stride)
-    dilation = (dilation, dilation) if np.isscalar(dilation) else tuple(dilation)
+    stride, dilation = positive_tuple(stride, 2, "stride"), positive_tuple(dilation, 2, "dilation")
     (pt, pb), (pl, pr) = _pads(padding, 2)
     oh_pad, ow_pad = _output_padding(output_padding, stride, 2)
     out_h = conv_transpose_output_size(h, kh, stride[0], pt, pb, dilation[0], oh_pad)
@@ -857,6 +865,10 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
                     x0 : x0 + (w_in - 1) * stride[1] + 1 : stride[1],
                 ] += contribution
     y = canvas[:, :, pt : pt + out_h, pl : pl + out_w]
+    if b is not None and np.shape(b) != (c_out_g * groups,):
+        raise ValueError(
+            f"b must have shape ({c_out_g * groups},) for w {w.shape} and groups={groups}, got {np.shape(b)}"
+        )
     if b is not None:
         y = y + np.asarray(b, dtype).reshape(1, -1, 1, 1)
     return np.ascontiguousarray(y)
@@ -883,3 +895,162 @@ def conv_transpose1d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
 
 def _one(v):
     return v[0] if isinstance(v, (list, tuple)) else v
+
+
+def conv_transpose2d_backward(
+    dout, x, w, stride=1, padding=0, output_padding=0, groups=1, dilation=1, needs=("x", "w", "b")
+):
+    """Gradients of conv_transpose2d: dx is the convolution of dout with w, dw the weight
+    gradient of that convolution with x as its output gradient, db dout's channel sums."""
+    from .transpose import _pads
+
+    if isinstance(needs, str):
+        needs = (needs,)
+    dout, x, w = same_float_dtype(dout=dout, x=x, w=w)
+    expected = conv_transpose2d(x, w, None, stride, padding, output_padding, groups, dilation).shape
+    if dout.shape != expected:
+        raise ValueError(f"dout must have the output shape {expected}, got {dout.shape}")
+    pads = _pads(padding, 2)
+    dx = conv2d(dout, w, None, stride, pads, dilation, groups) if "x" in needs else None
+    dw = (
+        conv2d_backward(x, dout, w, stride, pads, dilation, groups, needs=("w",))[1] if "w" in needs else None
+    )
+    db = np.sum(dout, axis=(0, 2, 3)) if "b" in needs else None
+    return dx, dw, db
+
+
+def conv_transpose1d_backward(
+    dout, x, w, stride=1, padding=0, output_padding=0, groups=1, dilation=1, needs=("x", "w", "b")
+):
+    """Gradients of conv_transpose1d (the 2-D ones with H = 1)."""
+    from .transpose import _pads
+
+    (pads,) = _pads(padding, 1)
+    dx, dw, db = conv_transpose2d_backward(
+        np.asarray(dout)[:, :, None, :],
+        np.asarray(x)[:, :, None, :],
+        np.asarray(w)[:, :, None, :],
+        (1, _one(stride)),
+        ((0, 0), pads),
+        (0, _one(output_padding)),
+        groups,
+        (1, _one(dilation)),
+        needs,
+    )
+    return (None if dx is None else dx[:, :, 0, :]), (None if dw is None else dw[:, :, 0, :]), db
+
+
+def conv_transpose_output_size(n, kernel, stride=1, pad_before=0, pad_after=0, dilation=1, output_padding=0):
+    """(n - 1) * stride - pads + dilation * (kernel - 1) + output_padding + 1."""
+    from .transpose import conv_transpose_output_size as size
+
+    return size(n, kernel, stride, pad_before, pad_after, dilation, output_padding)
+
+
+def _channels_first_view(a, data_format):
+    return np.moveaxis(a, -1, 1) if data_format == "channels_last" else a
+
+
+def _back_to_layout(a, data_format):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1) if data_format == "channels_last" else a)
+
+
+def upsample2d(x, scale_factor=2, mode="nearest", align_corners=False, data_format="channels_first"):
+    """Each output pixel from its definition: nearest copies input (o // s); bilinear
+    mixes the two nearest rows and columns at the source coordinate."""
+    from .resize import _layout, _upsample_args
+
+    x = as_float_array(x, "x")
+    _layout(x, data_format)
+    sh, sw = _upsample_args(scale_factor, mode, align_corners)
+    first = _channels_first_view(x, data_format)
+    n, c, h, w = first.shape
+    out = np.empty((n, c, h * sh, w * sw), x.dtype)
+    for oy in range(h * sh):
+        for ox in range(w * sw):
+            if mode == "nearest":
+                out[:, :, oy, ox] = first[:, :, oy // sh, ox // sw]
+                continue
+            value = 0
+            for iy, fy in _taps(oy, h, sh, align_corners):
+                for ix, fx in _taps(ox, w, sw, align_corners):
+                    value = value + fy * fx * first[:, :, iy, ix].astype(np.float64)
+            out[:, :, oy, ox] = value
+    return _back_to_layout(out, data_format)
+
+
+def _taps(o, n, scale, align_corners):
+    if align_corners:
+        src = o * (n - 1) / (n * scale - 1) if n * scale > 1 else 0.0
+    else:
+        src = max((o + 0.5) / scale - 0.5, 0.0)
+    lo = min(int(np.floor(src)), n - 1)
+    hi = min(lo + 1, n - 1)
+    return [(lo, 1 - (src - lo)), (hi, src - lo)]
+
+
+def upsample2d_backward(
+    dout, x_shape, scale_factor=2, mode="nearest", align_corners=False, data_format="channels_first"
+):
+    """The adjoint of upsample2d: each output gradient added back to the inputs it read."""
+    from .resize import _layout, _upsample_args
+
+    dout = as_float_array(dout, "dout")
+    _layout(dout, data_format, "dout")
+    sh, sw = _upsample_args(scale_factor, mode, align_corners)
+    first = _channels_first_view(dout, data_format)
+    shape = tuple(x_shape)
+    n, c, h, w = _channels_first_view(np.empty(shape, np.uint8), data_format).shape
+    if first.shape != (n, c, h * sh, w * sw):
+        raise ValueError(f"dout must have the upsampled shape for x {shape}, got {dout.shape}")
+    dx = np.zeros((n, c, h, w), np.float64)
+    for oy in range(h * sh):
+        for ox in range(w * sw):
+            g = first[:, :, oy, ox]
+            if mode == "nearest":
+                dx[:, :, oy // sh, ox // sw] += g
+                continue
+            for iy, fy in _taps(oy, h, sh, align_corners):
+                for ix, fx in _taps(ox, w, sw, align_corners):
+                    dx[:, :, iy, ix] += fy * fx * g
+    return _back_to_layout(dx.astype(dout.dtype), data_format)
+
+
+def pad2d(x, padding, mode="constant", value=0.0, data_format="channels_first"):
+    """np.pad of H and W ('replicate' is NumPy's 'edge')."""
+    from .resize import PAD_MODES, _layout, _pad_pairs
+
+    x = as_float_array(x, "x")
+    _layout(x, data_format)
+    if mode not in PAD_MODES:
+        raise ValueError(f"mode must be one of {PAD_MODES}, got {mode!r}")
+    pairs = _pad_pairs(padding)
+    first = _channels_first_view(x, data_format)
+    if mode == "reflect" and any(max(p) >= n for p, n in zip(pairs, first.shape[2:])):
+        raise ValueError(f"reflect padding {pairs} must be below the sizes {first.shape[2:]}")
+    spec = ((0, 0), (0, 0)) + tuple(pairs)
+    if mode == "constant":
+        out = np.pad(first, spec, mode="constant", constant_values=value)
+    else:
+        out = np.pad(first, spec, mode={"reflect": "reflect", "replicate": "edge"}[mode])
+    return _back_to_layout(out, data_format)
+
+
+def pad2d_backward(dout, x_shape, padding, mode="constant", data_format="channels_first"):
+    """The adjoint of pad2d: each output gradient added to the input element it copies
+    (found by padding a grid of the input's indices the same way)."""
+    from .resize import _layout
+
+    dout = as_float_array(dout, "dout")
+    _layout(dout, data_format, "dout")
+    n, c, h, w = _channels_first_view(np.empty(tuple(x_shape), np.uint8), data_format).shape
+    index = np.arange(h * w, dtype=np.float64).reshape(1, 1, h, w)
+    source = pad2d(index, padding, mode, -1.0)[0, 0].astype(np.int64)
+    d = _channels_first_view(dout, data_format)
+    if d.shape != (n, c) + source.shape:
+        raise ValueError(f"dout must have the padded shape for x {tuple(x_shape)}, got {dout.shape}")
+    dx = np.zeros((n, c, h * w), dout.dtype)
+    for (i, j), k in np.ndenumerate(source):
+        if k >= 0:
+            dx[:, :, k] += d[:, :, i, j]
+    return _back_to_layout(dx.reshape(n, c, h, w), data_format)

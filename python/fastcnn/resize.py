@@ -3,8 +3,8 @@
 upsample2d: integer scale factors; 'nearest' repeats each pixel, 'bilinear'
 interpolates as PyTorch's F.interpolate (align_corners False: source
 coordinate (o + 0.5) / scale - 0.5 clamped at 0; True: the corners of input
-and output align). Both are separable: along each axis the output is a fixed
-(out x in) matrix times the input, so the backward pass is its transpose.
+and output align), one axis after the other, each output mixing its two
+nearest inputs; the backward pass adds each gradient back to those two.
 
 pad2d: 'constant' (value), 'reflect' (mirror without repeating the edge,
 PyTorch's and NumPy's 'reflect') and 'replicate' (repeat the edge), padding
@@ -36,27 +36,45 @@ def _layout(x, data_format, name="x"):
         raise ValueError(
             f"{name} must be 4-D {'(N, H, W, C)' if last else '(N, C, H, W)'}, got shape {x.shape}"
         )
+    if x.size == 0:
+        raise ValueError(f"{name} must have positive sizes, got shape {x.shape}")
     return last, (1, 2) if last else (2, 3)
 
 
-def _interpolation(n_in, scale, mode, align_corners):
-    """The (n_in * scale, n_in) matrix that resizes one axis."""
+def _taps(n_in, scale, align_corners):
+    """For each output index along an axis: the two input indices it mixes and the second's weight."""
     n_out = n_in * scale
-    if mode == "nearest":
-        m = np.zeros((n_out, n_in))
-        m[np.arange(n_out), np.arange(n_out) // scale] = 1
-        return m
     if align_corners:
         src = np.arange(n_out) * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)
     else:
         src = np.maximum((np.arange(n_out) + 0.5) / scale - 0.5, 0)
     lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     hi = np.minimum(lo + 1, n_in - 1)
-    frac = src - lo
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), lo), 1 - frac)
-    np.add.at(m, (np.arange(n_out), hi), frac)
-    return m
+    return lo, hi, src - lo
+
+
+def _weights(frac, ndim, axis, dtype):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return frac.astype(dtype).reshape(shape)
+
+
+def _lerp(a, axis, scale, align_corners):
+    """Bilinear resize of one axis: each output mixes its two taps (both read, as PyTorch)."""
+    lo, hi, frac = _taps(a.shape[axis], scale, align_corners)
+    f = _weights(frac, a.ndim, axis, a.dtype)
+    return np.take(a, lo, axis=axis) * (1 - f) + np.take(a, hi, axis=axis) * f
+
+
+def _lerp_backward(d, axis, n_in, scale, align_corners):
+    """The adjoint of _lerp: each output gradient added back to its two taps."""
+    lo, hi, frac = _taps(n_in, scale, align_corners)
+    f = _weights(frac, d.ndim, axis, d.dtype)
+    low, high = np.moveaxis(d * (1 - f), axis, 0), np.moveaxis(d * f, axis, 0)
+    out = np.zeros((n_in,) + low.shape[1:], d.dtype)
+    np.add.at(out, lo, low)
+    np.add.at(out, hi, high)
+    return np.moveaxis(out, 0, axis)
 
 
 def _upsample_args(scale, mode, align_corners):
@@ -75,11 +93,7 @@ def upsample2d(x, scale_factor=2, mode="nearest", align_corners=False, data_form
     sh, sw = _upsample_args(scale_factor, mode, align_corners)
     if mode == "nearest":
         return np.repeat(np.repeat(x, sh, axis=ah), sw, axis=aw)
-    mh = _interpolation(x.shape[ah], sh, mode, align_corners).astype(x.dtype)
-    mw = _interpolation(x.shape[aw], sw, mode, align_corners).astype(x.dtype)
-    if last:
-        return np.ascontiguousarray(np.einsum("oh,nhwc,pw->nopc", mh, x, mw, optimize=True))
-    return np.ascontiguousarray(np.einsum("oh,nchw,pw->ncop", mh, x, mw, optimize=True))
+    return np.ascontiguousarray(_lerp(_lerp(x, ah, sh, align_corners), aw, sw, align_corners))
 
 
 def upsample2d_backward(
@@ -103,11 +117,8 @@ def upsample2d_backward(
         shape = list(d.shape)
         shape[ah : ah + 1] = [x_shape[ah], sh]
         return np.ascontiguousarray(d.reshape(shape).sum(axis=ah + 1))
-    mh = _interpolation(x_shape[ah], sh, mode, align_corners).astype(dout.dtype)
-    mw = _interpolation(x_shape[aw], sw, mode, align_corners).astype(dout.dtype)
-    if last:
-        return np.ascontiguousarray(np.einsum("oh,nopc,pw->nhwc", mh, dout, mw, optimize=True))
-    return np.ascontiguousarray(np.einsum("oh,ncop,pw->nchw", mh, dout, mw, optimize=True))
+    cols = _lerp_backward(dout, aw, x_shape[aw], sw, align_corners)
+    return np.ascontiguousarray(_lerp_backward(cols, ah, x_shape[ah], sh, align_corners))
 
 
 def _pad_pairs(padding):

@@ -70,6 +70,13 @@ def _output_padding(value, stride, d):
 
 def conv_transpose_output_size(n, kernel, stride=1, pad_before=0, pad_after=0, dilation=1, output_padding=0):
     """Output size of a transposed convolution along one dim (ValueError if not positive)."""
+    n, kernel, stride, pad_before, pad_after, dilation, output_padding = (
+        _as_int(v, name)
+        for v, name in zip(
+            (n, kernel, stride, pad_before, pad_after, dilation, output_padding),
+            ("n", "kernel", "stride", "pad_before", "pad_after", "dilation", "output_padding"),
+        )
+    )
     size = (n - 1) * stride - pad_before - pad_after + dilation * (kernel - 1) + output_padding + 1
     if size <= 0:
         raise ValueError(
@@ -92,6 +99,10 @@ def _geometry(x, w, stride, padding, output_padding, groups, dilation, d, data_f
         raise ValueError(
             f"w must be {d + 2}-D (C_in, C_out/groups, {'K' if d == 1 else 'KH, KW'}), got {w.shape}"
         )
+    if min(w.shape) <= 0:
+        raise ValueError(f"w must have positive sizes, got shape {w.shape}")
+    if min(x.shape) <= 0:
+        raise ValueError(f"x must have a positive batch, channels and sizes, got shape {x.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     c_in = x.shape[-1] if last else x.shape[1]
@@ -129,7 +140,10 @@ def _transpose_forward(x, w, b, stride, padding, output_padding, groups, dilatio
     if b is not None:
         b = np.asarray(b)
         if b.shape != (w.shape[1] * args["groups"],):
-            raise ValueError(f"b must have shape ({w.shape[1] * args['groups']},), got {b.shape}")
+            raise ValueError(
+                f"b must have shape ({w.shape[1] * args['groups']},) (C_out/groups = {w.shape[1]} of w "
+                f"{w.shape} times groups={args['groups']}), got {b.shape}"
+            )
         y += b.astype(y.dtype, copy=False).reshape((-1,) if last else (-1,) + (1,) * d)
     return y
 

@@ -386,6 +386,75 @@ def _unary_base(src, name):
     return {"x": x}, kw
 
 
+def _transpose_base(src, d, backward):
+    groups = pick(src, [1, 1, 2])
+    n, cin, cout = src.int(1, 3), groups * src.int(1, 3), groups * src.int(1, 3)
+    sizes = tuple(src.int(1, 6) for _ in range(d))
+    kernel = tuple(src.int(1, 4) for _ in range(d))
+    dtype = _dtype(src)
+    x = _values(src, (n, cin) + sizes, dtype)
+    w = _values(src, (cin, cout // groups) + kernel, dtype)
+    stride = src.int(1, 3)
+    kw = dict(
+        stride=stride,
+        padding=pick(src, [0, 1, (1,) * d, ((0, 1),) * d if d == 2 else (0, 1)]),
+        output_padding=src.int(0, stride - 1),
+        groups=groups,
+        dilation=src.int(1, 2),
+    )
+    if not backward:
+        return {"x": x, "w": w, "b": _values(src, (cout,), dtype) if src.coin() else None}, kw
+    forward = R.conv_transpose2d if d == 2 else R.conv_transpose1d
+    try:
+        dshape = forward(x, w, None, **kw).shape
+    except (ValueError, TypeError):
+        dshape = (n, cout) + sizes
+    return {"dout": _values(src, dshape, dtype), "x": x, "w": w}, kw
+
+
+def _resize_base(src, name):
+    dtype = _dtype(src)
+    shape = (src.int(1, 2), src.int(1, 3), src.int(1, 5), src.int(1, 5))
+    x = _values(src, shape, dtype)
+    if name.startswith("upsample"):
+        mode = pick(src, ["nearest", "bilinear"])
+        kw = dict(
+            scale_factor=pick(src, [1, 2, 3, (2, 1)]),
+            mode=mode,
+            align_corners=mode == "bilinear" and src.coin(),
+        )
+        if not name.endswith("backward"):
+            return {"x": x}, kw
+        try:
+            dshape = R.upsample2d(x, **kw).shape
+        except (ValueError, TypeError):
+            dshape = shape
+        return {"dout": _values(src, dshape, dtype)}, {**kw, "x_shape": shape}
+    kw = dict(
+        padding=pick(src, [0, 1, 2, (1, 2), ((0, 1), (2, 0))]),
+        mode=pick(src, ["constant", "reflect", "replicate"]),
+    )
+    if not name.endswith("backward"):
+        return {"x": x}, {**kw, "value": 0.5}
+    try:
+        dshape = R.pad2d(x, **kw).shape
+    except (ValueError, TypeError):
+        dshape = shape
+    return {"dout": _values(src, dshape, dtype)}, {**kw, "x_shape": shape}
+
+
+def _output_size_base(src):
+    return {}, dict(
+        n=src.int(1, 9),
+        kernel=src.int(1, 5),
+        stride=src.int(1, 3),
+        pad_before=src.int(0, 2),
+        pad_after=src.int(0, 2),
+        dilation=src.int(1, 2),
+        output_padding=src.int(0, 1),
+    )
+
+
 ELEMENTWISE_NAMES = (
     "relu",
     "relu_backward",
@@ -435,6 +504,16 @@ FUNCTIONAL_OPS = (
         ("batch_norm_backward", lambda s, m: _bn_base(s, True)),
     ]
     + [(name, lambda s, m, name=name: _unary_base(s, name)) for name in ELEMENTWISE_NAMES]
+    + [
+        (f"conv_transpose{d}d{'_backward' if bw else ''}", lambda s, m, d=d, bw=bw: _transpose_base(s, d, bw))
+        for d in (1, 2)
+        for bw in (False, True)
+    ]
+    + [
+        (name, lambda s, m, name=name: _resize_base(s, name))
+        for name in ("upsample2d", "upsample2d_backward", "pad2d", "pad2d_backward")
+    ]
+    + [("conv_transpose_output_size", lambda s, m: _output_size_base(s))]
 )
 
 

@@ -180,6 +180,27 @@ py::array activation_forward_py(const py::array& x, const std::string& activatio
 }
 
 template <typename T>
+py::array add_typed(const py::array& a, const py::array& b, const py::object& out) {
+  py::array y = result_like<T>(a, out);
+  T* o = mutable_data<T>(y);
+  {
+    py::gil_scoped_release release;
+    add_forward<T>(Activation::identity, 0.0, a.size(), data<T>(a), data<T>(b), o);
+  }
+  return y;
+}
+
+// a + b (same shape and dtype) on the pool's threads, into a recycled block
+// or `out` (which may be a or b): graph models' Add and gradient sums.
+py::array add_py(const py::array& a, const py::array& b, const py::object& out) {
+  require_float(a, "a");
+  require_float(b, "b");
+  require_same_dtype(a, "a", b, "b");
+  require_same_shape(a, "a", b, "b");
+  return is_f32(a) ? add_typed<float>(a, b, out) : add_typed<double>(a, b, out);
+}
+
+template <typename T>
 py::array activation_backward_typed(const py::array& dy, const py::array& y, Activation act, double slope,
                                     const py::object& out) {
   py::array dx = result_like<T>(y, out);
@@ -403,6 +424,7 @@ void bind_elementwise(py::module_& m) {
         py::arg("out") = py::none());
   m.def("activation_forward", &activation_forward_py, py::arg("x"), py::arg("activation"), py::arg("slope") = 0.0,
         py::arg("out") = py::none());
+  m.def("add", &add_py, py::arg("a"), py::arg("b"), py::arg("out") = py::none());
   m.def("activation_backward", &activation_backward_py, py::arg("dout"), py::arg("y"), py::arg("activation"),
         py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def("softmax_forward", &softmax_forward_py, py::arg("x"), py::arg("out") = py::none());

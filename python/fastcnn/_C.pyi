@@ -200,6 +200,9 @@ def batch_norm_gradient_apply(
 def activation_forward(
     x: _Float, activation: _Activation, slope: float = 0.0, out: _Float | None = None
 ) -> _Float: ...
+def add(a: _Float, b: _Float, out: _Float | None = None) -> _Float:
+    """a + b (same shape and dtype), threaded; out may be a or b."""
+
 def activation_backward(
     dout: _Float, y: _Float, activation: _Activation, slope: float = 0.0, out: _Float | None = None
 ) -> _Float:

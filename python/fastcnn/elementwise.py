@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from . import _C
+from ._paths import reference_active
 from ._shapes import (
     as_float_array,
     channel_axis,
@@ -367,3 +368,21 @@ def softmax_cross_entropy(logits, target, return_grad=True):
     n = rows.shape[0]
     total, grad = _C.softmax_cross_entropy(rows, t, 1.0 / n, return_grad)
     return total / n, (None if grad is None else grad.reshape(logits.shape))
+
+
+def add_arrays(a, b, out=None):
+    """a + b for two float arrays of one shape and dtype: native and threaded where both are
+    C-contiguous float32/float64 (into a recycled block, or `out`), NumPy otherwise."""
+    a, b = np.asarray(a), np.asarray(b)
+    native = (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.dtype in (np.float32, np.float64)
+        and a.flags.c_contiguous
+        and b.flags.c_contiguous
+        and a.size > 0
+        and (out is None or (out.dtype == a.dtype and out.shape == a.shape and out.flags.c_contiguous))
+    )
+    if native and not reference_active():
+        return _C.add(a, b, out)
+    return np.add(a, b, out=out)

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import layers as layers_module, losses as losses_module, plan as plan_module
 from ._paths import reference_active
+from .elementwise import add_arrays
 from .model import Columns, Sequential, _as_inputs
 
 
@@ -166,6 +167,8 @@ class Model(Sequential):
                 self.layers.append(node.layer)
         self._calls = {id(layer): sum(n.layer is layer for n in self._nodes) for layer in self.layers}
         self._step_list = [(node.layer, None) for node in self._nodes]
+        self._bn_activation = self._fusable_pairs()
+        self._fused_now = set()  # activation nodes the last forward ran inside their BatchNormalization
         self.input_shape = self._inputs[0].shape
         self.built = True
 
@@ -205,6 +208,26 @@ class Model(Sequential):
                 )
 
     # ------------------------------------------------------------------ one batch
+    def _fusable_pairs(self):
+        """BatchNormalization node -> the ReLU / LeakyReLU node that alone reads its output:
+        run as one pass each way (as Sequential fuses them), off the reference path."""
+        readers = {}
+        for node in self._nodes:
+            for t in node.inputs:
+                readers.setdefault(id(t), []).append(node)
+        outputs = {id(t) for t in self._outputs}
+        pairs = {}
+        for node in self._nodes:
+            found = readers.get(id(node.output), [])
+            if (
+                type(node.layer) is layers_module.BatchNormalization
+                and id(node.output) not in outputs
+                and len(found) == 1
+                and type(found[0].layer) in (layers_module.ReLU, layers_module.LeakyReLU)
+            ):
+                pairs[id(node)] = found[0]
+        return pairs
+
     def _forward(self, x, training, out=None):
         if training:
             self._weights_version += 1
@@ -216,8 +239,25 @@ class Model(Sequential):
         if len(xs) != len(self._inputs):
             raise ValueError(f"{self.name} takes {len(self._inputs)} inputs, got {len(xs)}")
         values = {id(t): a for t, a in zip(self._inputs, xs)}
+        fuse = not reference_active()
+        self._fused_now = set()
         for node in self._nodes:
+            if id(node) in self._fused_now:
+                continue
             args = [values[id(t)] for t in node.inputs]
+            act = self._bn_activation.get(id(node)) if fuse else None
+            if act is not None:
+                slope = getattr(act.layer, "negative_slope", 0.0)
+                y = node.layer.forward(
+                    args[0],
+                    training=training,
+                    activation="relu" if slope == 0 else "leaky_relu",
+                    negative_slope=slope,
+                )
+                node.cache = node.layer._cache
+                values[id(act.output)] = y
+                self._fused_now.add(id(act))
+                continue
             y = node.layer.forward(args if node.listed else args[0], training=training)
             node.cache = node.layer._cache
             values[id(node.output)] = y
@@ -236,7 +276,8 @@ class Model(Sequential):
 
         def add(tensor, g):
             key = id(tensor)
-            grads[key] = g if key not in grads else grads[key] + g  # never in place: g may be shared
+            # never in place: g may be shared (Add hands one gradient to every input)
+            grads[key] = g if key not in grads else add_arrays(grads[key], g)
 
         for t, g in zip(self._outputs, douts):
             add(t, g)
@@ -245,6 +286,9 @@ class Model(Sequential):
             g = grads.pop(id(node.output), None)
             layer = node.layer
             if g is None:  # nothing downstream reaches an output
+                continue
+            if id(node) in self._fused_now:  # ran inside the BatchNormalization before it
+                add(node.inputs[0], g)
                 continue
             layer._cache = node.cache
             dx = layer.backward(g)

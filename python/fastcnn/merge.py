@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .elementwise import add_arrays
 from .layers import Layer
 
 
@@ -69,11 +70,11 @@ class Add(_Merge):
     """The sum of the inputs."""
 
     def forward(self, xs, training=False):
-        xs = self._inputs(xs)
+        xs = [np.ascontiguousarray(x) for x in self._inputs(xs)]
         self._cache = len(xs)
-        y = xs[0] + xs[1]
+        y = add_arrays(xs[0], xs[1])
         for x in xs[2:]:
-            y += x
+            y = add_arrays(y, x, out=y)
         return y
 
     def backward(self, dout):

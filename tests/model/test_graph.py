@@ -397,3 +397,20 @@ def test_native_add_step_checks_its_operands():
     out = np.empty(8, np.float32)
     plan.run(x, out)
     np.testing.assert_array_equal(out, np.maximum(2 * x, 0))
+
+
+def test_graph_training_fuses_batch_norm_and_relu_where_nothing_else_reads_between():
+    model = zoo.resnet20(seed=4, input_shape=(3, 8, 8))
+    model.compile(optimizers.SGD(0.1), losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((4, 3, 8, 8)).astype(np.float32), rng.integers(0, 10, 4)
+    unfused = zoo.resnet20(seed=4, input_shape=(3, 8, 8))
+    unfused.compile(optimizers.SGD(0.1), losses.SparseCategoricalCrossentropy(from_logits=True))
+    unfused._bn_activation = {}
+    for _ in range(3):
+        a, b = model.train_on_batch(x, y), unfused.train_on_batch(x, y)
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    relus_after_bn = sum(1 for n in model._nodes if id(n) in model._fused_now)
+    assert relus_after_bn == 10  # the stem and the first conv of each of the 9 blocks; the rest follow an Add
+    for p, q in zip(model.get_weights(), unfused.get_weights()):
+        np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)

@@ -79,6 +79,8 @@ __all__ = [
     "ReLU6",
     "Softplus",
     "HardSigmoid",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -939,6 +941,7 @@ del _long, _cls
 
 # Layers kept in modules of their own (merge layers for graph models, transposed
 # convolutions, resizing); each registers in LAYERS like the rest.
+from .depthwise_layers import DepthwiseConv2D, SeparableConv2D  # noqa: E402
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract  # noqa: E402
 from .more_activations import (  # noqa: E402
     ELU,

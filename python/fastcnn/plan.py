@@ -187,7 +187,7 @@ def lower(layer, act, shape, dtype, model_version):
         return _batch_norm(layer, act, shape, dtype)
     if act is not None:
         return None
-    if kind in (L.Conv1D, L.Conv2D, L.Dense):
+    if kind in (L.Conv1D, L.Conv2D, L.DepthwiseConv2D, L.Dense):
         return _weighted(layer, shape, dtype)
     if kind in (L.MaxPool2D, L.AvgPool2D, L.MaxPool1D, L.AvgPool1D):
         return _pool(layer, shape)
@@ -391,7 +391,7 @@ def lower_graph(model, in_shape, dtype, model_version):
         shape = shapes[id(node.inputs[0])]
         sources = [produced[id(t)] for t in node.inputs]
         lowered = None
-        weighted = type(layer) in (L.Conv1D, L.Conv2D, L.Dense)
+        weighted = type(layer) in (L.Conv1D, L.Conv2D, L.DepthwiseConv2D, L.Dense)
         bn = sole_reader(out, (L.BatchNormalization,)) if weighted else None
         if bn is not None and fusion.can_fold(layer, bn.layer):
             act = sole_reader(bn.output, activations)

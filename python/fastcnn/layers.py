@@ -81,6 +81,9 @@ __all__ = [
     "HardSigmoid",
     "DepthwiseConv2D",
     "SeparableConv2D",
+    "LayerNormalization",
+    "GroupNormalization",
+    "SpatialDropout2D",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -956,5 +959,6 @@ from .more_activations import (  # noqa: E402
     Softplus,
     Swish,
 )
+from .normalization import GroupNormalization, LayerNormalization, SpatialDropout2D  # noqa: E402
 from .resize_layers import Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding2D  # noqa: E402
 from .transpose_layers import Conv1DTranspose, Conv2DTranspose  # noqa: E402

@@ -172,7 +172,7 @@ class Layer:
             w = np.asarray(w)
             if w.shape != old.shape:
                 raise ValueError(f"{self.name}: {n} must have shape {old.shape}, got {w.shape}")
-            setattr(self, n, w.astype(self.dtype))
+            setattr(self, n, np.array(w, dtype=self.dtype, order="C"))  # a C-contiguous copy
         self._weights_version += 1
 
     def astype(self, dtype):

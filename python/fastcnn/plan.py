@@ -42,6 +42,10 @@ class _Op:
         self.inputs = inputs  # indices of the ops whose values it reads (-1: the segment's input)
 
 
+def _contiguous(a):
+    return None if a is None else np.ascontiguousarray(a)
+
+
 def _dummy(shape):
     """A read-only array of `shape` holding no memory, for the shape checks."""
     return np.broadcast_to(np.zeros((), np.float32), shape)
@@ -84,7 +88,7 @@ def _conv_ops(layer, kernel, bias, act, shape):
     out_shape = geo.out_shape
     if last:
         out_shape = (out_shape[0],) + tuple(out_shape[2:]) + (out_shape[1],)
-    w = kernel if d == 2 else kernel[:, :, None, :]
+    w = np.ascontiguousarray(kernel if d == 2 else kernel[:, :, None, :])
     act_args = _activation_args(act)
     softmax = None
     if act_args is None:
@@ -92,7 +96,7 @@ def _conv_ops(layer, kernel, bias, act, shape):
         if softmax is None:
             return None
         act_args = ("identity", 0.0)
-    ops = [_Op("conv2d", (x_shape, w, bias, *geo.native_args, last, *act_args), out_shape)]
+    ops = [_Op("conv2d", (x_shape, w, _contiguous(bias), *geo.native_args, last, *act_args), out_shape)]
     return ops + ([softmax] if softmax else [])
 
 
@@ -107,7 +111,7 @@ def _dense_ops(kernel, bias, act, shape):
         if softmax is None:
             return None
         act_args = ("identity", 0.0)
-    ops = [_Op("dense", (shape[0], kernel, bias, *act_args), out_shape)]
+    ops = [_Op("dense", (shape[0], np.ascontiguousarray(kernel), _contiguous(bias), *act_args), out_shape)]
     return ops + ([softmax] if softmax else [])
 
 

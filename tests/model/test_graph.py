@@ -414,3 +414,22 @@ def test_graph_training_fuses_batch_norm_and_relu_where_nothing_else_reads_betwe
     assert relus_after_bn == 10  # the stem and the first conv of each of the 9 blocks; the rest follow an Add
     for p, q in zip(model.get_weights(), unfused.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_state_dict_loads_into_a_graph_model_in_layer_order():
+    torch = pytest.importorskip("torch")
+    source = zoo.resnet20(seed=1, input_shape=(3, 8, 8))
+    target = zoo.resnet20(seed=2, input_shape=(3, 8, 8))
+    state = {}
+    for layer in source.layers:  # PyTorch's names and layouts, in the model's layer order
+        if type(layer) is L.Conv2D:
+            state[f"{layer.name}.weight"] = torch.tensor(layer.kernel)
+        elif type(layer) is L.BatchNormalization:
+            for key, value in zip(("weight", "bias", "running_mean", "running_var"), layer.get_weights()):
+                state[f"{layer.name}.{key}"] = torch.tensor(value)
+        elif type(layer) is L.Dense:
+            state[f"{layer.name}.weight"] = torch.tensor(layer.kernel.T.copy())
+            state[f"{layer.name}.bias"] = torch.tensor(layer.bias)
+    fastcnn.from_torch_state_dict(target, state)
+    x = np.random.default_rng(11).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(target.predict(x), source.predict(x))

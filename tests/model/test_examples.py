@@ -60,3 +60,28 @@ def test_every_zoo_model_builds_and_takes_one_step():
         before = [p.copy() for p in model.params]
         model.train_on_batch(x, y)
         assert any(not np.array_equal(a, b) for a, b in zip(before, model.params)), name
+
+
+def test_unet_example_segments_generated_shapes():
+    _, score, _ = load("unet_shapes").run(images=96, epochs=8, size=16, verbose=0)
+    assert score > 0.5, score
+
+
+def test_autoencoder_example_learns_to_reconstruct_mnist():
+    shared = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not (shared / "mnist").exists():
+        pytest.skip("../shared/data/mnist not present")
+    _, before, after, _ = load("conv_autoencoder_mnist").run(
+        str(shared / "mnist"), epochs=2, limit=2048, verbose=0
+    )
+    assert after < 0.6 * before
+
+
+def test_resnet20_example_runs_on_a_slice_of_fashion_mnist(capsys):
+    shared = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not (shared / "fashion-mnist").exists():
+        pytest.skip("../shared/data/fashion-mnist not present")
+    accuracy = load("resnet20").main(
+        ["fashion", str(shared / "fashion-mnist"), "--epochs", "1", "--limit", "512"]
+    )
+    assert 0.0 <= accuracy <= 1.0 and "test accuracy" in capsys.readouterr().out

@@ -55,6 +55,41 @@ class PlanHandle {
         input, output);
   }
 
+  // The transpose of the convolution from y_shape (the step's output) with w:
+  // its backward-data pass, then bias and activation.
+  void conv_transpose(int input, int output, const std::vector<int64_t>& y_shape, const py::array& w,
+                      const py::object& b, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                      int64_t dh, int64_t dw, int64_t groups, bool channels_last, const std::string& activation,
+                      double slope) {
+    require_operand(w, "w");
+    const Conv2dParams p =
+        make_conv2d_params(y_shape, shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last);
+    push(
+        [&](auto& step, auto tag) {
+          using T = decltype(tag);
+          step.kind = PlanStepKind::conv_transpose;
+          step.conv = p;
+          step.weight = data<T>(w);
+          step.bias = bias<T>(b, p.in_channels);
+          step.activation = {activation_named(activation, false), slope};
+        },
+        input, output);
+  }
+
+  void concat(int input, int input2, int output, int64_t rows, int64_t first, int64_t second) {
+    if (rows <= 0 || first <= 0 || second <= 0 || input2 < 0)
+      throw py::value_error("concat needs positive rows and row sizes and a second operand");
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::concat;
+          step.input2 = input2;
+          step.rows = rows;
+          step.size = first;
+          step.columns = second;
+        },
+        input, output);
+  }
+
   void dense(int input, int output, int64_t rows, const py::array& w, const py::object& b,
              const std::string& activation, double slope) {
     require_operand(w, "w");
@@ -245,6 +280,16 @@ void bind_plan(py::module_& m) {
                       slope);
              h.keep_.push_back(w);
            })
+      .def("conv_transpose",
+           [](PlanHandle& h, int input, int output, const std::vector<int64_t>& y_shape, const py::array& w,
+              const py::object& b, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
+              int64_t dw, int64_t groups, bool channels_last, const std::string& activation, double slope) {
+             h.conv_transpose(input, output, y_shape, w, b, sh, sw, pt, pb, pl, pr, dh, dw, groups, channels_last,
+                              activation, slope);
+             h.keep_.push_back(w);
+           })
+      .def("concat", &PlanHandle::concat, py::arg("input"), py::arg("input2"), py::arg("output"), py::arg("rows"),
+           py::arg("first"), py::arg("second"))
       .def("dense",
            [](PlanHandle& h, int input, int output, int64_t rows, const py::array& w, const py::object& b,
               const std::string& activation, double slope) {

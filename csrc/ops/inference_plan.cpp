@@ -1,5 +1,6 @@
 #include "inference_plan.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,7 @@ template <typename T>
 int64_t PlanStep<T>::input_elements() const {
   switch (kind) {
     case PlanStepKind::conv2d: return conv.batch * conv.in_channels * conv.in_h * conv.in_w;
+    case PlanStepKind::conv_transpose: return conv.batch * conv.out_channels * conv.out_h * conv.out_w;
     case PlanStepKind::dense: return rows * columns;
     case PlanStepKind::max_pool2d:
     case PlanStepKind::avg_pool2d: return batch * channels * window.in_h * window.in_w;
@@ -21,21 +23,54 @@ int64_t PlanStep<T>::input_elements() const {
     case PlanStepKind::add: return size;
     case PlanStepKind::softmax: return rows * columns;
     case PlanStepKind::batch_norm: return view.size();
+    case PlanStepKind::concat: return rows * size;
   }
   return -1;
+}
+
+template <typename T>
+int64_t PlanStep<T>::input2_elements() const {
+  if (kind == PlanStepKind::add) return size;
+  if (kind == PlanStepKind::concat) return rows * columns;
+  return 0;
 }
 
 template <typename T>
 int64_t PlanStep<T>::output_elements() const {
   switch (kind) {
     case PlanStepKind::conv2d: return conv.batch * conv.out_channels * conv.out_h * conv.out_w;
+    case PlanStepKind::conv_transpose: return conv.batch * conv.in_channels * conv.in_h * conv.in_w;
     case PlanStepKind::dense: return rows * size;
+    case PlanStepKind::concat: return rows * (size + columns);
     case PlanStepKind::max_pool2d:
     case PlanStepKind::avg_pool2d: return batch * channels * window.out_h * window.out_w;
     case PlanStepKind::global_avg_pool: return rows;
     default: return input_elements();
   }
 }
+
+namespace {
+
+// A transposed convolution's bias, per output channel, over its output (the
+// transposed convolution's input side: conv.in_channels x in_h x in_w).
+template <typename T>
+void add_channel_bias(const PlanStep<T>& s, T* y) {
+  if (!s.bias) return;
+  const Conv2dParams& p = s.conv;
+  const int64_t plane = p.in_h * p.in_w, c = p.in_channels;
+  for (int64_t n = 0; n < p.batch; ++n) {
+    T* image = y + n * c * plane;
+    if (p.channels_last) {
+      for (int64_t i = 0; i < plane; ++i)
+        for (int64_t ch = 0; ch < c; ++ch) image[i * c + ch] += s.bias[ch];
+    } else {
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t i = 0; i < plane; ++i) image[ch * plane + i] += s.bias[ch];
+    }
+  }
+}
+
+}  // namespace
 
 template <typename T>
 InferencePlan<T>::InferencePlan(int64_t input_elements, int64_t output_elements, int64_t arena_elements)
@@ -64,12 +99,14 @@ void InferencePlan<T>::add_step(const PlanStep<T>& step) {
   const bool elementwise = step.kind == PlanStepKind::activation || step.kind == PlanStepKind::add;
   if (step.input == step.output && !elementwise)
     throw std::invalid_argument("only activation and add steps run in place");
-  if ((step.kind == PlanStepKind::add) != (step.input2 >= 0))
-    throw std::invalid_argument("add steps, and only they, read a second value");
+  const bool two_inputs = step.kind == PlanStepKind::add || step.kind == PlanStepKind::concat;
+  if (two_inputs != (step.input2 >= 0))
+    throw std::invalid_argument("add and concat steps, and only they, read a second value");
   if (step.input2 >= 0) {
     if (step.input2 >= n) throw std::invalid_argument("step reads an unknown value");
-    if (values_[step.input2].elements != step.input_elements())
-      throw std::invalid_argument("add's operands differ in size");
+    if (values_[step.input2].elements != step.input2_elements())
+      throw std::invalid_argument(step.kind == PlanStepKind::add ? "add's operands differ in size"
+                                                                 : "concat's second operand has the wrong size");
     const Value &c = values_[step.input2], &o = values_[step.output];
     const bool overlap2 =
         c.offset >= 0 && o.offset >= 0 && c.offset < o.offset + o.elements && o.offset < c.offset + c.elements;
@@ -87,7 +124,8 @@ void InferencePlan<T>::add_step(const PlanStep<T>& step) {
                                 " elements but its values hold " + std::to_string(values_[step.input].elements) +
                                 " and " + std::to_string(values_[step.output].elements));
   steps_.push_back(step);
-  if (step.kind == PlanStepKind::conv2d) steps_.back().packed = std::make_shared<WeightCache>();
+  if (step.kind == PlanStepKind::conv2d || step.kind == PlanStepKind::conv_transpose)
+    steps_.back().packed = std::make_shared<WeightCache>();
 }
 
 template <typename T>
@@ -152,6 +190,22 @@ void InferencePlan<T>::run(const T* x, T* out) {
       case PlanStepKind::add:
         add_forward<T>(s.activation.kind, s.activation.slope, s.size, src, where(values_[s.input2], x, out), dst);
         break;
+      case PlanStepKind::conv_transpose: {
+        const ScopedWeightCache packed(s.packed.get());
+        conv2d_backward_data<T>(s.conv, src, s.weight, dst);
+        add_channel_bias(s, dst);
+        if (s.activation.kind != Activation::identity)
+          activation_forward<T>(s.activation.kind, s.activation.slope, s.output_elements(), dst, dst);
+        break;
+      }
+      case PlanStepKind::concat: {
+        const T* second = where(values_[s.input2], x, out);
+        for (int64_t r = 0; r < s.rows; ++r) {
+          std::copy_n(src + r * s.size, s.size, dst + r * (s.size + s.columns));
+          std::copy_n(second + r * s.columns, s.columns, dst + r * (s.size + s.columns) + s.size);
+        }
+        break;
+      }
     }
   }
 }

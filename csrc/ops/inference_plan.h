@@ -26,6 +26,7 @@ namespace fastcnn {
 
 enum class PlanStepKind {
   conv2d,
+  conv_transpose,
   dense,
   max_pool2d,
   avg_pool2d,
@@ -33,14 +34,15 @@ enum class PlanStepKind {
   activation,
   softmax,
   batch_norm,
-  add
+  add,
+  concat
 };
 
 template <typename T>
 struct PlanStep {
   PlanStepKind kind;
   int input = 0, output = 0;  // value ids
-  int input2 = -1;            // add: the second operand's value
+  int input2 = -1;            // add, concat: the second operand's value
   Conv2dParams conv{};        // conv2d
   PoolWindow window{};        // pools
   bool channels_last = false;
@@ -57,7 +59,10 @@ struct PlanStep {
   std::shared_ptr<WeightCache> packed;
 
   // Elements the step reads and writes (checked against its values' sizes).
+  // conv_transpose: conv is the convolution it transposes (its output is the
+  // step's input); concat: rows of `size` then `columns` values joined.
   int64_t input_elements() const;
+  int64_t input2_elements() const;
   int64_t output_elements() const;
 };
 

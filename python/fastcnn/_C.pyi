@@ -268,6 +268,30 @@ class InferencePlan:
         slope: float,
         /,
     ) -> None: ...
+    def conv_transpose(
+        self,
+        input: int,
+        output: int,
+        y_shape: Sequence[int],
+        w: _Float,
+        b: _Float | None,
+        stride_h: int,
+        stride_w: int,
+        pad_top: int,
+        pad_bottom: int,
+        pad_left: int,
+        pad_right: int,
+        dilation_h: int,
+        dilation_w: int,
+        groups: int,
+        channels_last: bool,
+        activation: _Activation,
+        slope: float,
+        /,
+    ) -> None:
+        """The transpose of the convolution from y_shape (the step output) with w; bias, activation."""
+    def concat(self, input: int, input2: int, output: int, rows: int, first: int, second: int) -> None:
+        """Rows of `first` values from input then `second` from input2."""
     def dense(
         self,
         input: int,

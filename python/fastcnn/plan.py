@@ -100,6 +100,30 @@ def _conv_ops(layer, kernel, bias, act, shape):
     return ops + ([softmax] if softmax else [])
 
 
+def _transpose_ops(layer, shape):
+    """The native step of a Conv2DTranspose / Conv1DTranspose on input `shape` (with its activation)."""
+    act_args = _activation_args(layer.act)
+    if act_args is None:
+        return None
+    last = layer.data_format == "channels_last"
+    d = layer.rank
+    sizes = shape[1:-1] if last else shape[2:]
+    pads, extra = layer._geometry(sizes)
+    out_shape = (shape[0],) + tuple(layer.output_shape(shape[1:]))
+    if d == 1:  # the native 2-D view: H = 1
+        pads = ((0, 0),) + tuple(pads)
+        y_shape = (out_shape[0], 1) + out_shape[1:] if last else out_shape[:2] + (1,) + out_shape[2:]
+        w = np.ascontiguousarray(layer.kernel[:, :, None, :])
+        stride, dilation = (1,) + layer.strides, (1,) + layer.dilation_rate
+    else:
+        y_shape, w = out_shape, np.ascontiguousarray(layer.kernel)
+        stride, dilation = layer.strides, layer.dilation_rate
+    (pt, pb), (pl, pr) = pads
+    bias = _contiguous(layer.bias) if layer.use_bias else None
+    args = (y_shape, w, bias, *stride, pt, pb, pl, pr, *dilation, layer.groups, last, *act_args)
+    return [_Op("conv_transpose", args, out_shape)]
+
+
 def _dense_ops(kernel, bias, act, shape):
     if len(shape) != 2 or shape[1] != kernel.shape[0]:
         return None
@@ -193,6 +217,8 @@ def lower(layer, act, shape, dtype, model_version):
         return None
     if kind in (L.Conv1D, L.Conv2D, L.DepthwiseConv2D, L.Dense):
         return _weighted(layer, shape, dtype)
+    if kind in (L.Conv2DTranspose, L.Conv1DTranspose):
+        return _transpose_ops(layer, shape) if layer.dtype == dtype else None
     if kind in (L.MaxPool2D, L.AvgPool2D, L.MaxPool1D, L.AvgPool1D):
         return _pool(layer, shape)
     if kind in (L.GlobalAvgPool2D, L.GlobalAvgPool1D):
@@ -421,6 +447,12 @@ def lower_graph(model, in_shape, dtype, model_version):
                 out = act.output
             args = (math.prod(shape), *_activation_args(act.layer if act else None))
             lowered = [_Op("add", args, shape, in_place=True, inputs=sources)]
+        elif type(layer) is L.Concatenate and len(node.inputs) == 2:
+            a, b = (shapes[id(t)] for t in node.inputs)
+            axis = layer._sample_axis(len(a) - 1) + 1
+            rows = math.prod(a[:axis])
+            args = (rows, math.prod(a[axis:]), math.prod(b[axis:]))
+            lowered = [_Op("concat", args, (a[0],) + tuple(out.shape), inputs=sources)]
         elif type(layer) is L.BatchNormalization and sole_reader(out, activations) is not None:
             act = sole_reader(out, activations)
             lowered = lower(layer, act.layer, shape, dtype, model_version)

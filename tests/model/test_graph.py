@@ -433,3 +433,58 @@ def test_torch_state_dict_loads_into_a_graph_model_in_layer_order():
     fastcnn.from_torch_state_dict(target, state)
     x = np.random.default_rng(11).standard_normal((2, 3, 8, 8)).astype(np.float32)
     np.testing.assert_array_equal(target.predict(x), source.predict(x))
+
+
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_unet_like_graphs_run_as_one_native_plan(data_format):
+    last = data_format == "channels_last"
+    shape = (12, 12, 2) if last else (2, 12, 12)
+    inputs = fastcnn.Input(shape)
+    c1 = L.Conv2D(4, 3, padding=1, activation="relu", seed=1, data_format=data_format)(inputs)
+    down = L.MaxPool2D(2, data_format=data_format)(c1)
+    c2 = L.Conv2D(6, 3, padding=1, activation="relu", seed=2, data_format=data_format)(down)
+    up = L.Conv2DTranspose(4, 2, strides=2, activation="relu", seed=3, data_format=data_format)(c2)
+    joined = L.Concatenate(axis=-1 if last else 1)([up, c1])
+    out = L.Conv2DTranspose(1, 3, padding="same", seed=4, data_format=data_format)(joined)
+    model = fastcnn.Model(inputs, out)
+    x = np.random.default_rng(12).standard_normal((3,) + shape).astype(np.float32)
+    plan = model._graph_plan(x)
+    assert plan is not None and plan.plan.steps == 6
+    with fastcnn.reference_path():
+        want = model.predict(x)
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-5)
+    one_d = fastcnn.Input((3, 10))
+    y = L.Conv1DTranspose(2, 3, strides=2, padding="same", seed=5)(L.Conv1D(4, 3, padding=1, seed=6)(one_d))
+    m1 = fastcnn.Model(one_d, y)
+    x1 = np.random.default_rng(13).standard_normal((2, 3, 10)).astype(np.float32)
+    assert m1._graph_plan(x1) is not None
+    with fastcnn.reference_path():
+        want1 = m1.predict(x1)
+    np.testing.assert_allclose(m1.predict(x1), want1, rtol=1e-5, atol=1e-5)
+
+
+def test_native_concat_and_transpose_steps_check_their_sizes():
+    plan = fastcnn._C.InferencePlan("float32", 6, 10, 16)
+    b = plan.value(0, 4)
+    with pytest.raises(ValueError, match="second operand"):
+        plan.concat(0, b, 1, 2, 3, 3)
+    with pytest.raises(ValueError, match="elements"):
+        plan.conv_transpose(
+            0,
+            1,
+            (1, 2, 5, 5),
+            np.ones((1, 2, 3, 3), np.float32),
+            None,
+            1,
+            1,
+            0,
+            0,
+            0,
+            0,
+            1,
+            1,
+            1,
+            False,
+            "identity",
+            0.0,
+        )

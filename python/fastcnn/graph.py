@@ -435,29 +435,10 @@ class Model(Sequential):
                 )
             )
         head = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Connected to")
-        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(5)]
-
-        def line(r):
-            return "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-
-        width = sum(widths)
-        trainable, non_trainable = self._param_counts()
         inputs = ", ".join(f"{names[id(t)]} {(None,) + t.shape}" for t in self._inputs)
-        text = "\n".join(
-            [f'Model: "{self.name}" (inputs: {inputs})', "=" * width, line(head), "=" * width]
-            + [line(r) for r in rows]
-            + [
-                "=" * width,
-                f"Total params: {trainable + non_trainable:,}",
-                f"Trainable params: {trainable:,}",
-                f"Non-trainable params: {non_trainable:,}",
-                f"Total FLOPs (forward, per sample): {total_flops:,}",
-                "_" * width,
-            ]
+        return self._summary_table(
+            f'Model: "{self.name}" (inputs: {inputs})', head, rows, total_flops, print_fn
         )
-        if print_fn is not None:
-            print_fn(text)
-        return text
 
     # ------------------------------------------------------------------ save
     def get_config(self):

@@ -585,12 +585,19 @@ class Sequential:
                 )
             )
         head = ("Layer (type)", "Output Shape", "Param #", "FLOPs")
-        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(4)]
-        line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        return self._summary_table(f'Model: "{self.name}"', head, rows, total_flops, print_fn)
+
+    def _summary_table(self, title, head, rows, total_flops, print_fn):
+        """The summary text: the rows under `head`, then parameter and FLOP totals; printed with print_fn."""
+        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(len(head))]
+
+        def line(r):
+            return "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
         width = sum(widths)
         trainable, non_trainable = self._param_counts()
         text = "\n".join(
-            [f'Model: "{self.name}"', "=" * width, line(head), "=" * width]
+            [title, "=" * width, line(head), "=" * width]
             + [line(r) for r in rows]
             + [
                 "=" * width,

@@ -65,8 +65,11 @@ void conv2d_backward_data_through_channels_first(const Conv2dParams& p, const T*
 template <typename T>
 void conv2d_backward_weight_through_channels_first(const Conv2dParams& p, const T* dout, const T* x, T* dw);
 
-// Backward-data of a stride-1 layer as the forward correlation of dout with
-// the flipped, transposed weights on the direct tiles (conv2d_backward_data.cpp).
+// Backward-data of a stride-1 layer is the forward correlation of dout with
+// the flipped, transposed weights: its geometry in *q, or false where it does
+// not exist (a stride, groups, or padding past dilation x (kernel - 1)).
+bool flipped_correlation(const Conv2dParams& p, Conv2dParams* q);
+// That correlation on the direct tiles (conv2d_backward_data.cpp).
 template <typename T>
 void conv2d_backward_data_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx);
 

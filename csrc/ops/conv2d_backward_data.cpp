@@ -14,6 +14,7 @@
 #include <cstring>
 #include <type_traits>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "conv2d.h"
@@ -91,19 +92,29 @@ bool all_finite(const T* a, int64_t n) {
 
 // Stride 1: dx is the correlation of dout, zero-padded by dilation*(k-1) -
 // pad, with the weights flipped and transposed to (C_in, C_out, KH, KW).
+bool flipped_correlation(const Conv2dParams& p, Conv2dParams* q) {
+  if (p.stride_h != 1 || p.stride_w != 1 || p.groups != 1) return false;
+  *q = p;
+  q->in_channels = p.out_channels;
+  q->in_h = p.out_h;
+  q->in_w = p.out_w;
+  q->out_channels = p.in_channels;
+  q->out_h = p.in_h;
+  q->out_w = p.in_w;
+  q->pad_top = p.dilation_h * (p.kernel_h - 1) - p.pad_top;
+  q->pad_bottom = p.dilation_h * (p.kernel_h - 1) - p.pad_bottom;
+  q->pad_left = p.dilation_w * (p.kernel_w - 1) - p.pad_left;
+  q->pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
+  return q->pad_top >= 0 && q->pad_bottom >= 0 && q->pad_left >= 0 && q->pad_right >= 0;
+}
+
 template <typename T>
 void conv2d_backward_data_direct_tiles(const Conv2dParams& p, const T* dout, const T* w, T* dx) {
-  Conv2dParams q = p;
-  q.in_channels = p.out_channels;
-  q.in_h = p.out_h;
-  q.in_w = p.out_w;
-  q.out_channels = p.in_channels;
-  q.out_h = p.in_h;
-  q.out_w = p.in_w;
-  q.pad_top = p.dilation_h * (p.kernel_h - 1) - p.pad_top;
-  q.pad_bottom = p.dilation_h * (p.kernel_h - 1) - p.pad_bottom;
-  q.pad_left = p.dilation_w * (p.kernel_w - 1) - p.pad_left;
-  q.pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
+  Conv2dParams q;
+  if (!flipped_correlation(p, &q))
+    throw std::invalid_argument(
+        "backward data by direct tiles needs stride 1, groups 1 and padding <= "
+        "dilation x (kernel - 1)");
   Workspace<T> flipped(p.in_channels * p.out_channels * p.kernel_h * p.kernel_w);
   flip_transposed_weights(p, w, flipped.data());
   conv2d_forward_direct_tiles(q, dout, flipped.data(), static_cast<const T*>(nullptr), dx);

@@ -55,24 +55,6 @@ struct Candidate {
   Rule rule;
 };
 
-// The dx convolution's own geometry: a stride-1 correlation of dout with
-// the flipped, transposed weights (backward-data by direct tiles).
-bool flipped_geometry(const Conv2dParams& p, Conv2dParams* q) {
-  if (p.stride_h != 1 || p.stride_w != 1 || p.groups != 1) return false;
-  *q = p;
-  q->in_channels = p.out_channels;
-  q->in_h = p.out_h;
-  q->in_w = p.out_w;
-  q->out_channels = p.in_channels;
-  q->out_h = p.in_h;
-  q->out_w = p.in_w;
-  q->pad_top = p.dilation_h * (p.kernel_h - 1) - p.pad_top;
-  q->pad_bottom = p.dilation_h * (p.kernel_h - 1) - p.pad_bottom;
-  q->pad_left = p.dilation_w * (p.kernel_w - 1) - p.pad_left;
-  q->pad_right = p.dilation_w * (p.kernel_w - 1) - p.pad_right;
-  return q->pad_top >= 0 && q->pad_bottom >= 0 && q->pad_left >= 0 && q->pad_right >= 0;
-}
-
 // ---------------------------------------------------------------- forward
 
 Verdict forward_channels_first_route(const Context& c) {
@@ -212,7 +194,7 @@ Verdict data_pointwise(const Context& c) {
 
 Verdict data_direct_tiles(const Context& c) {
   Conv2dParams q;
-  if (!flipped_geometry(c.p, &q)) return cannot("needs stride 1, groups 1, padding <= dilation x (kernel - 1)");
+  if (!flipped_correlation(c.p, &q)) return cannot("needs stride 1, groups 1, padding <= dilation x (kernel - 1)");
   if (!c.any_auto) return cannot("only for algorithm='auto'");
   if (c.p.channels_last) {
     if (!c.weights_finite()) return decline("non-finite weights keep to the GEMMs");

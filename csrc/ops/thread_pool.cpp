@@ -108,18 +108,34 @@ bool cpus_oversubscribed() {
 std::atomic<int64_t> g_spins_cut_short{0};
 std::atomic<int64_t> g_contended_regions{0};
 
+// How long the machine must stay oversubscribed before a spin ends early.
+// Short-lived threads (a kernel worker, a process reading /proc) make single
+// readings of runnable threads exceed the CPUs on a quiet machine; ending
+// the spin on them would put our workers to sleep between back-to-back
+// calls and cost a wake-up each. A spinning BLAS pool or another busy
+// process stays runnable far longer than this.
+constexpr auto kOversubscribedFor = std::chrono::microseconds(50);
+
 template <class Done>
 bool spin_until(Done&& done, std::chrono::microseconds spin) {
   if (done()) return true;
   if (spin.count() <= 0) return false;
   const auto deadline = Clock::now() + spin;
+  bool oversubscribed = false;
+  Clock::time_point oversubscribed_since{};
   for (;;) {
     for (int i = 0; i < 256; ++i) {
       if (done()) return true;
       cpu_relax();
     }
-    if (Clock::now() >= deadline) return done();
-    if (cpus_oversubscribed()) {
+    const auto now = Clock::now();
+    if (now >= deadline) return done();
+    if (!cpus_oversubscribed()) {
+      oversubscribed = false;
+    } else if (!oversubscribed) {
+      oversubscribed = true;
+      oversubscribed_since = now;
+    } else if (now - oversubscribed_since >= kOversubscribedFor) {
       g_spins_cut_short.fetch_add(1, std::memory_order_relaxed);
       return done();
     }

@@ -107,6 +107,9 @@ void bind_plan(pybind11::module_& m);
 // softmax cross-entropy) to the module (bindings_elementwise.cpp).
 void bind_elementwise(pybind11::module_& m);
 
+// Adds the data augmentation ops (bindings_augment.cpp).
+void bind_augment(pybind11::module_& m);
+
 // Adds the kernel tester's private bindings, _kernel_table and _test_*
 // (bindings_kernel_test.cpp).
 void bind_kernel_test(pybind11::module_& m);

@@ -215,6 +215,42 @@ def softmax_backward(dout: _Float, y: _Float, out: _Float | None = None) -> _Flo
 def dropout(x: _Float, seed: int, rate: float, out: _Float | None = None) -> _Float:
     """x with a `rate` share of entries zeroed and the rest scaled by 1 / (1 - rate)."""
 
+def flip_images(x: _Float, flags: NDArray[np.uint8], channels_last: bool = False) -> _Float:
+    """Image n flipped left-right where flags[n] & 1, upside down where flags[n] & 2."""
+
+def crop_images(
+    x: _Float,
+    corners: NDArray[np.int64],
+    height: int,
+    width: int,
+    fill: float = 0.0,
+    channels_last: bool = False,
+) -> _Float:
+    """Image n's (height, width) window at corners[n] = (top, left); outside the image: fill."""
+
+def warp_affine(
+    x: _Float,
+    maps: NDArray[np.float64],
+    height: int,
+    width: int,
+    interpolation: str = "bilinear",
+    fill_mode: str = "reflect",
+    fill: float = 0.0,
+    channels_last: bool = False,
+) -> _Float:
+    """Image n warped by the affine map maps[n] from output pixel to source point."""
+
+def adjust_images(
+    x: _Float,
+    contrast: NDArray[np.float64],
+    brightness: NDArray[np.float64],
+    clip: bool = False,
+    low: float = 0.0,
+    high: float = 0.0,
+    channels_last: bool = False,
+) -> _Float:
+    """(x - channel mean) * contrast[n] + mean + brightness[n] per image, clipped to [low, high] when clip."""
+
 def softmax_cross_entropy(
     logits: _Float, target: _Float | _Indices, grad_scale: float, want_grad: bool
 ) -> tuple[float, _Float | None]:

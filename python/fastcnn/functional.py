@@ -630,3 +630,9 @@ from .resize import *  # noqa: E402,F401,F403
 from .resize import __all__ as _resize_names  # noqa: E402
 
 __all__ += _resize_names
+
+# Image augmentation ops (augment.py; the random draws and layers build on them).
+from .augment import *  # noqa: E402,F401,F403
+from .augment import __all__ as _augment_names  # noqa: E402
+
+__all__ += _augment_names

@@ -84,6 +84,16 @@ __all__ = [
     "LayerNormalization",
     "GroupNormalization",
     "SpatialDropout2D",
+    "RandomFlip",
+    "RandomCrop",
+    "CenterCrop",
+    "RandomTranslation",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomBrightness",
+    "Rescaling",
+    "Normalization",
 ]
 
 LAYERS = {}  # class name -> class, for layer_from_config
@@ -960,5 +970,17 @@ from .more_activations import (  # noqa: E402
     Swish,
 )
 from .normalization import GroupNormalization, LayerNormalization, SpatialDropout2D  # noqa: E402
+from .preprocessing_layers import (  # noqa: E402
+    CenterCrop,
+    Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+)
 from .resize_layers import Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding2D  # noqa: E402
 from .transpose_layers import Conv1DTranspose, Conv2DTranspose  # noqa: E402

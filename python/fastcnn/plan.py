@@ -207,7 +207,7 @@ def lower(layer, act, shape, dtype, model_version):
     a list (empty for a relabelling layer), or None when it has no lowering.
     Exact types only: a subclass may have its own forward."""
     kind = type(layer)
-    if kind in (L.Flatten, L.Dropout, L.Input):
+    if kind in (L.Flatten, L.Dropout, L.Input) or getattr(kind, "inference_identity", False):
         return []
     if kind is fusion.FoldedBatchNorm:
         return _folded(layer, shape, dtype, model_version)

@@ -122,6 +122,10 @@ __all__ = [
     "dropout_backward",
     "dropout_mask",
     "softmax_cross_entropy",
+    "flip_images",
+    "crop_images",
+    "warp_affine",
+    "adjust_images",
 ]
 
 
@@ -1054,3 +1058,147 @@ def pad2d_backward(dout, x_shape, padding, mode="constant", data_format="channel
         if k >= 0:
             dx[:, :, k] += d[:, :, i, j]
     return _back_to_layout(dx.reshape(n, c, h, w), data_format)
+
+
+# ------------------------------------------------------------------ augmentation
+# Each image with its own parameters, as fastcnn.augment's ops; conventions
+# (affine maps from output pixel to source point, fill modes) in augment.py.
+
+
+def flip_images(x, flags, data_format="channels_first"):
+    """Image n reversed along W where flags[n] & 1, along H where flags[n] & 2."""
+    from .augment import _images, _per_image
+
+    x, _ = _images(x, data_format)
+    flags = _per_image(flags, "flags", len(x), np.uint8)
+    first = _channels_first_view(x, data_format)
+    out = first.copy()
+    for n, f in enumerate(flags):
+        if f & 1:
+            out[n] = out[n, :, :, ::-1]
+        if f & 2:
+            out[n] = out[n, :, ::-1, :]
+    return _back_to_layout(out, data_format)
+
+
+def crop_images(x, corners, size, fill_value=0.0, data_format="channels_first"):
+    """Pad every image by enough fill_value to hold each window, then slice it."""
+    from .augment import _images, _pair, _per_image
+
+    x, _ = _images(x, data_format)
+    first = _channels_first_view(x, data_format)
+    height, width = (int(s) for s in _pair(size, "size"))
+    _, _, h, w = first.shape
+    corners = _per_image(corners, "corners", len(first), np.int64, 2)
+    pad = int(
+        max(
+            0,
+            -corners.min(initial=0),
+            (corners[:, 0] + height - h).max(initial=0),
+            (corners[:, 1] + width - w).max(initial=0),
+        )
+    )
+    padded = np.pad(first, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill_value)
+    out = (
+        np.stack(
+            [
+                padded[n, :, t + pad : t + pad + height, left + pad : left + pad + width]
+                for n, (t, left) in enumerate(corners)
+            ]
+        )
+        if len(first)
+        else np.empty((0, first.shape[1], height, width), x.dtype)
+    )
+    return _back_to_layout(out.astype(x.dtype), data_format)
+
+
+def _fill_coordinates(u, size, fill_mode):
+    """Source coordinates mapped into [0, size - 1] by the fill mode: points
+    inside stay as they are, constant leaves every point; outside points are
+    first bounded by +-1e12, then folded with period size (wrap) or 2 * size
+    (reflect, mirrored in the second half) on the half-pixel grid."""
+    if fill_mode == "constant":
+        return u
+    inside = (u >= 0) & (u <= size - 1)
+    v = np.clip(u, -1e12, 1e12) + 0.5
+    if fill_mode == "nearest":
+        mapped = np.where(u < 0, 0.0, size - 1.0)
+    elif fill_mode == "wrap":
+        mapped = np.clip(v - size * np.floor(v / size) - 0.5, 0, size - 1)
+    else:
+        v = v - 2 * size * np.floor(v / (2 * size))
+        mapped = np.clip(np.where(v >= size, 2 * size - v, v) - 0.5, 0, size - 1)
+    return np.where(inside, u, mapped)
+
+
+def _warp_taps(maps, h, w, height, width, interpolation, fill_mode):
+    """For every image and output pixel: the source point (sy, sx) after the
+    fill mode, and its taps' rows, columns and weights, (N, taps, height, width)."""
+    ys, xs = np.meshgrid(
+        np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij"
+    )
+    m = np.asarray(maps, np.float64)[:, :, None, None]
+    sx = _fill_coordinates(m[:, 0] * xs + m[:, 1] * ys + m[:, 2], w, fill_mode)
+    sy = _fill_coordinates(m[:, 3] * xs + m[:, 4] * ys + m[:, 5], h, fill_mode)
+    if interpolation == "nearest":
+        return sy, sx, np.rint(sy)[:, None], np.rint(sx)[:, None], np.ones_like(sx)[:, None]
+    x0, y0 = np.floor(sx), np.floor(sy)
+    fx, fy = sx - x0, sy - y0
+    rows = np.stack([y0, y0, y0 + 1, y0 + 1], axis=1)
+    cols = np.stack([x0, x0 + 1, x0, x0 + 1], axis=1)
+    weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
+    return sy, sx, rows, cols, weights
+
+
+def warp_affine(
+    x,
+    maps,
+    size=None,
+    interpolation="bilinear",
+    fill_mode="reflect",
+    fill_value=0.0,
+    data_format="channels_first",
+):
+    """Each output pixel as the weighted sum of its source taps, fill_value for a
+    tap outside the image; a nearest tap outside, or a bilinear point outside
+    (-1, size) on either axis, gives fill_value alone."""
+    from .augment import _check_choice, _images, _per_image, image_size
+
+    x, _ = _images(x, data_format)
+    _check_choice(interpolation, ("bilinear", "nearest"), "interpolation")
+    _check_choice(fill_mode, ("reflect", "wrap", "nearest", "constant"), "fill_mode")
+    first = _channels_first_view(x, data_format)
+    n, c, h, w = first.shape
+    maps = _per_image(maps, "maps", n, np.float64, 6)
+    height, width = image_size(x, data_format) if size is None else (int(s) for s in size)
+    sy, sx, rows, cols, weights = _warp_taps(maps, h, w, height, width, interpolation, fill_mode)
+    inside = (rows >= 0) & (rows <= h - 1) & (cols >= 0) & (cols <= w - 1)
+    r = np.clip(rows, 0, h - 1).astype(np.int64)
+    k = np.clip(cols, 0, w - 1).astype(np.int64)
+    images = np.arange(n)[:, None, None, None]
+    out = np.zeros((n, c, height, width), np.float64)
+    for ch in range(c):
+        values = np.where(inside, first[images, ch, r, k], fill_value)
+        out[:, ch] = (weights * values).sum(axis=1)
+    if interpolation == "bilinear":
+        near = (sx > -1) & (sx < w) & (sy > -1) & (sy < h)
+        out = np.where(near[:, None], out, fill_value)
+    return _back_to_layout(out.astype(x.dtype), data_format)
+
+
+def adjust_images(x, contrast=None, brightness=None, value_range=None, data_format="channels_first"):
+    """(x - per-image channel mean) * contrast + mean + brightness, clipped to value_range."""
+    from .augment import _images, _per_image_or_scalar
+
+    x, _ = _images(x, data_format)
+    first = _channels_first_view(x, data_format).astype(np.float64)
+    n = len(first)
+    c = _per_image_or_scalar(contrast, "contrast", n, 1.0)[:, None, None, None]
+    b = _per_image_or_scalar(brightness, "brightness", n, 0.0)[:, None, None, None]
+    mean = first.mean(axis=(2, 3), keepdims=True) if first.size else first.sum(axis=(2, 3), keepdims=True)
+    # x * c + mean * (1 - c) + b, the mean left out where the contrast stays 1
+    # (so a NaN elsewhere in the image does not reach its other pixels)
+    out = first * c + (np.where(c == 1, 0.0, mean * (1 - c)) + b)
+    if value_range is not None:
+        out = np.clip(out, *value_range)
+    return _back_to_layout(out.astype(x.dtype), data_format)

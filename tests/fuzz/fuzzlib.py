@@ -443,6 +443,32 @@ def _resize_base(src, name):
     return {"dout": _values(src, dshape, dtype)}, {**kw, "x_shape": shape}
 
 
+def _augment_base(src, name):
+    dtype = _dtype(src)
+    n = src.int(1, 3)
+    last = src.coin()
+    c, h, w = src.int(1, 3), src.int(1, 6), src.int(1, 6)
+    x = _values(src, (n, h, w, c) if last else (n, c, h, w), dtype)
+    kw = {"data_format": "channels_last" if last else "channels_first"}
+    rng = np.random.default_rng(src.int(0, 2**31))
+    if name == "flip_images":
+        return {"x": x, "flags": rng.integers(0, 4, n).astype(np.uint8)}, kw
+    if name == "crop_images":
+        size = (src.int(1, 6), src.int(1, 6))
+        return {"x": x, "corners": rng.integers(-3, 4, (n, 2))}, {**kw, "size": size, "fill_value": 0.5}
+    if name == "warp_affine":
+        maps = rng.normal(size=(n, 6)) * pick(src, [0.5, 2.0])
+        kw.update(
+            size=pick(src, [None, (src.int(1, 6), src.int(1, 6))]),
+            interpolation=pick(src, ["bilinear", "nearest"]),
+            fill_mode=pick(src, ["reflect", "wrap", "nearest", "constant"]),
+            fill_value=0.25,
+        )
+        return {"x": x, "maps": maps}, kw
+    arrays = {"x": x, "contrast": rng.uniform(0, 2, n), "brightness": rng.normal(size=n)}
+    return arrays, {**kw, "value_range": pick(src, [None, (-1.0, 1.0)])}
+
+
 def _output_size_base(src):
     return {}, dict(
         n=src.int(1, 9),
@@ -514,6 +540,10 @@ FUNCTIONAL_OPS = (
         for name in ("upsample2d", "upsample2d_backward", "pad2d", "pad2d_backward")
     ]
     + [("conv_transpose_output_size", lambda s, m: _output_size_base(s))]
+    + [
+        (name, lambda s, m, name=name: _augment_base(s, name))
+        for name in ("flip_images", "crop_images", "warp_affine", "adjust_images")
+    ]
 )
 
 

@@ -110,6 +110,17 @@ void bind_elementwise(pybind11::module_& m);
 // Adds the data augmentation ops (bindings_augment.cpp).
 void bind_augment(pybind11::module_& m);
 
+// Adds the separable resampling op under upsample2d and pad2d
+// (bindings_resample.cpp).
+void bind_resample(pybind11::module_& m);
+
+// One axis' index tables as the resampling op takes them, checked against
+// the input's size along that axis (`name` names the axis in errors).
+struct ResampleAxis;
+ResampleAxis resample_axis_from(const pybind11::array_t<int64_t>& lo, const pybind11::array_t<int64_t>& hi,
+                                const pybind11::array_t<double>& weight, int64_t in_size, bool bilinear,
+                                const char* name);
+
 // Adds the kernel tester's private bindings, _kernel_table and _test_*
 // (bindings_kernel_test.cpp).
 void bind_kernel_test(pybind11::module_& m);

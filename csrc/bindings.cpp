@@ -556,6 +556,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("global_max_pool_backward", &global_max_pool_backward_py);
   bind_elementwise(m);
   bind_augment(m);
+  bind_resample(m);
   bind_plan(m);
   bind_kernel_test(m);
   m.def("set_num_threads", [](int n) { set_num_threads(n); });

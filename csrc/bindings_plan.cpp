@@ -14,6 +14,7 @@
 #include "binding_helpers.h"
 #include "ops/inference_plan.h"
 #include "ops/pool2d.h"
+#include "ops/resample2d.h"
 
 namespace py = pybind11;
 
@@ -123,6 +124,27 @@ class PlanHandle {
           step.batch = batch;
           step.channels = channels;
           step.channels_last = channels_last;
+        },
+        input, output);
+  }
+
+  void resample(int input, int output, int64_t batch, int64_t channels, int64_t in_h, int64_t in_w,
+                const py::array_t<int64_t>& row_lo, const py::array_t<int64_t>& row_hi,
+                const py::array_t<double>& row_weight, const py::array_t<int64_t>& col_lo,
+                const py::array_t<int64_t>& col_hi, const py::array_t<double>& col_weight, bool bilinear, double fill,
+                bool channels_last) {
+    if (batch <= 0 || channels <= 0 || in_h <= 0 || in_w <= 0)
+      throw py::value_error("resample needs positive batch, channels and input sizes");
+    auto r = std::make_shared<Resample2d>();
+    r->batch = batch, r->channels = channels, r->in_h = in_h, r->in_w = in_w;
+    r->channels_last = channels_last, r->bilinear = bilinear, r->fill = fill;
+    r->rows = resample_axis_from(row_lo, row_hi, row_weight, in_h, bilinear, "row");
+    r->cols = resample_axis_from(col_lo, col_hi, col_weight, in_w, bilinear, "column");
+    if (!bilinear) r->col_run = column_run(r->cols);
+    push(
+        [&](auto& step, auto) {
+          step.kind = PlanStepKind::resample;
+          step.resample = r;
         },
         input, output);
   }
@@ -298,6 +320,7 @@ void bind_plan(py::module_& m) {
            })
       .def("pool2d", &PlanHandle::pool2d)
       .def("global_avg_pool", &PlanHandle::global_avg_pool)
+      .def("resample", &PlanHandle::resample)
       .def("activation", &PlanHandle::activation)
       .def("softmax", &PlanHandle::softmax)
       .def("add", &PlanHandle::sum, py::arg("input"), py::arg("input2"), py::arg("output"), py::arg("size"),

@@ -24,6 +24,7 @@ int64_t PlanStep<T>::input_elements() const {
     case PlanStepKind::softmax: return rows * columns;
     case PlanStepKind::batch_norm: return view.size();
     case PlanStepKind::concat: return rows * size;
+    case PlanStepKind::resample: return resample->batch * resample->channels * resample->in_h * resample->in_w;
   }
   return -1;
 }
@@ -45,6 +46,7 @@ int64_t PlanStep<T>::output_elements() const {
     case PlanStepKind::max_pool2d:
     case PlanStepKind::avg_pool2d: return batch * channels * window.out_h * window.out_w;
     case PlanStepKind::global_avg_pool: return rows;
+    case PlanStepKind::resample: return resample->batch * resample->channels * resample->out_h() * resample->out_w();
     default: return input_elements();
   }
 }
@@ -198,6 +200,7 @@ void InferencePlan<T>::run(const T* x, T* out) {
           activation_forward<T>(s.activation.kind, s.activation.slope, s.output_elements(), dst, dst);
         break;
       }
+      case PlanStepKind::resample: resample2d_forward<T>(*s.resample, src, dst); break;
       case PlanStepKind::concat: {
         const T* second = where(values_[s.input2], x, out);
         for (int64_t r = 0; r < s.rows; ++r) {

@@ -21,6 +21,7 @@
 #include "batch_norm.h"
 #include "conv2d.h"
 #include "packed_weights.h"
+#include "resample2d.h"
 
 namespace fastcnn {
 
@@ -35,7 +36,8 @@ enum class PlanStepKind {
   softmax,
   batch_norm,
   add,
-  concat
+  concat,
+  resample
 };
 
 template <typename T>
@@ -57,6 +59,8 @@ struct PlanStep {
   FusedActivation activation{};  // after conv2d / dense / batch_norm; the activation step's own
   // conv2d: its packed weights, made on the first run and reused (packed_weights.h)
   std::shared_ptr<WeightCache> packed;
+  // resample (upsampling, padding, cropping): its index tables and sizes
+  std::shared_ptr<const Resample2d> resample;
 
   // Elements the step reads and writes (checked against its values' sizes).
   // conv_transpose: conv is the convolution it transposes (its output is the

@@ -251,6 +251,35 @@ def adjust_images(
 ) -> _Float:
     """(x - channel mean) * contrast[n] + mean + brightness[n] per image, clipped to [low, high] when clip."""
 
+def resample2d(
+    x: _Float,
+    row_lo: NDArray[np.int64],
+    row_hi: NDArray[np.int64],
+    row_weight: NDArray[np.float64],
+    col_lo: NDArray[np.int64],
+    col_hi: NDArray[np.int64],
+    col_weight: NDArray[np.float64],
+    bilinear: bool,
+    fill: float,
+    channels_last: bool,
+) -> _Float:
+    """Output row i reads input rows row_lo[i] (and row_hi[i]), column j columns col_lo[j] (and col_hi[j])."""
+
+def resample2d_backward(
+    dout: _Float,
+    row_lo: NDArray[np.int64],
+    row_hi: NDArray[np.int64],
+    row_weight: NDArray[np.float64],
+    col_lo: NDArray[np.int64],
+    col_hi: NDArray[np.int64],
+    col_weight: NDArray[np.float64],
+    bilinear: bool,
+    in_h: int,
+    in_w: int,
+    channels_last: bool,
+) -> _Float:
+    """The adjoint of resample2d for an input of (in_h, in_w)."""
+
 def softmax_cross_entropy(
     logits: _Float, target: _Float | _Indices, grad_scale: float, want_grad: bool
 ) -> tuple[float, _Float | None]:
@@ -363,6 +392,25 @@ class InferencePlan:
         /,
     ) -> None: ...
     def global_avg_pool(self, input: int, output: int, rows: int, size: int, /) -> None: ...
+    def resample(
+        self,
+        input: int,
+        output: int,
+        batch: int,
+        channels: int,
+        in_h: int,
+        in_w: int,
+        row_lo: NDArray[np.int64],
+        row_hi: NDArray[np.int64],
+        row_weight: NDArray[np.float64],
+        col_lo: NDArray[np.int64],
+        col_hi: NDArray[np.int64],
+        col_weight: NDArray[np.float64],
+        bilinear: bool,
+        fill: float,
+        channels_last: bool,
+        /,
+    ) -> None: ...
     def activation(self, input: int, output: int, size: int, name: _Activation, slope: float, /) -> None: ...
     def softmax(self, input: int, output: int, rows: int, columns: int, /) -> None: ...
     def add(

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from . import _C, fusion, layers as L
+from . import _C, fusion, layers as L, resize
 from ._shapes import conv_geometry, pool_geometry
 
 # Elements per value are rounded up to this many, so every value starts on
@@ -171,6 +171,29 @@ def _pool(layer, shape):
     return [_Op("pool2d", args, (n,) + out_shape)]
 
 
+def _resample_ops(layer, shape, dtype):
+    """UpSampling2D, ZeroPadding2D and Cropping2D as one native resampling step
+    (the index tables of fastcnn.resize)."""
+    if layer.dtype != dtype:  # these layers cast to their own dtype
+        return None
+    last = layer.data_format == "channels_last"
+    n, c = shape[0], shape[-1] if last else shape[1]
+    h, w = shape[1:3] if last else shape[2:4]
+    kind, bilinear = type(layer), False
+    if kind is L.UpSampling2D:
+        rows, cols = resize._upsample_axes(h, w, layer.size, layer.interpolation, layer.align_corners)
+        bilinear = layer.interpolation == "bilinear"
+    elif kind is L.ZeroPadding2D:
+        (t, b), (left, right) = layer.padding
+        rows = resize._Axis(resize._source_index(h, t, b, "constant"))
+        cols = resize._Axis(resize._source_index(w, left, right, "constant"))
+    else:
+        (t, b), (left, right) = layer.cropping
+        rows, cols = resize._Axis(np.arange(t, h - b)), resize._Axis(np.arange(left, w - right))
+    out_shape = (n,) + tuple(layer.output_shape(shape[1:]))
+    return [_Op("resample", (n, c, h, w, *rows.args(), *cols.args(), bilinear, 0.0, last), out_shape)]
+
+
 def _global_avg(layer, shape):
     if layer.mode != "avg" or layer.data_format != "channels_first":
         return None
@@ -221,6 +244,8 @@ def lower(layer, act, shape, dtype, model_version):
         return _transpose_ops(layer, shape) if layer.dtype == dtype else None
     if kind in (L.MaxPool2D, L.AvgPool2D, L.MaxPool1D, L.AvgPool1D):
         return _pool(layer, shape)
+    if kind in (L.UpSampling2D, L.ZeroPadding2D, L.Cropping2D):
+        return _resample_ops(layer, shape, dtype)
     if kind in (L.GlobalAvgPool2D, L.GlobalAvgPool1D):
         return _global_avg(layer, shape)
     if kind is L.Softmax:

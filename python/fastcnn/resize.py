@@ -11,14 +11,17 @@ PyTorch's and NumPy's 'reflect') and 'replicate' (repeat the edge), padding
 an int, (h, w), or ((top, bottom), (left, right)). Backward adds each output
 gradient to the input element it copies.
 
-These run in NumPy (memory-bound moves, a few passes); the heavy layers
-around them are native.
+Both are one native op, a separable resampling (csrc/ops/resample2d.h):
+output row i reads input rows lo[i] (and hi[i]) and output column j input
+columns lo[j] (and hi[j]), from index tables made here; the backward pass is
+its adjoint.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _C
 from ._shapes import _as_int, as_float_array, positive_tuple
 from .functional import DATA_FORMATS
 
@@ -53,28 +56,38 @@ def _taps(n_in, scale, align_corners):
     return lo, hi, src - lo
 
 
-def _weights(frac, ndim, axis, dtype):
-    shape = [1] * ndim
-    shape[axis] = -1
-    return frac.astype(dtype).reshape(shape)
+class _Axis:
+    """One axis' index table: output k reads input lo[k] (gathering; -1 reads
+    the fill value) or lo[k] * (1 - weight[k]) + hi[k] * weight[k] (interpolating)."""
+
+    def __init__(self, lo, hi=None, weight=None):
+        self.lo = np.ascontiguousarray(lo, np.int64)
+        self.hi = self.lo if hi is None else np.ascontiguousarray(hi, np.int64)
+        self.weight = np.zeros(len(self.lo)) if weight is None else np.ascontiguousarray(weight, np.float64)
+
+    def args(self):
+        return self.lo, self.hi, self.weight
 
 
-def _lerp(a, axis, scale, align_corners):
-    """Bilinear resize of one axis: each output mixes its two taps (both read, as PyTorch)."""
-    lo, hi, frac = _taps(a.shape[axis], scale, align_corners)
-    f = _weights(frac, a.ndim, axis, a.dtype)
-    return np.take(a, lo, axis=axis) * (1 - f) + np.take(a, hi, axis=axis) * f
+def _upsample_axes(h, w, scale, mode, align_corners):
+    if mode == "nearest":
+        return [_Axis(np.arange(n * s) // s) for n, s in zip((h, w), scale)]
+    return [_Axis(*_taps(n, s, align_corners)) for n, s in zip((h, w), scale)]
 
 
-def _lerp_backward(d, axis, n_in, scale, align_corners):
-    """The adjoint of _lerp: each output gradient added back to its two taps."""
-    lo, hi, frac = _taps(n_in, scale, align_corners)
-    f = _weights(frac, d.ndim, axis, d.dtype)
-    low, high = np.moveaxis(d * (1 - f), axis, 0), np.moveaxis(d * f, axis, 0)
-    out = np.zeros((n_in,) + low.shape[1:], d.dtype)
-    np.add.at(out, lo, low)
-    np.add.at(out, hi, high)
-    return np.moveaxis(out, 0, axis)
+def _resample(x, axes, bilinear, fill, last):
+    rows, cols = axes
+    return _C.resample2d(x, *rows.args(), *cols.args(), bilinear, float(fill), last)
+
+
+def _resample_backward(dout, axes, bilinear, in_h, in_w, last):
+    rows, cols = axes
+    return _C.resample2d_backward(dout, *rows.args(), *cols.args(), bilinear, in_h, in_w, last)
+
+
+def _native(a):
+    """a as the native op takes it: C-contiguous and aligned."""
+    return np.require(a, requirements=["C", "A"])
 
 
 def _upsample_args(scale, mode, align_corners):
@@ -90,10 +103,9 @@ def upsample2d(x, scale_factor=2, mode="nearest", align_corners=False, data_form
     """x with H and W multiplied by the integer scale factors (one int or (sh, sw))."""
     x = as_float_array(x, "x")
     last, (ah, aw) = _layout(x, data_format)
-    sh, sw = _upsample_args(scale_factor, mode, align_corners)
-    if mode == "nearest":
-        return np.repeat(np.repeat(x, sh, axis=ah), sw, axis=aw)
-    return np.ascontiguousarray(_lerp(_lerp(x, ah, sh, align_corners), aw, sw, align_corners))
+    scale = _upsample_args(scale_factor, mode, align_corners)
+    axes = _upsample_axes(x.shape[ah], x.shape[aw], scale, mode, align_corners)
+    return _resample(_native(x), axes, mode == "bilinear", 0.0, last)
 
 
 def upsample2d_backward(
@@ -110,15 +122,8 @@ def upsample2d_backward(
         raise ValueError(
             f"dout must have the upsampled shape {tuple(want)} for x {x_shape}, got {dout.shape}"
         )
-    if mode == "nearest":
-        shape = list(dout.shape)
-        shape[aw : aw + 1] = [x_shape[aw], sw]
-        d = dout.reshape(shape).sum(axis=aw + 1)
-        shape = list(d.shape)
-        shape[ah : ah + 1] = [x_shape[ah], sh]
-        return np.ascontiguousarray(d.reshape(shape).sum(axis=ah + 1))
-    cols = _lerp_backward(dout, aw, x_shape[aw], sw, align_corners)
-    return np.ascontiguousarray(_lerp_backward(cols, ah, x_shape[ah], sh, align_corners))
+    axes = _upsample_axes(x_shape[ah], x_shape[aw], (sh, sw), mode, align_corners)
+    return _resample_backward(_native(dout), axes, mode == "bilinear", x_shape[ah], x_shape[aw], last)
 
 
 def _pad_pairs(padding):
@@ -163,32 +168,20 @@ def _pad_indices(shape, padding, mode, axes):
 def pad2d(x, padding, mode="constant", value=0.0, data_format="channels_first"):
     """x padded along H and W."""
     x = as_float_array(x, "x")
-    _, axes = _layout(x, data_format)
+    last, axes = _layout(x, data_format)
     ih, iw = _pad_indices(x.shape, padding, mode, axes)
-    taken = np.take(np.take(x, np.maximum(ih, 0), axis=axes[0]), np.maximum(iw, 0), axis=axes[1])
-    if mode == "constant":
-        keep = (ih >= 0)[:, None] & (iw >= 0)[None, :]
-        keep = keep[:, :, None] if axes == (1, 2) else keep
-        taken = np.where(keep, taken, x.dtype.type(value))
-    return np.ascontiguousarray(taken)
+    return _resample(_native(x), (_Axis(ih), _Axis(iw)), False, value, last)
 
 
 def pad2d_backward(dout, x_shape, padding, mode="constant", data_format="channels_first"):
     """Gradient of pad2d for an input of shape x_shape."""
     dout = as_float_array(dout, "dout")
-    _, axes = _layout(dout, data_format, "dout")
+    last, axes = _layout(dout, data_format, "dout")
     x_shape = tuple(int(s) for s in x_shape)
     ih, iw = _pad_indices(x_shape, padding, mode, axes)
     want = list(x_shape)
     want[axes[0]], want[axes[1]] = len(ih), len(iw)
     if dout.shape != tuple(want):
         raise ValueError(f"dout must have the padded shape {tuple(want)} for x {x_shape}, got {dout.shape}")
-    # sum along W into the input columns, then along H into the input rows
-    d = np.moveaxis(dout, axes[1], 0)
-    cols = np.zeros((x_shape[axes[1]],) + d.shape[1:], dout.dtype)
-    np.add.at(cols, iw[iw >= 0], d[iw >= 0])
-    cols = np.moveaxis(cols, 0, axes[1])
-    d = np.moveaxis(cols, axes[0], 0)
-    rows = np.zeros((x_shape[axes[0]],) + d.shape[1:], dout.dtype)
-    np.add.at(rows, ih[ih >= 0], d[ih >= 0])
-    return np.ascontiguousarray(np.moveaxis(rows, 0, axes[0]))
+    h, w = x_shape[axes[0]], x_shape[axes[1]]
+    return _resample_backward(_native(dout), (_Axis(ih), _Axis(iw)), False, h, w, last)

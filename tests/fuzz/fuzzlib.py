@@ -706,9 +706,79 @@ def _raw_elementwise_call(src, softmax):
     )
 
 
+def _raw_resample_call(src):
+    """_C.resample2d(_backward) with index tables that may point outside the input."""
+    mutated = {}
+    dtype = pick(src, DTYPES_OK)
+    last, bilinear = src.coin(), src.coin()
+    n, c, h, w = src.int(1, 2), src.int(1, 3), src.int(1, 5), src.int(1, 5)
+    rng = np.random.default_rng(src.int(0, 2**31))
+
+    def axis(n_in):
+        lo = rng.integers(0 if bilinear else -1, n_in, src.int(1, 7))
+        hi = np.minimum(lo + 1, n_in - 1) if bilinear else lo
+        if src.coin(0.15):
+            lo[0] = pick(src, [n_in, -2, 2**40])
+            mutated["index table"] = "out of range"
+        return lo.astype(np.int64), hi.astype(np.int64), rng.random(len(lo))
+
+    rows, cols = axis(h), axis(w)
+    oh, ow = len(rows[0]), len(cols[0])
+
+    def planes(a):
+        return np.moveaxis(a, -1, 1).astype(np.float64) if last else a.astype(np.float64)
+
+    def layout(a, like):
+        return (np.moveaxis(a, 1, -1) if last else a).astype(like.dtype)
+
+    if src.coin():
+        x = _values(src, (n, h, w, c) if last else (n, c, h, w), dtype)
+        if src.coin(0.2):
+            x = damage_array(src, x, "x", mutated)
+
+        def forward(a, k):
+            (rlo, rhi, rw), (clo, chi, cw), first = a[1:4], a[4:7], planes(a[0])
+            if bilinear:
+                t = first[:, :, rlo] * (1 - rw)[:, None] + first[:, :, rhi] * rw[:, None]
+                return layout(t[..., clo] * (1 - cw) + t[..., chi] * cw, a[0])
+            out = first[:, :, np.maximum(rlo, 0)][..., np.maximum(clo, 0)]
+            out[:, :, rlo < 0] = 0.0
+            out[..., clo < 0] = 0.0
+            return layout(out, a[0])
+
+        args = [x, *rows, *cols, bilinear, 0.0, last]
+        return Call("_C.resample2d", C.resample2d, args, {}, forward, mutated, raw=True)
+    dout = _values(src, (n, oh, ow, c) if last else (n, c, oh, ow), dtype)
+    if src.coin(0.2):
+        dout = damage_array(src, dout, "dout", mutated)
+
+    def backward(a, k):
+        (rlo, rhi, rw), (clo, chi, cw), d = a[1:4], a[4:7], planes(a[0])
+        cols_ = np.zeros(d.shape[:3] + (w,))
+        rows_ = np.zeros(d.shape[:2] + (h, w))
+        for j in range(len(clo)):
+            if bilinear:
+                cols_[..., clo[j]] += d[..., j] * (1 - cw[j])
+                cols_[..., chi[j]] += d[..., j] * cw[j]
+            elif clo[j] >= 0:
+                cols_[..., clo[j]] += d[..., j]
+        for i in range(len(rlo)):
+            if bilinear:
+                rows_[:, :, rlo[i]] += cols_[:, :, i] * (1 - rw[i])
+                rows_[:, :, rhi[i]] += cols_[:, :, i] * rw[i]
+            elif rlo[i] >= 0:
+                rows_[:, :, rlo[i]] += cols_[:, :, i]
+        return layout(rows_, a[0])
+
+    args = [dout, *rows, *cols, bilinear, h, w, last]
+    return Call("_C.resample2d_backward", C.resample2d_backward, args, {}, backward, mutated, raw=True)
+
+
 def raw_call(src):
     """A call straight into fastcnn._C with explicit (possibly inconsistent) ints."""
-    which = src.int(0, 11)
+    which = src.int(0, 12)
+    if which == 12:
+        return _raw_resample_call(src)
     if which >= 10:
         return _raw_elementwise_call(src, which == 11)
     mutated = {}

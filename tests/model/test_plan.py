@@ -97,6 +97,32 @@ MODELS = {
         ],
         1,
     ),
+    # padding, upsampling (both modes) and cropping as native resampling steps
+    "resample_first": (
+        lambda: [
+            L.Input((2, 6, 5)),
+            L.ZeroPadding2D(((1, 0), (2, 1))),
+            L.Conv2D(3, 3, seed=1, activation="relu"),
+            L.UpSampling2D((2, 3), interpolation="bilinear"),
+            L.Cropping2D(((1, 2), (0, 3))),
+            L.UpSampling2D(2),
+            L.Flatten(),
+            L.Dense(3, seed=2),
+        ],
+        1,
+    ),
+    "resample_last": (
+        lambda: [
+            L.Input((6, 5, 2)),
+            L.ZeroPadding2D(1, data_format="channels_last"),
+            L.UpSampling2D(2, interpolation="bilinear", align_corners=True, data_format="channels_last"),
+            L.Cropping2D(1, data_format="channels_last"),
+            L.Conv2D(3, 3, seed=1, data_format="channels_last"),
+            L.Flatten(),
+            L.Dense(3, seed=2),
+        ],
+        1,
+    ),
     # a custom layer in the middle: native, Python, native
     "custom_between": (
         lambda: [
@@ -400,3 +426,22 @@ def test_plans_are_rebuilt_when_weights_change_so_packings_stay_true():
     np.testing.assert_allclose(model.predict(x), _reference(model, x), rtol=2e-5, atol=2e-5)
     model.set_weights([w * 0.5 for w in model.get_weights()])
     np.testing.assert_allclose(model.predict(x), _reference(model, x), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_upsampling_unet_runs_as_one_native_plan(interpolation):
+    """A U-Net whose decoder upsamples with UpSampling2D (Keras' other recipe)
+    lowers to one native plan, padding and cropping included."""
+    inputs = fastcnn.Input((1, 14, 14))
+    skip = L.Conv2D(4, 3, padding="same", activation="relu", seed=1)(inputs)
+    down = L.MaxPool2D(2)(L.ZeroPadding2D(1)(skip))  # 16x16 -> 8x8
+    mid = L.Conv2D(6, 3, padding="same", activation="relu", seed=2)(down)
+    up = L.Cropping2D(1)(L.UpSampling2D(2, interpolation=interpolation)(mid))  # 16x16 -> 14x14
+    out = L.Conv2D(1, 1, seed=3)(L.Concatenate(axis=1)([up, skip]))
+    model = fastcnn.Model(inputs, out)
+    x = np.random.default_rng(3).standard_normal((2, 1, 14, 14)).astype(np.float32)
+    plan = model._graph_plan(x)
+    assert plan is not None and plan.plan.steps == 8  # conv, pad, pool, conv, upsample, crop, concat, conv
+    with fastcnn.reference_path():
+        want = model.predict(x)
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-5)

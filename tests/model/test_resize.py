@@ -134,3 +134,44 @@ def test_resize_layers_shapes_gradients_and_configs(tmp_path):
     model.compile("sgd", "mse")
     model.save(tmp_path / "m.npz")
     np.testing.assert_array_equal(fastcnn.load_model(tmp_path / "m.npz").predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_resampling_matches_reference_on_any_thread_count(dtype, data_format):
+    import fastcnn.reference as R
+
+    from _helpers import using_threads
+
+    rng = np.random.default_rng(5)
+    shape = (3, 7, 9, 4) if data_format == "channels_last" else (3, 4, 7, 9)
+    x = rng.standard_normal(shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    calls = [
+        (
+            lambda a: F.upsample2d(a, (2, 3), "bilinear", data_format=data_format),
+            "upsample2d",
+            ((2, 3), "bilinear"),
+        ),
+        (lambda a: F.upsample2d(a, 2, data_format=data_format), "upsample2d", (2,)),
+        (
+            lambda a: F.pad2d(a, ((1, 2), (3, 0)), "reflect", data_format=data_format),
+            "pad2d",
+            (((1, 2), (3, 0)), "reflect"),
+        ),
+        (lambda a: F.pad2d(a, 2, "constant", 0.5, data_format=data_format), "pad2d", (2, "constant", 0.5)),
+    ]
+    fastcnn._C.set_grain_scale(0.0)
+    try:
+        for call, name, args in calls:
+            with using_threads(1):
+                one = call(x)
+            with using_threads(2):
+                two = call(x[::1])
+            np.testing.assert_array_equal(one, two)
+            want = getattr(R, name)(x, *args, data_format=data_format)
+            np.testing.assert_allclose(one, want, rtol=tol, atol=tol)
+            view = np.asfortranarray(x)  # a non-C-contiguous input
+            np.testing.assert_array_equal(call(view), one)
+    finally:
+        fastcnn._C.set_grain_scale(1.0)

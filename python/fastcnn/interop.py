@@ -2,7 +2,7 @@
 
     model = Sequential([...])                    # the same architecture, built
     from_torch_state_dict(model, torch_model.state_dict())
-    from_keras_weights(model, keras_model.get_weights())
+    from_keras_weights(model, keras_model.get_weights())   # Sequential or graph Model
 
 Both walk the model's layers that hold weights (Conv1D, Conv2D, Dense,
 BatchNormalization), in order, and pair them with the other framework's
@@ -16,6 +16,9 @@ Layouts (fastcnn <- PyTorch | Keras channels_last)
 --------------------------------------------------
 * Conv2D kernel (O, I/groups, KH, KW) <- weight as is | kernel (KH, KW, I/groups, O)
 * Conv1D kernel (O, I/groups, K)      <- weight as is | kernel (K, I/groups, O)
+* Conv2DTranspose kernel (I, O, KH, KW) <- (Keras only) kernel (KH, KW, O, I); Conv1DTranspose likewise
+* DepthwiseConv2D kernel (C*M, 1, KH, KW) <- (Keras only) depthwise_kernel (KH, KW, C, M);
+  SeparableConv2D: that, then the pointwise kernel as a 1x1 Conv2D's, then the bias
 * Dense kernel (in, out)              <- weight (out, in) transposed | kernel as is
 * BatchNormalization gamma, beta, moving_mean, moving_variance
       <- weight, bias, running_mean, running_var (num_batches_tracked ignored)
@@ -215,61 +218,156 @@ def _channels_last_order(shape):
     return np.moveaxis(keras, -1, 0).reshape(-1)  # read in our (c, s) order
 
 
-def from_keras_weights(model, weights, channels_last=True):
-    """Copy a Keras model's `get_weights()` list into `model`.
+def _keras_kernel(layer, name, value, source):
+    """A Keras kernel in fastcnn's layout, and the note for error messages."""
+    want_ndim, keras_layout = {
+        "Conv2D": (4, "(KH, KW, in, out)"),
+        "Conv1D": (3, "(K, in, out)"),
+        "Conv2DTranspose": (4, "(KH, KW, out, in)"),
+        "Conv1DTranspose": (3, "(K, out, in)"),
+        "DepthwiseConv2D": (4, "(KH, KW, in, depth_multiplier)"),
+    }[_keras_kind(layer, name)]
+    if value.ndim != want_ndim:
+        raise ValueError(
+            f"layer '{layer.name}' ({type(layer).__name__}): {name} must be {want_ndim}-D "
+            f"{keras_layout}, but {source} is {value.ndim}-D"
+        )
+    if _keras_kind(layer, name) == "DepthwiseConv2D":
+        kh, kw, c, m = value.shape  # Keras' output channel c * m + j is ours too
+        return value.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]
+    return value.transpose(3, 2, 0, 1) if want_ndim == 4 else value.transpose(2, 1, 0)
 
-    The list holds, layer by layer: Conv kernel (KH, KW, in/groups, out) --
-    (K, in/groups, out) for Conv1D -- then bias; Dense kernel (in, out) then
-    bias; BatchNormalization gamma, beta, moving_mean, moving_variance (gamma
-    or beta absent with scale=False / center=False). Kernels are transposed to
-    fastcnn's (out, in/groups, *kernel); with `channels_last` (Keras' default
-    data format) the first Dense after a Flatten of a multi-dimensional tensor
-    gets its rows permuted from Keras' (H, W, C) flatten order to our (C, H, W)
-    order (see the module docstring) -- unless `model` is itself channels-last
-    (data_format='channels_last' layers), whose Flatten already walks (H, W, C).
-    Returns the model; raises ValueError
-    naming the layer and shapes on a mismatch, before changing anything.
-    """
+
+def _keras_kind(layer, name):
+    """Which Keras kernel layout the array `name` of `layer` comes in (None: as is)."""
+    if isinstance(layer, L.SeparableConv2D):
+        return {"depthwise_kernel": "DepthwiseConv2D", "pointwise_kernel": "Conv2D"}.get(name)
+    if name != "kernel":
+        return None
+    for kind in (L.DepthwiseConv2D, L.Conv2DTranspose, L.Conv1DTranspose, L.Conv2D, L.Conv1D):
+        if isinstance(layer, kind):
+            return kind.__name__
+    return None
+
+
+def _flatten_orders(model, layers, channels_last):
+    """id(layer) -> the row order of its weights after a channels-last Flatten:
+    for the first Dense after a Flatten of a multi-dimensional tensor (and any
+    BatchNormalization between them). Graph models follow their edges;
+    Sequential models the layer order."""
+    orders = {}
+    if not channels_last:
+        return orders
+    nodes = getattr(model, "_nodes", None)
+    if nodes is None:
+        perm, ours_last = None, False
+        for layer in layers:
+            if hasattr(layer, "data_format"):
+                ours_last = layer.data_format == "channels_last"
+            if isinstance(layer, L.Flatten):
+                shape = tuple(layer.input_shape or ())
+                perm = _channels_last_order(shape) if not ours_last and len(shape) >= 2 else None
+            elif isinstance(layer, (L.Dense, L.BatchNormalization)) and perm is not None:
+                orders[id(layer)] = perm
+                perm = None if isinstance(layer, L.Dense) else perm
+            elif layer.param_names:
+                perm = None  # a Flatten's order no longer reaches a Dense
+        return orders
+    ours_last = any(getattr(layer, "data_format", None) == "channels_last" for layer in layers)
+    for node in nodes:
+        if not isinstance(node.layer, (L.Dense, L.BatchNormalization)) or ours_last:
+            continue
+        source = node.inputs[0].node
+        while source is not None and isinstance(source.layer, L.BatchNormalization):
+            source = source.inputs[0].node
+        if source is not None and isinstance(source.layer, L.Flatten):
+            shape = tuple(source.inputs[0].shape)
+            if len(shape) >= 2:
+                orders[id(node.layer)] = _channels_last_order(shape)
+    return orders
+
+
+def _keras_arrays_by_layer(layers, weights):
+    """[(layer, [arrays], [where each array comes from])] for the layers with
+    weights: from a flat get_weights() list, taken in layer order, or from a
+    {layer name: [arrays]} mapping."""
+    targets = [layer for layer in layers if layer.param_names + layer.state_names]
+    if isinstance(weights, dict):
+        unknown = set(weights) - {layer.name for layer in targets}
+        if unknown:
+            raise ValueError(
+                f"no layer with weights named {sorted(unknown)}; the model's are {[t.name for t in targets]}"
+            )
+        return [
+            (
+                layer,
+                [_to_numpy(w, f"weights[{layer.name!r}][{i}]") for i, w in enumerate(weights[layer.name])],
+                [f"Keras weights[{layer.name!r}][{i}]" for i in range(len(weights[layer.name]))],
+            )
+            for layer in targets
+            if layer.name in weights
+        ]
     weights = [_to_numpy(w, f"weights[{i}]") for i, w in enumerate(weights)]
-    planned, pos = [], 0
-    perm = None  # row order to apply after a channels-last Flatten
-    ours_last = False  # the fastcnn model itself is channels-last here
-    for layer in _model_layers(model):
-        if hasattr(layer, "data_format"):
-            ours_last = layer.data_format == "channels_last"
-        if isinstance(layer, L.Flatten):
-            shape = tuple(layer.input_shape or ())
-            reorder = channels_last and not ours_last and len(shape) >= 2
-            perm = _channels_last_order(shape) if reorder else None
-            continue
-        names = layer.param_names + layer.state_names
-        if not names:
-            continue
-        if isinstance(layer, (L.Conv2D, L.Conv1D)):
-            perm = None  # a Flatten's order no longer reaches a Dense
-        if pos + len(names) > len(weights):
+    out, pos = [], 0
+    for layer in targets:
+        n = len(layer.param_names + layer.state_names)
+        if pos + n > len(weights):
             raise ValueError(
                 f"layer '{layer.name}' ({type(layer).__name__}) needs "
-                f"{len(names)} arrays {list(names)}, but only "
+                f"{n} arrays {list(layer.param_names + layer.state_names)}, but only "
                 f"{len(weights) - pos} of the {len(weights)} are left"
             )
-        for name in names:
-            value = weights[pos]
-            source = f"Keras weights[{pos}] {value.shape}"
-            if name == "kernel" and isinstance(layer, L.Conv2D):
-                if value.ndim != 4:
-                    raise ValueError(
-                        f"layer '{layer.name}' (Conv2D): kernel must be 4-D "
-                        f"(KH, KW, in, out), but {source} is {value.ndim}-D"
-                    )
-                value = value.transpose(3, 2, 0, 1)
-            elif name == "kernel" and isinstance(layer, L.Conv1D):
-                if value.ndim != 3:
-                    raise ValueError(
-                        f"layer '{layer.name}' (Conv1D): kernel must be 3-D "
-                        f"(K, in, out), but {source} is {value.ndim}-D"
-                    )
-                value = value.transpose(2, 1, 0)
+        out.append((layer, weights[pos : pos + n], [f"Keras weights[{k}]" for k in range(pos, pos + n)]))
+        pos += n
+    if pos != len(weights):
+        raise ValueError(
+            f"{len(weights) - pos} Keras arrays left over after filling every layer "
+            f"(used {pos} of {len(weights)}); first unused shape {weights[pos].shape}"
+        )
+    return out
+
+
+def from_keras_weights(model, weights, channels_last=True):
+    """Copy a Keras model's weights into `model` (a Sequential or a graph Model).
+
+    `weights` is `keras_model.get_weights()` -- a flat list, taken in the
+    order of `model.layers` (for graph models fastcnn's run order, which is
+    Keras' for chains but may differ where branches meet) -- or a mapping
+    from fastcnn layer names to each layer's list,
+    `{name: keras_model.get_layer(keras_name).get_weights(), ...}`, which
+    pairs layers by name whatever the order.
+
+    Per layer: Conv kernel (KH, KW, in/groups, out) -- (K, in/groups, out)
+    for Conv1D -- then bias; Conv2DTranspose kernel (KH, KW, out, in),
+    Conv1DTranspose (K, out, in); DepthwiseConv2D depthwise_kernel (KH, KW,
+    in, depth_multiplier); SeparableConv2D depthwise_kernel, pointwise_kernel
+    (1, 1, in * depth_multiplier, out), bias; Dense kernel (in, out) then
+    bias; BatchNormalization gamma, beta, moving_mean, moving_variance (gamma
+    or beta absent with scale=False / center=False). Kernels are transposed to
+    fastcnn's layouts; with `channels_last` (Keras' default data format) the
+    first Dense after a Flatten of a multi-dimensional tensor gets its rows
+    permuted from Keras' (H, W, C) flatten order to our (C, H, W) order (see
+    the module docstring) -- unless `model` is itself channels-last
+    (data_format='channels_last' layers), whose Flatten already walks (H, W, C).
+    Returns the model; raises ValueError naming the layer and shapes on a
+    mismatch, before changing anything.
+    """
+    layers = _model_layers(model)
+    orders = _flatten_orders(model, layers, channels_last)
+    planned = []
+    for layer, arrays, labels in _keras_arrays_by_layer(layers, weights):
+        names = layer.param_names + layer.state_names
+        if len(arrays) != len(names):
+            raise ValueError(
+                f"layer '{layer.name}' ({type(layer).__name__}) needs {len(names)} arrays {list(names)}, "
+                f"got {len(arrays)}"
+            )
+        perm = orders.get(id(layer))
+        for name, value, label in zip(names, arrays, labels):
+            source = f"{label} {value.shape}"
+            converted = _keras_kind(layer, name) is not None
+            if converted:
+                value = _keras_kernel(layer, name, value, source)
             elif (
                 perm is not None
                 and value.ndim >= 1
@@ -278,22 +376,7 @@ def from_keras_weights(model, weights, channels_last=True):
                 if value.shape[0] != perm.size:
                     _check(layer, name, value.shape, source)
                 value = value[perm]
-            _check(
-                layer,
-                name,
-                value.shape,
-                source
-                + (" transposed" if isinstance(layer, (L.Conv1D, L.Conv2D)) and name == "kernel" else ""),
-            )
+            _check(layer, name, value.shape, source + (" transposed" if converted else ""))
             planned.append((layer, name, value))
-            pos += 1
-        if isinstance(layer, L.Dense):
-            perm = None
-    if pos != len(weights):
-        raise ValueError(
-            f"{len(weights) - pos} Keras arrays left over after filling every layer "
-            f"(used {pos} of {len(weights)}); first unused shape "
-            f"{weights[pos].shape}"
-        )
     _assign(planned)
     return model

@@ -475,3 +475,82 @@ def test_keras_mismatches_raise_and_leave_the_model_unchanged():
 def test_exported_from_the_package():
     assert fastcnn.from_torch_state_dict is from_torch_state_dict
     assert fastcnn.from_keras_weights is from_keras_weights
+
+
+def keras_graph_model():
+    """A residual graph with depthwise, separable and transposed convolutions."""
+    import fastcnn
+
+    inputs = fastcnn.Input((3, 8, 8))
+    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(4, 3, padding="same")(inputs)))
+    branch = L.SeparableConv2D(4, 3, padding="same")(
+        L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(h)
+    )
+    up = L.Conv2DTranspose(3, 2, strides=2)(L.Add()([h, branch]))
+    out = L.Dense(5)(L.Flatten()(L.MaxPool2D(4)(up)))
+    return fastcnn.Model(inputs, out)
+
+
+def keras_graph_weights(rng):
+    """Keras-layout weights of keras_graph_model, drawn directly (conv, bn,
+    depthwise, separable, transposed conv, dense), with Keras' layer names."""
+    r = lambda *shape: rng.standard_normal(shape) * 0.5  # noqa: E731
+    return {
+        "conv": [r(3, 3, 3, 4), r(4)],
+        "bn": [r(4) + 1, r(4), r(4), np.abs(r(4)) + 0.5],
+        "depthwise": [r(3, 3, 4, 2), r(8)],
+        "separable": [r(3, 3, 8, 1), r(1, 1, 8, 4), r(4)],
+        "transpose": [r(2, 2, 3, 4), r(3)],
+        "dense": [r(4 * 4 * 3, 5), r(5)],
+    }
+
+
+def keras_graph_forward(w, x):
+    """keras_graph_model in NHWC NumPy from Keras-layout weights (Keras' conventions)."""
+
+    def depthwise(x, k, b):  # output channel c * M + m
+        windows = sliding_window_view(np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), (3, 3), axis=(1, 2))
+        out = np.einsum("nhwcij,ijcm->nhwcm", windows, k)
+        return out.reshape(out.shape[:3] + (-1,)) + b
+
+    h = nhwc_conv(x, *w["conv"], pad=((1, 1), (1, 1)))
+    h = np.maximum(batchnorm(h, *w["bn"]), 0)
+    d = depthwise(h, *w["depthwise"])
+    s = depthwise(d, w["separable"][0], 0.0)
+    s = nhwc_conv(s, w["separable"][1], w["separable"][2])
+    a = h + s
+    k, b = w["transpose"]  # (KH, KW, out, in), stride 2, 'valid'
+    n, hh, ww, _ = a.shape
+    up = np.zeros((n, 2 * hh, 2 * ww, k.shape[2])) + b
+    for i in range(2):
+        for j in range(2):
+            up[:, i::2, j::2] += np.einsum("nhwc,oc->nhwo", a, k[i, j])
+    pooled = up.reshape(n, 4, 4, 4, 4, -1).max(axis=(2, 4))
+    return pooled.reshape(n, -1) @ w["dense"][0] + w["dense"][1]
+
+
+def test_keras_weights_into_a_graph_model_flat_and_by_name():
+    rng = np.random.default_rng(21)
+    weights = keras_graph_weights(rng)
+    x = rng.standard_normal((2, 8, 8, 3))
+    want = keras_graph_forward(weights, x)
+    flat = [a for arrays in weights.values() for a in arrays]
+    model = keras_graph_model()
+    for layer in model.layers:
+        layer.astype(np.float64)
+    model.build((3, 8, 8))
+    from_keras_weights(model, flat)
+    np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)), want, rtol=1e-9, atol=1e-9)
+    by_name = keras_graph_model()
+    for layer in by_name.layers:
+        layer.astype(np.float64)
+    by_name.build((3, 8, 8))
+    ours = [layer.name for layer in by_name.layers if layer.param_names]
+    from_keras_weights(by_name, dict(reversed(list(zip(ours, weights.values())))))  # any order
+    np.testing.assert_allclose(by_name.predict(x.transpose(0, 3, 1, 2)), want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="no layer with weights named"):
+        from_keras_weights(by_name, {"not_a_layer": []})
+    bad = dict(zip(ours, weights.values()))
+    bad[ours[2]] = [np.zeros((3, 3, 4, 3)), np.zeros(8)]  # depth_multiplier 3, not 2
+    with pytest.raises(ValueError, match=r"depthwise.*kernel must have shape \(8, 1, 3, 3\)"):
+        from_keras_weights(by_name, bad)

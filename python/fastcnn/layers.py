@@ -388,6 +388,43 @@ def _data_format(layer, data_format):
     return data_format
 
 
+def set_convolution_arguments(
+    layer,
+    filters,
+    kernel_size,
+    strides,
+    dilation_rate,
+    groups,
+    activation,
+    use_bias,
+    kernel_initializer,
+    bias_initializer,
+    seed,
+    data_format,
+):
+    """Check and store the constructor arguments every convolution layer shares
+    (Conv1D/2D and the transposed ones; `layer.rank` spatial dims); padding is
+    each layer's own."""
+    d = layer.rank
+    layer.data_format = _data_format(layer, data_format)
+    layer.filters = positive_tuple(filters, 1, "filters")[0]
+    layer.kernel_size = positive_tuple(kernel_size, d, "kernel_size")
+    layer.strides = positive_tuple(strides, d, "strides")
+    layer.dilation_rate = positive_tuple(dilation_rate, d, "dilation_rate")
+    layer.groups = positive_tuple(groups, 1, "groups")[0]
+    if layer.filters % layer.groups:
+        raise ValueError(f"{layer.name}: groups={layer.groups} must divide filters={layer.filters}")
+    layer.activation = None if activation == "linear" else activation
+    layer.act = get_activation(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
+    for init in (kernel_initializer, bias_initializer):
+        initializers.get(init)  # fail early on an unknown name
+    layer.seed = seed
+    layer.param_names = ("kernel", "bias") if layer.use_bias else ("kernel",)
+
+
 class _Conv(Layer):
     """Shared body of Conv1D and Conv2D; `rank` is the number of spatial dims."""
 
@@ -412,25 +449,22 @@ class _Conv(Layer):
     ):
         super().__init__(name, dtype)
         d = self.rank
-        self.data_format = _data_format(self, data_format)
-        self.filters = positive_tuple(filters, 1, "filters")[0]
-        self.kernel_size = positive_tuple(kernel_size, d, "kernel_size")
-        self.strides = positive_tuple(strides, d, "strides")
-        self.dilation_rate = positive_tuple(dilation_rate, d, "dilation_rate")
-        self.groups = positive_tuple(groups, 1, "groups")[0]
-        if self.filters % self.groups:
-            raise ValueError(f"{self.name}: groups={self.groups} must divide filters={self.filters}")
+        set_convolution_arguments(
+            self,
+            filters,
+            kernel_size,
+            strides,
+            dilation_rate,
+            groups,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            seed,
+            data_format,
+        )
         self.padding = padding.lower() if isinstance(padding, str) else padding
         padding_nd(self.padding, (1,) * d, self.kernel_size, self.strides, self.dilation_rate)
-        self.activation = None if activation == "linear" else activation
-        self.act = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        for init in (kernel_initializer, bias_initializer):
-            initializers.get(init)  # fail early on an unknown name
-        self.seed = seed
-        self.param_names = ("kernel", "bias") if self.use_bias else ("kernel",)
         self._conv, self._conv_backward = (
             (F.conv2d, F.conv2d_backward) if d == 2 else (F.conv1d, F.conv1d_backward)
         )

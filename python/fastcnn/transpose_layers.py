@@ -15,8 +15,7 @@ import math
 import numpy as np
 
 from . import initializers, transpose as T
-from ._shapes import positive_tuple
-from .layers import Layer, _data_format, _init_name, _join_channels, _split_channels, get_activation
+from .layers import Layer, _init_name, _join_channels, _split_channels, set_convolution_arguments
 
 
 class _ConvTranspose(Layer):
@@ -41,27 +40,23 @@ class _ConvTranspose(Layer):
         dtype="float32",
     ):
         super().__init__(name, dtype)
-        d = self.rank
-        self.data_format = _data_format(self, data_format)
-        self.filters = positive_tuple(filters, 1, "filters")[0]
-        self.kernel_size = positive_tuple(kernel_size, d, "kernel_size")
-        self.strides = positive_tuple(strides, d, "strides")
-        self.dilation_rate = positive_tuple(dilation_rate, d, "dilation_rate")
-        self.groups = positive_tuple(groups, 1, "groups")[0]
-        if self.filters % self.groups:
-            raise ValueError(f"{self.name}: groups={self.groups} must divide filters={self.filters}")
+        set_convolution_arguments(
+            self,
+            filters,
+            kernel_size,
+            strides,
+            dilation_rate,
+            groups,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            seed,
+            data_format,
+        )
         self.padding = padding.lower() if isinstance(padding, str) else padding
         self.output_padding = output_padding
-        self._geometry((1,) * d)  # fail early on bad padding / output_padding
-        self.activation = None if activation == "linear" else activation
-        self.act = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        for init in (kernel_initializer, bias_initializer):
-            initializers.get(init)
-        self.seed = seed
-        self.param_names = ("kernel", "bias") if self.use_bias else ("kernel",)
+        self._geometry((1,) * self.rank)  # fail early on bad padding / output_padding
 
     def _geometry(self, sizes):
         """(pads per dim, output padding per dim) for spatial input `sizes`."""

@@ -12,6 +12,7 @@
 
 #include "ops/conv2d.h"
 #include "ops/conv_plan.h"
+#include "ops/blocking.h"
 #include "ops/cpu.h"
 #include "ops/grain.h"
 #include "ops/matmul.h"
@@ -488,6 +489,27 @@ py::dict cpu_info_py() {
   grains["matmul_macs"] = serial_grain(OpFamily::matmul);
   grains["elementwise_bytes"] = serial_grain(OpFamily::elementwise);
   d["serial_grain"] = grains;
+  const BlockingContext& b = blocking();
+  py::dict budgets;  // the active table's cache budgets in bytes (ops/blocking.h)
+  budgets["gemm_panels_l1"] = b.gemm_panels_l1;
+  budgets["gemm_b_block_l2"] = b.gemm_b_block_l2;
+  budgets["matmul_a_block_l2"] = b.matmul_a_block_l2;
+  budgets["implicit_gemm_tile_group_l1"] = b.implicit_gemm_tile_group_l1;
+  budgets["pointwise_k_chunk_l1"] = b.pointwise_k_chunk_l1;
+  budgets["pointwise_results_l2"] = b.pointwise_results_l2;
+  budgets["image_lanes_results_l2"] = b.image_lanes_results_l2;
+  budgets["direct_tile_weights_l1"] = b.direct_tile_weights_l1;
+  budgets["direct_tile_pass_l1"] = b.direct_tile_pass_l1;
+  budgets["direct_tile_all_weights_l2"] = b.direct_tile_all_weights_l2;
+  budgets["direct_tile_image_l2"] = b.direct_tile_image_l2;
+  budgets["direct_tile_pointwise_image_l2"] = b.direct_tile_pointwise_image_l2;
+  budgets["direct_weight_shared_l2"] = b.direct_weight_shared_l2;
+  budgets["direct_weight_group_l2"] = b.direct_weight_group_l2;
+  budgets["direct_weight_pixels_l2"] = b.direct_weight_pixels_l2;
+  budgets["winograd_block_l2"] = b.winograd_block_l2;
+  budgets["winograd_v_chunk_l2"] = b.winograd_v_chunk_l2;
+  budgets["winograd_v_whole_l2"] = b.winograd_v_whole_l2;
+  d["blocking"] = budgets;
   d["pool"] = pool_stats_py();
   return d;
 }

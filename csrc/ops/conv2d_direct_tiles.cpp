@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "packed_weights.h"
+#include "blocking.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -41,9 +42,9 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   // half of it, summed in [position][lane] rows kept for the whole task.
   // Blocks up to a quarter past L1 keep one pass: there the extra passes over
   // the rows cost more than the weights' L1 misses.
-  const int64_t l1 = cache_sizes().l1d;
   const int64_t weight_bytes = p.in_channels * p.kernel_h * p.kernel_w * lanes * element_bytes;
-  const int64_t passes = weight_bytes > l1 + l1 / 4 ? ceil_div(weight_bytes, l1 / 2) : 1;
+  const int64_t passes =
+      weight_bytes > blocking().direct_tile_weights_l1 ? ceil_div(weight_bytes, blocking().direct_tile_pass_l1) : 1;
   l.pass_channels = ceil_div(p.in_channels, std::min(passes, p.in_channels));
   l.pad_h = p.in_h + p.pad_top + p.pad_bottom;
   l.pad_w = p.in_w + p.pad_left + p.pad_right;
@@ -57,7 +58,7 @@ DirectTilesLayout direct_tiles_layout(const Conv2dParams& p, int lanes, int rows
   // at 7x7, batch 1: 9.4 MB).
   const int64_t blocks = ceil_div(p.out_channels, lanes);
   const bool large_weights =
-      blocks * lanes * p.in_channels * p.kernel_h * p.kernel_w * element_bytes * 2 > cache_sizes().l2;
+      blocks * lanes * p.in_channels * p.kernel_h * p.kernel_w * element_bytes > blocking().direct_tile_all_weights_l2;
   l.block_groups = large_weights ? std::min(blocks, want) : 1;
   // or, with passes, when a task's [position][lane] rows would pass 1 MiB.
   const bool one_pass = l.pass_channels >= p.in_channels;
@@ -99,7 +100,7 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   const bool lanes_filled = direct_tile_lanes_filled(element_bytes, p.out_channels);
   const int64_t image_bytes =
       p.in_channels * (p.in_h + p.pad_top + p.pad_bottom) * (p.in_w + p.pad_left + p.pad_right) * element_bytes;
-  const bool image_in_l2 = 2 * image_bytes <= cache_sizes().l2;
+  const bool image_in_l2 = image_bytes <= blocking().direct_tile_image_l2;
   const bool small_plane = p.out_h * p.out_w <= 256;
   if (!lanes_filled) return false;
   // The larger-plane and 64-channel 1x1 rules hold for AVX-512's tiles;
@@ -109,7 +110,7 @@ bool prefers_direct_tiles(const Conv2dParams& p, int element_bytes) {
   if (p.kernel_h == 1 && p.kernel_w == 1) {
     if (!avx512) return p.in_channels >= 256;
     // A 1x1 walk is short, so its image must fit a quarter of L2, not half.
-    return p.in_channels >= 64 && small_plane && 4 * image_bytes <= cache_sizes().l2;
+    return p.in_channels >= 64 && small_plane && image_bytes <= blocking().direct_tile_pointwise_image_l2;
   }
   // Strided kxk layers keep the tiles past that on AVX-512: their positions
   // read every other input column, and the GEMM's band fill per phase costs

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "conv2d.h"
+#include "blocking.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
 #include "parallel.h"
@@ -78,7 +79,7 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   // Deep layers' dW^T passes L2 (512 -> 512 3x3: 9.4 MB): a copy per thread
   // would pass the scratch bound and send the layer to the slower im2col GEMM.
   const int64_t taps = p.in_channels * p.kernel_h * p.kernel_w;
-  l.shared = taps * l.ld * element_bytes > cache_sizes().l2 && p.in_channels >= threads;
+  l.shared = taps * l.ld * element_bytes > blocking().direct_weight_shared_l2 && p.in_channels >= threads;
   if (l.shared) l.ranges = std::min(p.in_channels / threads, ceil_div(l.ranges, threads)) * threads;
   l.channels_per_task = ceil_div(p.in_channels, l.ranges);
   // Images per task: small planes take as many as keep a thread's share of
@@ -86,7 +87,7 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   // the L2.
   const int64_t image_bytes = element_bytes * (l.positions * l.ld + l.channels_per_task * l.plane);
   const int64_t share = ceil_div(p.batch, threads);
-  const int64_t group_bytes = std::min<int64_t>(cache_sizes().l2 / 2, int64_t{2} << 20);
+  const int64_t group_bytes = blocking().direct_weight_group_l2;
   const int64_t enough = l.positions >= kGroupPositions ? 1 : share;
   l.group = std::max<int64_t>(1, std::min({share, enough, group_bytes / image_bytes}));
   l.group = ceil_div(share, ceil_div(share, l.group));  // even groups: 32 as 16 + 16, not 24 + 8
@@ -97,8 +98,8 @@ DirectWeightLayout direct_weight_layout(const Conv2dParams& p, int lanes, int64_
   // when padded: its channels are interleaved), except stride-1 kxk layers
   // on images past a quarter of L2, whose planes stream better through L1.
   const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1, strided = p.stride_h > 1 || p.stride_w > 1;
-  l.pixels =
-      p.channels_last && (pointwise || strided || p.in_channels * l.plane * element_bytes <= cache_sizes().l2 / 4);
+  l.pixels = p.channels_last &&
+             (pointwise || strided || p.in_channels * l.plane * element_bytes <= blocking().direct_weight_pixels_l2);
   l.padded = round_up(l.group * (l.pixels ? p.in_channels : l.channels_per_task) * l.plane, 16);
   return l;
 }

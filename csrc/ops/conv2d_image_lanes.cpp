@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "packed_weights.h"
+#include "blocking.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -88,7 +89,7 @@ bool prefers_image_lanes(const Conv2dParams& p, int element_bytes) {
   const int nr = gemm_nr(element_bytes);
   const int64_t positions = p.out_h * p.out_w;
   const int64_t tile_results = nr * p.out_channels * positions * element_bytes;
-  return image_lanes_applies(p, element_bytes) && tile_results * 4 <= cache_sizes().l2 * 3 &&
+  return image_lanes_applies(p, element_bytes) && tile_results <= blocking().image_lanes_results_l2 &&
          p.batch * round_up(positions, nr) > round_up(p.batch, nr) * positions * 21 / 20;
 }
 

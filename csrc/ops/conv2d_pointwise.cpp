@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "packed_weights.h"
+#include "blocking.h"
 #include "conv2d.h"
 #include "cpu.h"
 #include "pack_weights.h"
@@ -36,7 +37,7 @@ namespace {
 // Images whose results (m x positions each) one task keeps in half of L2,
 // leaving every thread two tasks.
 int64_t images_per_task(int64_t m, int64_t positions, int64_t images, int64_t element_bytes) {
-  const int64_t by_cache = std::max<int64_t>(1, cache_sizes().l2 / 2 / (m * positions * element_bytes));
+  const int64_t by_cache = std::max<int64_t>(1, blocking().pointwise_results_l2 / (m * positions * element_bytes));
   const int64_t by_threads = std::max<int64_t>(1, images / (2 * num_threads()));
   return std::min(by_cache, by_threads);
 }
@@ -174,7 +175,7 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t m, int64_t k, int64_t
     });
   }
 
-  const int64_t kc_max = std::max<int64_t>(16, cache_sizes().l1d / 2 / (nr * int64_t(sizeof(T))));
+  const int64_t kc_max = std::max<int64_t>(16, blocking().pointwise_k_chunk_l1 / (nr * int64_t(sizeof(T))));
   const int64_t k_chunks = ceil_div(k, kc_max), kc = ceil_div(k, k_chunks);
   const int64_t col_tiles = ceil_div(positions, nr);
   // Small batches split each image's columns so that both threads work.

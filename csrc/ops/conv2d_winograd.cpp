@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "packed_weights.h"
+#include "blocking.h"
 #include "conv2d.h"
 #include "conv2d_layout.h"
 #include "cpu.h"
@@ -216,7 +217,7 @@ template <typename T>
 int64_t winograd_block(const Scheme<T>& s, int mr, int64_t k_total, int64_t tiles) {
   const int64_t quantum = std::max<int64_t>(active_kernels().get<T>().gemm_nr, 16);
   const int64_t per_tile = s.points * (k_total + mr) * int64_t(sizeof(T));
-  int64_t block = cache_sizes().l2 / 2 / per_tile / quantum * quantum;
+  int64_t block = blocking().winograd_block_l2 / per_tile / quantum * quantum;
   block = std::min<int64_t>(std::max(block, quantum), 8 * quantum);
   return balanced_block(tiles, block, quantum, num_threads());
 }
@@ -228,8 +229,8 @@ int64_t winograd_block(const Scheme<T>& s, int mr, int64_t k_total, int64_t tile
 template <typename T>
 int64_t winograd_k_chunk(const Scheme<T>& s, int64_t k_total, int64_t block) {
   const int64_t v_bytes = s.points * block * int64_t(sizeof(T));
-  if (k_total * v_bytes * 4 <= cache_sizes().l2 * 3) return k_total;
-  return std::min(k_total, std::max<int64_t>(16, cache_sizes().l2 / 4 / v_bytes / 16 * 16));
+  if (k_total * v_bytes <= blocking().winograd_v_whole_l2) return k_total;
+  return std::min(k_total, std::max<int64_t>(16, blocking().winograd_v_chunk_l2 / v_bytes / 16 * 16));
 }
 
 // U as winograd_products reads it: packed for every output channel up front,
@@ -533,7 +534,7 @@ void winograd_weight_gradient(const Scheme<T>& s, const Conv2dParams& p, const T
   const int64_t per_tile = points * (p.in_channels + p.out_channels) * int64_t(sizeof(T));
   // The GEMMs' k is the block: 32 to 64 tiles deep, and at most what keeps
   // a block's E and V within half of L2.
-  int64_t block = cache_sizes().l2 / 2 / per_tile / 16 * 16;
+  int64_t block = blocking().winograd_block_l2 / per_tile / 16 * 16;
   block = std::min<int64_t>(std::max<int64_t>(block, 32), 64);
   block = balanced_block(tiles, block, 16, num_threads());
   const int64_t blocks = ceil_div(tiles, block);

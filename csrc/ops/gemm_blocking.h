@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "blocking.h"
 #include "cpu.h"
 #include "workspace.h"
 
@@ -54,12 +55,12 @@ struct GemmBlocking {
 };
 
 inline GemmBlocking gemm_blocking(int mr, int nr, int64_t elem_size, int64_t k, int64_t n) {
-  const CacheSizes& cache = cache_sizes();
-  int64_t kc_max = cache.l1d * 3 / 4 / ((mr + nr) * elem_size) / 8 * 8;
+  const BlockingContext& budget = blocking();
+  int64_t kc_max = budget.gemm_panels_l1 / ((mr + nr) * elem_size) / 8 * 8;
   kc_max = kc_max < 64 ? 64 : (kc_max > 1024 ? 1024 : kc_max);
   const int64_t k_blocks = k > 0 ? ceil_div(k, kc_max) : 1;
   const int64_t kc = k > 0 ? ceil_div(k, k_blocks) : 1;  // balanced, no tiny last block
-  int64_t nc = cache.l2 / 2 / (kc * elem_size) / nr * nr;
+  int64_t nc = budget.gemm_b_block_l2 / (kc * elem_size) / nr * nr;
   nc = nc < nr ? nr : (nc > 4096 ? 4096 : nc);
   const int64_t n_round = round_up(n > 0 ? n : 1, nr);
   if (nc > n_round) nc = n_round;

@@ -166,7 +166,8 @@ void implicit_gemm_block(const ImplicitGemm<T>& g, const Kernels<T>& kern, const
       // block would spill to L2 before the epilogue reads them back).
       const T* base = direct ? g.src + f0 : s.band;
       for (int64_t kk = 0; kk < g.k; ++kk) s.offsets[kk] = direct ? kk * plane : band_row(kk);
-      const int64_t group = std::max<int64_t>(1, cache_sizes().l1d / 4 / (int64_t(mr) * nr * int64_t(sizeof(T))));
+      const int64_t group =
+          std::max<int64_t>(1, blocking().implicit_gemm_tile_group_l1 / (int64_t(mr) * nr * int64_t(sizeof(T))));
       for (int64_t first = panel_begin; first < panel_end; first += group) {
         const int64_t last = std::min(panel_end, first + group);
         for (int64_t j = 0; j < np; j += nr) {

@@ -8,6 +8,7 @@
 // layer's 10 outputs are 10 rows of 12 (not 10 columns of 32). Operands are read through strides, so
 // the layer's transposed operands (x^T, w^T) are never copied first.
 #include "matmul.h"
+#include "blocking.h"
 
 #include <algorithm>
 #include <vector>
@@ -45,12 +46,11 @@ void matmul_blocks(int64_t m, int64_t n, int64_t k, MatrixView<const T> a, Matri
   const Kernels<T> kern = with_row_tile(active_kernels().get<T>(), m);
   const int mr = kern.gemm_mr, nr = kern.gemm_nr;
   const GemmBlocking blk = gemm_blocking(mr, nr, sizeof(T), k, n);
-  const CacheSizes& cache = cache_sizes();
   // A block of at most mc_max rows fills about a quarter of L2 next to the
   // B block. Blocks split C evenly, in a multiple of the thread count where
   // there are few (four blocks of 316, 316, 316 and 76 rows left one of two
   // threads waiting a third of a 1024^3 product).
-  const int64_t mc_max = std::max<int64_t>(mr, cache.l2 / 4 / (blk.kc * int64_t(sizeof(T))) / mr * mr);
+  const int64_t mc_max = std::max<int64_t>(mr, blocking().matmul_a_block_l2 / (blk.kc * int64_t(sizeof(T))) / mr * mr);
   const int64_t threads = num_threads();
   int64_t row_blocks = ceil_div(m, mc_max), col_blocks = ceil_div(n, blk.nc);
   const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);

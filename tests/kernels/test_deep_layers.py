@@ -63,9 +63,10 @@ def test_auto_takes_winograd_for_deep_layers_from_32_tiles():
     rng = np.random.default_rng(9)
     w = rand(rng, (64, 64, 3, 3), np.float32)
     x = rand(rng, (8, 64, 8, 8), np.float32)  # 8 images x 4 tiles
+    assert fastcnn.explain("conv2d", x, w, padding=1).path == "winograd"
     np.testing.assert_array_equal(F.conv2d(x, w, padding=1), F.conv2d(x, w, padding=1, algorithm="winograd"))
     few = x[:2]  # 8 tiles: not Winograd
-    assert not np.array_equal(F.conv2d(few, w, padding=1), F.conv2d(few, w, padding=1, algorithm="winograd"))
+    assert fastcnn.explain("conv2d", few, w, padding=1).path == "direct_tiles"
 
 
 @pytest.mark.parametrize("shape", [(2, 24, 4, 576), (40, 16, 8, 448)], ids=["one-block", "five-blocks"])
@@ -102,6 +103,7 @@ def test_auto_takes_winograd_dx_for_deep_layers():
     rng = np.random.default_rng(10)
     x, w = rand(rng, (8, 64, 8, 8), np.float32), rand(rng, (64, 64, 3, 3), np.float32)
     dout = rand(rng, (8, 64, 8, 8), np.float32)
+    assert fastcnn.explain("conv2d_backward_data", x, w, padding=1).path == "winograd"
     auto = F.conv2d_backward(dout, x, w, padding=1, needs=("x",))[0]
     np.testing.assert_array_equal(
         auto, F.conv2d_backward(dout, x, w, padding=1, needs=("x",), algorithm="winograd")[0]

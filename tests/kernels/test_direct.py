@@ -95,6 +95,7 @@ def test_direct_conv1d_and_noncontiguous(dtype, isa):
 def test_auto_takes_direct_for_few_input_channels(dtype, isa):
     rng = np.random.default_rng(4)
     x, w = rand(rng, (4, 3, 20, 20), dtype), rand(rng, (8, 3, 3, 3), dtype)
+    assert fastcnn.explain("conv2d", x, w).path == "direct_columns"
     np.testing.assert_array_equal(F.conv2d(x, w), F.conv2d(x, w, algorithm="direct"))
 
 

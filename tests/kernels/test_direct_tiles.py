@@ -132,14 +132,20 @@ def test_auto_takes_tiles_for_small_planes_and_wide_1x1(dtype):
     # 25 positions fill 78% of a 32-column tile: not the pointwise GEMM (a
     # 6x5 plane, 94% full, takes that one, whose K chunks sum in another order)
     x, w = rand(rng, (2, 256, 5, 5), dtype), rand(rng, (48, 256, 1, 1), dtype)
+    assert fastcnn.explain("conv2d", x, w).path == "direct_tiles"
     np.testing.assert_array_equal(F.conv2d(x, w), F.conv2d(x, w, algorithm="direct"))
     x7, w7 = rand(rng, (3, 24, 14, 14), dtype), rand(rng, (64, 24, 3, 3), dtype)  # to 7x7
+    assert fastcnn.explain("conv2d", x7, w7, stride=2, padding=1).path == "direct_tiles"
     np.testing.assert_array_equal(
         F.conv2d(x7, w7, stride=2, padding=1), F.conv2d(x7, w7, stride=2, padding=1, algorithm="direct")
     )
-    # larger planes stay on the GEMM (bits differ from the tiles' sum order)
+    # A larger plane with 20 output channels: float32's 16-lane tiles would
+    # be 20/32 full, so the GEMM; float64's 8-lane ones are 20/24 full, so the tiles.
     x3, w3 = rand(rng, (2, 16, 40, 40), dtype), rand(rng, (20, 16, 3, 3), dtype)  # to 19x19
-    np.testing.assert_array_equal(F.conv2d(x3, w3, stride=2), F.conv2d(x3, w3, stride=2, algorithm="gemm"))
+    tiles = dtype == np.float64
+    assert fastcnn.explain("conv2d", x3, w3, stride=2).path == ("direct_tiles" if tiles else "implicit_gemm")
+    forced = F.conv2d(x3, w3, stride=2, algorithm="direct" if tiles else "gemm")
+    np.testing.assert_array_equal(F.conv2d(x3, w3, stride=2), forced)
 
 
 @pytest.mark.parametrize("batch", [1, 2, 5])
@@ -183,6 +189,8 @@ def test_auto_takes_tiles_for_strided_layers_past_l2_on_avx512(isa):
     size = int(np.sqrt(info["l2_bytes"] / 2 / 4 / c_in)) + 4  # the padded image passes half of L2
     x, w = rand(rng, (1, c_in, size, size), np.float32), rand(rng, (64, c_in, 3, 3), np.float32)
     expected = "direct" if isa == "avx512" else "gemm"
+    path = fastcnn.explain("conv2d", x, w, stride=2, padding=1).path
+    assert path == ("direct_tiles" if isa == "avx512" else "implicit_gemm"), path
     np.testing.assert_array_equal(
         F.conv2d(x, w, stride=2, padding=1), F.conv2d(x, w, stride=2, padding=1, algorithm=expected)
     )

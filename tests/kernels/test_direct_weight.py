@@ -109,6 +109,7 @@ def test_auto_takes_direct_weight_gradient(shape, dtype):
     rng = np.random.default_rng(4)
     x, w = rand(rng, (n, c_in, h, h), dtype), rand(rng, (c_out, c_in, k, k), dtype)
     dout = rand(rng, (n, c_out, h, h), dtype)
+    assert fastcnn.explain("conv2d_backward_weight", x, w, padding=k // 2).path == "direct_weight"
     auto = F.conv2d_backward(dout, x, w, padding=k // 2, needs=("w",))[1]
     direct = F.conv2d_backward(dout, x, w, padding=k // 2, needs=("w",), algorithm="direct")[1]
     np.testing.assert_array_equal(auto, direct)

@@ -137,13 +137,17 @@ def test_float32_error_within_1e3_relative_of_float64(k, isa):
 
 
 def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
-    # Winograd rounds differently from the direct sum, so bit-equality tells
-    # which path `auto` took.
+    # The planner names the path; the results equal the forced path's bit for bit.
     rng = np.random.default_rng(6)
     big_x, big_w = rand(rng, (8, 16, 28, 28), dtype), rand(rng, (16, 16, 3, 3), dtype)  # 392 tiles
+    for op, path in [
+        ("conv2d", "winograd"),
+        ("conv2d_backward_data", "winograd"),
+        ("conv2d_backward_weight", "direct_weight"),
+    ]:
+        assert fastcnn.explain(op, big_x, big_w, padding=1).path == path, op
     auto = F.conv2d(big_x, big_w, padding=1)
     np.testing.assert_array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="winograd"))
-    assert not np.array_equal(auto, F.conv2d(big_x, big_w, padding=1, algorithm="gemm"))
     dout = rand(rng, auto.shape, dtype)
     auto_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"))
     wino_grads = F.conv2d_backward(dout, big_x, big_w, padding=1, needs=("x", "w"), algorithm="winograd")
@@ -162,28 +166,39 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     for c in (64, 32):
         x_c, w_c, dout_c = wide_x[:, :c], wide_w[:c, :c], wide_dout[:, :c]
         expect = "winograd" if c == 64 or wide else "direct"
+        planned = fastcnn.explain("conv2d_backward_weight", x_c, w_c, padding=1).path
+        assert planned == ("winograd" if expect == "winograd" else "direct_weight"), (c, planned)
         np.testing.assert_array_equal(
             F.conv2d_backward(dout_c, x_c, w_c, padding=1, needs="w")[1],
             F.conv2d_backward(dout_c, x_c, w_c, padding=1, needs="w", algorithm=expect)[1],
         )
     small_plane = (wide_dout[:, :, :13, :13], wide_x[:, :, :13, :13], wide_w)
+    assert fastcnn.explain("conv2d_backward_weight", *small_plane[1:], padding=1).path == "direct_weight"
     np.testing.assert_array_equal(
         F.conv2d_backward(*small_plane, padding=1, needs="w")[1],
         F.conv2d_backward(*small_plane, padding=1, needs="w", algorithm="direct")[1],
     )
-    # Few input channels (the transforms would dominate): the GEMM path.
+    # Few input channels (the transforms would dominate): the direct column kernel.
     small_x, small_w = rand(rng, (4, 3, 28, 28), dtype), rand(rng, (16, 3, 3, 3), dtype)
+    assert fastcnn.explain("conv2d", small_x, small_w, padding=1).path == "direct_columns"
     np.testing.assert_array_equal(
-        F.conv2d(small_x, small_w, padding=1), F.conv2d(small_x, small_w, padding=1, algorithm="gemm")
+        F.conv2d(small_x, small_w, padding=1), F.conv2d(small_x, small_w, padding=1, algorithm="direct")
     )
     # 5x5 (the MNIST tutorial's second layer): Winograd forward from 256 tiles
     # (the direct tiles below), Winograd dx from 128; the direct kernel for dW
     # below 32 channels on both sides.
     x5, w5 = rand(rng, (12, 16, 14, 14), dtype), rand(rng, (32, 16, 5, 5), dtype)  # 192 tiles
+    for op, path in [
+        ("conv2d", "direct_tiles"),
+        ("conv2d_backward_data", "winograd"),
+        ("conv2d_backward_weight", "direct_weight"),
+    ]:
+        assert fastcnn.explain(op, x5, w5, padding=2).path == path, op
     np.testing.assert_array_equal(
         F.conv2d(x5, w5, padding=2), F.conv2d(x5, w5, padding=2, algorithm="direct")
     )
     x20 = np.concatenate([x5, x5[:8]])  # 320 tiles
+    assert fastcnn.explain("conv2d", x20, w5, padding=2).path == "winograd"
     np.testing.assert_array_equal(
         F.conv2d(x20, w5, padding=2), F.conv2d(x20, w5, padding=2, algorithm="winograd")
     )
@@ -197,12 +212,14 @@ def test_auto_takes_winograd_for_many_tiles_and_channels(dtype, isa):
     )
     # ... and from 1024 tiles (64 images) on, Winograd's (run as M^T).
     x64, dout64_32 = np.concatenate([x5] * 6)[:64], np.concatenate([dout5] * 6)[:64]
+    assert fastcnn.explain("conv2d_backward_weight", x64, w5, padding=2).path == "winograd"
     np.testing.assert_array_equal(
         F.conv2d_backward(dout64_32, x64, w5, padding=2, needs="w")[1],
         F.conv2d_backward(dout64_32, x64, w5, padding=2, needs="w", algorithm="winograd")[1],
     )
     # 16 -> 64: enough products per tile for Winograd's dW (run as M^T).
     w64, dout64 = rand(rng, (64, 16, 5, 5), dtype), rand(rng, (12, 64, 14, 14), dtype)
+    assert fastcnn.explain("conv2d_backward_weight", x5, w64, padding=2).path == "winograd"
     np.testing.assert_array_equal(
         F.conv2d_backward(dout64, x5, w64, padding=2, needs="w")[1],
         F.conv2d_backward(dout64, x5, w64, padding=2, needs="w", algorithm="winograd")[1],
@@ -318,9 +335,11 @@ def test_auto_takes_phase_winograd_where_it_wins(isa):
 
     def check(shape, c_out, expect_winograd):
         x, w = rand(rng, shape, np.float32), rand(rng, (c_out, shape[1], 3, 3), np.float32)
-        auto = F.conv2d(x, w, stride=2, padding=1)
-        wino = F.conv2d(x, w, stride=2, padding=1, algorithm="winograd")
-        assert np.array_equal(auto, wino) == expect_winograd
+        path = fastcnn.explain("conv2d", x, w, stride=2, padding=1).path
+        assert (path == "winograd_phases") == expect_winograd, (shape, path)
+        if expect_winograd:
+            auto = F.conv2d(x, w, stride=2, padding=1)
+            np.testing.assert_array_equal(auto, F.conv2d(x, w, stride=2, padding=1, algorithm="winograd"))
 
     check((32, 32, 32, 32), 64, True)  # 512 tiles of 16x16 outputs
     check((32, 32, 28, 28), 64, False)  # 14x14: the 4x4 tiles overhang

@@ -7,7 +7,7 @@ holds the pure-NumPy implementations every native op is tested against.
 
 from __future__ import annotations
 
-from . import _C, functional, layers, losses, optimizers
+from . import _C, callbacks, functional, layers, losses, metrics, optimizers, schedules
 from ._paths import reference_path
 from .explain import explain, set_verbose
 from .functional import conv_output_size
@@ -90,6 +90,9 @@ __all__ = [
     "layers",
     "losses",
     "optimizers",
+    "callbacks",
+    "schedules",
+    "metrics",
     "Sequential",
     "Model",
     "Input",

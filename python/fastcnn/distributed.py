@@ -1,7 +1,7 @@
 """Data-parallel training over MPI (mpi4py): `mpirun -n 4 python train.py`.
 
     model.fit(x, y, batch_size=32, epochs=5, seed=0, distributed=True)
-    # or, with the extra options:
+    # or, with the options of this module:
     fastcnn.distributed.fit(model, x, y, batch_size=32, epochs=5, seed=0,
                             checkpoint="ckpt.npz", timeout=300)
 
@@ -13,16 +13,23 @@ and take a rank-strided slice of it, so the shards are disjoint, equally long
 step-b batches is exactly batch b of a single-process run with
 `batch_size * world_size`. `batch_size` is per rank.
 
-A step is forward + backward on the local batch; during backward the
-gradients are packed into buckets of at most `bucket_mb` MiB, cut at layer
-boundaries in backward order, and each bucket's in-place `Iallreduce` starts as
-soon as backward has passed its layers (so the big last layers are reduced
-while the convolutions' backward still runs). Then one small Allreduce carries
-an error flag and the sample-weighted loss and metrics, the sums are divided by
-the world size and the same optimizer step runs on every rank (so replicas
-never drift). Parameters, layer state, optimizer
+The epoch and batch loop, callbacks and metrics are those of `Sequential.fit`
+(fastcnn.training); this module adds what differs. A step is forward +
+backward on the local batch; during backward the gradients are packed into
+buckets of at most `bucket_mb` MiB, cut at layer boundaries in backward order,
+and each bucket's in-place `Iallreduce` starts as soon as backward has passed
+its layers (so the big last layers are reduced while the convolutions'
+backward still runs; a graph model (fastcnn.Model) starts them when its
+backward is done, since a shared layer's gradient is complete only then).
+Then one small Allreduce carries an error flag and the step's loss and metric
+sums (fastcnn.training.Tracker: sample count, loss times batch size, confusion
+counts, ...), so every rank logs the metrics of the global batch; the
+gradient sums are divided by the world size and the same optimizer step runs
+on every rank (so replicas never drift). Parameters, layer state, optimizer
 state and dropout RNG states are broadcast from rank 0 at the start;
 BatchNormalization moving statistics are averaged at each epoch end.
+Evaluation (and validation) splits the samples rank-strided and sums the
+trackers once at the end.
 
 Failures: an exception on any rank during a step is seen by all ranks at the
 flag Allreduce and all of them raise (the failing rank its own exception, the
@@ -47,6 +54,8 @@ import time
 import traceback
 
 import numpy as np
+
+from . import training
 
 __all__ = ["World", "get_world", "env_world_size", "fit", "evaluate", "DistributedError", "default_threads"]
 
@@ -287,15 +296,19 @@ def _agreed(exc):
 
 
 class _Trainer:
-    """The collective side of one `fit` call."""
+    """The collective side of one fit / evaluate call: the runner training.py drives
+    (which batches this rank takes, the step with reduced gradients, summed metrics)."""
 
-    def __init__(self, model, world, timeout):
+    def __init__(self, model, world, timeout, bucket_mb=DEFAULT_BUCKET_MB, checkpoint=None):
         self.model, self.world = model, world
         self.comm, self.rank, self.size = world.comm, world.rank, world.size
+        self.is_root = world.is_root
+        self.bucket_mb, self.checkpoint = bucket_mb, checkpoint
         self.MPI = _import_mpi()
         if timeout is None:
             timeout = float(os.environ.get("FASTCNN_MPI_TIMEOUT", DEFAULT_TIMEOUT))
         self.watchdog = _Watchdog(self.comm, timeout)
+        self.stats = {"world_size": self.size, "steps": 0}
 
     def prepare(self, bucket_mb):
         """Gradient and state buffers (the model must be built)."""
@@ -340,7 +353,41 @@ class _Trainer:
             )
         )
 
+    def checked(self, fn, what):
+        """fn() on every rank; an exception on any rank is raised on all of them."""
+        error = result = None
+        try:
+            result = fn()
+        except Exception as e:  # noqa: BLE001 -- re-raised on every rank
+            error = e
+        self.agree(error, what)
+        return result
+
     # -- start: same seed, same data, same replicas everywhere
+    def start(self, model, source, seed):
+        def check():
+            if not model.built or any(not layer.built for layer in model.layers):
+                raise ValueError(
+                    "distributed training over an iterable needs a built model: "
+                    "start it with an Input layer or call model.build(input_shape)"
+                )
+            if isinstance(source, training.ArrayBatches):
+                return ("samples", source.samples)
+            if source.steps is None:
+                raise ValueError(
+                    "distributed training over an iterable needs steps_per_epoch (or an iterable "
+                    "with len()): every rank must run the same number of steps"
+                )
+            return ("steps", source.steps)
+
+        key = self.checked(check, "checking the input of fit")
+        self.prepare(self.bucket_mb)
+        seed = self.check_and_broadcast(key, seed)
+        if isinstance(source, training.ArrayBatches) and source.samples < self.size:
+            raise _agreed(ValueError(f"{source.samples} samples cannot be shared by {self.size} ranks"))
+        model._world_rank = self.rank
+        return seed
+
     def check_and_broadcast(self, n, seed):
         model, comm = self.model, self.comm
         mine = (n, model.count_params(), [str(p.dtype) for p in model.params], type(model.optimizer).__name__)
@@ -385,32 +432,65 @@ class _Trainer:
                 model.layers[i].rng.bit_generator.state = state
         return seed
 
+    # -- batches: disjoint shards of arrays; an iterable per rank, the same number of steps
+    def train_batches(self, source, epoch):
+        if isinstance(source, training.ArrayBatches):
+            return source.batches(epoch, shard=(self.rank, self.size))
+        return self._exact_steps(source, epoch)
+
+    @staticmethod
+    def _exact_steps(source, epoch):
+        batches = source.batches(epoch)
+        for _ in range(source.steps):
+            yield next(batches, None)  # None: this rank ran out, the step fails on every rank
+
+    def test_batches(self, source):
+        if isinstance(source, training.ArrayBatches):
+            part = slice(self.rank, None, self.size)
+            w = None if source.w is None else source.w[part]
+            return training.ArrayBatches(source.x[part], source.y[part], w, source.batch_size).batches(0)
+        return source.batches(0)
+
     # -- one step
     def _backward_and_reduce(self, dout, requests):
-        """Backward, layer by layer, starting each bucket's Iallreduce once it is complete."""
-        model = self.model
-        for li in range(len(model.layers) - 1, -1, -1):
-            dout = model.layers[li].backward(dout)
-            for k in self.grads.layer_buckets.get(li, ()):
-                self.grads.fill(k, model.grads)
-                requests.append(
-                    self.comm.Iallreduce(self.MPI.IN_PLACE, self.grads.buckets[k][0], op=self.MPI.SUM)
-                )
-            if requests:
-                self.MPI.Request.Testall(requests)  # lets MPI progress the reductions
+        """Backward, starting each bucket's Iallreduce once backward has passed its layers."""
+        from .graph import Model
 
-    def step(self, xb, yb, stop_on_nan, where, n_metrics):
-        model = self.model
-        stats = np.zeros(3 + n_metrics)  # error, samples, loss*n, metric*n...
-        error, logs, requests = None, None, []
+        model, buckets = self.model, self.grads.buckets
+        started = 0
+
+        def start_bucket(k):
+            self.grads.fill(k, model.grads)
+            requests.append(self.comm.Iallreduce(self.MPI.IN_PLACE, buckets[k][0], op=self.MPI.SUM))
+
+        if not isinstance(model, Model):  # layer by layer, last first
+            index = {id(layer): i for i, layer in enumerate(model.layers)}
+            for layer, _ in reversed(model._ran_steps):
+                dout = layer.backward(dout)
+                passed = index[id(layer)]
+                while started < len(buckets) and min(buckets[started][2]) >= passed:
+                    start_bucket(started)
+                    started += 1
+                if requests:
+                    self.MPI.Request.Testall(requests)  # lets MPI progress the reductions
+        else:  # a shared layer's gradient is complete only when the whole backward is
+            model._backward(dout)
+        for k in range(started, len(buckets)):
+            start_bucket(k)
+
+    def train_step(self, model, batch, tracker, stop_on_nan, where):
+        stats = np.zeros(1 + tracker.totals.size)  # error flag, then the tracker's sums
+        error, pieces, requests = None, None, []
         t0 = time.perf_counter()
         try:
-            y_pred = model._forward(xb, training=True)
-            loss = model.loss.forward(y_pred, model._match_targets(y_pred, yb))
+            if batch is None:
+                raise ValueError(f"the input of rank {self.rank} ran out of batches{where}")
+            x, y, w = batch
+            y_pred = model._forward(x, training=True)
+            y = model._match_targets(y_pred, y)
+            loss = model.loss.forward(y_pred, y, w)
+            stats[1:], pieces = tracker.batch_state(model._loss_values(loss), len(x), y_pred, y)
             self._backward_and_reduce(model.loss.backward(), requests)
-            logs = model._logs(loss, y_pred, yb)
-            stats[1] = len(xb)
-            stats[2:] = [len(xb) * v for v in logs.values()][: n_metrics + 1]
         except Exception as e:  # noqa: BLE001 -- re-raised on every rank
             error, stats[:] = e, 0.0
             stats[0] = 1.0
@@ -429,12 +509,18 @@ class _Trainer:
         self.stats["sync_seconds"] += t3 - t2
         if stats[0]:
             self.raise_failure(error, "during a training step" + where)
-        total = stats[1]
-        global_logs = dict(zip(logs.keys(), (stats[2:] / total).tolist()))
-        if stop_on_nan and not math.isfinite(global_logs["loss"]):
+        tracker.merge(stats[1:], None)
+        if tracker.keeps_scores:
+            with self.watchdog("the score allgather" + where):
+                for rank_pieces in self.comm.allgather(pieces):
+                    tracker.merge_pieces(rank_pieces)
+        count, global_loss = stats[1], stats[2] / stats[1]
+        if stop_on_nan and not math.isfinite(global_loss):
+            if stop_on_nan == "skip":  # TerminateOnNaN: no update, training ends after the batch
+                return int(count)
             raise _agreed(
                 FloatingPointError(
-                    f"loss is {global_logs['loss']}{where} (averaged over {self.size} ranks); "
+                    f"loss is {global_loss}{where} (averaged over {self.size} ranks); "
                     f"training stopped before the update (weights are those of the last finite "
                     f"step). Try a lower learning rate, clipnorm=, or scaled inputs"
                 )
@@ -443,9 +529,17 @@ class _Trainer:
             flat *= 1.0 / self.size
         self.stats["steps"] += 1
         model.optimizer.step(model.params, self.grads.views, model.trainable_mask())
-        return int(total), global_logs
+        return int(count)
 
-    def average_state(self):
+    def stop(self, flag, per_batch=False):
+        """Whether any rank set model.stop_training (checked after a batch only when a
+        batch callback could have set it)."""
+        if not per_batch:
+            return False
+        stop = self.allreduce(np.array([1.0 if flag else 0.0]), "the stop_training Allreduce", self.MPI.MAX)
+        return bool(stop[0])
+
+    def end_epoch(self, model):
         """BatchNormalization moving statistics: the mean over ranks."""
         if self.state is None:
             return
@@ -454,29 +548,28 @@ class _Trainer:
             self.allreduce(flat, "the BatchNorm statistics Allreduce")
             flat *= 1.0 / self.size
         self.state.unpack(self.state_arrays)
-        self.model._weights_version += 1  # written in place: inference plans rebuild
+        model._weights_version += 1  # written in place: inference plans rebuild
 
-    def evaluate(self, x, y, batch_size):
-        return _evaluate(self.model, x, y, batch_size, self)
+    def after_epoch(self, model):
+        if not self.checkpoint:
+            return
+        error = None
+        if self.is_root:
+            try:
+                model.save(str(self.checkpoint).format(epoch=model.epochs))
+            except Exception as e:  # noqa: BLE001
+                error = e
+        self.agree(error, "writing the checkpoint on rank 0")
 
-
-def _evaluate(model, x, y, batch_size, trainer):
-    """Sample-weighted [loss, metrics...] over rank-strided shards of (x, y)."""
-    from .model import _keras_result
-
-    names = ["loss"] + list(model.metrics)
-    sums = np.zeros(1 + len(names))
-    error = None
-    try:
-        xs, ys = x[trainer.rank :: trainer.size], y[trainer.rank :: trainer.size]
-        if len(xs):
-            values = np.atleast_1d(model.evaluate(xs, ys, batch_size=batch_size))
-            sums[0], sums[1:] = len(xs), len(xs) * values
-    except Exception as e:  # noqa: BLE001
-        error = e
-    trainer.agree(error, "during evaluation")
-    trainer.allreduce(sums, "the evaluation Allreduce")
-    return _keras_result(dict(zip(names, (sums[1:] / sums[0]).tolist())))
+    def reduce(self, tracker):
+        """Sums over ranks of an evaluation's tracker (and every rank's scores)."""
+        self.allreduce(tracker.totals, "the evaluation Allreduce")
+        if tracker.keeps_scores:
+            mine = [metric.pieces for _, _, metric, _, _ in tracker.entries]
+            with self.watchdog("the evaluation score allgather"):
+                everyone = self.comm.allgather(mine)
+            for k, (_, _, metric, _, _) in enumerate(tracker.entries):
+                metric.pieces = [piece for rank in everyone for piece in rank[k]]
 
 
 # ------------------------------------------------------------------ public API
@@ -485,7 +578,7 @@ def _evaluate(model, x, y, batch_size, trainer):
 def fit(
     model,
     x,
-    y,
+    y=None,
     batch_size=32,
     epochs=1,
     validation_split=0.0,
@@ -499,113 +592,44 @@ def fit(
     comm=None,
     timeout=None,
     bucket_mb=DEFAULT_BUCKET_MB,
+    **options,
 ):
-    """`Sequential.fit` over all MPI ranks; returns the `History` (same on every rank).
+    """`Sequential.fit` / `Model.fit` over all MPI ranks; returns the `History` (the same
+    on every rank).
 
     batch_size is per rank (global batch = batch_size * ranks); every rank must pass
-    the same x, y, model and compile settings. checkpoint: a path (may contain
-    '{epoch}') that rank 0 writes with `model.save` after every epoch. comm: an mpi4py
-    communicator (default MPI.COMM_WORLD under a launcher). timeout: seconds a rank may
-    wait in a collective before aborting the job (default $FASTCNN_MPI_TIMEOUT or 300;
-    0 or None-with-env-0 disables). With one process this is `model.fit` (plus the
-    checkpoint). `history.distributed` holds step and Allreduce timing statistics.
+    the same x, y, model and compile settings. An iterable of batches instead of
+    arrays: each rank iterates its own (its shard), and all must run the same number
+    of steps (steps_per_epoch or len()). checkpoint: a path (may contain '{epoch}')
+    that rank 0 writes with `model.save` after every epoch. comm: an mpi4py
+    communicator (default MPI.COMM_WORLD under a launcher). timeout: seconds a rank
+    may wait in a collective before aborting the job (default $FASTCNN_MPI_TIMEOUT or
+    300). options: the other arguments of fit (class_weight, sample_weight,
+    steps_per_epoch, validation_steps, validation_batch_size, validation_freq).
+    With one process this is `model.fit` (plus the checkpoint).
+    `history.distributed` holds step and Allreduce timing statistics.
     """
-    from .model import History, _call, _check_data, _positive_int, _ProgressBar, _split_validation
-
+    arguments = dict(
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=validation_split,
+        validation_data=validation_data,
+        shuffle=shuffle,
+        verbose=verbose,
+        seed=seed,
+        stop_on_nan=stop_on_nan,
+        **options,
+    )
     world = get_world(comm)
     if world.size == 1:
-        history = model.fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            shuffle=shuffle,
-            verbose=verbose,
-            seed=seed,
-            callbacks=list(callbacks or []) + ([_Checkpoint(model, checkpoint)] if checkpoint else []),
-            stop_on_nan=stop_on_nan,
-        )
+        saver = [_Checkpoint(model, checkpoint)] if checkpoint else []
+        history = training.fit(model, x, y, callbacks=list(callbacks or []) + saver, **arguments)
         history.distributed = {"world_size": 1}
         return history
 
-    trainer = _Trainer(model, world, timeout)
+    trainer = _Trainer(model, world, timeout, bucket_mb, checkpoint)
     try:
-        error = None
-        try:  # argument errors: every rank raises them
-            model._require_compiled()
-            x, y = _check_data(x, y)
-            batch_size = _positive_int(batch_size, "batch_size")
-            epochs = _positive_int(epochs, "epochs", allow_zero=True)
-            x, y, validation_data = _split_validation(x, y, validation_split, validation_data)
-            model._ensure_built(x)
-        except Exception as e:  # noqa: BLE001
-            error = e
-        trainer.agree(error, "checking the arguments of fit")
-        trainer.prepare(bucket_mb)
-        seed = trainer.check_and_broadcast(len(x), seed)
-        n = len(x) - len(x) % world.size
-        if n == 0:
-            raise _agreed(ValueError(f"{len(x)} samples cannot be shared by {world.size} ranks"))
-        verbose = verbose if world.is_root else 0
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if hasattr(cb, "set_model"):
-                cb.set_model(model)
-            else:
-                cb.model = model
-        history = model.history = History()
-        model.stop_training = False
-        n_metrics = len(model.metrics)
-        _call(callbacks, "on_train_begin", {})
-        for k in range(epochs):
-            epoch = model.epochs
-            _call(callbacks, "on_epoch_begin", epoch, {})
-            order = np.random.default_rng((seed, epoch)).permutation(len(x)) if shuffle else np.arange(len(x))
-            shard = order[:n][world.rank :: world.size]
-            bar = _ProgressBar(n, f"Epoch {k + 1}/{epochs}", verbose)
-            totals, seen, start = {}, 0, time.perf_counter()
-            try:
-                for b, lo in enumerate(range(0, len(shard), batch_size)):
-                    idx = shard[lo : lo + batch_size]
-                    where = f" at epoch {epoch + 1}, batch {b + 1}"
-                    count, logs = trainer.step(x[idx], y[idx], stop_on_nan, where, n_metrics)
-                    for key, value in logs.items():
-                        totals[key] = totals.get(key, 0.0) + value * count
-                    seen += count
-                    _call(callbacks, "on_batch_end", b, logs)
-                    bar.update(count, {key: v / seen for key, v in totals.items()})
-            except BaseException:
-                bar.abort()
-                raise
-            trainer.average_state()
-            logs = {key: v / seen for key, v in totals.items()}
-            if validation_data is not None:
-                values = trainer.evaluate(*validation_data, batch_size=batch_size)
-                names = ["val_loss"] + ["val_" + m for m in model.metrics]
-                logs.update(zip(names, np.atleast_1d(values).tolist()))
-            bar.close(logs, seen / max(time.perf_counter() - start, 1e-9))
-            model.epochs += 1
-            history.append(epoch, logs)
-            if checkpoint:
-                error = None
-                if world.is_root:
-                    try:
-                        model.save(str(checkpoint).format(epoch=model.epochs))
-                    except Exception as e:  # noqa: BLE001
-                        error = e
-                trainer.agree(error, "writing the checkpoint on rank 0")
-            _call(callbacks, "on_epoch_end", epoch, logs)
-            stop = trainer.allreduce(
-                np.array([1.0 if model.stop_training else 0.0]),
-                "the stop_training Allreduce",
-                op=trainer.MPI.MAX,
-            )
-            model.stop_training = bool(stop[0])
-            if model.stop_training:
-                break
-        _call(callbacks, "on_train_end", history.history)
+        history = training.fit(model, x, y, callbacks=callbacks, runner=trainer, **arguments)
         history.distributed = dict(trainer.stats)
         return history
     except BaseException as e:
@@ -615,25 +639,19 @@ def fit(
         raise
     finally:
         trainer.watchdog.stop()
+        model._world_rank = 0
 
 
-def evaluate(model, x, y, batch_size=32, comm=None, timeout=None):
-    """`model.evaluate` with the samples split over the ranks; same result on every rank."""
+def evaluate(model, x, y=None, batch_size=32, comm=None, timeout=None, **options):
+    """`model.evaluate` with the samples split over the ranks (rank r takes samples r,
+    r + size, ...; an iterable: each rank's own); the same result on every rank.
+    options: sample_weight, steps, callbacks, return_dict, verbose."""
     world = get_world(comm)
     if world.size == 1:
-        return model.evaluate(x, y, batch_size=batch_size)
-    from .model import _check_data
-
+        return model.evaluate(x, y, batch_size=batch_size, **options)
     trainer = _Trainer(model, world, timeout)
     try:
-        error = None
-        try:
-            x, y = _check_data(x, y)
-            model._ensure_built(x)
-        except Exception as e:  # noqa: BLE001
-            error = e
-        trainer.agree(error, "checking the arguments of evaluate")
-        return trainer.evaluate(x, y, batch_size)
+        return training.evaluate(model, x, y, batch_size=batch_size, runner=trainer, **options)
     except BaseException as e:
         if not getattr(e, "_fastcnn_agreed", False):
             _abort(world, e)

@@ -17,7 +17,9 @@ summed over its calls.
 `Model` is a `Sequential` whose step list is this graph: compile, fit,
 evaluate, predict, summary, save and load_model work as for `Sequential`.
 Several inputs and outputs take lists of arrays everywhere (predict,
-model(x), fit, evaluate), with a loss per output and `loss_weights`.
+model(x), fit, evaluate), with a loss per output and `loss_weights`; the logs
+name each output's loss and metrics after its layer, as Keras does
+('dense_1_loss', 'dense_1_accuracy').
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ import copy
 
 import numpy as np
 
-from . import layers as layers_module, losses as losses_module, plan as plan_module
+from . import (
+    layers as layers_module,
+    losses as losses_module,
+    metrics as metrics_module,
+    plan as plan_module,
+    training,
+)
 from ._paths import reference_active
 from .elementwise import add_arrays
-from .model import Columns, Sequential, _as_inputs
+from .model import DEFAULT_METRICS, Columns, Sequential, _as_inputs, _is_iterable_input, _metric_list
 
 
 class SymbolicTensor:
@@ -330,9 +338,21 @@ class Model(Sequential):
         xs = [_as_data(a) for a in x] if self._multi_in else _as_data(x)
         return self._forward(xs, training)
 
-    def predict(self, x, batch_size=32, verbose=0):
+    def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):
         if not self._multi_in and not self._multi_out:
-            return super().predict(x, batch_size=batch_size, verbose=verbose)
+            return super().predict(
+                x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
+            )
+        if _is_iterable_input(x):
+            return training.predict_source(self, x, steps, callbacks, verbose)
+        if callbacks:  # batch by batch, so that the batch hooks run
+            size = training.positive_int(batch_size, "batch_size")
+            xs = list(x) if self._multi_in else [x]
+            pieces = (
+                [a[i : i + size] for a in xs] if self._multi_in else xs[0][i : i + size]
+                for i in range(0, len(xs[0]), size)
+            )
+            return training.predict_source(self, pieces, steps, callbacks, verbose)
         xs = [_as_data(a) for a in x] if self._multi_in else [_as_data(x)]
         self._ensure_built(xs if self._multi_in else xs[0])
         n = len(xs[0])
@@ -347,10 +367,13 @@ class Model(Sequential):
         return joined if self._multi_out else joined[0]
 
     # ------------------------------------------------------------------ training
-    def compile(self, optimizer="adam", loss=None, metrics=("accuracy",), loss_weights=None):
+    def compile(self, optimizer="adam", loss=None, metrics=DEFAULT_METRICS, loss_weights=None):
         """As Sequential.compile; with several outputs, `loss` is one loss for every output
         or a list with one per output, and the training loss is sum(loss_weights[k] * loss_k).
-        Metrics take one output (with several, pass metrics=[])."""
+
+        metrics with several outputs (Keras 3's forms): a list with one entry per output
+        (a metric, a list of metrics, or None), or a dict {output layer name: metrics};
+        logged as '<output layer name>_<metric>'. The default is none for several outputs."""
         if not self._multi_out:
             if loss_weights is not None:
                 raise ValueError("loss_weights takes a model with several outputs")
@@ -370,16 +393,47 @@ class Model(Sequential):
         weights = [1.0] * outputs if loss_weights is None else [float(w) for w in loss_weights]
         if len(weights) != outputs:
             raise ValueError(f"{self.name} has {outputs} outputs, got {len(weights)} loss_weights")
-        if metrics and tuple(metrics) != ("accuracy",):
-            raise ValueError("metrics with several outputs are not supported yet: pass metrics=[]")
+        per_output = self._metrics_per_output(None if metrics is DEFAULT_METRICS else metrics)
         super().compile(optimizer, each[0], [])
         self.loss = WeightedLosses(each, weights)
+        self._output_metrics = per_output
+        self.metrics = [m for ms in per_output for m in ms]
         return self
+
+    @property
+    def output_names(self):
+        """One name per output: its layer's name (with _2, _3, ... if a layer gives several)."""
+        names = []
+        for t in self._outputs:
+            name, k = t.node.layer.name, 2
+            while name in names:
+                name, k = f"{t.node.layer.name}_{k}", k + 1
+            names.append(name)
+        return names
+
+    def _metrics_per_output(self, metrics):
+        names = self.output_names
+        if not metrics:
+            return [[] for _ in names]
+        if isinstance(metrics, dict):
+            unknown = set(metrics) - set(names)
+            if unknown:
+                raise ValueError(f"metrics name outputs {sorted(unknown)}; the outputs are {names}")
+            return [_metric_list(metrics.get(name)) for name in names]
+        if isinstance(metrics, (list, tuple)) and len(metrics) == len(names):
+            return [_metric_list(entry) for entry in metrics]
+        raise ValueError(
+            f"{self.name} has {len(names)} outputs {names}: pass metrics as a list with one entry "
+            f"per output (a metric, a list of metrics, or None) or a dict {{output name: metrics}}, "
+            f"got {metrics!r}"
+        )
 
     def _match_targets(self, y_pred, y_true):
         if not self._multi_out:
             return super()._match_targets(y_pred, y_true)
         targets = y_true.arrays if isinstance(y_true, Columns) else list(y_true)
+        if len(targets) != len(y_pred):
+            raise ValueError(f"{self.name} has {len(y_pred)} outputs, got {len(targets)} targets")
         matched = []
         for loss, p, t in zip(self.loss.losses, y_pred, targets):
             sparse = isinstance(loss, losses_module.SparseCategoricalCrossentropy)
@@ -395,22 +449,23 @@ class Model(Sequential):
             y = Columns([np.asarray(a) for a in y])
         return x, y
 
-    def train_on_batch(self, x, y):
-        return super().train_on_batch(*self._columns(x, y))
+    def _output_slots(self):
+        if not self._multi_out:
+            return [("", self._outputs[0].shape, self.loss)]
+        losses = self.loss.losses if isinstance(self.loss, WeightedLosses) else [None] * len(self._outputs)
+        return [
+            (name + "_", t.shape, loss) for name, t, loss in zip(self.output_names, self._outputs, losses)
+        ]
 
-    def test_on_batch(self, x, y):
-        return super().test_on_batch(*self._columns(x, y))
+    def _loss_values(self, loss):
+        if not self._multi_out:
+            return [loss]
+        return [loss] + list(self.loss.values)
 
-    def fit(self, x, y, *args, validation_data=None, distributed=False, **kwargs):
-        x, y = self._columns(x, y)
-        if validation_data is not None:
-            validation_data = self._columns(*validation_data)
-        if distributed and (self._multi_in or self._multi_out):
-            raise NotImplementedError("distributed fit takes one input and one output for now")
-        return super().fit(x, y, *args, validation_data=validation_data, distributed=distributed, **kwargs)
-
-    def evaluate(self, x, y, *args, **kwargs):
-        return super().evaluate(*self._columns(x, y), *args, **kwargs)
+    def _metrics_config(self):
+        if not self._multi_out:
+            return super()._metrics_config()
+        return [[metrics_module.serialize(m) for m in ms] for ms in self._output_metrics]
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=print):
@@ -474,18 +529,42 @@ class Model(Sequential):
 
 
 class WeightedLosses:
-    """The training loss of a model with several outputs: sum_k weights[k] * losses[k]."""
+    """The training loss of a model with several outputs: sum_k weights[k] * losses[k].
+
+    `values` holds the weighted per-output terms of the last evaluation (what the
+    logs show as '<output>_loss'; they add up to the loss). sample_weight: one array
+    for every output, or a list with one per output (None for unweighted)."""
 
     def __init__(self, losses, weights):
         self.losses, self.weights = list(losses), list(weights)
+        self.values = [0.0] * len(self.losses)
 
-    def __call__(self, y_pred, y_true):
-        return float(sum(w * loss(p, t) for loss, w, p, t in zip(self.losses, self.weights, y_pred, y_true)))
+    def _per_output(self, sample_weight):
+        if isinstance(sample_weight, Columns):
+            sample_weight = sample_weight.arrays
+        if isinstance(sample_weight, (list, tuple)):
+            if len(sample_weight) != len(self.losses):
+                raise ValueError(
+                    f"sample_weight holds {len(sample_weight)} arrays for {len(self.losses)} outputs"
+                )
+            return list(sample_weight)
+        return [sample_weight] * len(self.losses)
 
-    def forward(self, y_pred, y_true):
-        return float(
-            sum(w * loss.forward(p, t) for loss, w, p, t in zip(self.losses, self.weights, y_pred, y_true))
-        )
+    def __call__(self, y_pred, y_true, sample_weight=None):
+        weights = self._per_output(sample_weight)
+        self.values = [
+            w * loss(p, t, sw)
+            for loss, w, p, t, sw in zip(self.losses, self.weights, y_pred, y_true, weights)
+        ]
+        return float(sum(self.values))
+
+    def forward(self, y_pred, y_true, sample_weight=None):
+        weights = self._per_output(sample_weight)
+        self.values = [
+            w * loss.forward(p, t, sw)
+            for loss, w, p, t, sw in zip(self.losses, self.weights, y_pred, y_true, weights)
+        ]
+        return float(sum(self.values))
 
     def backward(self):
         return [loss.backward() * loss_weight for loss, loss_weight in zip(self.losses, self.weights)]

@@ -26,6 +26,17 @@ derivative of the clipped function, as in TensorFlow). With from_logits=True the
 log-softmax / log-sigmoid is computed stably (max subtraction, log1p), so logits
 of +-1e4 give finite values and gradients.
 
+Sample weights (Keras' rule): `loss(y_pred, y_true, sample_weight)` with
+sample_weight of shape (N,) (or any leading part of y_pred's shape without its
+last axis) multiplies each per-sample loss, and the value is
+sum(w * per_sample_loss) / number_of_samples (SUM_OVER_BATCH_SIZE: divided by
+the count, not by the sum of the weights); the gradient is scaled the same way.
+
+Label smoothing (the cross-entropies, `label_smoothing=ls`): categorical targets
+become t (1 - ls) + ls / classes, binary targets t (1 - ls) + ls / 2, before
+the loss; the native softmax cross-entropy takes the smoothed (and weighted)
+targets as they are, so smoothing keeps the fast path.
+
 dtypes: float32 and float64 are kept (the gradient has y_pred's dtype); any
 other real dtype is converted to float32. y_true is cast to y_pred's dtype.
 """
@@ -58,29 +69,31 @@ EPSILON = 1e-7  # keras.config.epsilon()
 
 
 class Loss:
-    """Base class: subclasses define `_value(y_pred, y_true)` and `_gradient(y_pred, y_true)`."""
+    """Base class: subclasses define `_value(y_pred, y_true)`, `_gradient(y_pred, y_true)`
+    and, for sample weights, `_row_losses(y_pred, y_true)` (the loss of each row: every
+    axis but the last)."""
 
     def __init__(self):
         self._cache = None
 
-    def __call__(self, y_pred, y_true):
+    def __call__(self, y_pred, y_true, sample_weight=None):
         """The loss value (mean over the batch) as a Python float."""
-        return float(self._value(*self._prepare(y_pred, y_true)))
+        return float(self._weighted_value(*self._prepare_weighted(y_pred, y_true, sample_weight)))
 
-    def gradient(self, y_pred, y_true):
+    def gradient(self, y_pred, y_true, sample_weight=None):
         """d loss / d y_pred: an array of y_pred's shape and float dtype."""
-        return self._gradient(*self._prepare(y_pred, y_true))
+        return self._weighted_gradient(*self._prepare_weighted(y_pred, y_true, sample_weight))
 
-    def forward(self, y_pred, y_true):
+    def forward(self, y_pred, y_true, sample_weight=None):
         """The loss value; keeps the inputs for `backward`."""
-        self._cache = self._prepare(y_pred, y_true)
-        return float(self._value(*self._cache))
+        self._cache = self._prepare_weighted(y_pred, y_true, sample_weight)
+        return float(self._weighted_value(*self._cache))
 
     def backward(self):
         """d loss / d y_pred for the inputs of the last `forward`."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return self._gradient(*self._cache)
+        return self._weighted_gradient(*self._cache)
 
     def _prepare(self, y_pred, y_true):
         y_pred = as_float_array(y_pred, "y_pred")
@@ -91,9 +104,58 @@ class Loss:
             raise ValueError(f"y_true shape {y_true.shape} must equal y_pred shape {y_pred.shape}")
         return y_pred, y_true
 
+    def _prepare_weighted(self, y_pred, y_true, sample_weight):
+        """(y_pred, targets, row weights or None): targets smoothed, weights checked and
+        shaped to broadcast over the rows (y_pred's shape without its last axis)."""
+        y_pred, y_true = self._prepare(y_pred, y_true)
+        y_true = self._smooth(y_true)
+        if sample_weight is None:
+            return y_pred, y_true, None
+        return self._fold_weights(y_pred, y_true, _row_weights(sample_weight, y_pred))
+
+    def _smooth(self, y_true):
+        return y_true
+
+    def _fold_weights(self, y_pred, y_true, weights):
+        """Losses linear in their targets fold the weights into them (one code path)."""
+        return y_pred, y_true, weights
+
+    def _weighted_value(self, y_pred, y_true, weights):
+        if weights is None:
+            return self._value(y_pred, y_true)
+        return np.mean(self._row_losses(y_pred, y_true) * weights)
+
+    def _weighted_gradient(self, y_pred, y_true, weights):
+        grad = self._gradient(y_pred, y_true)
+        return grad if weights is None else grad * weights[..., None]
+
+    def _row_losses(self, y_pred, y_true):
+        raise NotImplementedError(f"{type(self).__name__} does not take sample weights")
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+def _row_weights(sample_weight, y_pred):
+    """sample_weight as y_pred's dtype, shaped to broadcast over y_pred's rows."""
+    w = as_float_array(sample_weight, "sample_weight").astype(y_pred.dtype, copy=False)
+    rows = y_pred.shape[:-1]
+    if w.ndim == len(rows) + 1 and w.shape[-1] == 1:  # (N, 1) as Keras allows
+        w = w[..., 0]
+    if w.ndim == 0 or w.ndim > len(rows) or w.shape != rows[: w.ndim]:
+        raise ValueError(
+            f"sample_weight shape {w.shape} must be the leading part of y_pred's shape without "
+            f"its last axis, {rows} (e.g. ({rows[0] if rows else 'N'},) for one weight per sample)"
+        )
+    return w.reshape(w.shape + (1,) * (len(rows) - w.ndim))
+
+
+def _smoothing(value):
+    value = float(value)
+    if not 0 <= value <= 1:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {value!r}")
+    return value
 
 
 def _nan_where_nan(grad, y_pred):
@@ -146,6 +208,9 @@ class MeanSquaredError(Loss):
     def _value(self, y_pred, y_true):
         return np.mean(np.square(y_pred - y_true))
 
+    def _row_losses(self, y_pred, y_true):
+        return np.mean(np.square(y_pred - y_true), axis=-1)
+
     def _gradient(self, y_pred, y_true):
         return (2 / y_pred.size) * (y_pred - y_true)
 
@@ -158,6 +223,9 @@ class MeanAbsoluteError(Loss):
 
     def _value(self, y_pred, y_true):
         return np.mean(np.abs(y_pred - y_true))
+
+    def _row_losses(self, y_pred, y_true):
+        return np.mean(np.abs(y_pred - y_true), axis=-1)
 
     def _gradient(self, y_pred, y_true):
         return np.sign(y_pred - y_true) / np.asarray(y_pred.size, y_pred.dtype)
@@ -179,18 +247,30 @@ class BinaryCrossentropy(Loss):
         gradient (sigmoid(x) - t) / size. Exact and unclipped, as TensorFlow's
         sigmoid_cross_entropy_with_logits and torch's BCEWithLogitsLoss (Keras'
         NumPy/JAX backends clip sigmoid(x) to [eps, 1 - eps] instead).
+    label_smoothing=ls: t becomes t (1 - ls) + ls / 2.
     """
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         super().__init__()
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _smoothing(label_smoothing)
 
-    def _value(self, y_pred, y_true):
+    def _smooth(self, y_true):
+        ls = self.label_smoothing
+        return y_true if ls == 0 else y_true * (1 - ls) + 0.5 * ls
+
+    def _elements(self, y_pred, y_true):
         if self.from_logits:
             x = y_pred
-            return np.mean(np.maximum(x, 0) - x * y_true + np.log1p(np.exp(-np.abs(x))))
+            return np.maximum(x, 0) - x * y_true + np.log1p(np.exp(-np.abs(x)))
         p, _ = _clip_probabilities(y_pred)
-        return -np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        return -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+
+    def _value(self, y_pred, y_true):
+        return np.mean(self._elements(y_pred, y_true))
+
+    def _row_losses(self, y_pred, y_true):
+        return np.mean(self._elements(y_pred, y_true), axis=-1)
 
     def _gradient(self, y_pred, y_true):
         n = np.asarray(y_pred.size, y_pred.dtype)
@@ -209,21 +289,33 @@ class CategoricalCrossentropy(Loss):
         gradient (softmax(x) sum_c t_c - t) / batch, i.e. softmax(x) - t for one-hot t.
     from_logits=False (Keras): q = y_pred / sum_c y_pred, p = clip(q, eps, 1 - eps);
         with g_c = -t_c / p_c (0 where clipped), gradient (g - sum_c g_c q_c) / sum_c y_pred / batch.
+    label_smoothing=ls: t becomes t (1 - ls) + ls / classes (Keras; PyTorch's
+        cross_entropy(label_smoothing=) for labels).
+    Value and gradient are linear in t, so a sample weight w scales the sample's
+    target row: the native pass computes the weighted loss and gradient as they are.
     """
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         super().__init__()
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _smoothing(label_smoothing)
         self._grad = None
 
-    def forward(self, y_pred, y_true):
+    def forward(self, y_pred, y_true, sample_weight=None):
         """With logits, the value and gradient in one native pass (kept for backward)."""
         if not self._native():
             self._grad = None
-            return super().forward(y_pred, y_true)
-        self._cache = self._prepare(y_pred, y_true)
-        value, self._grad = F.softmax_cross_entropy(*self._cache)
+            return super().forward(y_pred, y_true, sample_weight)
+        self._cache = self._prepare_weighted(y_pred, y_true, sample_weight)
+        value, self._grad = F.softmax_cross_entropy(*self._cache[:2])
         return value
+
+    def _smooth(self, y_true):
+        ls = self.label_smoothing
+        return y_true if ls == 0 else y_true * (1 - ls) + ls / y_true.shape[-1]
+
+    def _fold_weights(self, y_pred, y_true, weights):
+        return y_pred, y_true * weights[..., None], None
 
     def backward(self):
         if self._grad is not None and self._cache is not None:
@@ -305,6 +397,9 @@ class Hinge(Loss):
     def _value(self, y_pred, y_true):
         return np.mean(np.maximum(1 - self._signs(y_true) * y_pred, 0))
 
+    def _row_losses(self, y_pred, y_true):
+        return np.mean(np.maximum(1 - self._signs(y_true) * y_pred, 0), axis=-1)
+
     def _gradient(self, y_pred, y_true):
         t = self._signs(y_true)
         grad = np.where(1 - t * y_pred > 0, -t, 0).astype(y_pred.dtype) / np.asarray(
@@ -324,6 +419,11 @@ class KLDivergence(Loss):
         t, _ = _clip_probabilities(y_true, upper=1)
         p, _ = _clip_probabilities(y_pred, upper=1)
         return np.sum(t * np.log(t / p)) / _rows(y_pred)
+
+    def _row_losses(self, y_pred, y_true):
+        t, _ = _clip_probabilities(y_true, upper=1)
+        p, _ = _clip_probabilities(y_pred, upper=1)
+        return np.sum(t * np.log(t / p), axis=-1)
 
     def _gradient(self, y_pred, y_true):
         t, _ = _clip_probabilities(y_true, upper=1)
@@ -348,6 +448,10 @@ class ContrastiveLoss(Loss):
     def _value(self, y_pred, y_true):
         gap = np.maximum(self.margin - y_pred, 0)
         return np.mean(y_true * np.square(y_pred) + (1 - y_true) * np.square(gap))
+
+    def _row_losses(self, y_pred, y_true):
+        gap = np.maximum(self.margin - y_pred, 0)
+        return np.mean(y_true * np.square(y_pred) + (1 - y_true) * np.square(gap), axis=-1)
 
     def _gradient(self, y_pred, y_true):
         gap = np.maximum(self.margin - y_pred, 0)

@@ -12,7 +12,8 @@
 A training step is the textbook chain: every layer's forward (training=True),
 `loss.forward`, `loss.backward`, every layer's backward in reverse order, one
 `optimizer.step` over all parameters. The math lives in `layers` and
-`functional`; this module only keeps the books.
+`functional`; the epoch and batch loop (inputs, callbacks, metrics) in
+`training`; this module keeps the model's books.
 
 Epochs are counted across `fit` calls (`model.epochs`): `fit(epochs=n)` trains
 n more epochs, and the shuffling of epoch e comes from
@@ -25,9 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import tempfile
-import time
 import zipfile
 
 import numpy as np
@@ -36,10 +35,13 @@ from . import (
     fusion,
     layers as layers_module,
     losses as losses_module,
+    metrics as metrics_module,
     optimizers as optimizers_module,
     plan as plan_module,
+    training,
 )
 from ._paths import reference_active
+from .callbacks import History, LearningRateScheduler  # noqa: F401 -- their old home
 
 __all__ = ["Sequential", "History", "load_model"]
 
@@ -48,80 +50,7 @@ FORMAT_VERSION = 1
 _META_KEY = "__fastcnn__"
 WEIGHTS_FORMAT = "fastcnn.weights"  # save_weights / load_weights
 _WEIGHTS_KEY = "__fastcnn_weights__"
-
-
-# ---------------------------------------------------------------------- History
-
-
-class History:
-    """Per-epoch logs of `fit`: `history` maps 'loss', 'accuracy', 'val_loss', ... to lists."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def plot(self, path=None):
-        """Draw accuracy and loss curves (train and validation); save to `path` if given.
-
-        Needs matplotlib (`pip install fastcnn[plot]`). Returns the figure.
-        """
-        try:
-            import matplotlib
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install 'fastcnn[plot]'") from None
-        headless = sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        )
-        if headless or (path is not None and "matplotlib.pyplot" not in sys.modules):
-            matplotlib.use("Agg")  # no display, or only a file is wanted
-        import matplotlib.pyplot as plt
-
-        panels = [name for name in ("accuracy", "loss") if name in self.history]
-        if not panels:
-            raise ValueError("nothing to plot: the history is empty")
-        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-        epochs = [e + 1 for e in self.epoch]
-        for ax, name in zip(axes[0], panels):
-            ax.plot(epochs, self.history[name], marker="o", label="train")
-            if "val_" + name in self.history:
-                ax.plot(epochs, self.history["val_" + name], marker="o", label="validation")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(name)
-            ax.set_title(name)
-            ax.grid(True, alpha=0.3)
-            ax.legend()
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path)
-            plt.close(fig)
-        elif matplotlib.get_backend().lower() != "agg":
-            plt.show()
-        return fig
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-# ---------------------------------------------------------------------- metrics
-
-
-def _accuracy(y_pred, y_true, threshold=0.5):
-    """Fraction of correct predictions; the form follows the shapes, as Keras' 'accuracy':
-    one output -> binary (y_pred > threshold), same shapes -> one-hot (argmax == argmax),
-    labels without a class axis -> sparse (argmax == label)."""
-    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
-    if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
-        predicted = y_pred.reshape(len(y_pred), -1) > threshold
-        return float(np.mean(predicted == (y_true.reshape(len(y_true), -1) > 0.5)))
-    if y_true.shape == y_pred.shape:
-        return float(np.mean(np.argmax(y_pred, -1) == np.argmax(y_true, -1)))
-    labels = y_true.reshape(y_pred.shape[:-1])
-    return float(np.mean(np.argmax(y_pred, -1) == labels))
+DEFAULT_METRICS = ("accuracy",)  # compile's default (Model: for one output only)
 
 
 # -------------------------------------------------------------------- Sequential
@@ -136,7 +65,10 @@ class Sequential:
         self.input_shape = None  # per-sample, without the batch axis
         self.built = False
         self.optimizer = self.loss = None
-        self.metrics = []
+        self.metrics = []  # fastcnn.metrics objects (the compiled prototypes; fit uses copies)
+        self._output_metrics = [[]]  # the same, per output
+        self._batch_tracker = None  # train_on_batch / test_on_batch reuse one
+        self._world_rank = 0  # fastcnn.distributed sets it: callbacks write files on rank 0 only
         self.epochs = 0  # epochs trained so far, over every fit call
         self.history = None
         self.stop_training = False  # a callback may set it to end fit after the epoch
@@ -250,20 +182,30 @@ class Sequential:
             raise ValueError(f"{len(weights)} arrays left over after setting every layer")
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="adam", loss=None, metrics=("accuracy",)):
-        """Choose the optimizer, loss and metrics (names or instances, as Keras)."""
+    def compile(self, optimizer="adam", loss=None, metrics=DEFAULT_METRICS):
+        """Choose the optimizer, loss and metrics (names or instances, as Keras).
+
+        metrics: names ('accuracy', 'top_k_accuracy', 'precision', 'recall', 'f1',
+        'auc', loss names such as 'mae') or fastcnn.metrics objects; accumulated
+        over each epoch (fastcnn.metrics)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
-        self.metrics = [_metric_name(m) for m in (metrics or [])]
+        self.metrics = _metric_list(metrics)
+        self._output_metrics = [self.metrics]
+        self._batch_tracker = None
         return self
 
-    def _metric_value(self, name, y_pred, y_true):
-        if name == "accuracy":
-            logits = getattr(self.loss, "from_logits", False) and y_pred.shape[-1] == 1
-            return _accuracy(y_pred, y_true, threshold=0.0 if logits else 0.5)
-        return losses_module.get(name)(y_pred, self._match_targets(y_pred, y_true))
+    @property
+    def metrics_names(self):
+        """The names of evaluate's results, in order: 'loss' (then each output's loss
+        for several outputs), then the metrics ('accuracy', 'out1_accuracy', ...)."""
+        slots = self._output_slots()
+        names = ["loss"] + ([prefix + "loss" for prefix, _, _ in slots] if len(slots) > 1 else [])
+        for (prefix, _, _), metrics in zip(slots, self._output_metrics):
+            names += [prefix + m.name for m in metrics]
+        return names
 
     def _require_compiled(self):
         if self.loss is None:
@@ -275,6 +217,19 @@ class Sequential:
         if not sparse and y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
             return y_true[..., None]
         return y_true
+
+    # what the training loop (training.py) asks of a model
+    def _columns(self, x, y=None):
+        """Inputs and targets as the model takes them (a graph model joins lists)."""
+        return x, y
+
+    def _output_slots(self):
+        """(log prefix, per-sample shape, loss) of each output."""
+        return [("", self.output_shape, self.loss)]
+
+    def _loss_values(self, loss):
+        """The logged losses of a step: the training loss (and one per output)."""
+        return [loss]
 
     # ------------------------------------------------------------------ one batch
     def _steps(self, training=True):
@@ -353,47 +308,58 @@ class Sequential:
             dout = layer.backward(dout)
         return dout
 
-    def _train_step(self, x, y, stop_on_nan=True, where=""):
-        """Forward, loss, backward, optimizer step; returns (loss, y_pred)."""
+    def _train_step(self, x, y, sample_weight=None, stop_on_nan=True, where=""):
+        """Forward, loss, backward, optimizer step; returns (loss, y_pred, matched targets).
+
+        A non-finite loss raises FloatingPointError before the update (stop_on_nan=True),
+        skips the update ("skip": TerminateOnNaN ends training) or is applied (False)."""
         y_pred = self._forward(x, training=True)
         y = self._match_targets(y_pred, y)
-        loss = self.loss.forward(y_pred, y)
+        loss = self.loss.forward(y_pred, y, sample_weight)
         if stop_on_nan and not math.isfinite(loss):
+            if stop_on_nan == "skip":
+                return loss, y_pred, y
             raise FloatingPointError(
                 f"loss is {loss}{where}; training stopped before the update (weights are those "
                 f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs"
             )
         self._backward(self.loss.backward())
         self.optimizer.step(self.params, self.grads, self.trainable_mask())
-        return loss, y_pred
+        return loss, y_pred, y
 
-    def _logs(self, loss, y_pred, y, prefix=""):
-        logs = {prefix + "loss": loss}
-        for name in self.metrics:
-            logs[prefix + name] = self._metric_value(name, y_pred, y)
-        return logs
-
-    def train_on_batch(self, x, y):
-        """One training step on (x, y); returns [loss, metrics...] (a float without metrics)."""
-        self._require_compiled()
-        x, y = _check_data(x, y)
-        self._ensure_built(x)
-        loss, y_pred = self._train_step(x, y)
-        return _keras_result(self._logs(loss, y_pred, y))
-
-    def test_on_batch(self, x, y):
-        """Loss and metrics of (x, y) in inference mode, as one batch."""
-        self._require_compiled()
-        x, y = _check_data(x, y)
-        self._ensure_built(x)
+    def _test_step(self, x, y, sample_weight=None):
+        """Inference-mode outputs and loss; returns (loss, y_pred, matched targets)."""
         y_pred = self._forward(x, training=False)
-        return _keras_result(self._logs(self.loss(y_pred, self._match_targets(y_pred, y)), y_pred, y))
+        y = self._match_targets(y_pred, y)
+        return self.loss(y_pred, y, sample_weight), y_pred, y
+
+    def _one_batch(self, step, x, y, sample_weight, class_weight, return_dict):
+        self._require_compiled()
+        x, y = training.check_data(*self._columns(x, y))
+        self._ensure_built(x)
+        w = training.sample_weights(sample_weight, training.check_class_weight(class_weight), y, len(x))
+        loss, y_pred, y = step(x, y, w)
+        if self._batch_tracker is None:
+            self._batch_tracker = training.Tracker(self)
+        tracker = self._batch_tracker
+        tracker.reset()
+        tracker.update(self._loss_values(loss), len(x), y_pred, y)
+        logs = tracker.logs()
+        return logs if return_dict else training.keras_result(logs)
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on (x, y); returns [loss, metrics...] (a float without metrics)."""
+        return self._one_batch(self._train_step, x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss and metrics of (x, y) in inference mode, as one batch."""
+        return self._one_batch(self._test_step, x, y, sample_weight, None, return_dict)
 
     # ------------------------------------------------------------------ fit
     def fit(
         self,
         x,
-        y,
+        y=None,
         batch_size=32,
         epochs=1,
         validation_split=0.0,
@@ -404,108 +370,72 @@ class Sequential:
         callbacks=None,
         stop_on_nan=True,
         distributed=False,
+        *,
+        class_weight=None,
+        sample_weight=None,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
     ):
         """Train for `epochs` more epochs; returns a `History`.
 
-        validation_split takes the LAST fraction of (x, y), before shuffling (Keras).
-        seed fixes the shuffling (layers take their own seeds). callbacks are
-        objects with any of on_train_begin/end(logs), on_epoch_begin/end(epoch, logs),
-        on_batch_end(batch, logs); setting model.stop_training ends training.
+        x, y: arrays, or x alone an iterable (a generator, a fastcnn.data.Dataset, a
+        list) of (x, y) or (x, y, sample_weight) batches; steps_per_epoch batches per
+        epoch (default: its len(), or until it ends). validation_split takes the LAST
+        fraction of the arrays, before shuffling (Keras); validation_data is a tuple
+        (x_val, y_val[, sample_weight]) or an iterable of batches (validation_steps),
+        evaluated every validation_freq epochs (or at the listed 1-based epochs).
+        seed fixes the shuffling (layers take their own seeds).
+        class_weight {class: weight} and sample_weight (one per sample) weight each
+        sample's loss (multiplied when both are given); see fastcnn.losses.
+        callbacks: fastcnn.callbacks objects or any object with some of their hooks;
+        model.stop_training = True ends training after the current batch.
+        stop_on_nan: a non-finite loss raises FloatingPointError before the update.
         distributed=True (or an mpi4py communicator): data-parallel over the MPI
         ranks, batch_size per rank -- see `fastcnn.distributed.fit`.
         """
+        options = dict(
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            verbose=verbose,
+            seed=seed,
+            callbacks=callbacks,
+            stop_on_nan=stop_on_nan,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq,
+        )
         if distributed:
             from . import distributed as dist
 
-            return dist.fit(
-                self,
-                x,
-                y,
-                batch_size=batch_size,
-                epochs=epochs,
-                validation_split=validation_split,
-                validation_data=validation_data,
-                shuffle=shuffle,
-                verbose=verbose,
-                seed=seed,
-                callbacks=callbacks,
-                stop_on_nan=stop_on_nan,
-                comm=None if distributed is True else distributed,
-            )
-        self._require_compiled()
-        x, y = _check_data(x, y)
-        batch_size = _positive_int(batch_size, "batch_size")
-        epochs = _positive_int(epochs, "epochs", allow_zero=True)
-        x, y, validation_data = _split_validation(x, y, validation_split, validation_data)
-        self._ensure_built(x)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if hasattr(cb, "set_model"):
-                cb.set_model(self)
-            else:
-                cb.model = self
-        history = self.history = History()
-        self.stop_training = False
-        _call(callbacks, "on_train_begin", {})
-        for k in range(epochs):
-            epoch = self.epochs
-            _call(callbacks, "on_epoch_begin", epoch, {})
-            bar = _ProgressBar(len(x), f"Epoch {k + 1}/{epochs}", verbose)
-            try:
-                logs = self._fit_epoch(
-                    x, y, batch_size, shuffle, seed, epoch, bar, callbacks, stop_on_nan, validation_data
-                )
-            except BaseException:
-                bar.abort()
-                raise
-            self.epochs += 1
-            history.append(epoch, logs)
-            _call(callbacks, "on_epoch_end", epoch, logs)
-            if self.stop_training:
-                break
-        _call(callbacks, "on_train_end", history.history)
-        return history
+            return dist.fit(self, x, y, comm=None if distributed is True else distributed, **options)
+        return training.fit(self, x, y, **options)
 
-    def _fit_epoch(
-        self, x, y, batch_size, shuffle, seed, epoch, bar, callbacks, stop_on_nan, validation_data
-    ):
-        """One pass over (x, y); returns the epoch's logs (sample-weighted means)."""
-        n = len(x)
-        order = (
-            np.random.default_rng(None if seed is None else (seed, epoch)).permutation(n)
-            if shuffle
-            else np.arange(n)
-        )
-        totals, seen, start = {}, 0, time.perf_counter()
-        for b, lo in enumerate(range(0, n, batch_size)):
-            idx = order[lo : lo + batch_size]
-            where = f" at epoch {epoch + 1}, batch {b + 1}"
-            loss, y_pred = self._train_step(x[idx], y[idx], stop_on_nan, where)
-            logs = self._logs(loss, y_pred, y[idx])
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + value * len(idx)
-            seen += len(idx)
-            _call(callbacks, "on_batch_end", b, logs)
-            bar.update(len(idx), {k: v / seen for k, v in totals.items()})
-        logs = {k: v / seen for k, v in totals.items()}
-        if validation_data is not None:
-            values = self.evaluate(*validation_data, batch_size=batch_size)
-            names = ["val_loss"] + ["val_" + m for m in self.metrics]
-            logs.update(zip(names, np.atleast_1d(values).tolist()))
-        bar.close(logs, seen / max(time.perf_counter() - start, 1e-9))
-        return logs
-
-    # ------------------------------------------------------------------ inference
-    def predict(self, x, batch_size=32, verbose=0):
+    def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):
         """Outputs for x in inference mode, computed in batches and concatenated.
 
-        Batches larger than `_inference_chunk()` run in pieces of that size
-        (the same results: inference treats every sample on its own), so the
-        activations of one piece stay in the caches between layers.
+        x: an array, or an iterable of batches (each x alone, or a tuple whose first
+        item is x; `steps` of them at most). Batches larger than `_inference_chunk()`
+        run in pieces of that size (the same results: inference treats every sample
+        on its own), so the activations of one piece stay in the caches between layers.
         """
+        if _is_iterable_input(x):
+            return training.predict_source(self, x, steps, callbacks, verbose)
+        if callbacks:
+            batch_size = training.positive_int(batch_size, "batch_size")
+            x = _as_inputs(x)
+            slices = (x[i : i + batch_size] for i in range(0, len(x), batch_size))
+            return training.predict_source(self, slices, steps, callbacks, verbose)
         x = _as_inputs(x)
         self._ensure_built(x)
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = training.positive_int(batch_size, "batch_size")
         step = batch_size
         # sizing the pieces walks every layer's shapes: only for batches it may split
         if min(batch_size, len(x)) > self.INFERENCE_CHUNK_MIN:
@@ -542,23 +472,32 @@ class Sequential:
             chunk *= 2
         return chunk
 
-    def evaluate(self, x, y, batch_size=32, verbose=0):
-        """[loss, metrics...] over (x, y) (a float without metrics), sample-weighted over batches."""
-        self._require_compiled()
-        x, y = _check_data(x, y)
-        self._ensure_built(x)
-        batch_size = _positive_int(batch_size, "batch_size")
-        totals = {}
-        for i in range(0, len(x), batch_size):
-            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            y_pred = self._forward(xb, training=False)
-            loss = self.loss(y_pred, self._match_targets(y_pred, yb))
-            for key, value in self._logs(loss, y_pred, yb).items():
-                totals[key] = totals.get(key, 0.0) + value * len(xb)
-        logs = {k: v / len(x) for k, v in totals.items()}
-        if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        return _keras_result(logs)
+    def evaluate(
+        self,
+        x,
+        y=None,
+        batch_size=32,
+        verbose=0,
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
+        """[loss, metrics...] over (x, y) (a float without metrics; a dict with return_dict).
+
+        x, y as for fit (arrays, or an iterable of batches with `steps`); the loss is
+        weighted by sample_weight as in training, the metrics are not (Keras)."""
+        return training.evaluate(
+            self,
+            x,
+            y,
+            batch_size=batch_size,
+            verbose=verbose,
+            sample_weight=sample_weight,
+            steps=steps,
+            callbacks=callbacks,
+            return_dict=return_dict,
+        )
 
     def __call__(self, x, training=False):
         return self._forward(_as_inputs(x), training)
@@ -686,17 +625,21 @@ class Sequential:
         if self.loss is None:
             return None
         opt = self.optimizer
-        if callable(opt.learning_rate):
-            raise ValueError("cannot save an optimizer whose learning_rate is a callable schedule")
-        skip = {"slots", "iterations", *opt.scalar_state}
+        if callable(opt.learning_rate) and not isinstance(
+            opt.learning_rate, optimizers_module.schedules_module.LearningRateSchedule
+        ):
+            raise ValueError(
+                "cannot save an optimizer whose learning_rate is a plain function: "
+                "use a fastcnn.schedules object, which a model file can hold"
+            )
         return {
-            "optimizer": {
-                "class_name": type(opt).__name__,
-                "config": {k: v for k, v in vars(opt).items() if k not in skip and not k.startswith("_")},
-            },
+            "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
             "loss": _loss_config(self.loss),
-            "metrics": list(self.metrics),
+            "metrics": self._metrics_config(),
         }
+
+    def _metrics_config(self):
+        return [metrics_module.serialize(m) for m in self.metrics]
 
     def save(self, path):
         """Write architecture, weights, layer state, compile config, optimizer state and
@@ -815,7 +758,8 @@ def _model_from(meta, arrays, path):
     model.epochs = int(meta["epochs"])
     if meta["compile"] is not None:
         c = meta["compile"]
-        opt = optimizers_module.get(c["optimizer"]["class_name"], **c["optimizer"]["config"])
+        opt_class = optimizers_module.get(c["optimizer"]["class_name"])
+        opt = type(opt_class).from_config(c["optimizer"]["config"])
         if "losses" in c["loss"]:  # a graph model with several outputs
             model.compile(
                 opt,
@@ -851,14 +795,22 @@ def _loss_from(spec, path):
 # ---------------------------------------------------------------------- helpers
 
 
-def _metric_name(metric):
-    if not isinstance(metric, str):
-        raise TypeError(f"metrics must be names such as 'accuracy' or 'mae', got {metric!r}")
-    name = metric.lower()
-    if name in ("accuracy", "acc"):
-        return "accuracy"
-    losses_module.get(name)  # raises ValueError on an unknown name
-    return name
+# ---------------------------------------------------------------------- helpers
+
+
+def _metric_list(metrics):
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, metrics_module.Metric, dict)):
+        metrics = [metrics]
+    return [metrics_module.get(m) for m in metrics]
+
+
+def _is_iterable_input(x):
+    """An iterable of batches for predict: not an array, and not a list of arrays (inputs)."""
+    return not isinstance(x, (np.ndarray, list, tuple, Columns)) and (
+        hasattr(x, "__iter__") or hasattr(x, "__next__")
+    )
 
 
 class Columns:
@@ -890,104 +842,3 @@ def _as_inputs(x):
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and per-sample dims, got shape {x.shape}")
     return x if x.dtype.kind == "f" else x.astype(np.float32)
-
-
-def _check_data(x, y):
-    x, y = _as_inputs(x), y if isinstance(y, Columns) else np.asarray(y)
-    if y.ndim == 0 or len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of samples, got x {x.shape}, y {y.shape}")
-    if len(x) == 0:
-        raise ValueError("x and y hold no samples")
-    return x, y
-
-
-def _split_validation(x, y, validation_split, validation_data):
-    """(x_train, y_train, (x_val, y_val) or None); the split takes the LAST fraction."""
-    if validation_data is not None:
-        if len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
-        return x, y, _check_data(*validation_data)
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split must lie in [0, 1), got {validation_split!r}")
-    if validation_split == 0:
-        return x, y, None
-    split_at = int(math.floor(len(x) * (1 - validation_split)))
-    if split_at == 0 or split_at == len(x):
-        raise ValueError(
-            f"validation_split={validation_split} of {len(x)} samples leaves an "
-            f"empty training or validation set"
-        )
-    return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
-
-
-def _positive_int(value, name, allow_zero=False):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < (0 if allow_zero else 1)
-    ):
-        raise ValueError(
-            f"{name} must be a {'non-negative' if allow_zero else 'positive'} int, got {value!r}"
-        )
-    return int(value)
-
-
-def _keras_result(logs):
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
-
-
-class LearningRateScheduler:
-    """Keras' callback: before each epoch, learning_rate = schedule(epoch, learning_rate)."""
-
-    def __init__(self, schedule):
-        self.schedule = schedule
-        self.model = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        optimizer = self.model.optimizer
-        optimizer.learning_rate = float(self.schedule(epoch, optimizer.current_learning_rate()))
-
-
-def _call(callbacks, hook, *args):
-    for cb in callbacks:
-        method = getattr(cb, hook, None)
-        if method is not None:
-            method(*args)
-
-
-def _format_logs(logs):
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-
-
-class _ProgressBar:
-    """tqdm bar per epoch when tqdm is installed, else one printed line per epoch."""
-
-    def __init__(self, total, desc, verbose):
-        self.desc, self.verbose, self.bar = desc, verbose, None
-        if verbose:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                return
-            self.bar = tqdm(total=total, desc=desc, unit="img", leave=True)
-
-    def update(self, n, logs):
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            self.bar.update(n)
-
-    def abort(self):
-        if self.bar is not None:
-            self.bar.close()
-
-    def close(self, logs, images_per_second):
-        if not self.verbose:
-            return
-        if self.bar is not None:
-            self.bar.set_postfix(
-                {**{k: f"{v:.4f}" for k, v in logs.items()}, "img/s": f"{images_per_second:.0f}"}
-            )
-            self.bar.close()
-        else:
-            print(f"{self.desc} - {_format_logs(logs)} - {images_per_second:.0f} images/s", flush=True)

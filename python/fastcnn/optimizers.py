@@ -16,7 +16,12 @@ and created on the first step. `get_state()` returns a flat dict of copies,
 {"iterations": int, "<slot>/<index>": array, ...}, that `np.savez` can write and
 `set_state` reads back, so a restored optimizer continues bit-identically.
 
-`learning_rate` is a float or a callable `schedule(iterations) -> float`.
+`learning_rate` is a float or a callable `schedule(iterations) -> float`
+(`fastcnn.schedules`: ExponentialDecay, CosineDecay, ...), evaluated before
+every step; `current_learning_rate()` is the value the next step uses. It
+stays settable (`opt.learning_rate = 1e-4`, what the LR callbacks do).
+`get_config()` / `from_config()` describe an optimizer for model files; a
+schedule of `fastcnn.schedules` is kept, a plain function cannot be saved.
 Arithmetic runs in each parameter's dtype (float32 stays float32).
 
 Speed: when every parameter (and state array) is a C-contiguous float32 or
@@ -32,7 +37,7 @@ import math
 
 import numpy as np
 
-from . import _C
+from . import _C, schedules as schedules_module
 from ._paths import reference_active
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam", "get"]
@@ -64,8 +69,6 @@ class Optimizer:
     scalar_state = ()
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None):
-        if not callable(learning_rate):
-            learning_rate = _non_negative(learning_rate, "learning_rate")
         self.learning_rate = learning_rate
         self.weight_decay = None if weight_decay is None else _non_negative(weight_decay, "weight_decay")
         if clipnorm is not None and not float(clipnorm) > 0:
@@ -73,6 +76,17 @@ class Optimizer:
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.iterations = 0
         self.slots = {}  # slot name -> list of arrays, one per parameter
+
+    @property
+    def learning_rate(self):
+        """The rate as given: a float, or a schedule called with `iterations`."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, dict):  # a saved schedule (get_config)
+            value = schedules_module.deserialize(value)
+        self._learning_rate = value if callable(value) else _non_negative(value, "learning_rate")
 
     # -- hooks for subclasses
     def slot_names(self):
@@ -183,6 +197,19 @@ class Optimizer:
                 if arrays[i].dtype != p.dtype:
                     arrays[i] = arrays[i].astype(p.dtype)
 
+    # -- description
+    def get_config(self):
+        """Constructor arguments (JSON-ready); a schedule as its `schedules.serialize` dict."""
+        skip = {"slots", "iterations", *self.scalar_state}
+        config = {k: v for k, v in vars(self).items() if k not in skip and not k.startswith("_")}
+        lr = self.learning_rate
+        config["learning_rate"] = schedules_module.serialize(lr) if callable(lr) else lr
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     # -- checkpoints
     def get_state(self):
         """Copies of everything that changes during training, as a flat dict."""
@@ -213,8 +240,8 @@ class Optimizer:
     def __repr__(self):
         args = ", ".join(
             f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if k not in ("slots", "iterations") and k not in self.scalar_state
+            for k, v in {"learning_rate": self.learning_rate, **vars(self)}.items()
+            if k not in ("slots", "iterations") and k not in self.scalar_state and not k.startswith("_")
         )
         return f"{type(self).__name__}({args})"
 

@@ -112,11 +112,21 @@ def test_gradient_buckets_follow_backward_order():
 
 
 @needs_mpi
-@pytest.mark.parametrize("bucket_mb", [distributed.DEFAULT_BUCKET_MB, 1e-6])
-def test_two_ranks_match_one_rank_with_twice_the_batch(tmp_path, bucket_mb):
-    proc, _ = mpirun(2, SCRIPT, tmp_path / "two.npz", 32, "--steps", 20, "--bucket-mb", bucket_mb)
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--bucket-mb", 1e-6],  # a bucket per layer
+        ["--graph"],  # a two-output fastcnn.Model: per-output losses and metrics
+        ["--iterable"],  # each rank its own list of batches
+        ["--graph", "--iterable"],
+    ],
+    ids=["default_buckets", "small_buckets", "graph", "iterable", "graph_iterable"],
+)
+def test_two_ranks_match_one_rank_with_twice_the_batch(tmp_path, options):
+    proc, _ = mpirun(2, SCRIPT, tmp_path / "two.npz", 32, "--steps", 20, *options)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    ref = run_alone(SCRIPT, tmp_path / "one.npz", 64, "--steps", 20)
+    ref = run_alone(SCRIPT, tmp_path / "one.npz", 64, "--steps", 20, *options)
     assert ref.returncode == 0, ref.stdout + ref.stderr
     two, one = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
     assert int(two["steps"]) == 20 and int(two["iterations"]) == int(one["iterations"]) == 20
@@ -126,8 +136,21 @@ def test_two_ranks_match_one_rank_with_twice_the_batch(tmp_path, bucket_mb):
     for k in names:
         scale = np.max(np.abs(one[k]))
         assert np.max(np.abs(two[k] - one[k])) <= 1e-5 * scale, k
-    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-9)
-    np.testing.assert_allclose(two["accuracy"], one["accuracy"], rtol=0, atol=1e-12)
+    logged = sorted(k for k in one.files if k.startswith("history/"))
+    assert logged == sorted(k for k in two.files if k.startswith("history/"))
+    if "--graph" in options:
+        assert {"history/classes_loss", "history/value_loss", "history/classes_precision"} <= set(logged)
+    for k in logged:  # losses to rounding; accuracy and precision are ratios of the same counts
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+@needs_mpi
+def test_stop_training_on_one_rank_stops_every_rank_after_the_same_batch(tmp_path):
+    proc, _ = mpirun(2, SCRIPT, tmp_path / "stop.npz", 32, "--mode", "stop")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = np.load(tmp_path / "stop.npz")
+    assert int(result["iterations"]) == 3 and float(result["max_rank_diff"]) == 0.0
+    assert len(result["loss"]) == 1  # the epoch ends after that batch, and training with it
 
 
 @needs_mpi

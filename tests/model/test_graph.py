@@ -157,10 +157,12 @@ def test_several_inputs_and_outputs_train_with_weighted_losses(tmp_path):
         loss_weights=[1.0, 0.5],
     )
     pred = model.predict([xa, xb])
-    want = losses.MeanSquaredError()(pred[0], ya) + 0.5 * losses.SparseCategoricalCrossentropy(
-        from_logits=True
-    )(pred[1], yb)
-    np.testing.assert_allclose(model.evaluate([xa, xb], [ya, yb]), want, rtol=1e-6)
+    mse = losses.MeanSquaredError()(pred[0], ya)
+    sce = losses.SparseCategoricalCrossentropy(from_logits=True)(pred[1], yb)
+    logs = model.evaluate([xa, xb], [ya, yb], return_dict=True)
+    one, two = model.output_names
+    assert list(logs) == ["loss", f"{one}_loss", f"{two}_loss"] == model.metrics_names
+    np.testing.assert_allclose(list(logs.values()), [mse + 0.5 * sce, mse, 0.5 * sce], rtol=1e-6)
     history = model.fit(
         [xa, xb],
         [ya, yb],
@@ -488,3 +490,37 @@ def test_native_concat_and_transpose_steps_check_their_sizes():
             "identity",
             0.0,
         )
+
+
+def test_several_outputs_log_each_outputs_loss_and_metrics_by_layer_name(tmp_path):
+    a = fastcnn.Input((4,))
+    h = L.Dense(6, activation="relu", seed=0)(a)
+    model = fastcnn.Model(a, [L.Dense(3, seed=1, name="kind")(h), L.Dense(1, seed=2, name="flag")(h)])
+    assert model.output_names == ["kind", "flag"]
+    model.compile(
+        optimizers.Adam(1e-2),
+        [losses.SparseCategoricalCrossentropy(from_logits=True), losses.BinaryCrossentropy(from_logits=True)],
+        metrics=[["accuracy", "f1"], ["accuracy", "auc"]],
+        loss_weights=[1.0, 0.5],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((80, 4)).astype(np.float32)
+    kind, flag = x[:, :3].argmax(1), (x[:, 3] > 0).astype(np.int64)
+    names = ["loss", "kind_loss", "flag_loss", "kind_accuracy", "kind_f1", "flag_accuracy", "flag_auc"]
+    assert model.metrics_names == names
+    history = model.fit(x, [kind, flag], batch_size=16, epochs=2, verbose=0, seed=0, validation_split=0.25)
+    assert list(history.history) == names + ["val_" + n for n in names]
+    logs = model.evaluate(x, [kind, flag], return_dict=True)
+    scores, logits = model.predict(x)
+    assert logs["kind_f1"] == pytest.approx(fastcnn.metrics.f1_score(kind, scores))
+    assert logs["flag_auc"] == pytest.approx(fastcnn.metrics.roc_auc(flag, logits))
+    assert logs["flag_accuracy"] == pytest.approx(np.mean((logits[:, 0] > 0) == flag))  # logits: 0
+    assert logs["loss"] == pytest.approx(logs["kind_loss"] + logs["flag_loss"], rel=1e-12)
+    model.save(tmp_path / "two.npz")
+    loaded = fastcnn.load_model(tmp_path / "two.npz")
+    assert loaded.metrics_names == names and loaded.evaluate(x, [kind, flag], return_dict=True) == logs
+    by_name = fastcnn.Model(a, [model.outputs[0], model.outputs[1]])
+    by_name.compile("sgd", ["sparse_categorical_crossentropy", "mse"], metrics={"flag": "mae"})
+    assert by_name.metrics_names == ["loss", "kind_loss", "flag_loss", "flag_mae"]
+    with pytest.raises(ValueError, match="outputs \\['nope'\\]"):
+        by_name.compile("sgd", "mse", metrics={"nope": "mae"})

@@ -19,6 +19,8 @@ from fastcnn.losses import (
     SparseCategoricalCrossentropy,
 )
 
+from _helpers import numeric_grad
+
 RNG = np.random.default_rng(0)
 
 
@@ -347,3 +349,150 @@ def test_torch_kl_divergence():
         KLDivergence(), y_pred, y_true, torch.nn.KLDivLoss(reduction="batchmean"), transform=torch.log
     )
     # Hinge: torch's HingeEmbeddingLoss is a different loss (margin on distances), so no twin.
+
+
+# --------------------------------------------------------------- sample weights
+
+
+def _weights(name, y_pred):
+    """Per-sample weights for a case: (N,), or (N, second axis) for the 4-d / 3-d cases."""
+    rows = y_pred.shape[: 1 if "4d" not in name and "3d" not in name else 2]
+    return RNG.uniform(0.0, 3.0, size=rows)
+
+
+@pytest.mark.parametrize("name, loss, y_pred, y_true", CASES, ids=[c[0] for c in CASES])
+def test_sample_weight_is_the_weighted_sum_over_the_sample_count(name, loss, y_pred, y_true):
+    """Keras' SUM_OVER_BATCH_SIZE: sum_i w_i loss_i / N, each loss_i computed on its own."""
+    w = _weights(name, y_pred)
+    each = np.array(
+        [loss(y_pred[i : i + 1], y_true[i : i + 1]) for i in range(len(y_pred))]
+        if w.ndim == 1
+        else [
+            [loss(y_pred[i : i + 1, j : j + 1], y_true[i : i + 1, j : j + 1]) for j in range(w.shape[1])]
+            for i in range(w.shape[0])
+        ]
+    )
+    assert loss(y_pred, y_true, w) == pytest.approx(np.sum(w * each) / each.size, rel=1e-10)
+    assert loss(y_pred, y_true, np.ones_like(w)) == pytest.approx(loss(y_pred, y_true), rel=1e-12)
+
+
+@pytest.mark.parametrize("name, loss, y_pred, y_true", CASES, ids=[c[0] for c in CASES])
+def test_weighted_gradient_matches_finite_differences(name, loss, y_pred, y_true):
+    w = _weights(name, y_pred)
+    y = y_pred.copy()
+    numeric = numeric_grad(lambda: loss(y, y_true, w), y, 1.0)
+    analytic = loss.gradient(y_pred, y_true, w)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+    value = loss.forward(y_pred, y_true, w)
+    assert value == loss(y_pred, y_true, w)
+    np.testing.assert_array_equal(loss.backward(), analytic)
+
+
+def test_sample_weight_shape_is_checked():
+    y = RNG.normal(size=(4, 3))
+    with pytest.raises(ValueError, match=r"sample_weight shape \(3,\)"):
+        MeanSquaredError()(y, y, np.ones(3))
+    with pytest.raises(ValueError, match="sample_weight"):
+        CategoricalCrossentropy(from_logits=True)(y, softmax(y), np.ones((4, 3)))
+    assert MeanSquaredError()(y, 0 * y, np.ones((4, 1))) == pytest.approx(np.mean(y**2))  # (N, 1) is fine
+
+
+# --------------------------------------------------------------- label smoothing
+
+
+def test_label_smoothing_by_hand():
+    logits, labels = RNG.normal(size=(5, 4)), RNG.integers(0, 4, 5)
+    smoothed = np.eye(4)[labels] * 0.8 + 0.2 / 4
+    plain = CategoricalCrossentropy(from_logits=True)
+    for loss in (
+        CategoricalCrossentropy(from_logits=True, label_smoothing=0.2),
+        SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2),
+    ):
+        target = labels if isinstance(loss, SparseCategoricalCrossentropy) else np.eye(4)[labels]
+        assert loss(logits, target) == pytest.approx(plain(logits, smoothed), rel=1e-12)
+        np.testing.assert_allclose(
+            loss.gradient(logits, target), softmax(logits) / 5 - smoothed / 5, rtol=1e-10
+        )
+    probs, t = RNG.uniform(0.1, 0.9, size=(3, 2)), RNG.integers(0, 2, (3, 2)).astype(float)
+    bce = BinaryCrossentropy(label_smoothing=0.1)
+    assert bce(probs, t) == pytest.approx(BinaryCrossentropy()(probs, t * 0.9 + 0.05), rel=1e-12)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CategoricalCrossentropy(label_smoothing=1.5)
+
+
+SMOOTH_CASES = [
+    ("cce_logits", CategoricalCrossentropy(from_logits=True, label_smoothing=0.1), 3.0, "one_hot"),
+    ("cce_probs", CategoricalCrossentropy(label_smoothing=0.3), None, "one_hot"),
+    ("sparse_logits", SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2), 3.0, "labels"),
+    ("bce_logits", BinaryCrossentropy(from_logits=True, label_smoothing=0.2), 3.0, "binary"),
+    ("bce_probs", BinaryCrossentropy(label_smoothing=0.2), None, "binary"),
+]
+
+
+@pytest.mark.parametrize("name, loss, scale, kind", SMOOTH_CASES, ids=[c[0] for c in SMOOTH_CASES])
+def test_smoothed_and_weighted_gradients_match_finite_differences(name, loss, scale, kind):
+    y_pred = scale * RNG.normal(size=(4, 3)) if scale else RNG.uniform(0.1, 0.9, size=(4, 3))
+    labels = RNG.integers(0, 3, 4)
+    y_true = {
+        "one_hot": np.eye(3)[labels],
+        "labels": labels,
+        "binary": RNG.integers(0, 2, (4, 3)).astype(float),
+    }[kind]
+    w = RNG.uniform(0.5, 2.0, size=4)
+    for weights in (None, w):
+        y = y_pred.copy()
+        numeric = numeric_grad(lambda y=y, weights=weights: loss(y, y_true, weights), y, 1.0)
+        np.testing.assert_allclose(loss.gradient(y_pred, y_true, weights), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_torch_label_smoothing_and_weights():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    logits, labels = 3 * RNG.normal(size=(7, 5)), RNG.integers(0, 5, 7)
+    w = RNG.uniform(0.2, 3.0, size=7)
+    for ls in (0.0, 0.15):
+        ours = SparseCategoricalCrossentropy(from_logits=True, label_smoothing=ls)
+        x = torch.tensor(logits, requires_grad=True)
+        # sample weights: torch's per-sample losses (reduction='none') weighted, summed, over N
+        value = (
+            F.cross_entropy(x, torch.as_tensor(labels), label_smoothing=ls, reduction="none")
+            * torch.as_tensor(w)
+        ).sum() / 7
+        value.backward()
+        assert ours(logits, labels, w) == pytest.approx(value.item(), rel=1e-10)
+        np.testing.assert_allclose(ours.gradient(logits, labels, w), x.grad.numpy(), rtol=1e-9, atol=1e-12)
+    # class weights (Keras' class_weight = sample weights w[label]) are torch's weight= without
+    # smoothing, with the sum divided by N (torch's 'mean' divides by the sum of the weights)
+    cw = RNG.uniform(0.2, 3.0, size=5)
+    x = torch.tensor(logits, requires_grad=True)
+    value = F.cross_entropy(x, torch.as_tensor(labels), weight=torch.as_tensor(cw), reduction="sum") / 7
+    value.backward()
+    ours = SparseCategoricalCrossentropy(from_logits=True)
+    assert ours(logits, labels, cw[labels]) == pytest.approx(value.item(), rel=1e-10)
+    np.testing.assert_allclose(
+        ours.gradient(logits, labels, cw[labels]), x.grad.numpy(), rtol=1e-9, atol=1e-12
+    )
+    # binary with logits: torch's weight= rescales each element, 'mean' over all elements
+    z, t = 3 * RNG.normal(size=(6, 2)), RNG.integers(0, 2, (6, 2)).astype(float)
+    ws = RNG.uniform(0.2, 3.0, size=6)
+    x = torch.tensor(z, requires_grad=True)
+    smoothed = torch.as_tensor(t * 0.9 + 0.05)
+    value = F.binary_cross_entropy_with_logits(x, smoothed, weight=torch.as_tensor(ws)[:, None])
+    value.backward()
+    bce = BinaryCrossentropy(from_logits=True, label_smoothing=0.1)
+    assert bce(z, t, ws) == pytest.approx(value.item(), rel=1e-10)
+    np.testing.assert_allclose(bce.gradient(z, t, ws), x.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_native_softmax_path_takes_smoothing_and_weights_in_float32():
+    """The native softmax cross-entropy (float32, not the reference path) agrees with
+    the NumPy formulas in float64 when smoothing and weights fold into the targets."""
+    logits, labels = RNG.normal(size=(16, 10)), RNG.integers(0, 10, 16)
+    w = RNG.uniform(0.0, 2.0, size=16)
+    native = SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    value = native.forward(logits.astype(np.float32), labels, w)
+    target = (np.eye(10)[labels] * 0.9 + 0.01) * w[:, None]
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert value == pytest.approx(-np.sum(target * log_p) / 16, rel=1e-5)
+    want = (softmax(logits) * target.sum(1, keepdims=True) - target) / 16
+    np.testing.assert_allclose(native.backward(), want, rtol=1e-4, atol=1e-7)

@@ -15,7 +15,16 @@ import numpy as np
 import pytest
 
 import fastcnn
-from fastcnn import History, Sequential, layers as L, load_model, losses, model as model_module, optimizers
+from fastcnn import (
+    History,
+    Sequential,
+    layers as L,
+    load_model,
+    losses,
+    metrics,
+    model as model_module,
+    optimizers,
+)
 
 # ---------------------------------------------------------------------- helpers
 
@@ -170,13 +179,17 @@ def test_binary_accuracy_and_labels_without_axis():
 
 
 def test_accuracy_forms():
-    acc = model_module._accuracy
+    def acc(y_pred, y_true, threshold=None):
+        metric = metrics.Accuracy(threshold=threshold)
+        metric.update_state(y_true, y_pred)
+        return metric.result()
+
     logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [9.0, 0.0, 1.0]])
     assert acc(logits, np.array([0, 1, 2, 1])) == 0.75  # sparse
     assert acc(logits, np.array([[0], [1], [2], [1]])) == 0.75  # sparse (N, 1)
     assert acc(logits, np.eye(3)[[0, 1, 2, 1]]) == 0.75  # one-hot
     assert acc(np.array([[0.2], [0.7], [0.6]]), np.array([0, 1, 0])) == 2 / 3  # binary
-    assert acc(np.array([-1.0, 2.0]), np.array([0.0, 1.0]), threshold=0.0) == 1.0
+    assert acc(np.array([[-1.0], [2.0]]), np.array([0.0, 1.0]), threshold=0.0) == 1.0
 
 
 def test_evaluate_predict_shapes():
@@ -372,7 +385,7 @@ def test_save_load_round_trip(tmp_path):
     assert isinstance(loaded.optimizer, optimizers.SGD)
     assert loaded.optimizer.momentum == 0.9 and loaded.optimizer.iterations == 8
     assert isinstance(loaded.loss, losses.SparseCategoricalCrossentropy)
-    assert loaded.loss.from_logits and loaded.metrics == ["accuracy"]
+    assert loaded.loss.from_logits and loaded.metrics_names == ["loss", "accuracy"]
     assert loaded.epochs == 2
     assert loaded.evaluate(x, y) == model.evaluate(x, y)
 

@@ -340,6 +340,27 @@ def test_get(name, cls):
     assert type(optimizers.get(name)) is cls
 
 
+def test_learning_rate_stays_settable_and_checked():
+    opt = SGD(learning_rate=0.1)
+    opt.learning_rate = 0.01
+    p = run(opt, grads=[[1.0, 1.0]])
+    np.testing.assert_allclose(p, np.array(P0) - 0.01)
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.learning_rate = -0.5
+    opt.learning_rate = lambda step: 0.5 / (step + 1)
+    assert opt.current_learning_rate() == 0.25  # iterations is 1
+    opt.learning_rate = 0.125
+    assert repr(opt).startswith("SGD(learning_rate=0.125, ") and "_learning_rate" not in repr(opt)
+
+
+@pytest.mark.parametrize("name, make, _", STATE_CASES, ids=[c[0] for c in STATE_CASES])
+def test_config_round_trip_gives_the_same_steps(name, make, _):
+    opt = make()
+    again = type(opt).from_config(opt.get_config())
+    assert again.get_config() == opt.get_config()
+    np.testing.assert_array_equal(run(again), run(make()))
+
+
 def test_get_passes_instances_and_kwargs():
     opt = SGD(momentum=0.5)
     assert optimizers.get(opt) is opt

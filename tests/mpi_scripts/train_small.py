@@ -1,10 +1,14 @@
 """Run by tests/model/test_distributed.py, under mpirun or alone.
 
     python train_small.py OUT.npz BATCH [--mode ok|raise|...] [--steps 20] [--bucket-mb 4]
+                          [--graph] [--iterable]
 
 Trains a small float64 conv model (no dropout, no BatchNorm) on fixed random data
-with `fit(distributed=True)` and rank 0 writes the final weights, the loss history
-and the largest weight difference between the ranks to OUT.npz.
+with `fit(distributed=True)` and rank 0 writes the final weights, the history
+(every logged key, as history/<key>) and the largest weight difference between
+the ranks to OUT.npz. --graph: a fastcnn.Model with two outputs (classes with
+accuracy and precision, and a regression); --iterable: each rank trains on a list
+of batches of its own rank-strided shard, without shuffling.
 """
 
 import argparse
@@ -26,7 +30,7 @@ def build_model(bn=False):
             L.Input((1, 8, 8), **f64),
             L.Conv2D(4, 3, padding="same", activation="relu", seed=1, **f64),
         ]
-        + ([L.BatchNormalization(**f64)] if bn else [])
+        + ([L.BatchNormalization(**f64), L.ReLU(**f64)] if bn else [])  # BN + ReLU run fused
         + [
             L.MaxPool2D(2, **f64),
             L.Conv2D(6, 3, activation="relu", seed=2, **f64),
@@ -42,6 +46,23 @@ def build_model(bn=False):
     return model
 
 
+def build_graph():
+    f64 = dict(dtype="float64")
+    inputs = fastcnn.Input((1, 8, 8), dtype="float64")
+    h = L.Conv2D(4, 3, padding="same", activation="relu", seed=1, **f64)(inputs)
+    h = L.Flatten(**f64)(L.MaxPool2D(2, **f64)(h))
+    classes = L.Dense(10, seed=3, name="classes", **f64)(h)
+    value = L.Dense(1, seed=4, name="value", **f64)(L.Dense(5, activation="tanh", seed=5, **f64)(h))
+    model = fastcnn.Model(inputs, [classes, value])
+    model.compile(
+        optimizers.Adam(learning_rate=1e-2),
+        [losses.SparseCategoricalCrossentropy(from_logits=True), "mse"],
+        metrics=[["accuracy", "precision"], None],
+        loss_weights=[1.0, 0.5],
+    )
+    return model
+
+
 def make_data():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N_SAMPLES, 1, 8, 8))
@@ -49,23 +70,32 @@ def make_data():
     return x, y
 
 
+def _take(a, part):
+    """a[part], or [b[part] for b in a] for the targets of several outputs."""
+    return [b[part] for b in a] if isinstance(a, list) else a[part]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("batch", type=int)
     parser.add_argument(
-        "--mode", default="ok", choices=["ok", "raise", "raise_backward", "hang", "abort", "mismatch"]
+        "--mode", default="ok", choices=["ok", "raise", "raise_backward", "hang", "abort", "mismatch", "stop"]
     )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--bn", action="store_true", help="add a BatchNormalization layer")
     parser.add_argument("--checkpoint", default=None, help="fit(checkpoint=...)")
     parser.add_argument("--bucket-mb", type=float, default=distributed.DEFAULT_BUCKET_MB)
+    parser.add_argument("--graph", action="store_true", help="a two-output fastcnn.Model")
+    parser.add_argument("--iterable", action="store_true", help="a list of batches of this rank's shard")
     args = parser.parse_args()
     fastcnn.set_num_threads(1)
     world = distributed.get_world()
-    model = build_model(args.bn)
+    model = build_graph() if args.graph else build_model(args.bn)
     x, y = make_data()
+    if args.graph:
+        y = [y, x[:, 0, 3:5, 3:5].mean(axis=(1, 2))[:, None]]
     global_batch = args.batch * world.size
     steps_per_epoch = N_SAMPLES // global_batch
     epochs = args.steps // steps_per_epoch
@@ -104,11 +134,27 @@ def main():
                     raise RuntimeError("callback failed on rank 0 only")
 
         callbacks.append(Fail())
+    if args.mode == "stop":  # the last rank alone asks to stop after the 3rd batch
 
+        def stop_after_third(batch, logs):
+            if world.rank == world.size - 1 and batch == 2:
+                model.stop_training = True
+
+        callbacks.append(fastcnn.callbacks.LambdaCallback(on_train_batch_end=stop_after_third))
+
+    data = dict(x=x, y=y, shuffle=True)
+    if args.iterable:
+        shard = slice(world.rank, None, world.size)
+        batches = [
+            (_take(x, shard)[i : i + args.batch], _take(_take(y, shard), slice(i, i + args.batch)))
+            for i in range(0, N_SAMPLES // world.size, args.batch)
+        ]
+        data = dict(x=batches, y=None, shuffle=False)
     history = distributed.fit(
         model,
-        x,
-        y,
+        data["x"],
+        data["y"],
+        shuffle=data["shuffle"],
         batch_size=args.batch,
         epochs=epochs,
         seed=7,
@@ -133,7 +179,7 @@ def main():
             args.out,
             *weights,
             loss=np.array(history.history["loss"]),
-            accuracy=np.array(history.history["accuracy"]),
+            **{"history/" + k: np.array(v) for k, v in history.history.items()},
             max_rank_diff=max_rank_diff,
             steps=history.distributed.get("steps", -1),
             iterations=model.optimizer.iterations,

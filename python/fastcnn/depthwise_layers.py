@@ -160,7 +160,11 @@ class SeparableConv2D(Layer):
     def backward(self, dout):
         self._cached()
         dz = self.act.backward(dout) if self.act else dout
-        dx = self.depthwise.backward(self.pointwise.backward(dz))
+        self.depthwise.input_gradient = self.input_gradient
+        try:
+            dx = self.depthwise.backward(self.pointwise.backward(dz))
+        finally:
+            self.depthwise.input_gradient = True
         self._grads["depthwise_kernel"] = self.depthwise.grads[0]
         self._grads["pointwise_kernel"] = self.pointwise.grads[0]
         if self.use_bias:

@@ -37,7 +37,15 @@ from . import (
 )
 from ._paths import reference_active
 from .elementwise import add_arrays
-from .model import DEFAULT_METRICS, Columns, Sequential, _as_inputs, _is_iterable_input, _metric_list
+from .model import (
+    DEFAULT_METRICS,
+    Columns,
+    Sequential,
+    _as_inputs,
+    _is_iterable_input,
+    _keep_gradients_defined,
+    _metric_list,
+)
 
 
 class SymbolicTensor:
@@ -277,10 +285,24 @@ class Model(Sequential):
                 return out
         return results
 
-    def _backward(self, dout):
-        """Gradients flow from the outputs back to the inputs (returned, one per input)."""
+    def _trained_upstream(self):
+        """ids of the tensors that depend on a layer with trainable weights: only
+        their gradients are needed in a training step."""
+        found = set()
+        for node in self._nodes:
+            trained = bool(node.layer.param_names) and node.layer.trainable
+            if trained or any(id(t) in found for t in node.inputs):
+                found.add(id(node.output))
+        return found
+
+    def _backward(self, dout, input_gradient=True):
+        """Gradients flow from the outputs back to the inputs (returned, one per
+        input). With input_gradient=False (a training step) a node runs only
+        where it or something upstream has trainable weights, and computes its
+        dL/dx only where something upstream has (the inputs' gradients are None)."""
         douts = dout if self._multi_out else [dout]
         grads = {}
+        needed = None if input_gradient else self._trained_upstream()
 
         def add(tensor, g):
             key = id(tensor)
@@ -298,14 +320,24 @@ class Model(Sequential):
             if id(node) in self._fused_now:  # ran inside the BatchNormalization before it
                 add(node.inputs[0], g)
                 continue
+            if needed is not None and id(node.output) not in needed:
+                _keep_gradients_defined(layer)
+                continue  # nothing here or upstream trains
             layer._cache = node.cache
-            dx = layer.backward(g)
+            layer.input_gradient = needed is None or any(id(t) in needed for t in node.inputs)
+            try:
+                dx = layer.backward(g)
+            finally:
+                layer.input_gradient = True
             if self._calls[id(layer)] > 1 and layer.param_names:
                 now = [np.array(a) for a in layer.grads]
                 before = summed.get(id(layer))
                 summed[id(layer)] = now if before is None else [b + a for a, b in zip(now, before)]
+            if dx is None:  # the layer skipped dL/dx: nothing upstream trains
+                continue
             for t, d in zip(node.inputs, dx if node.listed else [dx]):
-                add(t, d)
+                if needed is None or id(t) in needed:
+                    add(t, d)
         for layer in self.layers:
             if id(layer) in summed:
                 for name, g in zip(layer.param_names, summed[id(layer)]):

@@ -122,6 +122,10 @@ class Layer:
 
     param_names = ()  # attributes holding trained parameters, in `params` order
     state_names = ()  # attributes holding non-trained state (BatchNorm's running stats)
+    # False while a model runs the backward pass of its first layer with
+    # trainable weights: nothing upstream needs dL/dx, so the layers with
+    # weights skip computing it (backward returns None).
+    input_gradient = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -388,6 +392,12 @@ def _data_format(layer, data_format):
     return data_format
 
 
+def gradients_needed(layer):
+    """The `needs` of a weighted layer's backward op: dL/dx unless the model
+    said no (Layer.input_gradient), the kernel's, the bias' when it has one."""
+    return (("x",) if layer.input_gradient else ()) + ("w",) + (("b",) if layer.use_bias else ())
+
+
 def set_convolution_arguments(
     layer,
     filters,
@@ -522,7 +532,7 @@ class _Conv(Layer):
             self.padding,
             self.dilation_rate,
             self.groups,
-            needs=("x", "w", "b") if self.use_bias else ("x", "w"),
+            needs=gradients_needed(self),
             data_format=self.data_format,
         )
         self._grads["kernel"] = dkernel
@@ -790,9 +800,7 @@ class Dense(Layer):
         x = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
         dz = self.act.backward(dout) if self.act else dout
-        dx, self._grads["kernel"], db = F.linear_backward(
-            dz, x, self.kernel, needs=("x", "w", "b") if self.use_bias else ("x", "w")
-        )
+        dx, self._grads["kernel"], db = F.linear_backward(dz, x, self.kernel, needs=gradients_needed(self))
         if self.use_bias:
             self._grads["bias"] = db
         return dx

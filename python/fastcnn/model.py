@@ -56,6 +56,23 @@ DEFAULT_METRICS = ("accuracy",)  # compile's default (Model: for one output only
 # -------------------------------------------------------------------- Sequential
 
 
+def _keep_gradients_defined(layer):
+    """Zero gradients for a frozen layer whose backward a training step skips
+    (optimizers read every layer's gradients and skip the frozen ones)."""
+    if layer.param_names and any(name not in layer._grads for name in layer.param_names):
+        layer._zero_grads()
+
+
+def first_trained(layers):
+    """Index of the first layer with trainable weights (a fused step's own
+    layer counts), or None."""
+    for i, layer in enumerate(layers):
+        owner = getattr(layer, "layer", layer)
+        if owner.param_names and owner.trainable:
+            return i
+    return None
+
+
 class Sequential:
     """A stack of layers, each feeding the next (Keras' `Sequential`)."""
 
@@ -303,9 +320,24 @@ class Sequential:
         except (ValueError, TypeError):
             return None
 
-    def _backward(self, dout):
-        for layer, _ in reversed(self._ran_steps):
-            dout = layer.backward(dout)
+    def _backward(self, dout, input_gradient=True):
+        """Backward through the steps of the last forward; returns dL/dx of the
+        model's input. With input_gradient=False (a training step) it stops at
+        the first layer with trainable weights, which skips its own dL/dx:
+        nothing before it has weights to train (returns None)."""
+        steps = self._ran_steps
+        first = 0 if input_gradient else first_trained(layer for layer, _ in steps)
+        for layer, _ in steps[: len(steps) if first is None else first]:
+            _keep_gradients_defined(layer)
+        if first is None:
+            return None
+        for i in range(len(steps) - 1, first - 1, -1):
+            layer = steps[i][0]
+            layer.input_gradient = input_gradient or i > first
+            try:
+                dout = layer.backward(dout)
+            finally:
+                layer.input_gradient = True
         return dout
 
     def _train_step(self, x, y, sample_weight=None, stop_on_nan=True, where=""):
@@ -323,7 +355,7 @@ class Sequential:
                 f"loss is {loss}{where}; training stopped before the update (weights are those "
                 f"of the last finite step). Try a lower learning rate, clipnorm=, or scaled inputs"
             )
-        self._backward(self.loss.backward())
+        self._backward(self.loss.backward(), input_gradient=False)
         self.optimizer.step(self.params, self.grads, self.trainable_mask())
         return loss, y_pred, y
 

@@ -15,7 +15,14 @@ import math
 import numpy as np
 
 from . import initializers, transpose as T
-from .layers import Layer, _init_name, _join_channels, _split_channels, set_convolution_arguments
+from .layers import (
+    Layer,
+    _init_name,
+    _join_channels,
+    _split_channels,
+    gradients_needed,
+    set_convolution_arguments,
+)
 
 
 class _ConvTranspose(Layer):
@@ -137,9 +144,7 @@ class _ConvTranspose(Layer):
         x = self._cached()
         dout = np.asarray(dout, dtype=self.dtype)
         dz = self.act.backward(dout) if self.act else dout
-        dx, dkernel, dbias = self._ops()[1](
-            dz, x, self.kernel, needs=("x", "w", "b") if self.use_bias else ("x", "w"), **self._args(x)
-        )
+        dx, dkernel, dbias = self._ops()[1](dz, x, self.kernel, needs=gradients_needed(self), **self._args(x))
         self._grads["kernel"] = dkernel
         if self.use_bias:
             self._grads["bias"] = dbias

@@ -1,29 +1,36 @@
 """Time one CS231n ThreeLayerConvNet training step, pure NumPy vs fastcnn.compat.cs231n.
 
-One step is `model.loss(X, y)` (forward, softmax loss, every gradient) for the
-course's default network -- conv 32 filters 7x7 pad 3 - relu - 2x2 max pool -
-affine 100 - relu - affine 10 -- on a batch of 50 3x32x32 images, in float32
-and float64. The same model class and parameters run on three backends in
-the same process, so the ratios compare like with like:
+One step is what the course's Solver does per iteration: `model.loss(X, y)`
+(forward, softmax loss, every gradient) for the course's default network --
+conv 32 filters 7x7 pad 3 - relu - 2x2 max pool - affine 100 - relu -
+affine 10 -- on a batch of 50 3x32x32 images, then the Adam update rule on
+every parameter, in float32 and float64. The same model class and parameters
+run on three backends in the same process, so the ratios compare like with
+like:
 
   naive   the usual "semi-vectorised" homework solution: a Python loop over
           output positions, each a tensordot over (C, HH, WW) for the whole
           batch; pooling loops over output positions too
   im2col  the course's pure-NumPy fallback (im2col.py): im2col by fancy
           indexing, col2im with np.add.at, reshape-based 2x2 max pooling
-  fastcnn fastcnn.compat.cs231n (native conv / pool / affine)
+  fastcnn fastcnn.compat.cs231n (native conv / pool / affine / relu, and
+          optim.adam)
 
-All three use NumPy for ReLU and the loss, and NumPy's BLAS (its own threads)
-for the products of the first two. Each time is the median of single-step
-timings after one warm-up step. Results are only meaningful on an otherwise
-idle machine.
+The first two use the course's NumPy Adam, NumPy's BLAS (its own threads) for
+their products, and NumPy for ReLU and the loss (fastcnn uses NumPy for the
+loss too). Each time is the median of single-step timings after one warm-up
+step; the loss-and-gradients part is timed on its own as well. Wall-clock
+results are only meaningful on an otherwise idle machine; on a shared one,
+--cpu-time with --threads 1 and OPENBLAS_NUM_THREADS=1 compares the work of
+one core per backend.
 
-    python bench/cs231n_speedup.py [--repeats 5] [--threads 2] [--skip-naive]
+    python bench/cs231n_speedup.py [--repeats 5] [--threads 2] [--skip-naive] [--cpu-time]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import types
@@ -31,7 +38,8 @@ import types
 import numpy as np
 
 import fastcnn
-from fastcnn.compat import cs231n
+from fastcnn.compat.cs231n import optim
+from fastcnn.compat.cs231n.classifiers.cnn import FASTCNN_LAYERS, ThreeLayerConvNet
 
 # ------------------------------------------------- the pure-NumPy backends
 
@@ -166,6 +174,26 @@ def _reshape_pool_backward(dout, cache):
     return dxr.reshape(x.shape)
 
 
+def _adam(w, dw, config=None):
+    """The course's Adam as a completed assignment writes it (NumPy)."""
+    config = {} if config is None else config
+    for key, value in (
+        ("learning_rate", 1e-3),
+        ("beta1", 0.9),
+        ("beta2", 0.999),
+        ("epsilon", 1e-8),
+        ("t", 0),
+    ):
+        config.setdefault(key, value)
+    config.setdefault("m", np.zeros_like(w))
+    config.setdefault("v", np.zeros_like(w))
+    lr, beta1, beta2, eps = (config[k] for k in ("learning_rate", "beta1", "beta2", "epsilon"))
+    t = config["t"] = config["t"] + 1
+    m = config["m"] = beta1 * config["m"] + (1 - beta1) * dw
+    v = config["v"] = beta2 * config["v"] + (1 - beta2) * dw**2
+    return w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps), config
+
+
 def _backend(name, conv_f, conv_b, pool_f, pool_b):
     def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
         a, cc = conv_f(x, w, b, conv_param)
@@ -209,14 +237,28 @@ IM2COL = _backend(
 # ------------------------------------------------------------------- timing
 
 
-def time_step(model, x, y, repeats):
-    model.loss(x, y)  # warm-up
-    times = []
+def train_step(model, x, y, update_rule, configs):
+    """One iteration of the course's Solver: loss and gradients, then the
+    update rule on every parameter."""
+    loss, grads = model.loss(x, y)
+    for name, w in model.params.items():
+        model.params[name], configs[name] = update_rule(w, grads[name], configs.get(name))
+    return loss
+
+
+def median_times_in_turns(steps, repeats, clock=time.perf_counter):
+    """Median seconds of each of `steps` (name -> callable) by `clock`, after
+    one warm-up call each, the steps taking turns so that a load change hits
+    them alike."""
+    for step in steps.values():
+        step()
+    times = {name: [] for name in steps}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.loss(x, y)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, step in steps.items():
+            t0 = clock()
+            step()
+            times[name].append(clock() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
@@ -225,37 +267,56 @@ def main():
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--threads", type=int, default=None, help="fastcnn threads (default: its own)")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive backend")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time by this process's CPU time instead of the wall clock: steadier on a shared machine, "
+        "comparable with --threads 1 and NumPy's BLAS on one thread (OPENBLAS_NUM_THREADS=1)",
+    )
     args = parser.parse_args()
     if args.threads:
         fastcnn.set_num_threads(args.threads)
 
     print(
         f"ThreeLayerConvNet, CS231n defaults (32 filters 7x7, hidden 100, 10 classes, "
-        f"weight_scale 1e-3); one training step = loss + grads, batch {args.batch} of 3x32x32; "
-        f"fastcnn {fastcnn.cpu_info()['isa']}, {fastcnn.get_num_threads()} threads; "
-        f"median of {args.repeats} steps"
+        f"weight_scale 1e-3); full step = loss + grads + Adam on every parameter, batch {args.batch} "
+        f"of 3x32x32; fastcnn {fastcnn.cpu_info()['isa']}, {fastcnn.get_num_threads()} threads; "
+        f"median of {args.repeats} steps by {'CPU time' if args.cpu_time else 'wall clock'}, "
+        "backends taking turns"
     )
-    print(f"{'dtype':8} {'backend':8} {'ms/step':>9} {'before/after':>13} {'grad diff vs fastcnn':>21}")
-    backends = [("fastcnn", cs231n), ("im2col", IM2COL)]
-    backends += [] if args.skip_naive else [("naive", NAIVE)]
+    print(
+        f"{'dtype':8} {'backend':8} {'loss+grads':>11} {'full step':>10} {'before/after':>13} "
+        f"{'grad diff vs fastcnn':>21}"
+    )
+    print(f"{'':8} {'':8} {'ms':>11} {'ms':>10} {'(full step)':>13}")
+    backends = {"fastcnn": (FASTCNN_LAYERS, optim.adam), "im2col": (IM2COL, _adam)}
+    if not args.skip_naive:
+        backends["naive"] = (NAIVE, _adam)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((args.batch, 3, 32, 32)).astype(dtype)
         y = rng.integers(0, 10, args.batch)
-        np.random.seed(0)
-        model = cs231n.ThreeLayerConvNet(dtype=dtype)
-        _, fast_grads = model.loss(x, y)
-        fast_ms = None
-        for label, backend in backends:
-            model.backend = backend
-            ms = time_step(model, x, y, args.repeats) * 1e3
-            fast_ms = fast_ms or ms
-            _, grads = model.loss(x, y)
+        models, steps = {}, {}
+        for name, (backend, update_rule) in backends.items():
+            np.random.seed(0)  # the same initial parameters for every backend
+            model = models[name] = ThreeLayerConvNet(dtype=dtype, backend=backend)
+            steps[(name, "grads")] = functools.partial(model.loss, x, y)
+            steps[(name, "step")] = functools.partial(train_step, model, x, y, update_rule, {})
+        grads = {name: model.loss(x, y)[1] for name, model in models.items()}
+        ms = {k: t * 1e3 for k, t in median_times_in_turns(steps, args.repeats, clock).items()}
+        for name in backends:
             # largest gradient difference, relative to each gradient's largest entry
             err = max(
-                float(np.max(np.abs(grads[k] - fast_grads[k])) / np.max(np.abs(fast_grads[k]))) for k in grads
+                float(
+                    np.max(np.abs(grads[name][k] - grads["fastcnn"][k])) / np.max(np.abs(grads["fastcnn"][k]))
+                )
+                for k in grads[name]
             )
-            print(f"{np.dtype(dtype).name:8} {label:8} {ms:9.1f} {ms / fast_ms:12.1f}x {err:21.1e}")
+            print(
+                f"{np.dtype(dtype).name:8} {name:8} {ms[name, 'grads']:11.1f} {ms[name, 'step']:10.1f} "
+                f"{ms[name, 'step'] / ms['fastcnn', 'step']:12.1f}x {err:21.1e}"
+            )
 
 
 if __name__ == "__main__":

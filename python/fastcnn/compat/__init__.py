@@ -1,11 +1,11 @@
-"""Drop-in replacements for the layer modules of well-known course code.
+"""Drop-in replacements for the modules of well-known course code.
 
-`fastcnn.compat.cs231n` has the names, arguments and return conventions of
-the CS231n assignment modules `fast_layers`, `layers` and `layer_utils`
-(plus a `ThreeLayerConvNet` like `classifiers/cnn.py`), with the convolution
-and pooling running on fastcnn's native kernels:
+`fastcnn.compat.cs231n` mirrors the CS231n assignment-2 modules `fast_layers`,
+`layers`, `layer_utils`, `optim` and `classifiers.cnn` one to one (names,
+arguments, return values, cache layouts), with convolution, pooling, the
+affine products and the normalisations on fastcnn's native kernels:
 
-    from fastcnn.compat.cs231n import conv_forward_fast, conv_backward_fast
+    from fastcnn.compat.cs231n.fast_layers import *
 """
 
 from . import cs231n

@@ -1,17 +1,22 @@
-"""Datasets as NumPy arrays: IDX files (MNIST, Fashion-MNIST), CIFAR-10, sklearn digits.
+"""Datasets as NumPy arrays: MNIST, Fashion-MNIST, CIFAR-10, the packaged 8x8 digits.
 
 Images come back channels-first, (N, C, H, W), ready for `fastcnn.functional`
 and the layers; labels come back as int64 class indices:
 
+    (x, y), (x_test, y_test) = load_digits()             # shipped inside fastcnn
     (x, y) = load_mnist(kind="test")                     # x (10000, 1, 28, 28) float32 in [0, 1]
-    (x, y) = load_mnist(kind="train", prefix="train-5k")  # the 5,000-image subset
-    for xb, yb in batches(x, y, 64, shuffle=True, seed=0):
+    (x, y) = load_mnist(kind="train", prefix="train-5k")  # a 5,000-image subset, when present
+    for xb, yb in Dataset.from_arrays(x, y).shuffle(seed=0).batch(64):
         ...
 
-Where the files are: every loader takes a `directory`; without one it uses
-`default_data_dir()` (environment variable FASTCNN_DATA, else `shared/data`
-next to the repository) and its `mnist/` or `fashion-mnist/` sub-folder.
-Nothing is downloaded.
+Where the files are: with a `directory`, the loaders read the files there
+(or in its `mnist/`, `fashion-mnist/`, `cifar-10-batches-py/` sub-folder).
+Without one they look in $FASTCNN_DATA, the `shared/data` folder beside a
+source checkout (development installs), then the download cache
+`~/.fastcnn/datasets`; files found nowhere are downloaded into the cache
+($FASTCNN_DATA when set) from the official URLs, checked against their
+published checksums (`fastcnn.downloads`). A cached file that cannot be read
+(cut short, corrupt) is downloaded again.
 
 The IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header of two
 zero bytes, one type-code byte, one byte for the number of dimensions, then one
@@ -31,7 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import downloads
+from .downloads import DownloadError, data_home
+from .pipeline import AUTOTUNE, Dataset
+
 __all__ = [
+    "Dataset",
+    "AUTOTUNE",
+    "DownloadError",
+    "data_home",
     "load_idx",
     "load_mnist",
     "load_fashion_mnist",
@@ -139,68 +152,135 @@ def load_idx(path):
     return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
 
-def default_data_dir():
-    """The folder holding the test data, or None when none is found.
+def _checkout_data_dir():
+    """`shared/data` beside the source checkout this module runs from, or None.
 
-    The first existing one of: the environment variable FASTCNN_DATA;
-    `../shared/data` next to the repository this file lives in (editable
-    install: python/fastcnn/data.py is two levels below the repository root);
-    `../shared/data` and `./shared/data` from the current working directory.
+    Only a development install qualifies (python/fastcnn/data.py below a
+    folder holding pyproject.toml): an installed package never looks beside
+    itself or in the working directory.
     """
-    candidates = []
-    env = os.environ.get("FASTCNN_DATA")
+    package = Path(__file__).resolve().parent
+    checkout = package.parents[1]
+    if package.parent.name != "python" or not (checkout / "pyproject.toml").is_file():
+        return None
+    shared = checkout.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def _search_roots():
+    """The folders searched for datasets when no directory is given, in order."""
+    roots = []
+    env = os.environ.get(downloads.DATA_ENV)
     if env:
-        candidates.append(Path(env))
-    repo_root = Path(__file__).resolve().parents[2]
-    candidates.append(repo_root.parent / "shared" / "data")
-    cwd = Path.cwd()
-    candidates += [cwd.parent / "shared" / "data", cwd / "shared" / "data"]
-    for c in candidates:
-        if c.is_dir():
-            return c.resolve()
+        roots.append(Path(env).expanduser())
+    checkout = _checkout_data_dir()
+    if checkout is not None:
+        roots.append(checkout)
+    if not env:
+        roots.append(downloads.data_home())
+    return roots
+
+
+def default_data_dir():
+    """The first existing folder the loaders search without a directory, or None.
+
+    In order: the environment variable FASTCNN_DATA; `../shared/data` beside
+    the source checkout this module runs from (development installs only);
+    the download cache `~/.fastcnn/datasets` (searched only when FASTCNN_DATA
+    is unset, since FASTCNN_DATA then is the cache).
+    """
+    for root in _search_roots():
+        if root.is_dir():
+            return root.resolve()
     return None
 
 
-def _dataset_dir(directory, subdir):
+def _located(directory, subdir, files):
+    """({base name: path}, folders searched): the first folder holding every
+    entry of `files` (base name -> the file names that may hold it), or None."""
     if directory is not None:
-        d = Path(directory)
-        if not d.is_dir():
-            raise _missing(d, "data directory")
-        return d
-    base = default_data_dir()
-    if base is None:
-        raise FileNotFoundError(
-            f"no data directory given and none found: set FASTCNN_DATA or pass directory= "
-            f"(the folder holding the {subdir} files)"
-        )
-    d = base / subdir
-    return d if d.is_dir() else base
+        folders = [Path(directory), Path(directory) / subdir]
+    else:
+        folders = [root / subdir if (root / subdir).is_dir() else root for root in _search_roots()]
+    for folder in folders:
+        found = {}
+        for base, names in files.items():
+            path = next((folder / n for n in names if (folder / n).is_file()), None)
+            if path is None:
+                break
+            found[base] = path
+        else:
+            return found, folders
+    return None, folders
 
 
-def _find(directory, name):
-    """directory/name.gz, else directory/name."""
-    for candidate in (directory / (name + ".gz"), directory / name):
-        if candidate.is_file():
-            return candidate
-    return None
+def _download_folder(directory, subdir, download):
+    """Where missing files are downloaded to (None when downloads are off):
+    `directory` when given, else the cache's sub-folder for the dataset."""
+    if download is None:
+        download = directory is None
+    if not download:
+        return None
+    return Path(directory) if directory is not None else data_home() / subdir
+
+
+def _not_found(dataset, files, folders, downloadable, directory):
+    """FileNotFoundError naming the files missing from the first folder searched and
+    every folder searched, with what would help."""
+    first = folders[0]
+    missing = [
+        " or ".join(names) for names in files.values() if not any((first / n).is_file() for n in names)
+    ] or [" or ".join(names) for names in files.values()]
+    message = f"{dataset} file{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in {first}"
+    if len(folders) > 1:
+        message += f" (also searched {', '.join(str(f) for f in folders[1:])})"
+    if downloadable:
+        message += "; pass download=True to download"
+    if directory is None:
+        message += f"; or set {downloads.DATA_ENV} or pass directory= to read the files from elsewhere"
+    return FileNotFoundError(errno.ENOENT, message, str(first / next(iter(files.values()))[0]))
+
+
+def _read_or_refetch(path, reader, key, target):
+    """reader(path); a file that fails to read and sits where fastcnn downloads
+    it (`target`, under its table name) is downloaded again once, then read."""
+    try:
+        return reader(path)
+    except ValueError as e:
+        remote = downloads.REMOTE_FILES.get(key)
+        if target is None or remote is None or Path(path) != Path(target) / remote.name:
+            raise
+        warnings.warn(f"{e}; downloading {remote.name} again", RuntimeWarning, stacklevel=4)
+        return reader(downloads.fetch(key, target, force=True))
 
 
 # ----------------------------------------------------------------------------- IDX datasets
 
 
-def _load_idx_pair(directory, subdir, kind, prefix, normalize, flatten, dtype, num_classes):
+_DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def _load_idx_pair(directory, subdir, kind, prefix, normalize, flatten, dtype, num_classes, download):
     if kind not in ("train", "test"):
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
     if prefix is None:
         prefix = "train" if kind == "train" else "t10k"
-    d = _dataset_dir(directory, subdir)
-    paths = {}
-    for part, name in (("images", f"{prefix}-images-idx3-ubyte"), ("labels", f"{prefix}-labels-idx1-ubyte")):
-        p = _find(d, name)
-        if p is None:
-            raise _missing(d / (name + ".gz"), f"{part} file ({name}.gz or {name})")
-        paths[part] = p
-    images, labels = load_idx(paths["images"]), load_idx(paths["labels"])
+    if directory is not None and not Path(directory).is_dir() and not download:
+        raise _missing(directory, "data directory")
+    parts = {"images": f"{prefix}-images-idx3-ubyte", "labels": f"{prefix}-labels-idx1-ubyte"}
+    files = {p: (n + ".gz", n) for p, n in parts.items()}
+    keys = {p: f"{subdir}/{n}.gz" for p, n in parts.items()}
+    downloadable = all(k in downloads.REMOTE_FILES for k in keys.values())
+    target = _download_folder(directory, subdir, download)
+    paths, folders = _located(directory, subdir, files)
+    if paths is None:
+        if target is None or not downloadable:
+            raise _not_found(
+                _DATASET_NAMES[subdir], files, folders, downloadable and target is None, directory
+            )
+        paths = {p: downloads.fetch(k, target) for p, k in keys.items()}
+    images = _read_or_refetch(paths["images"], load_idx, keys["images"], target)
+    labels = _read_or_refetch(paths["labels"], load_idx, keys["labels"], target)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(
             f"{paths['images']}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
@@ -235,25 +315,31 @@ def _scale(x, normalize, dtype, max_value):
     return x if dtype is None else x.astype(dtype)
 
 
-def load_mnist(directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None):
-    """MNIST from its IDX files: (x, y).
+def load_mnist(
+    directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None, download=None
+):
+    """MNIST (LeCun, Cortes, Burges) from its IDX files: (x, y).
 
     x is (N, 1, 28, 28) (or (N, 784) with flatten=True), scaled to [0, 1]
     when normalize, in `dtype` (dtype=None with normalize=False keeps uint8
     0..255); y is int64 in 0..9. Files are `<prefix>-images-idx3-ubyte[.gz]`
-    and `<prefix>-labels-idx1-ubyte[.gz]`, prefix 'train' or 't10k' by kind,
-    or given, e.g. prefix='train-5k' for the 5,000-image subset. Without a
-    directory, `default_data_dir()/mnist` is used.
+    and `<prefix>-labels-idx1-ubyte[.gz]`, prefix 'train' (60,000 images) or
+    't10k' (10,000) by kind, or given, e.g. prefix='train-5k' for a subset
+    you keep. Without a directory the files are searched as the module says
+    and, when missing, downloaded into `data_home()/mnist` (like Keras'
+    `mnist.load_data()`). download: fetch missing files (default: only when
+    no directory is given; with download=True into `directory`).
     """
-    return _load_idx_pair(directory, "mnist", kind, prefix, normalize, flatten, dtype, 10)
+    return _load_idx_pair(directory, "mnist", kind, prefix, normalize, flatten, dtype, 10, download)
 
 
 def load_fashion_mnist(
-    directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None
+    directory=None, kind="train", normalize=True, flatten=False, dtype=np.float32, prefix=None, download=None
 ):
-    """Fashion-MNIST, same files and result as `load_mnist`; class names in
-    FASHION_MNIST_CLASSES. Without a directory, `default_data_dir()/fashion-mnist`."""
-    return _load_idx_pair(directory, "fashion-mnist", kind, prefix, normalize, flatten, dtype, 10)
+    """Fashion-MNIST (Zalando Research, MIT licence): same files, arguments and
+    result as `load_mnist`; class names in FASHION_MNIST_CLASSES. Downloads go
+    to `data_home()/fashion-mnist`."""
+    return _load_idx_pair(directory, "fashion-mnist", kind, prefix, normalize, flatten, dtype, 10, download)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -311,46 +397,79 @@ def _load_cifar_batch(path):
     return data, labels
 
 
-def load_cifar10(directory=None, kind="train", normalize=True, dtype=np.float32):
-    """CIFAR-10 from the python-version batches: (x, y).
+_CIFAR10_FOLDER = "cifar-10-batches-py"
+_CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
-    Reads data_batch_1..5 (kind='train') or test_batch (kind='test') from
-    `directory` or its `cifar-10-batches-py/` sub-folder. x is (N, 3, 32, 32),
-    scaled to [0, 1] when normalize (dtype=None with normalize=False keeps
-    uint8); y is int64 in 0..9 (names in CIFAR10_CLASSES). The pickles are read
-    with encoding='bytes' by an unpickler that only rebuilds NumPy arrays.
+
+def _fetch_cifar10(target, force=False):
+    """Downloads the CIFAR-10 archive into `target`, unpacks its batches folder
+    there and removes the archive; the folder's path."""
+    archive = downloads.fetch(_CIFAR10_ARCHIVE, target, force=force)
+    folder = downloads.extract_tar_folder(archive, _CIFAR10_FOLDER, target)
+    archive.unlink()
+    return folder
+
+
+def load_cifar10(directory=None, kind="train", normalize=True, dtype=np.float32, download=None):
+    """CIFAR-10 (Krizhevsky 2009) from the python-version batches: (x, y).
+
+    Reads data_batch_1..5 (kind='train', 50,000 images) or test_batch
+    (kind='test', 10,000) from `directory` or its `cifar-10-batches-py/`
+    sub-folder. Without a directory the batches are searched as the module
+    says and, when missing, the official archive (163 MiB) is downloaded into
+    `data_home()` and unpacked to `data_home()/cifar-10-batches-py` (like
+    Keras' `cifar10.load_data()`). download: as in `load_mnist`. x is (N, 3,
+    32, 32), scaled to [0, 1] when normalize (dtype=None with normalize=False
+    keeps uint8); y is int64 in 0..9 (names in CIFAR10_CLASSES). The pickles
+    are read with encoding='bytes' by an unpickler that only rebuilds NumPy
+    arrays.
     """
     if kind not in ("train", "test"):
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
-    d = _dataset_dir(directory, "cifar-10-batches-py")
-    if (d / "cifar-10-batches-py").is_dir():
-        d = d / "cifar-10-batches-py"
+    if directory is not None and not Path(directory).is_dir() and not download:
+        raise _missing(directory, "data directory")
     names = [f"data_batch_{i}" for i in range(1, 6)] if kind == "train" else ["test_batch"]
-    parts = [_load_cifar_batch(d / n) for n in names]
+    files = {n: (n,) for n in names}
+    target = _download_folder(directory, "", download)
+    paths, folders = _located(directory, _CIFAR10_FOLDER, files)
+    if paths is None:
+        if target is None:
+            raise _not_found("CIFAR-10", files, folders, True, directory)
+        folder = _fetch_cifar10(target)
+        paths = {n: folder / n for n in names}
+    try:
+        parts = [_load_cifar_batch(paths[n]) for n in names]
+    except ValueError as e:
+        if target is None or paths[names[0]].parent != target / _CIFAR10_FOLDER:
+            raise
+        warnings.warn(f"{e}; downloading CIFAR-10 again", RuntimeWarning, stacklevel=2)
+        folder = _fetch_cifar10(target, force=True)
+        parts = [_load_cifar_batch(folder / n) for n in names]
     data = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     x = _scale(data.reshape(len(data), 3, 32, 32), normalize, dtype, 255.0)
     return x, y
 
 
-# ----------------------------------------------------------------------------- sklearn digits
+# ----------------------------------------------------------------------------- packaged digits
+
+_DIGITS_FILE = Path(__file__).with_name("_datasets") / "digits.npz"
 
 
 def load_digits(normalize=True, dtype=np.float32, test_size=0.2, seed=0):
-    """scikit-learn's 8x8 digits (1,797 images): ((x_train, y_train), (x_test, y_test)).
+    """The 8x8 handwritten digits shipped inside fastcnn: ((x_train, y_train), (x_test, y_test)).
 
-    x is (N, 1, 8, 8) scaled to [0, 1] (pixels are 0..16) when normalize, y
-    int64 in 0..9; the split is `train_test_split(x, y, test_size, seed)`.
-    Needs scikit-learn (`pip install scikit-learn`).
+    1,797 images, the test set of the UCI "Optical Recognition of Handwritten
+    Digits" (E. Alpaydin, C. Kaynak, 1998, https://doi.org/10.24432/C50P49;
+    licence CC BY 4.0), the same arrays as scikit-learn's `load_digits()`:
+    no download, no scikit-learn. x is (N, 1, 8, 8) scaled to [0, 1] (pixels
+    are 0..16) when normalize (dtype=None with normalize=False keeps uint8),
+    y int64 in 0..9; the split is `train_test_split(x, y, test_size, seed)`.
     """
-    try:
-        from sklearn.datasets import load_digits as _sk_load_digits
-    except ImportError as e:
-        raise ImportError("load_digits needs scikit-learn: pip install scikit-learn") from e
-    digits = _sk_load_digits()
-    images = np.asarray(digits.images)
+    with np.load(_DIGITS_FILE, allow_pickle=False) as stored:
+        images, labels = stored["images"], stored["labels"]
     x = _scale(images[:, None, :, :], normalize, dtype, 16.0)
-    y = np.asarray(digits.target).astype(np.int64)
+    y = labels.astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size, seed)
     return (x_train, y_train), (x_test, y_test)
 

@@ -2,7 +2,7 @@
 
 Fake files are written to tmp_path by small writers here (independent of the
 reader). Tests on the real data in ../shared/data (or $FASTCNN_DATA) skip when
-it is absent.
+it is absent. Downloads are tested in test_downloads.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import pickle
 import struct
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +221,9 @@ def test_mnist_bad_contents(tmp_path):
 def test_mnist_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         data.load_mnist(tmp_path, kind="validation")
-    with pytest.raises(FileNotFoundError, match="images file"):
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz or t10k-images-idx3-ubyte") as e:
         data.load_mnist(tmp_path, kind="test")
+    assert f"not found in {tmp_path}" in str(e.value) and "download=True" in str(e.value)
     with pytest.raises(FileNotFoundError, match="data directory"):
         data.load_mnist(tmp_path / "missing")
     images, labels = fake_digits(2)
@@ -255,33 +255,75 @@ def test_default_data_dir_env(tmp_path, monkeypatch):
     assert data.default_data_dir() == tmp_path.resolve()
 
 
-def test_default_data_dir_fallbacks(tmp_path, monkeypatch):
-    """As an installed package (no repository around data.py): the cwd-relative places."""
-    monkeypatch.setenv("FASTCNN_DATA", str(tmp_path / "not-there"))  # missing: skipped
+def test_default_data_dir_of_an_installed_package(tmp_path, monkeypatch):
+    """Installed (no source checkout around data.py): FASTCNN_DATA, else the download
+    cache; never a shared/data folder beside the working directory."""
+    monkeypatch.setenv("FASTCNN_DATA", str(tmp_path / "not-there"))
     monkeypatch.setattr(data, "__file__", str(tmp_path / "site" / "pkgs" / "fastcnn" / "data.py"))
     project = tmp_path / "work" / "project"
-    project.mkdir(parents=True)
+    (project / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "work" / "shared" / "data").mkdir(parents=True)
     monkeypatch.chdir(project)
     assert data.default_data_dir() is None
-    (project / "shared" / "data").mkdir(parents=True)
-    assert data.default_data_dir() == (project / "shared" / "data").resolve()
-    (tmp_path / "work" / "shared" / "data").mkdir(parents=True)  # ../shared/data first
-    assert data.default_data_dir() == (tmp_path / "work" / "shared" / "data").resolve()
+    monkeypatch.delenv("FASTCNN_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.default_data_dir() is None
+    (tmp_path / "home" / ".fastcnn" / "datasets").mkdir(parents=True)
+    assert data.default_data_dir() == (tmp_path / "home" / ".fastcnn" / "datasets").resolve()
+
+
+def test_default_data_dir_of_a_source_checkout(tmp_path, monkeypatch):
+    """A development install (python/fastcnn/data.py below pyproject.toml) also
+    searches shared/data beside the checkout, after FASTCNN_DATA."""
+    checkout = tmp_path / "src" / "fastcnn-repo"
+    (checkout / "python" / "fastcnn").mkdir(parents=True)
+    monkeypatch.setattr(data, "__file__", str(checkout / "python" / "fastcnn" / "data.py"))
+    monkeypatch.delenv("FASTCNN_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "src" / "shared" / "data").mkdir(parents=True)
+    assert data.default_data_dir() is None  # no pyproject.toml: not a checkout
+    (checkout / "pyproject.toml").write_text("[project]\n")
+    assert data.default_data_dir() == (tmp_path / "src" / "shared" / "data").resolve()
+    monkeypatch.setenv("FASTCNN_DATA", str(tmp_path))
+    assert data.default_data_dir() == tmp_path.resolve()
 
 
 def test_default_data_dir_from_repository(monkeypatch, tmp_path):
     monkeypatch.delenv("FASTCNN_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     expected = Path(data.__file__).resolve().parents[2].parent / "shared" / "data"
-    if not expected.is_dir():
-        pytest.skip(f"no shared data beside the repository ({expected})")
+    if not expected.is_dir() or not (Path(data.__file__).resolve().parents[2] / "pyproject.toml").is_file():
+        pytest.skip(f"not a source checkout with shared data beside it ({expected})")
     assert data.default_data_dir() == expected.resolve()
 
 
-def test_no_data_dir_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "default_data_dir", lambda: None)
-    with pytest.raises(FileNotFoundError, match="FASTCNN_DATA"):
-        data.load_mnist()
+def test_no_data_found_without_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTCNN_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_checkout_data_dir", lambda: None)
+    with pytest.raises(FileNotFoundError, match="FASTCNN_DATA") as e:
+        data.load_mnist(download=False)
+    assert str(tmp_path) in str(e.value)
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 file test_batch not found"):
+        data.load_cifar10(kind="test", download=False)
+    with pytest.raises(FileNotFoundError, match="train-5k-images"):  # a subset nobody publishes
+        data.load_mnist(prefix="train-5k")
+    with pytest.raises(FileNotFoundError, match="data directory"):
+        data.load_cifar10(tmp_path / "missing")
+
+
+def test_loaders_search_order(tmp_path, monkeypatch):
+    """FASTCNN_DATA first, then the checkout's shared data; the dataset's
+    sub-folder when a root has one, else the root itself."""
+    env, shared = tmp_path / "env", tmp_path / "shared"
+    images, labels = fake_digits(3)
+    write_idx_dataset(shared / "mnist", "t10k", images, labels)
+    write_idx_dataset(env, "t10k", images[:2], labels[:2])  # no mnist/ sub-folder: the root
+    monkeypatch.setattr(data, "_checkout_data_dir", lambda: shared)
+    monkeypatch.setenv("FASTCNN_DATA", str(env))
+    assert len(data.load_mnist(kind="test")[1]) == 2
+    (env / "mnist").mkdir()  # a sub-folder without the files: the root is not looked at
+    assert len(data.load_mnist(kind="test")[1]) == 3
+    assert len(data.load_mnist(env, kind="test")[1]) == 2  # a given directory: its files first
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -513,54 +555,62 @@ def test_train_test_split():
 # ----------------------------------------------------------------------------- load_digits
 
 
-def _install_fake_sklearn(monkeypatch, n=40):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 17, size=(n, 8, 8)).astype(np.float64)
-    images[0, 0, 0], images[0, 0, 1] = 0, 16
-    target = np.arange(n) % 10
-    datasets = types.ModuleType("sklearn.datasets")
-    datasets.load_digits = lambda: types.SimpleNamespace(
-        images=images, target=target, data=images.reshape(n, 64)
-    )
-    sklearn = types.ModuleType("sklearn")
-    sklearn.datasets = datasets
-    monkeypatch.setitem(sys.modules, "sklearn", sklearn)
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", datasets)
-    return images, target
-
-
-def test_load_digits_logic_with_stand_in_sklearn(monkeypatch):
-    images, target = _install_fake_sklearn(monkeypatch)
-    (x_tr, y_tr), (x_te, y_te) = data.load_digits(test_size=0.25, seed=3)
-    assert x_tr.shape == (30, 1, 8, 8) and x_te.shape == (10, 1, 8, 8)
-    assert x_tr.dtype == np.float32 and y_tr.dtype == np.int64
-    x_all = np.concatenate([x_tr, x_te])
-    assert x_all.min() == 0.0 and x_all.max() == 1.0
-    # every sample keeps its label
-    for xs, ys in ((x_tr, y_tr), (x_te, y_te)):
-        for xi, yi in zip(xs, ys):
-            matches = np.flatnonzero(np.all(images / 16 == xi[0].astype(np.float64), axis=(1, 2)))
-            assert yi in target[matches]
-    (x2, _), _ = data.load_digits(test_size=0.25, seed=3)
-    np.testing.assert_array_equal(x2, x_tr)
-    (xr, _), _ = data.load_digits(normalize=False, dtype=None)
-    assert xr.dtype == np.float64 and xr.max() == 16
-
-
-def test_load_digits_without_sklearn(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)
+def test_load_digits_is_packaged_and_needs_no_sklearn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # importing it would fail
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match="pip install scikit-learn"):
-        data.load_digits()
-
-
-def test_load_digits_real():
-    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
     (x_tr, y_tr), (x_te, y_te) = data.load_digits()
     assert len(x_tr) + len(x_te) == 1797 and len(x_te) == round(1797 * 0.2)
-    assert x_tr.shape[1:] == (1, 8, 8) and x_tr.dtype == np.float32
-    assert 0.0 <= x_tr.min() and x_tr.max() == 1.0
-    assert set(np.unique(np.concatenate([y_tr, y_te]))) == set(range(10))
+    assert x_tr.shape[1:] == (1, 8, 8) and x_tr.dtype == np.float32 and y_tr.dtype == np.int64
+    y = np.concatenate([y_tr, y_te])
+    # images per class of the UCI optdigits test set (its documentation)
+    np.testing.assert_array_equal(np.bincount(y), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
+    x = np.concatenate([x_tr, x_te])
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_array_equal(x * 16, np.round(x * 16))  # sixteenths: block counts 0..16
+
+
+def test_load_digits_arguments():
+    (x_tr, y_tr), (x_te, y_te) = data.load_digits(test_size=0.25, seed=3)
+    (x2, y2), _ = data.load_digits(test_size=0.25, seed=3)
+    np.testing.assert_array_equal(x2, x_tr)
+    np.testing.assert_array_equal(y2, y_tr)
+    assert len(x_te) == round(1797 * 0.25)
+    assert not np.array_equal(data.load_digits(seed=4)[0][1], data.load_digits(seed=3)[0][1])
+    (xr, _), _ = data.load_digits(normalize=False, dtype=None)
+    assert xr.dtype == np.uint8 and xr.max() == 16
+    (xd, _), _ = data.load_digits(dtype=np.float64, seed=0)
+    (xf, _), _ = data.load_digits(seed=0)
+    assert xd.dtype == np.float64
+    np.testing.assert_allclose(xd, xf, rtol=1e-7)
+    with pytest.raises(ValueError, match="test_size"):
+        data.load_digits(test_size=0.0)
+
+
+def test_load_digits_equals_scikit_learn():
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    sk = datasets.load_digits()
+    with np.load(Path(data.__file__).with_name("_datasets") / "digits.npz", allow_pickle=False) as stored:
+        np.testing.assert_array_equal(stored["images"], sk.images)  # same order, same values
+        np.testing.assert_array_equal(stored["labels"], sk.target)
+    (xr, yr), (xt, yt) = data.load_digits(normalize=False, dtype=None)
+    ours = np.concatenate(
+        [np.concatenate([xr, xt]).reshape(-1, 64), np.concatenate([yr, yt])[:, None]], axis=1
+    )
+    theirs = np.concatenate([sk.data, sk.target[:, None]], axis=1)
+    np.testing.assert_array_equal(np.unique(ours, axis=0), np.unique(theirs, axis=0))
+    assert len(ours) == len(theirs)
+
+
+def test_packaged_digits_file():
+    """Stored compactly, without pickles, with its licence beside it."""
+    folder = Path(data.__file__).with_name("_datasets")
+    npz = folder / "digits.npz"
+    assert npz.stat().st_size < 100_000
+    with np.load(npz, allow_pickle=False) as stored:
+        assert stored["images"].dtype == np.uint8 and stored["images"].shape == (1797, 8, 8)
+        assert stored["labels"].dtype == np.uint8 and stored["labels"].shape == (1797,)
+    readme = (folder / "README.md").read_text()
+    assert "CC BY 4.0" in readme and "10.24432/C50P49" in readme
 
 
 # ----------------------------------------------------------------------------- real data

@@ -110,7 +110,10 @@ class IterableBatches:
         self.data, self.model, self.class_weight, self.what = data, model, class_weight, what
         self.is_iterator = hasattr(data, "__next__")
         if steps is None and not self.is_iterator and hasattr(data, "__len__"):
-            steps = len(data)
+            try:
+                steps = len(data)
+            except TypeError:  # an unknown or infinite length (a generator-backed Dataset)
+                steps = None
         self.steps = steps
         self.samples = None
         self.ran_out = False

@@ -316,3 +316,29 @@ def test_multi_output_sample_weights_per_output():
     ] == pytest.approx(2.0 * np.mean((reg[:, 0] - target[:, 0]) ** 2), rel=1e-5)
     with pytest.raises(ValueError, match="class_weight takes a model with one output"):
         model.fit(x, [y, target], class_weight={0: 1.0}, verbose=0)
+
+
+def test_fit_takes_a_dataset_of_unknown_length():
+    """A generator-backed Dataset has no len() (TypeError, as tf.data's): fit runs it to its end."""
+    from fastcnn import data
+
+    rng = np.random.default_rng(5)
+    x, y = rng.random((48, 4)).astype(np.float32), rng.integers(0, 3, 48)
+
+    def batches():
+        for i in range(0, 48, 16):
+            yield x[i : i + 16], y[i : i + 16]
+
+    ds = data.Dataset.from_generator(batches)
+    with pytest.raises(TypeError):
+        len(ds)
+    model = fastcnn.Sequential([L.Input((4,)), L.Dense(3, activation="softmax", seed=0)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    seen = []
+    model.fit(
+        ds,
+        epochs=2,
+        verbose=0,
+        callbacks=[fastcnn.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))],
+    )
+    assert seen == [0, 1, 2, 0, 1, 2]

@@ -14,7 +14,8 @@ import pytest
 import fastcnn
 import fastcnn.augment as A
 import fastcnn.reference as R
-from tests._helpers import using_threads
+
+from _helpers import using_threads
 
 LAYOUTS = ("channels_first", "channels_last")
 DTYPES = (np.float32, np.float64)

@@ -366,7 +366,9 @@ class Model(Sequential):
 
     def __call__(self, x, training=False):
         if is_symbolic(x):
-            raise NotImplementedError("calling a Model on symbolic tensors (nesting) is not supported yet")
+            from .nested import as_layer
+
+            return connect(as_layer(self), x)
         xs = [_as_data(a) for a in x] if self._multi_in else _as_data(x)
         return self._forward(xs, training)
 

@@ -166,6 +166,10 @@ class Layer:
         """Non-trained arrays updated in forward (BatchNormalization's moving stats)."""
         return [getattr(self, n) for n in self.state_names] if self.built else []
 
+    def trainable_flags(self):
+        """One flag per array of `params`: whether optimizers update it."""
+        return [self.trainable] * len(self.params)
+
     def count_params(self):
         if not self.built and self.param_names:
             raise ValueError(f"{self.name} is not built yet: call build(input_shape) first")

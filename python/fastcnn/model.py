@@ -110,6 +110,10 @@ class Sequential:
             self.input_shape = layer.shape
             self.built = True
             return
+        if isinstance(layer, Sequential):  # a model as a layer (Keras: a Sequential in a Sequential)
+            from .nested import as_layer
+
+            layer = as_layer(layer)
         if not isinstance(layer, layers_module.Layer):
             raise TypeError(f"Sequential.add expects a fastcnn Layer, got {type(layer).__name__}")
         self.layers.append(layer)
@@ -176,11 +180,11 @@ class Sequential:
 
     def trainable_mask(self):
         """One flag per array of `params`: whether the optimizer updates it (layer.trainable)."""
-        return [layer.trainable for layer in self.layers for _ in layer.params]
+        return [flag for layer in self.layers for flag in layer.trainable_flags()]
 
     @property
     def trainable_params(self):
-        return [p for layer in self.layers if layer.trainable for p in layer.params]
+        return [p for p, flag in zip(self.params, self.trainable_mask()) if flag]
 
     def count_params(self):
         return int(sum(layer.count_params() for layer in self.layers))
@@ -532,6 +536,12 @@ class Sequential:
         )
 
     def __call__(self, x, training=False):
+        """The model on data; on symbolic tensors (fastcnn.Input, layer outputs) the
+        model as one layer of the graph model being defined (nested.py)."""
+        from . import graph, nested
+
+        if graph.is_symbolic(x):
+            return graph.connect(nested.as_layer(self), x)
         return self._forward(_as_inputs(x), training)
 
     # ------------------------------------------------------------------ summary

@@ -85,3 +85,13 @@ def test_resnet20_example_runs_on_a_slice_of_fashion_mnist(capsys):
         ["fashion", str(shared / "fashion-mnist"), "--epochs", "1", "--limit", "512"]
     )
     assert 0.0 <= accuracy <= 1.0 and "test accuracy" in capsys.readouterr().out
+
+
+def test_cifar_example_trains_on_augmented_batches_with_callbacks(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    history, accuracy = load("cifar_keras_cnn").main(
+        ["--synthetic", "128", "--epochs", "2", "--log", str(log)]
+    )
+    assert len(history.history["loss"]) == 2 and 0 <= accuracy <= 1
+    assert "lr" in log.read_text().splitlines()[0] or "learning_rate" in log.read_text().splitlines()[0]
+    assert len(log.read_text().splitlines()) == 3  # a header and one row per epoch

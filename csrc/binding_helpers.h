@@ -47,6 +47,11 @@ inline void require_same_dtype(const py::array& a, const char* an, const py::arr
 
 inline bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
 
+// Index and weight tables (resampling): pybind11 converts other dtypes and
+// layouts into a C-contiguous copy; alignment is checked where they are read.
+using IndexTable = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using WeightTable = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
 inline bool aligned(const py::array& a) { return reinterpret_cast<uintptr_t>(a.data()) % a.itemsize() == 0; }
 
 template <typename T>
@@ -117,9 +122,8 @@ void bind_resample(pybind11::module_& m);
 // One axis' index tables as the resampling op takes them, checked against
 // the input's size along that axis (`name` names the axis in errors).
 struct ResampleAxis;
-ResampleAxis resample_axis_from(const pybind11::array_t<int64_t>& lo, const pybind11::array_t<int64_t>& hi,
-                                const pybind11::array_t<double>& weight, int64_t in_size, bool bilinear,
-                                const char* name);
+ResampleAxis resample_axis_from(const binding::IndexTable& lo, const binding::IndexTable& hi,
+                                const binding::WeightTable& weight, int64_t in_size, bool bilinear, const char* name);
 
 // Adds the kernel tester's private bindings, _kernel_table and _test_*
 // (bindings_kernel_test.cpp).

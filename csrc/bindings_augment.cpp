@@ -36,6 +36,7 @@ const P* per_image(const py::array& a, const char* name, int64_t batch, int64_t 
     throw py::value_error(std::string(name) + " must have shape (" + std::to_string(batch) +
                           (width == 0 ? ",)" : ", " + std::to_string(width) + ")") + ", got " + shape_str(a));
   if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
+  if (!aligned(a)) throw py::value_error(std::string(name) + " must be aligned to its element size");
   return static_cast<const P*>(a.data());
 }
 
@@ -89,6 +90,8 @@ py::array warp_affine_py(const py::array& x, const py::array& maps, int64_t heig
                          const std::string& interpolation, const std::string& fill_mode, double fill,
                          bool channels_last) {
   const ImageBatch b = image_batch(x, channels_last);
+  if (b.height <= 0 || b.width <= 0)
+    throw py::value_error("x must have a positive height and width to be warped, got " + shape_str(x));
   const double* m = per_image<double>(maps, "maps", b.batch, 6);
   const Interpolation interp = interpolation_named(interpolation);
   const FillMode mode = fill_mode_named(fill_mode);

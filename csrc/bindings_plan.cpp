@@ -129,10 +129,9 @@ class PlanHandle {
   }
 
   void resample(int input, int output, int64_t batch, int64_t channels, int64_t in_h, int64_t in_w,
-                const py::array_t<int64_t>& row_lo, const py::array_t<int64_t>& row_hi,
-                const py::array_t<double>& row_weight, const py::array_t<int64_t>& col_lo,
-                const py::array_t<int64_t>& col_hi, const py::array_t<double>& col_weight, bool bilinear, double fill,
-                bool channels_last) {
+                const IndexTable& row_lo, const IndexTable& row_hi, const WeightTable& row_weight,
+                const IndexTable& col_lo, const IndexTable& col_hi, const WeightTable& col_weight, bool bilinear,
+                double fill, bool channels_last) {
     if (batch <= 0 || channels <= 0 || in_h <= 0 || in_w <= 0)
       throw py::value_error("resample needs positive batch, channels and input sizes");
     auto r = std::make_shared<Resample2d>();

@@ -17,11 +17,13 @@ using namespace binding;
 
 }  // namespace
 
-ResampleAxis resample_axis_from(const py::array_t<int64_t>& lo, const py::array_t<int64_t>& hi,
-                                const py::array_t<double>& weight, int64_t in_size, bool bilinear, const char* name) {
+ResampleAxis resample_axis_from(const IndexTable& lo, const IndexTable& hi, const WeightTable& weight, int64_t in_size,
+                                bool bilinear, const char* name) {
   if (lo.ndim() != 1 || hi.ndim() != 1 || weight.ndim() != 1 || hi.shape(0) != lo.shape(0) ||
       weight.shape(0) != lo.shape(0))
     throw py::value_error(std::string(name) + " tables must be 1-D and of one length");
+  if (!aligned(lo) || !aligned(hi) || !aligned(weight))
+    throw py::value_error(std::string(name) + " tables must be aligned to their element size");
   ResampleAxis a;
   a.lo.assign(lo.data(), lo.data() + lo.shape(0));
   a.hi.assign(hi.data(), hi.data() + hi.shape(0));
@@ -51,10 +53,9 @@ std::vector<int64_t> shape_for(const Resample2d& r, int64_t h, int64_t w) {
                          : std::vector<int64_t>{r.batch, r.channels, h, w};
 }
 
-py::array resample2d_py(const py::array& x, const py::array_t<int64_t>& row_lo, const py::array_t<int64_t>& row_hi,
-                        const py::array_t<double>& row_weight, const py::array_t<int64_t>& col_lo,
-                        const py::array_t<int64_t>& col_hi, const py::array_t<double>& col_weight, bool bilinear,
-                        double fill, bool channels_last) {
+py::array resample2d_py(const py::array& x, const IndexTable& row_lo, const IndexTable& row_hi,
+                        const WeightTable& row_weight, const IndexTable& col_lo, const IndexTable& col_hi,
+                        const WeightTable& col_weight, bool bilinear, double fill, bool channels_last) {
   Resample2d r = geometry(x, "x", channels_last);
   r.in_h = x.shape(channels_last ? 1 : 2);
   r.in_w = x.shape(channels_last ? 2 : 3);
@@ -73,10 +74,9 @@ py::array resample2d_py(const py::array& x, const py::array_t<int64_t>& row_lo, 
   return out;
 }
 
-py::array resample2d_backward_py(const py::array& dout, const py::array_t<int64_t>& row_lo,
-                                 const py::array_t<int64_t>& row_hi, const py::array_t<double>& row_weight,
-                                 const py::array_t<int64_t>& col_lo, const py::array_t<int64_t>& col_hi,
-                                 const py::array_t<double>& col_weight, bool bilinear, int64_t in_h, int64_t in_w,
+py::array resample2d_backward_py(const py::array& dout, const IndexTable& row_lo, const IndexTable& row_hi,
+                                 const WeightTable& row_weight, const IndexTable& col_lo, const IndexTable& col_hi,
+                                 const WeightTable& col_weight, bool bilinear, int64_t in_h, int64_t in_w,
                                  bool channels_last) {
   Resample2d r = geometry(dout, "dout", channels_last);
   if (in_h < 0 || in_w < 0) throw py::value_error("in_h and in_w must be >= 0");

@@ -62,9 +62,12 @@ def image_size(x, data_format="channels_first"):
 
 def _per_image(values, name, n, dtype, width=None):
     """values as a C-contiguous (n,) or (n, width) array: one entry or row per image of x."""
+    kind = np.asarray(values).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be an array of numbers, got dtype {np.asarray(values).dtype}")
     try:
-        a = np.ascontiguousarray(np.asarray(values, dtype=dtype))
-    except (TypeError, ValueError):
+        a = np.require(np.asarray(values, dtype=dtype), requirements=["C", "A"])
+    except (TypeError, ValueError, OverflowError):
         raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from None
     want = (n,) if width is None else (n, width)
     if a.shape != want:
@@ -75,12 +78,20 @@ def _per_image(values, name, n, dtype, width=None):
     return a
 
 
+def _flip_flags(flags, n):
+    """flags as uint8, one per image of x, each 0-3."""
+    flags = _per_image(flags, "flags", n, np.int64)
+    if np.any((flags < 0) | (flags > 3)):
+        raise ValueError("flags must be 0-3 (bit 0: left-right, bit 1: upside down)")
+    return flags.astype(np.uint8)
+
+
 def _per_image_or_scalar(values, name, n, default):
     """A number for every image, or one value per image of x."""
     if values is None:
         values = default
     if np.ndim(values) == 0:
-        return _per_image(np.full(n, values, dtype=object), name, n, np.float64)
+        values = np.full(n, values, dtype=np.asarray(values).dtype)
     return _per_image(values, name, n, np.float64)
 
 
@@ -90,10 +101,7 @@ def _per_image_or_scalar(values, name, n, default):
 def flip_images(x, flags, data_format="channels_first"):
     """Flip image n left-right where bit 0 of flags[n] is set, upside down where bit 1 is."""
     x, last = _images(x, data_format)
-    flags = _per_image(flags, "flags", x.shape[0], np.uint8)
-    if np.any(flags > 3):
-        raise ValueError("flags must be 0-3 (bit 0: left-right, bit 1: upside down)")
-    return _C.flip_images(x, flags, channels_last=last)
+    return _C.flip_images(x, _flip_flags(flags, x.shape[0]), channels_last=last)
 
 
 def crop_images(x, corners, size, fill_value=0.0, data_format="channels_first"):
@@ -121,6 +129,7 @@ def warp_affine(
     reads source point (a0 x + a1 y + a2, b0 x + b1 y + b2); `size` (default:
     the input's) is the output's (height, width)."""
     x, last = _images(x, data_format)
+    _check_samplable(x, data_format)
     _check_choice(interpolation, INTERPOLATIONS, "interpolation")
     _check_choice(fill_mode, FILL_MODES, "fill_mode")
     maps = _per_image(maps, "maps", x.shape[0], np.float64, 6)
@@ -315,6 +324,12 @@ def _value_range(value_range):
     if not low <= high:
         raise ValueError(f"value_range must be (low, high) with low <= high, got {value_range!r}")
     return low, high
+
+
+def _check_samplable(x, data_format):
+    """A warp reads points of the images: they must have pixels."""
+    if 0 in image_size(x, data_format):
+        raise ValueError(f"x must have a positive height and width to be warped, got shape {x.shape}")
 
 
 def _check_choice(value, choices, name):

@@ -1067,10 +1067,10 @@ def pad2d_backward(dout, x_shape, padding, mode="constant", data_format="channel
 
 def flip_images(x, flags, data_format="channels_first"):
     """Image n reversed along W where flags[n] & 1, along H where flags[n] & 2."""
-    from .augment import _images, _per_image
+    from .augment import _flip_flags, _images
 
     x, _ = _images(x, data_format)
-    flags = _per_image(flags, "flags", len(x), np.uint8)
+    flags = _flip_flags(flags, len(x))
     first = _channels_first_view(x, data_format)
     out = first.copy()
     for n, f in enumerate(flags):
@@ -1162,9 +1162,10 @@ def warp_affine(
     """Each output pixel as the weighted sum of its source taps, fill_value for a
     tap outside the image; a nearest tap outside, or a bilinear point outside
     (-1, size) on either axis, gives fill_value alone."""
-    from .augment import _check_choice, _images, _per_image, image_size
+    from .augment import _check_choice, _check_samplable, _images, _per_image, image_size
 
     x, _ = _images(x, data_format)
+    _check_samplable(x, data_format)
     _check_choice(interpolation, ("bilinear", "nearest"), "interpolation")
     _check_choice(fill_mode, ("reflect", "wrap", "nearest", "constant"), "fill_mode")
     first = _channels_first_view(x, data_format)

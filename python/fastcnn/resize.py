@@ -61,9 +61,9 @@ class _Axis:
     the fill value) or lo[k] * (1 - weight[k]) + hi[k] * weight[k] (interpolating)."""
 
     def __init__(self, lo, hi=None, weight=None):
-        self.lo = np.ascontiguousarray(lo, np.int64)
-        self.hi = self.lo if hi is None else np.ascontiguousarray(hi, np.int64)
-        self.weight = np.zeros(len(self.lo)) if weight is None else np.ascontiguousarray(weight, np.float64)
+        self.lo = np.require(lo, np.int64, ["C", "A"])
+        self.hi = self.lo if hi is None else np.require(hi, np.int64, ["C", "A"])
+        self.weight = np.zeros(len(self.lo)) if weight is None else np.require(weight, np.float64, ["C", "A"])
 
     def args(self):
         return self.lo, self.hi, self.weight

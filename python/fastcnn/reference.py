@@ -822,7 +822,14 @@ def softmax_cross_entropy(logits, target, return_grad=True):
         nan_rows = np.zeros(len(x), bool)
     shifted = x - x.max(axis=1, keepdims=True)
     log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    losses = -(t * log_softmax).sum(axis=1)
+    if is_labels:
+        # the target's own term only: a -inf logit of another class has
+        # probability 0 and adds nothing (0 * -inf would be NaN)
+        rows = np.arange(len(x))[valid]
+        losses = np.full(len(x), np.nan)
+        losses[rows] = -log_softmax[rows, labels[valid]]
+    else:
+        losses = -(t * log_softmax).sum(axis=1)
     losses[nan_rows] = np.nan
     grad = None
     if return_grad:

@@ -17,46 +17,23 @@ import itertools
 import numpy as np
 import pytest
 
-import fastcnn
 import fastcnn._C as C
 
-ISAS = tuple(fastcnn.cpu_info()["supported_isas"])
-DTYPES = (np.float32, np.float64)
-RTOL = {np.float32: 1e-6, np.float64: 1e-12}
-SENTINEL = -7777.0  # fills what a kernel must not write
-
-# Function pointers a table may leave null (kOptionalKernelFields in kernel_table.h).
-OPTIONAL = {"winograd_f4x2.output_gradient", "gemm_offset_b_store", "gemm_offset_b_store_narrow"}
-
-pytestmark = pytest.mark.parametrize(
-    "isa,dtype",
-    [(i, d) for i in ISAS for d in DTYPES],
-    ids=[f"{i}-{d.__name__}" for i in ISAS for d in DTYPES],
+from _kernel_tester import (
+    ISA_DTYPE,
+    OPTIONAL,
+    SENTINEL,
+    assert_sums,
+    packed_column,
+    rand,
+    table,
+    tile_corner,
+    vector_width,
+    winograd_matrices,
+    winograd_tiles,
 )
 
-
-def table(isa, dtype):
-    return C._kernel_table(isa)[np.dtype(dtype).name]
-
-
-def vector_width(isa, dtype):
-    return {"avx512": 64, "avx2": 32, "generic": np.dtype(dtype).itemsize}[isa] // np.dtype(dtype).itemsize
-
-
-def rand(rng, dtype, *shape):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def assert_sums(got, want, scale, dtype, what=""):
-    """|got - want| <= rtol * scale elementwise (scale: the sum of the terms' magnitudes)."""
-    got, want, scale = (
-        np.asarray(got, np.float64),
-        np.asarray(want, np.float64),
-        np.asarray(scale, np.float64),
-    )
-    bound = RTOL[dtype] * (scale + np.finfo(dtype).tiny)
-    err = np.abs(got - want)
-    assert np.all(err <= bound), f"{what}: worst error {np.max(err / bound):.3g} x the bound"
+pytestmark = ISA_DTYPE
 
 
 # ------------------------------------------------------------------ the table
@@ -292,60 +269,11 @@ def test_direct_store_transposed(isa, dtype, kernel):
 # ------------------------------------------------------------- Winograd transforms
 
 
-def _evaluation(points, alpha, k):
-    e = np.zeros((alpha, k))
-    for i in range(alpha):
-        for j in range(k):
-            e[i, j] = points[i] ** j if i < alpha - 1 else float(j == k - 1)
-    return e
-
-
-def winograd_matrices(scheme):
-    """(B^T, A^T) of a scheme, as csrc/ops/winograd_schemes.cpp builds them."""
-    if scheme == "f4x3":  # Lavin's F(4x4, 3x3)
-        bt = np.array(
-            [
-                [4, 0, -5, 0, 1, 0],
-                [0, -4, -4, 1, 1, 0],
-                [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0],
-                [0, 2, -1, -2, 1, 0],
-                [0, 4, 0, -5, 0, 1],
-            ],
-            float,
-        )
-        at = np.array(
-            [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float
-        )
-        return bt, at
-    # F(4x4, 5x5): points 0, +-1, +-2, +-1/2 and infinity.
-    points, m, alpha = [0, 1, -1, 2, -2, 0.5, -0.5], 4, 8
-    bt = np.linalg.inv(_evaluation(points, alpha, alpha)).T
-    bt[np.abs(bt) < 1e-12] = 0
-    return bt, _evaluation(points, alpha, m).T
-
-
-def _tiles(h, w, pad_top, pad_left, out_h, out_w, images):
-    tiles_x, tiles_y = -(-out_w // 4), -(-out_h // 4)
-    g = dict(h=h, w=w, pad_top=pad_top, pad_left=pad_left, tiles_x=tiles_x, tiles_per_image=tiles_x * tiles_y)
-    g["image_stride"] = h * w + 3  # images apart by more than a plane
-    return g, images * tiles_x * tiles_y
-
-
-def _tile_corner(g, t):
-    image, pos = divmod(t, g["tiles_per_image"])
-    return image, (pos // g["tiles_x"]) * 4, (pos % g["tiles_x"]) * 4
-
-
-def _packed_column(v, p, j, point_stride, panel_stride, nr):
-    return v[p * point_stride + (j // nr) * panel_stride + j % nr]
-
-
 @pytest.mark.parametrize("scheme", ["f4x3", "f4x5"])
 @pytest.mark.parametrize("transform", ["input", "output_gradient"])
 def test_winograd_input_transforms(isa, dtype, scheme, transform):
     """B^T d B of each input window (or A e A^T of each output-gradient tile) into packed panels."""
-    bt, at = winograd_matrices(scheme)
+    bt, _, at = winograd_matrices(scheme)
     alpha, r = bt.shape[0], bt.shape[0] - 3
     rng = np.random.default_rng(7)
     nr = table(isa, dtype)["gemm_nr"]
@@ -353,9 +281,9 @@ def test_winograd_input_transforms(isa, dtype, scheme, transform):
     for h, w, pad in ((5, 7, 0), (9, 6, 1), (13, 11, r // 2)):
         if transform == "input":
             out_h, out_w = h + 2 * pad - r + 1, w + 2 * pad - r + 1
-            g, total = _tiles(h, w, pad, pad, out_h, out_w, images=3)
+            g, total = winograd_tiles(h, w, pad, pad, out_h, out_w, images=3)
         else:  # tiles of the output-gradient plane itself (h x w), no padding
-            g, total = _tiles(h, w, 0, 0, h, w, images=3)
+            g, total = winograd_tiles(h, w, 0, 0, h, w, images=3)
         plane = rand(rng, dtype, 3 * g["image_stride"])
         for tile_begin, count in ((0, 1), (1, total - 2), (0, total)):
             local0, panels = 16, -(-(16 + count) // nr) + 2
@@ -366,7 +294,7 @@ def test_winograd_input_transforms(isa, dtype, scheme, transform):
                 isa, scheme, transform, g, plane, tile_begin, count, v, local0, point_stride, panel_stride, nr
             )
             for t in range(tile_begin, tile_begin + count):
-                image, y, x = _tile_corner(g, t)
+                image, y, x = tile_corner(g, t)
                 base = image * g["image_stride"]
                 if transform == "input":
                     d = np.zeros((alpha, alpha))
@@ -384,25 +312,25 @@ def test_winograd_input_transforms(isa, dtype, scheme, transform):
                     want, scale = at.T @ e @ at, np.abs(at.T) @ np.abs(e) @ np.abs(at)
                 col = local0 + t - tile_begin
                 got = np.array(
-                    [_packed_column(v, p, col, point_stride, panel_stride, nr) for p in range(alpha * alpha)]
+                    [packed_column(v, p, col, point_stride, panel_stride, nr) for p in range(alpha * alpha)]
                 )
                 assert_sums(got, want.reshape(-1), scale.reshape(-1), dtype, f"{scheme} {transform} tile {t}")
             # Lanes past `count` to the end of the last micro-panel are zeros.
             for col in range(local0 + count, local0 + -(-count // nr) * nr):
-                assert _packed_column(v, 0, col, point_stride, panel_stride, nr) == 0
+                assert packed_column(v, 0, col, point_stride, panel_stride, nr) == 0
             # Nothing before local0 is written.
             for col in range(0, local0):
-                assert _packed_column(v, 0, col, point_stride, panel_stride, nr) == SENTINEL
+                assert packed_column(v, 0, col, point_stride, panel_stride, nr) == SENTINEL
 
 
 @pytest.mark.parametrize("scheme", ["f4x3", "f4x5"])
 def test_winograd_output_transform(isa, dtype, scheme):
     """A^T M A + bias of each tile into the output plane, clipped at its bottom/right edge."""
-    bt, at = winograd_matrices(scheme)
+    bt, _, at = winograd_matrices(scheme)
     alpha = bt.shape[0]
     rng = np.random.default_rng(8)
     for h, w in ((4, 4), (5, 7), (10, 9)):
-        g, total = _tiles(h, w, 0, 0, h, w, images=3)
+        g, total = winograd_tiles(h, w, 0, 0, h, w, images=3)
         for tile_begin, count in ((0, 1), (1, max(total - 3, 1)), (0, total)):
             point_stride = -(-count // 16) * 16 + 5
             m = rand(rng, dtype, alpha * alpha * point_stride)
@@ -412,7 +340,7 @@ def test_winograd_output_transform(isa, dtype, scheme):
             C._test_winograd_output(isa, scheme, g, m, point_stride, tile_begin, count, bias, plane)
             want, scale = plane0.astype(np.float64), np.zeros(plane0.size)
             for t in range(tile_begin, tile_begin + count):
-                image, y, x = _tile_corner(g, t)
+                image, y, x = tile_corner(g, t)
                 mm = np.array(
                     [m[p * point_stride + t - tile_begin] for p in range(alpha * alpha)], np.float64
                 )

@@ -1,4 +1,4 @@
-// Private bindings for the kernel tester (tests/kernels/test_microkernels.py):
+// Private bindings for the kernel tester (tests/kernels/test_microkernels*.py):
 // each calls one entry of a named ISA's kernel table (kernel_table.h)
 // directly on NumPy buffers the test prepares, the way XNNPACK's
 // GemmMicrokernelTester or BLIS' test_gemm_ukr drive a microkernel, so each
@@ -64,6 +64,7 @@ void check_buffer(const py::array& a, const char* name, int64_t need) {
   if (!a.dtype().is(py::dtype::of<T>()))
     throw py::type_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())));
   if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
+  if (!binding::aligned(a)) throw py::value_error(std::string(name) + " must be aligned to its element size");
   if (need > static_cast<int64_t>(a.size()))
     throw py::value_error(std::string(name) + " holds " + std::to_string(a.size()) + " values; the kernel reaches " +
                           std::to_string(need));
@@ -200,20 +201,19 @@ void test_gemm_strided_b(const std::string& isa, const std::string& kernel, int6
 // ---------------------------------------------------------- direct tiles
 
 template <typename T>
+const DirectTileKernels<T>& direct_tile_named(const Kernels<T>& k, const std::string& kernel) {
+  if (kernel == "direct_tile") return k.direct_tile;
+  if (kernel == "direct_tile_narrow") return k.direct_tile_narrow;
+  if (kernel == "direct_tile_wide") return k.direct_tile_wide;
+  throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
+}
+
+template <typename T>
 void test_direct_tile(const std::string& isa, const std::string& kernel, const std::vector<int64_t>& count,
                       const std::vector<int64_t>& step, int64_t b_row_skip, int64_t b_outer_skip, const py::array& src,
                       const py::array& offsets, int rows, const py::array& b, py::array& acc, int64_t ld,
                       const py::object& init) {
-  const Kernels<T>& k = table_named(isa).get<T>();
-  const DirectTileKernels<T>* e;
-  if (kernel == "direct_tile")
-    e = &k.direct_tile;
-  else if (kernel == "direct_tile_narrow")
-    e = &k.direct_tile_narrow;
-  else if (kernel == "direct_tile_wide")
-    e = &k.direct_tile_wide;
-  else
-    throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
+  const DirectTileKernels<T>* e = &direct_tile_named(table_named(isa).get<T>(), kernel);
   require(count.size() == 3 && step.size() == 3, "count and step take 3 values");
   require(rows >= 1 && rows <= e->max_rows && ld >= e->lanes, "need 1 <= rows <= max_rows and ld >= lanes");
   DirectWalk walk{};
@@ -246,22 +246,61 @@ void test_direct_tile(const std::string& isa, const std::string& kernel, const s
 template <typename T>
 void test_direct_store_transposed(const std::string& isa, const std::string& kernel, const py::array& acc, int64_t ld,
                                   int rows, int live, py::array& o, int64_t out_stride) {
-  const Kernels<T>& k = table_named(isa).get<T>();
-  const DirectTileKernels<T>* e;
-  if (kernel == "direct_tile")
-    e = &k.direct_tile;
-  else if (kernel == "direct_tile_narrow")
-    e = &k.direct_tile_narrow;
-  else if (kernel == "direct_tile_wide")
-    e = &k.direct_tile_wide;
-  else
-    throw py::value_error("kernel must be 'direct_tile', 'direct_tile_narrow' or 'direct_tile_wide'");
+  const DirectTileKernels<T>* e = &direct_tile_named(table_named(isa).get<T>(), kernel);
   require(rows >= 1 && rows <= e->max_rows && live >= 1 && live <= e->lanes && out_stride >= rows && ld >= e->lanes,
           "need 1 <= rows <= max_rows, 1 <= live <= lanes, out_stride >= rows, ld >= lanes");
   // The transposes run in blocks of a vector's rows: acc rows up to the next
   // multiple of the vector width may be read.
   e->store_transposed(in<T>(acc, "acc", (e->max_rows + 16) * ld), ld, rows, live,
                       out<T>(o, "out", (live - 1) * out_stride + rows), out_stride);
+}
+
+template <typename T>
+void test_direct_gather_lanes(const std::string& isa, const std::string& kernel, const py::array& src, int live,
+                              int64_t channel_step, int64_t position_step, int64_t positions, py::array& to) {
+  const DirectTileKernels<T>& e = direct_tile_named(table_named(isa).get<T>(), kernel);
+  require(live >= 0 && live <= e.lanes && channel_step >= 0 && position_step >= 0 && positions >= 0,
+          "need 0 <= live <= lanes, steps and positions >= 0");
+  // The gathers' lane offsets are 32-bit (kernel_table.h): 15 lanes at most past the first.
+  require(channel_step <= INT32_MAX / 15, "channel_step * 15 must fit in int32");
+  const int64_t reach = live > 0 && positions > 0 ? (live - 1) * channel_step + (positions - 1) * position_step + 1 : 0;
+  e.gather_lanes(in<T>(src, "src", reach), live, channel_step, position_step, positions,
+                 out<T>(to, "to", positions * e.lanes), e.lanes);
+}
+
+// ------------------------------------------------------- direct column kernel
+
+// conv: (in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w, out_pixel) of DirectConv.
+template <typename T>
+void test_direct_rows(const std::string& isa, const std::vector<int64_t>& conv, const py::array& padded,
+                      const py::array& w_packed, const py::object& bias, py::array& o, int64_t co_begin, int64_t co_end,
+                      int64_t row_begin, int64_t row_end) {
+  const DirectKernels<T>& k = table_named(isa).get<T>().direct;
+  require(conv.size() == 8, "conv takes (in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w, out_pixel)");
+  for (int64_t v : conv) require(v >= 1, "conv values must be >= 1");
+  DirectConv d;
+  d.in_channels = conv[0];
+  d.pad_h = conv[1];
+  d.pad_w = conv[2];
+  d.kernel_h = conv[3];
+  d.kernel_w = conv[4];
+  d.out_h = conv[5];
+  d.out_w = conv[6];
+  d.out_pixel = conv[7];
+  require(0 <= co_begin && co_begin < co_end && co_begin % k.co_block == 0,
+          "need 0 <= co_begin < co_end, co_begin a multiple of co_block");
+  require(0 <= row_begin && row_begin <= row_end && row_end <= d.out_h, "need 0 <= row_begin <= row_end <= out_h");
+  require(d.out_pixel == 1 || d.out_pixel >= co_end, "out_pixel must be 1 (channels-first) or >= co_end");
+  // Whole register blocks of `width` columns: a padded row is read up to
+  // round_up(out_w, width) + kernel_w - 1, a plane to row row_end + kernel_h - 1.
+  const int64_t columns = (d.out_w + k.width - 1) / k.width * k.width;
+  require(d.pad_w >= columns + d.kernel_w - 1 && d.pad_h >= row_end + d.kernel_h - 1,
+          "pad_w must be >= round_up(out_w, width) + kernel_w - 1 and pad_h >= row_end + kernel_h - 1");
+  const int64_t taps = d.in_channels * d.kernel_h * d.kernel_w, blocks = (co_end + k.co_block - 1) / k.co_block;
+  const int64_t out_need = d.out_pixel == 1 ? co_end * d.out_h * d.out_w : d.out_h * d.out_w * d.out_pixel;
+  k.rows(d, in<T>(padded, "padded", d.in_channels * d.pad_h * d.pad_w),
+         in<T>(w_packed, "w_packed", blocks * taps * k.co_block), optional_in<T>(bias, "bias", co_end),
+         out<T>(o, "out", out_need), co_begin, co_end, row_begin, row_end);
 }
 
 // ---------------------------------------------------------------- Winograd
@@ -284,6 +323,10 @@ WinogradTiles tiles_from(const py::dict& d) {
   g.image_lanes = get("image_lanes", 0, false);
   g.step = get("step", 1, false);
   g.phase_offset = get("phase_offset", 0, false);
+  // The kernels divide by tiles_x and tiles_per_image; planes lie image_stride apart.
+  require(g.h >= 1 && g.w >= 1 && g.tiles_x >= 1 && g.tiles_per_image >= 1 && g.tile >= 1 && g.step >= 1 &&
+              g.image_stride >= g.h * g.w && g.phase_offset >= 0,
+          "tiles: need h, w, tiles_x, tiles_per_image, tile, step >= 1, image_stride >= h * w, phase_offset >= 0");
   return g;
 }
 
@@ -310,7 +353,7 @@ void test_winograd_input(const std::string& isa, const std::string& scheme, cons
   require(g.image_lanes == 0, "image-lane mode is not driven by this tester");
   require(tile_begin >= 0 && count >= 1 && nr >= 1 && local0 >= 0 && local0 % 16 == 0, "bad tile range or nr");
   const int alpha = scheme == "f4x5" ? 8 : (scheme == "f4x3" ? 6 : 5);
-  const int64_t points = scheme == "f4x2" ? 4 * alpha * alpha : alpha * alpha;  // f4x2: four phases
+  const int64_t points = alpha * alpha;  // per phase for f4x2 (phase_offset apart)
   const int64_t padded = (count + nr - 1) / nr * nr;
   const int64_t last = local0 + (padded + 15) / 16 * 16 - 1;
   const int64_t v_need = (points - 1) * point_stride + (last / nr) * panel_stride + last % nr + 1 +
@@ -342,6 +385,53 @@ void test_winograd_output(const std::string& isa, const std::string& scheme, con
   const int alpha = scheme == "f4x5" ? 8 : (scheme == "f4x3" ? 6 : 5);
   w.output(g, in<T>(m, "m", alpha * alpha * point_stride), point_stride, tile_begin, count, static_cast<T>(bias),
            out<T>(plane, "plane", images_of(g, tile_begin + count) * g.image_stride));
+}
+
+// F(4x4, 2x2)'s backward-data output transform: four phases' M, phase_stride apart.
+template <typename T>
+void test_winograd_dx_output(const std::string& isa, const py::dict& tiles, const py::array& m, int64_t point_stride,
+                             int64_t phase_stride, int64_t tile_begin, int64_t count, py::array& plane) {
+  const Kernels<T>& k = table_named(isa).get<T>();
+  const WinogradTiles g = tiles_from(tiles);
+  require(g.image_lanes == 0, "image-lane mode is not driven by this tester");
+  const int64_t lanes = (count + 15) / 16 * 16;  // whole lane groups of M are read
+  require(tile_begin >= 0 && count >= 1 && point_stride >= lanes && phase_stride >= 0,
+          "need count >= 1, point_stride >= count rounded up to 16, phase_stride >= 0");
+  k.winograd_f4x2_dx.output(g, in<T>(m, "m", 3 * phase_stride + 24 * point_stride + lanes), point_stride, phase_stride,
+                            tile_begin, count,
+                            out<T>(plane, "plane", images_of(g, tile_begin + count) * g.image_stride));
+}
+
+// G: alpha x 7 (rows of the scheme's G, r used); scratch sized by winograd_filter_scratch.
+template <typename T>
+const T (*winograd_g(const py::array& G, int alpha, int r))[7] {
+  require(alpha >= 2 && alpha <= 8 && r >= 1 && r <= alpha && r <= 7, "need 2 <= alpha <= 8, 1 <= r <= min(alpha, 7)");
+  return reinterpret_cast<const T(*)[7]>(in<T>(G, "G", alpha * 7));
+}
+
+template <typename T>
+void test_winograd_filter(const std::string& isa, const py::array& G, int alpha, int r, int64_t c_in,
+                          const py::array& g, int64_t g_row, int rows, int mr, py::array& dst, int64_t point_stride) {
+  const Kernels<T>& k = table_named(isa).get<T>();
+  const T(*gm)[7] = winograd_g<T>(G, alpha, r);
+  const int64_t rr = int64_t(r) * r;
+  require(c_in >= 1 && mr >= 1 && rows >= 1 && rows <= mr && g_row >= c_in * rr && point_stride >= c_in * mr,
+          "need c_in >= 1, 1 <= rows <= mr, g_row >= c_in * r * r, point_stride >= c_in * mr");
+  std::vector<T> scratch(static_cast<size_t>(winograd_filter_scratch(alpha, r, mr, c_in, k.filter_width)));
+  k.winograd_filter(gm, alpha, r, c_in, in<T>(g, "g", (rows - 1) * g_row + c_in * rr), g_row, rows, mr,
+                    out<T>(dst, "dst", (int64_t(alpha) * alpha - 1) * point_stride + c_in * mr), point_stride,
+                    scratch.data());
+}
+
+template <typename T>
+void test_winograd_gradient_transform(const std::string& isa, const py::array& G, int alpha, int r, int64_t c_in,
+                                      const py::array& m, int64_t point_stride, py::array& dw) {
+  const Kernels<T>& k = table_named(isa).get<T>();
+  const T(*gm)[7] = winograd_g<T>(G, alpha, r);
+  require(c_in >= 1 && point_stride >= c_in, "need c_in >= 1 and point_stride >= c_in");
+  std::vector<T> scratch(static_cast<size_t>((alpha + r) * r * c_in));
+  k.winograd_gradient_transform(gm, alpha, r, c_in, in<T>(m, "m", (int64_t(alpha) * alpha - 1) * point_stride + c_in),
+                                point_stride, out<T>(dw, "dw", c_in * r * r), scratch.data());
 }
 
 // ---------------------------------------------------------------- pooling
@@ -397,6 +487,103 @@ void test_pool(const std::string& isa, const std::string& kernel, const std::vec
 Activation activation_of(int act) {
   require(act >= 0 && act <= 4, "activation: 0 identity, 1 relu, 2 leaky_relu, 3 sigmoid, 4 tanh");
   return static_cast<Activation>(act);
+}
+
+// Batch normalisation's fused activations (identity, relu, leaky_relu).
+Activation fused_activation_of(int act) {
+  require(act >= 0 && act <= 2, "fused activation: 0 identity, 1 relu, 2 leaky_relu");
+  return static_cast<Activation>(act);
+}
+
+// x 1-D: the "run" kernel, with shift (and the other per-channel values) of
+// one value; x 2-D (rows, channels): the "rows" kernel, one value per channel.
+struct BnShape {
+  bool run;
+  int64_t n, rows, channels;
+};
+BnShape bn_shape(const py::array& x) {
+  require(x.ndim() == 1 || x.ndim() == 2, "x must be 1-D (a run) or 2-D (rows, channels)");
+  if (x.ndim() == 1) return {true, static_cast<int64_t>(x.size()), 1, 1};
+  return {false, static_cast<int64_t>(x.size()), static_cast<int64_t>(x.shape(0)), static_cast<int64_t>(x.shape(1))};
+}
+
+template <typename T>
+void test_bn_moments(const std::string& isa, const py::array& x, const py::array& shift, py::array& sum,
+                     py::array& sum_sq) {
+  const ElementwiseKernels<T>& k = table_named(isa).get<T>().elementwise;
+  const BnShape s = bn_shape(x);
+  if (s.run)
+    k.bn_moments_run(in<T>(x, "x", s.n), s.n, in<T>(shift, "shift", 1)[0], out<double>(sum, "sum", 1),
+                     out<double>(sum_sq, "sum_sq", 1));
+  else
+    k.bn_moments_rows(in<T>(x, "x", s.n), s.rows, s.channels, in<T>(shift, "shift", s.channels),
+                      out<double>(sum, "sum", s.channels), out<double>(sum_sq, "sum_sq", s.channels));
+}
+
+template <typename T>
+void test_bn_gradient_moments(const std::string& isa, const py::array& dy, const py::array& x, const py::array& scale,
+                              const py::array& shift, const py::array& mean, int act, double slope, py::array& sum_dz,
+                              py::array& sum_dz_xc) {
+  const ElementwiseKernels<T>& k = table_named(isa).get<T>().elementwise;
+  const BnShape s = bn_shape(x);
+  const int64_t c = s.channels;
+  if (s.run)
+    k.bn_gradient_moments_run(in<T>(dy, "dy", s.n), in<T>(x, "x", s.n), s.n, in<T>(scale, "scale", 1)[0],
+                              in<T>(shift, "shift", 1)[0], in<T>(mean, "mean", 1)[0], fused_activation_of(act),
+                              T(slope), out<double>(sum_dz, "sum_dz", 1), out<double>(sum_dz_xc, "sum_dz_xc", 1));
+  else
+    k.bn_gradient_moments_rows(in<T>(dy, "dy", s.n), in<T>(x, "x", s.n), s.rows, c, in<T>(scale, "scale", c),
+                               in<T>(shift, "shift", c), in<T>(mean, "mean", c), fused_activation_of(act), T(slope),
+                               out<double>(sum_dz, "sum_dz", c), out<double>(sum_dz_xc, "sum_dz_xc", c));
+}
+
+template <typename T>
+void test_bn_gradient_apply(const std::string& isa, const py::array& dy, const py::array& x, const py::array& a,
+                            const py::array& b, const py::array& d, const py::array& scale, const py::array& shift,
+                            int act, double slope, py::array& o) {
+  const ElementwiseKernels<T>& k = table_named(isa).get<T>().elementwise;
+  const BnShape s = bn_shape(x);
+  const int64_t c = s.channels;
+  if (s.run)
+    k.bn_gradient_apply_run(in<T>(dy, "dy", s.n), in<T>(x, "x", s.n), s.n, in<T>(a, "a", 1)[0], in<T>(b, "b", 1)[0],
+                            in<T>(d, "d", 1)[0], in<T>(scale, "scale", 1)[0], in<T>(shift, "shift", 1)[0],
+                            fused_activation_of(act), T(slope), out<T>(o, "out", s.n));
+  else
+    k.bn_gradient_apply_rows(in<T>(dy, "dy", s.n), in<T>(x, "x", s.n), s.rows, c, in<T>(a, "a", c), in<T>(b, "b", c),
+                             in<T>(d, "d", c), in<T>(scale, "scale", c), in<T>(shift, "shift", c),
+                             fused_activation_of(act), T(slope), out<T>(o, "out", s.n));
+}
+
+// ----------------------------------------------------------------- packers
+
+template <typename T>
+void test_copy_runs(const std::string& isa, const py::array& src, const py::array& column, const py::array& offset,
+                    const py::array& length, py::array& dst) {
+  const Kernels<T>& k = table_named(isa).get<T>();
+  const int64_t count = column.size();
+  require(offset.size() == count && length.size() == count, "column, offset and length must be as long");
+  const int64_t* col = int64_in(column, "column", count);
+  const int64_t* off = int64_in(offset, "offset", count);
+  const int64_t* len = int64_in(length, "length", count);
+  // Whole vectors: up to one vector (64 bytes at most) read and written past each run.
+  const int64_t slack = 64 / int64_t(sizeof(T)) - 1;
+  int64_t src_need = 0, dst_need = 0;
+  for (int64_t r = 0; r < count; ++r) {
+    require(col[r] >= 0 && off[r] >= 0 && len[r] >= 0, "column, offset and length must be >= 0");
+    if (len[r] == 0) continue;
+    src_need = std::max(src_need, off[r] + len[r] + slack);
+    dst_need = std::max(dst_need, col[r] + len[r] + slack);
+  }
+  k.copy_runs(in<T>(src, "src", src_need), col, off, len, count, out<T>(dst, "dst", dst_need));
+}
+
+template <typename T>
+void test_pack_rows_transposed(const std::string& isa, const py::array& a, int64_t row, int64_t rows, int64_t k, int mr,
+                               py::array& dst) {
+  require(rows >= 1 && k >= 1 && mr >= 1 && row >= k, "need rows, k, mr >= 1 and row >= k");
+  const int64_t panels = (rows + mr - 1) / mr;
+  table_named(isa).get<T>().pack_rows_transposed(in<T>(a, "a", (rows - 1) * row + k), row, rows, k, mr,
+                                                 out<T>(dst, "dst", panels * mr * k));
 }
 
 }  // namespace
@@ -609,6 +796,12 @@ void bind_kernel_test(py::module_& m) {
           rule.kind = static_cast<OptimizerKind>(kind);
           for (size_t i = 0; i < c.size(); ++i) rule.c[i] = c[i];
           rule.decay = decay;
+          // The states each rule updates (optimizer_impl.h); the others may be None.
+          const int needed = kind == static_cast<int>(OptimizerKind::sgd)       ? 0
+                             : kind <= static_cast<int>(OptimizerKind::rmsprop) ? 1
+                                                                                : 2;
+          require(needed < 1 || !s0.is_none(), "this rule needs s0");
+          require(needed < 2 || !s1.is_none(), "this rule needs s1");
           const int64_t n = p.size();
           auto state = [&](const py::object& o, const char* name) -> T* {
             if (o.is_none()) return nullptr;
@@ -636,6 +829,109 @@ void bind_kernel_test(py::module_& m) {
       },
       py::arg("isa"), py::arg("a"), py::arg("a_row"), py::arg("a_step"), py::arg("rows"), py::arg("b"),
       py::arg("b_row"), py::arg("k"), py::arg("n"), py::arg("c"), py::arg("c_row"));
+  m.def(
+      "_test_direct_gather_lanes",
+      [](const std::string& isa, const std::string& kernel, const py::array& src, int live, int64_t channel_step,
+         int64_t position_step, int64_t positions, py::array& to) {
+        by_dtype(src, [&](auto t) {
+          test_direct_gather_lanes<decltype(t)>(isa, kernel, src, live, channel_step, position_step, positions, to);
+        });
+      },
+      py::arg("isa"), py::arg("kernel"), py::arg("src"), py::arg("live"), py::arg("channel_step"),
+      py::arg("position_step"), py::arg("positions"), py::arg("to"));
+  m.def(
+      "_test_direct_rows",
+      [](const std::string& isa, const std::vector<int64_t>& conv, const py::array& padded, const py::array& w_packed,
+         const py::object& bias, py::array& o, int64_t co_begin, int64_t co_end, int64_t row_begin, int64_t row_end) {
+        by_dtype(padded, [&](auto t) {
+          test_direct_rows<decltype(t)>(isa, conv, padded, w_packed, bias, o, co_begin, co_end, row_begin, row_end);
+        });
+      },
+      py::arg("isa"), py::arg("conv"), py::arg("padded"), py::arg("w_packed"), py::arg("bias"), py::arg("out"),
+      py::arg("co_begin"), py::arg("co_end"), py::arg("row_begin"), py::arg("row_end"));
+  m.def(
+      "_test_winograd_dx_output",
+      [](const std::string& isa, const py::dict& tiles, const py::array& mm, int64_t point_stride, int64_t phase_stride,
+         int64_t tile_begin, int64_t count, py::array& plane) {
+        by_dtype(mm, [&](auto t) {
+          test_winograd_dx_output<decltype(t)>(isa, tiles, mm, point_stride, phase_stride, tile_begin, count, plane);
+        });
+      },
+      py::arg("isa"), py::arg("tiles"), py::arg("m"), py::arg("point_stride"), py::arg("phase_stride"),
+      py::arg("tile_begin"), py::arg("count"), py::arg("plane"));
+  m.def(
+      "_test_winograd_filter",
+      [](const std::string& isa, const py::array& G, int alpha, int r, int64_t c_in, const py::array& g, int64_t g_row,
+         int rows, int mr, py::array& dst, int64_t point_stride) {
+        by_dtype(g, [&](auto t) {
+          test_winograd_filter<decltype(t)>(isa, G, alpha, r, c_in, g, g_row, rows, mr, dst, point_stride);
+        });
+      },
+      py::arg("isa"), py::arg("G"), py::arg("alpha"), py::arg("r"), py::arg("c_in"), py::arg("g"), py::arg("g_row"),
+      py::arg("rows"), py::arg("mr"), py::arg("dst"), py::arg("point_stride"));
+  m.def(
+      "_test_winograd_gradient_transform",
+      [](const std::string& isa, const py::array& G, int alpha, int r, int64_t c_in, const py::array& mm,
+         int64_t point_stride, py::array& dw) {
+        by_dtype(mm, [&](auto t) {
+          test_winograd_gradient_transform<decltype(t)>(isa, G, alpha, r, c_in, mm, point_stride, dw);
+        });
+      },
+      py::arg("isa"), py::arg("G"), py::arg("alpha"), py::arg("r"), py::arg("c_in"), py::arg("m"),
+      py::arg("point_stride"), py::arg("dw"));
+  m.def(
+      "_test_bn_moments",
+      [](const std::string& isa, const py::array& x, const py::array& shift, py::array& sum, py::array& sum_sq) {
+        // x 1-D: bn_moments_run (shift of one value); x 2-D (rows, channels): bn_moments_rows.
+        by_dtype(x, [&](auto t) { test_bn_moments<decltype(t)>(isa, x, shift, sum, sum_sq); });
+      },
+      py::arg("isa"), py::arg("x"), py::arg("shift"), py::arg("sum"), py::arg("sum_sq"));
+  m.def(
+      "_test_bn_gradient_moments",
+      [](const std::string& isa, const py::array& dy, const py::array& x, const py::array& scale,
+         const py::array& shift, const py::array& mean, int act, double slope, py::array& sum_dz,
+         py::array& sum_dz_xc) {
+        by_dtype(x, [&](auto t) {
+          test_bn_gradient_moments<decltype(t)>(isa, dy, x, scale, shift, mean, act, slope, sum_dz, sum_dz_xc);
+        });
+      },
+      py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("scale"), py::arg("shift"), py::arg("mean"), py::arg("act"),
+      py::arg("slope"), py::arg("sum_dz"), py::arg("sum_dz_xc"));
+  m.def(
+      "_test_bn_gradient_apply",
+      [](const std::string& isa, const py::array& dy, const py::array& x, const py::array& a, const py::array& b,
+         const py::array& d, const py::array& scale, const py::array& shift, int act, double slope, py::array& o) {
+        by_dtype(
+            x, [&](auto t) { test_bn_gradient_apply<decltype(t)>(isa, dy, x, a, b, d, scale, shift, act, slope, o); });
+      },
+      py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("a"), py::arg("b"), py::arg("d"), py::arg("scale"),
+      py::arg("shift"), py::arg("act"), py::arg("slope"), py::arg("out"));
+  m.def(
+      "_test_dropout_apply",
+      [](const std::string& isa, const py::array& x, uint64_t seed, uint64_t first, uint32_t threshold, double scale,
+         py::array& o) {
+        by_dtype(x, [&](auto t) {
+          using T = decltype(t);
+          const int64_t n = x.size();
+          table_named(isa).get<T>().elementwise.dropout_apply(in<T>(x, "x", n), n, seed, first, threshold, T(scale),
+                                                              out<T>(o, "out", n));
+        });
+      },
+      py::arg("isa"), py::arg("x"), py::arg("seed"), py::arg("first"), py::arg("threshold"), py::arg("scale"),
+      py::arg("out"));
+  m.def(
+      "_test_copy_runs",
+      [](const std::string& isa, const py::array& src, const py::array& column, const py::array& offset,
+         const py::array& length, py::array& dst) {
+        by_dtype(src, [&](auto t) { test_copy_runs<decltype(t)>(isa, src, column, offset, length, dst); });
+      },
+      py::arg("isa"), py::arg("src"), py::arg("column"), py::arg("offset"), py::arg("length"), py::arg("dst"));
+  m.def(
+      "_test_pack_rows_transposed",
+      [](const std::string& isa, const py::array& a, int64_t row, int64_t rows, int64_t k, int mr, py::array& dst) {
+        by_dtype(a, [&](auto t) { test_pack_rows_transposed<decltype(t)>(isa, a, row, rows, k, mr, dst); });
+      },
+      py::arg("isa"), py::arg("a"), py::arg("row"), py::arg("rows"), py::arg("k"), py::arg("mr"), py::arg("dst"));
 }
 
 }  // namespace fastcnn

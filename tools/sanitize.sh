@@ -21,7 +21,7 @@ DIR="${SANITIZE_DIR:-/tmp/fastcnn-sanitize}"
 PY="${PYTHON:-python3}"
 JOBS="${JOBS:-2}"
 SANITIZERS="${FASTCNN_SANITIZE:-address,undefined}"
-TESTS="${SANITIZE_TESTS:-tests/kernels/test_microkernels.py tests/kernels/test_conv.py tests/kernels/test_pool.py tests/kernels/test_global_pool.py tests/kernels/test_elementwise.py tests/robustness/test_fuzz.py tests/runtime/test_sharing_cpu.py}"
+TESTS="${SANITIZE_TESTS:-tests/kernels/test_microkernels.py tests/kernels/test_microkernels_more.py tests/kernels/test_conv.py tests/kernels/test_pool.py tests/kernels/test_global_pool.py tests/kernels/test_elementwise.py tests/robustness/test_fuzz.py tests/runtime/test_sharing_cpu.py}"
 # Default subset: every native-vs-reference check on small shapes, on every ISA,
 # but the cache-blocking sweep and the long-row accuracy test (big shapes, slow
 # under ASan); plus malformed-call fuzzing (tests/fuzz/fuzzlib.py) of fastcnn._C,

@@ -264,8 +264,9 @@ struct ElementwiseKernels {
 // Every SIMD-specific function of one dtype, grouped by family. The tables
 // (kernels/table_<isa>.cpp) assign each field by name; a field added here
 // goes into each table, into for_each_kernel_field below and into the
-// kernel tester (tests/kernels/test_microkernels.py). Every function pointer
-// must be set, except those kOptionalKernelFields names.
+// kernel tester (a test named in KERNEL_TESTS of
+// tests/kernels/test_microkernels.py). Every function pointer must be set,
+// except those kOptionalKernelFields names.
 template <typename T>
 struct Kernels {
   // --- GEMM microkernels and their tile sizes (gemm/gemm_microkernel.h):

@@ -638,3 +638,107 @@ def _test_gemv_rows(
     c: _Float,
     c_row: int,
 ) -> None: ...
+def _test_direct_gather_lanes(
+    isa: str,
+    kernel: Literal["direct_tile", "direct_tile_narrow", "direct_tile_wide"],
+    src: _Float,
+    live: int,
+    channel_step: int,
+    position_step: int,
+    positions: int,
+    to: _Float,
+) -> None:
+    """That tile's gather_lanes: to[q * lanes + j] = src[j * channel_step + q * position_step]."""
+
+def _test_direct_rows(
+    isa: str,
+    conv: Sequence[int],
+    padded: _Float,
+    w_packed: _Float,
+    bias: _Float | None,
+    out: _Float,
+    co_begin: int,
+    co_end: int,
+    row_begin: int,
+    row_end: int,
+) -> None:
+    """direct.rows; conv: (in_channels, pad_h, pad_w, kernel_h, kernel_w, out_h, out_w, out_pixel)."""
+
+def _test_winograd_dx_output(
+    isa: str,
+    tiles: dict[str, int],
+    m: _Float,
+    point_stride: int,
+    phase_stride: int,
+    tile_begin: int,
+    count: int,
+    plane: _Float,
+) -> None:
+    """winograd_f4x2_dx.output: four phases' M (phase_stride apart) into 8x8 blocks of dx."""
+
+def _test_winograd_filter(
+    isa: str,
+    G: _Float,
+    alpha: int,
+    r: int,
+    c_in: int,
+    g: _Float,
+    g_row: int,
+    rows: int,
+    mr: int,
+    dst: _Float,
+    point_stride: int,
+) -> None:
+    """winograd_filter (U = G g G^T of one A micro-panel); G: alpha x 7 in the filters' dtype."""
+
+def _test_winograd_gradient_transform(
+    isa: str, G: _Float, alpha: int, r: int, c_in: int, m: _Float, point_stride: int, dw: _Float
+) -> None:
+    """winograd_gradient_transform (dW = G^T M G over the input channels); G: alpha x 7."""
+
+def _test_bn_moments(
+    isa: str, x: _Float, shift: _Float, sum: NDArray[np.float64], sum_sq: NDArray[np.float64]
+) -> None:
+    """x 1-D: bn_moments_run (shift of one value); x 2-D (rows, channels): bn_moments_rows.
+    Accumulates into the float64 sum and sum_sq."""
+
+def _test_bn_gradient_moments(
+    isa: str,
+    dy: _Float,
+    x: _Float,
+    scale: _Float,
+    shift: _Float,
+    mean: _Float,
+    act: int,
+    slope: float,
+    sum_dz: NDArray[np.float64],
+    sum_dz_xc: NDArray[np.float64],
+) -> None:
+    """bn_gradient_moments_run (x 1-D) or _rows (x 2-D); act: 0 identity, 1 relu, 2 leaky_relu."""
+
+def _test_bn_gradient_apply(
+    isa: str,
+    dy: _Float,
+    x: _Float,
+    a: _Float,
+    b: _Float,
+    d: _Float,
+    scale: _Float,
+    shift: _Float,
+    act: int,
+    slope: float,
+    out: _Float,
+) -> None:
+    """bn_gradient_apply_run (x 1-D) or _rows (x 2-D); act: 0 identity, 1 relu, 2 leaky_relu."""
+
+def _test_dropout_apply(
+    isa: str, x: _Float, seed: int, first: int, threshold: int, scale: float, out: _Float
+) -> None: ...
+def _test_copy_runs(
+    isa: str, src: _Float, column: _Indices, offset: _Indices, length: _Indices, dst: _Float
+) -> None:
+    """copy_runs; src and dst hold one 64-byte vector of slack past each run."""
+
+def _test_pack_rows_transposed(
+    isa: str, a: _Float, row: int, rows: int, k: int, mr: int, dst: _Float
+) -> None: ...

@@ -7,12 +7,17 @@ tile's, sizes that are not a multiple of the vector width, padding on every side
 and the values around the written range left untouched. The ops' own tests
 (tests/kernels/test_conv.py and so on) cover how the kernels are driven; these
 cover the kernels, as XNNPACK's GemmMicrokernelTester and BLIS' test_gemm_ukr do.
+This file and test_microkernels_more.py hold the tests; KERNEL_TESTS below names
+the test of every function of the table, and test_every_kernel_has_a_test holds
+new kernels to it.
 
 Tolerances: exact for max, indices and copies; sums within ~1e-6 (float32) or
 ~1e-12 (float64) of the sum of absolute terms.
 """
 
+import ast
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +54,110 @@ def test_every_field_is_set(isa, dtype):
     assert t["gemm_nr"] % vector_width(isa, dtype) == 0
     for k in ("direct_tile", "direct_tile_narrow", "direct_tile_wide"):
         assert t[f"{k}.lanes"] % vector_width(isa, dtype) == 0
+
+
+# The test of each function-pointer field of the kernel table, in the table's order:
+# a kernel added to kernel_table.h needs a _test_* binding and a test named here.
+KERNEL_TESTS = {
+    **dict.fromkeys(["gemm", "gemm_narrow"], "test_gemm_microkernel"),
+    **dict.fromkeys(["gemm_offset_b", "gemm_offset_b_narrow"], "test_gemm_offset_b"),
+    **dict.fromkeys(["gemm_offset_b_store", "gemm_offset_b_store_narrow"], "test_gemm_offset_b_store"),
+    **dict.fromkeys(["gemm_strided_b.tile", "gemm_strided_b_narrow.tile"], "test_gemm_strided_b"),
+    "direct.rows": "test_direct_rows",
+    **{
+        f"{tile}.{field}": test
+        for tile in ("direct_tile", "direct_tile_narrow", "direct_tile_wide")
+        for field, test in (
+            ("tile", "test_direct_tile"),
+            ("tile_from", "test_direct_tile"),
+            ("store_transposed", "test_direct_store_transposed"),
+            ("gather_lanes", "test_direct_gather_lanes"),
+        )
+    },
+    **{
+        f"winograd_{s}.{t}": "test_winograd_input_transforms"
+        for s in ("f4x3", "f4x5")
+        for t in ("input", "output_gradient")
+    },
+    **{f"winograd_{s}.output": "test_winograd_output_transform" for s in ("f4x3", "f4x5", "f4x2")},
+    "winograd_f4x2.input": "test_winograd_f4x2_input",
+    "winograd_f4x2_dx.input": "test_winograd_f4x2_dx_input",
+    "winograd_f4x2_dx.output": "test_winograd_f4x2_dx_output",
+    "winograd_filter": "test_winograd_filter",
+    "winograd_gradient_transform": "test_winograd_gradient_transform",
+    "pool.max_forward": "test_pool_max_forward",
+    "pool.avg_forward": "test_pool_avg_forward",
+    "pool.avg_backward": "test_pool_avg_backward",
+    **dict.fromkeys(["pool.sum", "pool.max_with_index"], "test_pool_reductions"),
+    **dict.fromkeys(
+        ["pool.max_forward_nhwc", "pool.avg_forward_nhwc", "pool.avg_backward_nhwc"],
+        "test_pool_channels_last",
+    ),
+    "pool.copy_streaming": "test_copy_streaming",
+    "elementwise.bn_moments_run": "test_bn_moments_run",
+    "elementwise.bn_moments_rows": "test_bn_moments_rows",
+    **dict.fromkeys(["elementwise.bn_apply_run", "elementwise.bn_apply_rows"], "test_bn_apply"),
+    **dict.fromkeys(
+        ["elementwise.bn_gradient_moments_run", "elementwise.bn_gradient_moments_rows"],
+        "test_bn_gradient_moments",
+    ),
+    **dict.fromkeys(
+        ["elementwise.bn_gradient_apply_run", "elementwise.bn_gradient_apply_rows"], "test_bn_gradient_apply"
+    ),
+    **dict.fromkeys(["elementwise.activation_forward", "elementwise.activation_backward"], "test_activation"),
+    **dict.fromkeys(["elementwise.softmax_rows", "elementwise.softmax_backward_rows"], "test_softmax"),
+    "elementwise.dropout_apply": "test_dropout_apply",
+    "elementwise.optimizer_update": ("test_optimizer_update", "test_optimizer_update_adaptive"),
+    "elementwise.gemv_rows": "test_gemv_rows",
+    "copy_runs": "test_copy_runs",
+    "pack_rows_transposed": "test_pack_rows_transposed",
+}
+
+# The table's int fields: tile sizes and widths, not kernels.
+SIZE_FIELDS = {
+    "gemm_mr",
+    "gemm_nr",
+    "gemm_narrow_mr",
+    "gemm_strided_b.mr",
+    "gemm_strided_b.nr",
+    "gemm_strided_b_narrow.mr",
+    "gemm_strided_b_narrow.nr",
+    "direct.co_block",
+    "direct.width",
+    *(
+        f"{t}.{f}"
+        for t in ("direct_tile", "direct_tile_narrow", "direct_tile_wide")
+        for f in ("lanes", "max_rows")
+    ),
+    "filter_width",
+}
+
+
+def _kernel_tester_tests():
+    """The test functions of tests/kernels/test_microkernels*.py."""
+    names = set()
+    for path in Path(__file__).parent.glob("test_microkernels*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    return names
+
+
+def test_every_kernel_has_a_test(isa, dtype):
+    """Every function this table sets is named in KERNEL_TESTS, by a test that exists;
+    no entry names a field the table lacks."""
+    fields = table(isa, dtype)
+    assert SIZE_FIELDS <= set(fields), f"size fields gone: {sorted(SIZE_FIELDS - set(fields))}"
+    functions = set(fields) - SIZE_FIELDS
+    untested = sorted(f for f in functions if fields[f] is not None and f not in KERNEL_TESTS)
+    assert untested == [], (
+        f"{isa} {dtype.__name__}: kernels without a kernel test {untested}: add a _test_* binding "
+        "(csrc/bindings_kernel_test.cpp), a test, and its name in KERNEL_TESTS "
+        "(or, for a size, in SIZE_FIELDS)"
+    )
+    assert set(KERNEL_TESTS) - functions == set(), "KERNEL_TESTS names fields the table lacks"
+    tests = _kernel_tester_tests()
+    named = {t for v in KERNEL_TESTS.values() for t in ((v,) if isinstance(v, str) else v)}
+    assert named - tests == set(), f"KERNEL_TESTS names tests that do not exist: {sorted(named - tests)}"
 
 
 # ------------------------------------------------------------- GEMM microkernels
@@ -323,7 +432,7 @@ def test_winograd_input_transforms(isa, dtype, scheme, transform):
                 assert packed_column(v, 0, col, point_stride, panel_stride, nr) == SENTINEL
 
 
-@pytest.mark.parametrize("scheme", ["f4x3", "f4x5"])
+@pytest.mark.parametrize("scheme", ["f4x3", "f4x5", "f4x2"])
 def test_winograd_output_transform(isa, dtype, scheme):
     """A^T M A + bias of each tile into the output plane, clipped at its bottom/right edge."""
     bt, _, at = winograd_matrices(scheme)

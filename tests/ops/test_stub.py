@@ -1,6 +1,7 @@
 """python/fastcnn/_C.pyi, the type stub of the native module, names exactly what
-fastcnn._C exports (functions, InferencePlan and its members), with the argument
-names and defaults pybind11 reports, so the stub cannot silently go stale."""
+fastcnn._C exports (functions, InferencePlan and its members, and the kernel
+tester's private _kernel_table and _test_* bindings), with the argument names and
+defaults pybind11 reports, so the stub cannot silently go stale."""
 
 import ast
 import re
@@ -36,9 +37,27 @@ def _stub_class(name):
     return _stub_defs(_stub_tree().body)[name]
 
 
+def _is_kernel_tester(name):
+    """The kernel tester's private bindings (csrc/bindings_kernel_test.cpp), which the stub names too."""
+    return name == "_kernel_table" or name.startswith("_test_")
+
+
+def _kernel_tester_defs():
+    return {
+        n.name: n for n in _stub_tree().body if isinstance(n, ast.FunctionDef) and _is_kernel_tester(n.name)
+    }
+
+
 def test_stub_names_match_the_module():
     in_stub = set(_stub_defs(_stub_tree().body))
     in_module = _public(dir(C))
+    assert in_module - in_stub == set(), f"in fastcnn._C but not in _C.pyi: {sorted(in_module - in_stub)}"
+    assert in_stub - in_module == set(), f"in _C.pyi but not in fastcnn._C: {sorted(in_stub - in_module)}"
+
+
+def test_stub_names_the_kernel_tester_bindings():
+    in_stub = set(_kernel_tester_defs())
+    in_module = {n for n in dir(C) if _is_kernel_tester(n)}
     assert in_module - in_stub == set(), f"in fastcnn._C but not in _C.pyi: {sorted(in_module - in_stub)}"
     assert in_stub - in_module == set(), f"in _C.pyi but not in fastcnn._C: {sorted(in_stub - in_module)}"
 
@@ -91,6 +110,9 @@ def _callables():
     tree = _stub_tree()
     for name, node in _stub_defs(tree.body).items():
         if isinstance(node, ast.FunctionDef):
+            yield name, getattr(C, name), node
+    for name, node in _kernel_tester_defs().items():
+        if hasattr(C, name):  # else test_stub_names_the_kernel_tester_bindings fails
             yield name, getattr(C, name), node
     for name, node in _stub_defs(_stub_class("InferencePlan").body).items():
         if isinstance(node, ast.FunctionDef) and not any(

@@ -461,7 +461,6 @@ py::dict pool_stats_py() {
   d["caller_sleeps"] = s.caller_sleeps;
   d["worker_sleeps"] = s.worker_sleeps;
   d["spins_cut_short"] = s.spins_cut_short;
-  d["contended_regions"] = s.contended_regions;
   d["workers"] = s.workers;
   return d;
 }

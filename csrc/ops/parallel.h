@@ -93,7 +93,7 @@ template <class Fn>
 void parallel_for_stealing(int64_t tasks, int threads, Denormals denormals, Fn&& fn) {
   const int nt = slots_for(tasks, threads);
   if (nt <= 1 || tasks >= (int64_t{1} << 31)) return parallel_for(tasks, nt, denormals, fn);
-  StealingRanges ranges(tasks, nt, cpus_contended());
+  StealingRanges ranges(tasks, nt);
   auto work = [&](int t) {
     int64_t begin, end;
     while (ranges.take_own(t, &begin, &end)) fn(begin, end, t);

@@ -1,12 +1,15 @@
 // Task ranges that threads take from their own front and steal from each
 // other's back (parallel_for_stealing in parallel.h).
 //
-// Range t starts as parallel_for's static range t, so on a quiet machine each
-// thread runs its own contiguous tasks in one piece, as parallel_for would. A thread that
-// finishes first takes half of what is left of the fullest other range, from
-// its back: a thread that started late, or runs at half speed on a core it
-// shares with another process, ends up with less work instead of holding
-// the region.
+// Range t starts as parallel_for's static range t. Each thread takes its own
+// range from the front in halves (half of what is left each time), and a
+// thread that finishes first takes half of what is left of the fullest
+// other range, from its back: a thread that started late, or runs at half
+// speed on a core it shares with another process, ends up with less work
+// instead of holding the region. Taking one's own range in halves keeps at
+// most half of it out of reach of a thief at any time, which balances the
+// threads better than whole ranges even on a quiet machine
+// (bench/pool_vs_openmp.py times it; docs/threads.md).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -16,19 +19,16 @@ namespace fastcnn {
 
 class StealingRanges {
  public:
-  // Ranges over [0, tasks) for `parts` threads; tasks < 2^31. Owners take
-  // their ranges in halves when `halves` (the CPUs are contended: a thread
-  // may run at half speed), else whole, each in one piece.
-  StealingRanges(int64_t tasks, int parts, bool halves) : ranges_(parts), halves_(halves) {
+  // Ranges over [0, tasks) for `parts` threads; tasks < 2^31.
+  StealingRanges(int64_t tasks, int parts) : ranges_(parts) {
     for (int t = 0; t < parts; ++t)
       ranges_[t].bounds.store(pack(tasks * t / parts, tasks * (t + 1) / parts), std::memory_order_relaxed);
   }
 
-  // The next piece of range `own` from its front: all of it, or half of
-  // what is left when halving, so that at most half of a range is ever out
-  // of reach of a thief (a thread running at half speed on a shared core
-  // finishes its piece while the others share the rest). False when the
-  // range is empty.
+  // The next piece of range `own` from its front, half of what is left, so
+  // that at most half of a range is ever out of reach of a thief (a thread
+  // running at half speed on a shared core finishes its piece while the
+  // others share the rest). False when the range is empty.
   bool take_own(int own, int64_t* begin, int64_t* end) {
     std::atomic<uint64_t>& bounds = ranges_[own].bounds;
     uint64_t b = bounds.load(std::memory_order_acquire);
@@ -36,7 +36,7 @@ class StealingRanges {
       const int64_t front = front_of(b), back = back_of(b);
       if (front >= back) return false;
       const int64_t left = back - front;
-      const int64_t piece = halves_ ? (left + 1) / 2 : left;
+      const int64_t piece = (left + 1) / 2;
       if (bounds.compare_exchange_weak(b, pack(front + piece, back), std::memory_order_acq_rel)) {
         *begin = front;
         *end = front + piece;
@@ -84,7 +84,6 @@ class StealingRanges {
     std::atomic<uint64_t> bounds{0};  // front:32 | back:32
   };
   std::vector<Range> ranges_;
-  bool halves_;
 };
 
 }  // namespace fastcnn

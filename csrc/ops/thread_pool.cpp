@@ -56,15 +56,7 @@ void wake(std::atomic<uint32_t>& word, int count) {
 using Clock = std::chrono::steady_clock;
 
 // Threads runnable on this machine now, from /proc/loadavg's fourth field
-// (one pread of a kept descriptor); -1 where it cannot be read. Each read
-// is kept with its time, for cpus_contended().
-std::atomic<int> g_runnable{-1};
-std::atomic<int64_t> g_runnable_at_ns{0};
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
+// (one pread of a kept descriptor); -1 where it cannot be read.
 int read_runnable_threads() {
 #if defined(__linux__)
   static const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
@@ -80,8 +72,6 @@ int read_runnable_threads() {
     if (p) ++p;
   }
   const int runnable = p ? static_cast<int>(std::strtol(p, nullptr, 10)) : -1;
-  g_runnable.store(runnable, std::memory_order_relaxed);
-  g_runnable_at_ns.store(now_ns(), std::memory_order_relaxed);
   return runnable;
 #else
   return -1;
@@ -106,7 +96,6 @@ bool cpus_oversubscribed() {
 }
 
 std::atomic<int64_t> g_spins_cut_short{0};
-std::atomic<int64_t> g_contended_regions{0};
 
 // How long the machine must stay oversubscribed before a spin ends early.
 // Short-lived threads (a kernel worker, a process reading /proc) make single
@@ -150,9 +139,6 @@ int spin_us_from_environment() {
 }
 
 thread_local bool t_in_region = false;
-
-// A reading of runnable threads at most this old stands for now.
-constexpr int64_t kRunnableFreshNs = 500000;
 
 // Every slot on the calling thread, in order, marked as inside a region so
 // that a parallel_for within a slot runs here too.
@@ -206,7 +192,6 @@ class ThreadPool {
     s.caller_sleeps = caller_sleeps_.load();
     s.worker_sleeps = worker_sleeps_.load();
     s.spins_cut_short = g_spins_cut_short.load();
-    s.contended_regions = g_contended_regions.load();
     s.workers = started_.load();
     return s;
   }
@@ -219,7 +204,6 @@ class ThreadPool {
     caller_sleeps_ = 0;
     worker_sleeps_ = 0;
     g_spins_cut_short = 0;
-    g_contended_regions = 0;
   }
 
   int spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
@@ -406,17 +390,6 @@ void run_slots(int slots, SlotBody body, void* context) {
 }
 
 bool openmp_team() { return g_openmp_team.load(); }
-
-bool cpus_contended() {
-  if (online_cpus() <= 0) return false;
-  int runnable = g_runnable.load(std::memory_order_relaxed);
-  if (runnable < 0 || now_ns() - g_runnable_at_ns.load(std::memory_order_relaxed) > kRunnableFreshNs)
-    runnable = read_runnable_threads();
-  if (runnable < 0) return false;
-  const bool contended = runnable + pool().sleeping_workers() > online_cpus();
-  if (contended) g_contended_regions.fetch_add(1, std::memory_order_relaxed);
-  return contended;
-}
 
 void set_openmp_team(bool on) { g_openmp_team.store(on); }
 

@@ -42,11 +42,10 @@ struct PoolStats {
   int64_t inline_regions = 0;       // run on the caller alone: nested or pool busy
   int64_t slots_run_by_caller = 0;  // slots beyond slot 0 the caller ran itself
   int64_t slots_run_by_workers = 0;
-  int64_t caller_sleeps = 0;      // the caller slept waiting for a worker's slot
-  int64_t worker_sleeps = 0;      // a worker stopped spinning and slept
-  int64_t spins_cut_short = 0;    // spins ended early: more threads runnable than CPUs
-  int64_t contended_regions = 0;  // stealing regions split in halves: CPUs contended
-  int workers = 0;                // worker threads started
+  int64_t caller_sleeps = 0;    // the caller slept waiting for a worker's slot
+  int64_t worker_sleeps = 0;    // a worker stopped spinning and slept
+  int64_t spins_cut_short = 0;  // spins ended early: more threads runnable than CPUs
+  int workers = 0;              // worker threads started
 };
 PoolStats pool_stats();
 void reset_pool_stats();
@@ -56,13 +55,6 @@ void reset_pool_stats();
 // --openmp. FASTCNN_THREADS=openmp sets it at start-up.
 bool openmp_team();
 void set_openmp_team(bool on);
-
-// Whether the machine has more threads to run than CPUs, counting this
-// pool's sleeping workers as about to run: runnable threads from
-// /proc/loadavg, read at most every half millisecond (the spinning threads
-// read it anyway). False where it cannot be read. Each true answer counts
-// in PoolStats::contended_regions (its only caller is parallel_for_stealing).
-bool cpus_contended();
 
 // Whether the calling thread is inside a parallel region (a worker, or a
 // caller running its slots).

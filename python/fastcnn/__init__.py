@@ -76,11 +76,8 @@ def cpu_info():
     amounts of work per op family a call runs on the calling thread;
     FASTCNN_GRAIN_SCALE scales them) and `pool`, counters since start-up:
     regions run, ranges the caller ran because no worker had claimed them
-    yet, sleeps, `spins_cut_short`, the times a spinning thread stopped
-    because more threads were runnable than the machine has CPUs, and
-    `contended_regions`, the convolution loops that were split finely (each
-    thread takes its range in halves and steals from the others) for the
-    same reason."""
+    yet, sleeps, and `spins_cut_short`, the times a spinning thread stopped
+    because more threads were runnable than the machine has CPUs."""
     return dict(_C.cpu_info())
 
 

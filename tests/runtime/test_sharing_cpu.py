@@ -210,7 +210,7 @@ def test_cpu_info_reports_the_pool():
     assert info["pool_spin_us"] >= 0
     assert set(info["serial_grain"]) == {"conv_macs", "pool_bytes", "matmul_macs", "elementwise_bytes"}
     assert all(v > 0 for v in info["serial_grain"].values())
-    assert {"regions", "slots_run_by_caller", "spins_cut_short", "contended_regions"} <= set(info["pool"])
+    assert {"regions", "slots_run_by_caller", "spins_cut_short"} <= set(info["pool"])
 
 
 def test_spin_setting_round_trips():

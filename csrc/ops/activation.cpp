@@ -127,9 +127,12 @@ double softmax_cross_entropy_labels(int64_t rows, int64_t columns, const T* x, c
     const int64_t label = labels[r];
     const bool valid = label >= 0 && label < columns;
     if (dx) {
+      // A label outside the classes has no loss to differentiate: its row's
+      // gradient is NaN like its loss, never a plausible number.
       T* g = dx + r * columns;
       for (int64_t c = 0; c < columns; ++c)
-        g[c] = T((std::exp(double(row[c]) - lse) - (c == label ? 1.0 : 0.0)) * grad_scale);
+        g[c] = valid ? T((std::exp(double(row[c]) - lse) - (c == label ? 1.0 : 0.0)) * grad_scale)
+                     : std::numeric_limits<T>::quiet_NaN();
     }
     return valid ? lse - double(row[label]) : std::numeric_limits<double>::quiet_NaN();
   });

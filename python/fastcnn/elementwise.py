@@ -359,7 +359,8 @@ def softmax_cross_entropy(logits, target, return_grad=True):
     logits (N, C) (more leading axes are rows too); target: integer labels
     (N,) (or the leading shape), or distributions shaped like logits (their
     sum per row need not be 1). Returns (loss, dlogits) (dlogits None
-    without return_grad). A label outside [0, C) gives a NaN loss.
+    without return_grad). A label outside [0, C) gives a NaN loss and a NaN
+    gradient row.
     """
     logits = as_float_array(logits, "logits")
     labels, t = cross_entropy_target(logits, target)

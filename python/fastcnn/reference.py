@@ -834,6 +834,7 @@ def softmax_cross_entropy(logits, target, return_grad=True):
     grad = None
     if return_grad:
         grad = (np.exp(log_softmax) * t.sum(axis=1, keepdims=True) - t) / len(x)
+        grad[nan_rows] = np.nan  # a label outside the classes: no loss to differentiate
         grad = grad.astype(logits.dtype).reshape(logits.shape)
     return float(losses.mean()), grad
 

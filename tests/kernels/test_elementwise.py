@@ -355,3 +355,15 @@ def test_float32_sigmoid_tanh_softmax_accuracy(isa):
     want = np.exp(rows - rows.max(1, keepdims=True).astype(np.float64))
     want /= want.sum(1, keepdims=True)
     assert np.max(np.abs(soft - want)) < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_label_outside_the_classes_gives_nan_loss_and_gradient_row(dtype):
+    logits = np.random.default_rng(3).standard_normal((3, 4)).astype(dtype)
+    labels = np.array([1, 4, -1])  # rows 1 and 2 name no class
+    for module in (F, R):
+        loss, grad = module.softmax_cross_entropy(logits, labels)
+        assert np.isnan(loss)
+        assert np.all(np.isfinite(grad[0])) and np.all(np.isnan(grad[1:])), module.__name__
+    good_loss, good_grad = F.softmax_cross_entropy(logits[:1], labels[:1])
+    np.testing.assert_allclose(F.softmax_cross_entropy(logits, labels)[1][0] * 3, good_grad[0], rtol=1e-5)

@@ -201,36 +201,66 @@ def factor_range(factor, name, symmetric=True):
     return lower, upper
 
 
-def random_flip(x, mode="horizontal_and_vertical", rng=None, data_format="channels_first"):
-    """Flip each image left-right and/or upside down, each with probability 1/2."""
+def draw_flip_flags(n, mode, rng):
+    """Per-image flip_images flags: each flip of `mode` with probability 1/2."""
     _check_choice(mode, FLIP_MODES, "mode")
-    n = np.shape(x)[0]
-    rng = _rng(rng)
     flags = np.zeros(n, np.uint8)
     if mode != "vertical":
         flags |= (rng.random(n) < 0.5).astype(np.uint8)
     if mode != "horizontal":
         flags |= (rng.random(n) < 0.5).astype(np.uint8) << 1
-    return flip_images(x, flags, data_format)
+    return flags
+
+
+def draw_crop_corners(n, image, size, padding, rng):
+    """Per-image (top, left) corners of a `size` window inside an `image`
+    (height, width) padded by `padding` on every side, uniformly drawn."""
+    (h, w), (height, width) = image, size
+    if height > h + 2 * padding or width > w + 2 * padding:
+        raise ValueError(
+            f"crop size ({height}, {width}) is larger than the padded image "
+            f"({h + 2 * padding}, {w + 2 * padding})"
+        )
+    tops = rng.integers(-padding, h + padding - height + 1, size=n)
+    lefts = rng.integers(-padding, w + padding - width + 1, size=n)
+    return np.stack([tops, lefts], axis=1)
+
+
+def draw_translation_maps(n, image, dy_range, dx_range, rng):
+    """Maps moving each image by a fraction of its (height, width) drawn from the ranges."""
+    h, w = image
+    return translation_maps(rng.uniform(*dy_range, size=n) * h, rng.uniform(*dx_range, size=n) * w)
+
+
+def draw_rotation_maps(n, image, turn_range, rng):
+    """Maps rotating each image by a fraction of a full turn drawn from turn_range."""
+    return rotation_maps(rng.uniform(*turn_range, size=n) * 2 * np.pi, *image)
+
+
+def draw_zoom_maps(n, image, zy_range, zx_range, rng):
+    """Maps zooming each image by 1 + a factor drawn from zy_range (and zx_range;
+    None keeps the aspect ratio)."""
+    zy = 1 + rng.uniform(*zy_range, size=n)
+    zx = zy if zx_range is None else 1 + rng.uniform(*zx_range, size=n)
+    if np.any(zy <= 0) or np.any(zx <= 0):
+        raise ValueError(f"zoom factors must stay above -1, got ranges {zy_range} and {zx_range}")
+    return zoom_maps(zy, zx, *image)
+
+
+def random_flip(x, mode="horizontal_and_vertical", rng=None, data_format="channels_first"):
+    """Flip each image left-right and/or upside down, each with probability 1/2."""
+    return flip_images(x, draw_flip_flags(np.shape(x)[0], mode, _rng(rng)), data_format)
 
 
 def random_crop(x, height, width, padding=0, fill_value=0.0, rng=None, data_format="channels_first"):
     """A random (height, width) window of each image, after padding it by
     `padding` pixels of fill_value on every side (torchvision's
     RandomCrop(32, padding=4) on CIFAR: height = width = 32, padding = 4)."""
-    h, w = image_size(x, data_format)
     pad = _as_int(padding, "padding")
     if pad < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
-    if height > h + 2 * pad or width > w + 2 * pad:
-        raise ValueError(
-            f"crop size ({height}, {width}) is larger than the padded image ({h + 2 * pad}, {w + 2 * pad})"
-        )
-    rng = _rng(rng)
-    n = np.shape(x)[0]
-    tops = rng.integers(-pad, h + pad - height + 1, size=n)
-    lefts = rng.integers(-pad, w + pad - width + 1, size=n)
-    return crop_images(x, np.stack([tops, lefts], axis=1), (height, width), fill_value, data_format)
+    corners = draw_crop_corners(np.shape(x)[0], image_size(x, data_format), (height, width), pad, _rng(rng))
+    return crop_images(x, corners, (height, width), fill_value, data_format)
 
 
 def random_translation(
@@ -244,11 +274,9 @@ def random_translation(
     data_format="channels_first",
 ):
     """Move each image by a random fraction of its height and width (Keras' RandomTranslation)."""
-    h, w = image_size(x, data_format)
-    rng, n = _rng(rng), np.shape(x)[0]
-    dy = rng.uniform(*factor_range(height_factor, "height_factor"), size=n) * h
-    dx = rng.uniform(*factor_range(width_factor, "width_factor"), size=n) * w
-    return warp_affine(x, translation_maps(dy, dx), None, interpolation, fill_mode, fill_value, data_format)
+    dy, dx = factor_range(height_factor, "height_factor"), factor_range(width_factor, "width_factor")
+    maps = draw_translation_maps(np.shape(x)[0], image_size(x, data_format), dy, dx, _rng(rng))
+    return warp_affine(x, maps, None, interpolation, fill_mode, fill_value, data_format)
 
 
 def random_rotation(
@@ -262,12 +290,10 @@ def random_rotation(
 ):
     """Rotate each image by a random fraction of a full turn (Keras' RandomRotation:
     factor 0.1 means up to 36 degrees either way)."""
-    h, w = image_size(x, data_format)
-    rng, n = _rng(rng), np.shape(x)[0]
-    angles = rng.uniform(*factor_range(factor, "factor"), size=n) * 2 * np.pi
-    return warp_affine(
-        x, rotation_maps(angles, h, w), None, interpolation, fill_mode, fill_value, data_format
+    maps = draw_rotation_maps(
+        np.shape(x)[0], image_size(x, data_format), factor_range(factor, "factor"), _rng(rng)
     )
+    return warp_affine(x, maps, None, interpolation, fill_mode, fill_value, data_format)
 
 
 def random_zoom(
@@ -282,11 +308,10 @@ def random_zoom(
 ):
     """Zoom each image by 1 + a random factor (positive: out, negative: in; Keras'
     RandomZoom); width_factor None keeps the aspect ratio."""
-    h, w = image_size(x, data_format)
-    rng, n = _rng(rng), np.shape(x)[0]
-    zy = 1 + rng.uniform(*factor_range(height_factor, "height_factor"), size=n)
-    zx = zy if width_factor is None else 1 + rng.uniform(*factor_range(width_factor, "width_factor"), size=n)
-    return warp_affine(x, zoom_maps(zy, zx, h, w), None, interpolation, fill_mode, fill_value, data_format)
+    zy = factor_range(height_factor, "height_factor")
+    zx = None if width_factor is None else factor_range(width_factor, "width_factor")
+    maps = draw_zoom_maps(np.shape(x)[0], image_size(x, data_format), zy, zx, _rng(rng))
+    return warp_affine(x, maps, None, interpolation, fill_mode, fill_value, data_format)
 
 
 def random_contrast(x, factor, value_range=(0, 255), rng=None, data_format="channels_first"):

@@ -81,12 +81,7 @@ class RandomFlip(_RandomLayer):
         self.mode = mode
 
     def _augment(self, x):
-        n = len(x)
-        flags = np.zeros(n, np.uint8)
-        if self.mode != "vertical":
-            flags |= (self.rng.random(n) < 0.5).astype(np.uint8)
-        if self.mode != "horizontal":
-            flags |= (self.rng.random(n) < 0.5).astype(np.uint8) << 1
+        flags = A.draw_flip_flags(len(x), self.mode, self.rng)
         return A.flip_images(x, flags, self.data_format), flags
 
     def _adjoint(self, dout, flags):
@@ -165,16 +160,14 @@ class RandomCrop(_Window):
         x = self._input(x)
         if not training:
             return self._centre(x)
-        h, w = A.image_size(x, self.data_format)
-        pad = self.padding
-        if self.height > h + 2 * pad or self.width > w + 2 * pad:
-            raise ValueError(
-                f"{self.name}: crop ({self.height}, {self.width}) is larger than the padded image "
-                f"({h + 2 * pad}, {w + 2 * pad})"
+        size = (self.height, self.width)
+        try:
+            corners = A.draw_crop_corners(
+                len(x), A.image_size(x, self.data_format), size, self.padding, self.rng
             )
-        tops = self.rng.integers(-pad, h + pad - self.height + 1, size=len(x))
-        lefts = self.rng.integers(-pad, w + pad - self.width + 1, size=len(x))
-        return self._crop(x, np.stack([tops, lefts], axis=1), self.fill_value)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
+        return self._crop(x, corners, self.fill_value)
 
     def get_config(self):
         return {
@@ -236,9 +229,7 @@ class RandomTranslation(_Warp):
         self._dx = A.factor_range(width_factor, "width_factor")
 
     def _maps(self, n, h, w):
-        dy = self.rng.uniform(*self._dy, size=n) * h
-        dx = self.rng.uniform(*self._dx, size=n) * w
-        return A.translation_maps(dy, dx)
+        return A.draw_translation_maps(n, (h, w), self._dy, self._dx, self.rng)
 
     def get_config(self):
         return {
@@ -268,7 +259,7 @@ class RandomRotation(_Warp):
         self._range = A.factor_range(factor, "factor")
 
     def _maps(self, n, h, w):
-        return A.rotation_maps(self.rng.uniform(*self._range, size=n) * 2 * np.pi, h, w)
+        return A.draw_rotation_maps(n, (h, w), self._range, self.rng)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
@@ -296,11 +287,10 @@ class RandomZoom(_Warp):
         self._zx = None if width_factor is None else A.factor_range(width_factor, "width_factor")
 
     def _maps(self, n, h, w):
-        zy = 1 + self.rng.uniform(*self._zy, size=n)
-        zx = zy if self._zx is None else 1 + self.rng.uniform(*self._zx, size=n)
-        if np.any(zy <= 0) or np.any(zx <= 0):
-            raise ValueError(f"{self.name}: zoom factors must stay above -1, got {self.height_factor!r}")
-        return A.zoom_maps(zy, zx, h, w)
+        try:
+            return A.draw_zoom_maps(n, (h, w), self._zy, self._zx, self.rng)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
 
     def get_config(self):
         return {

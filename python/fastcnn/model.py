@@ -774,17 +774,9 @@ def load_model(path):
 
 
 def _model_from(meta, arrays, path):
-    config = meta["model"]
-    if config.get("class_name") == "Model":
-        from .graph import model_from_config
+    from .nested import model_from_config
 
-        model = model_from_config(config)
-    else:
-        model = Sequential(name=config["name"])
-        if config["input_shape"] is not None:
-            model.add(layers_module.Input(config["input_shape"]))
-        for spec in config["layers"]:
-            model.add(layers_module.layer_from_config(spec["class_name"], spec["config"]))
+    model = model_from_config(meta["model"])
     if meta["built"] and not model.built:
         raise ValueError(f"{path}: built model without an input shape")
     for i, layer in enumerate(model.layers):
